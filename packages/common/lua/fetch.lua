@@ -1,0 +1,36 @@
+-- Leases up to ARGV[3] messages from the ready list, after moving due delayed retries onto it.
+-- A leased message stays in Redis (inflight hash + leases zset) until it is acknowledged,
+-- retried, dead-lettered or released; if its lease runs out, reap.lua returns it.
+--
+-- KEYS[1] ready list      KEYS[2] inflight hash (token -> message)
+-- KEYS[3] leases zset (token -> deadline ms)   KEYS[4] delayed zset (message -> due ms)
+-- KEYS[5] token counter
+-- ARGV[1] now (ms)   ARGV[2] lease length (ms)   ARGV[3] max messages   ARGV[4] max delayed to promote
+-- Returns {next_due, token1, message1, token2, message2, ...}: next_due is the due time (ms) of
+-- the earliest delayed retry when nothing was leased, otherwise -1.
+local now = tonumber(ARGV[1])
+
+local due = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, tonumber(ARGV[4]))
+if #due > 0 then
+  redis.call('ZREM', KEYS[4], unpack(due))
+  redis.call('LPUSH', KEYS[1], unpack(due))
+end
+
+local messages = redis.call('RPOP', KEYS[1], tonumber(ARGV[3]))
+if not messages then
+  local nxt = redis.call('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')
+  if #nxt > 0 then return {nxt[2]} end
+  return {-1}
+end
+
+local deadline = now + tonumber(ARGV[2])
+local first = redis.call('INCRBY', KEYS[5], #messages) - #messages
+local out = {-1}
+for i, message in ipairs(messages) do
+  local token = tostring(first + i)
+  redis.call('HSET', KEYS[2], token, message)
+  redis.call('ZADD', KEYS[3], deadline, token)
+  out[#out + 1] = token
+  out[#out + 1] = message
+end
+return out

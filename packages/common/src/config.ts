@@ -1,0 +1,116 @@
+import dotenv from 'dotenv';
+import { z } from 'zod';
+
+/**
+ * Every knob of every service, read from the environment (`.env` is loaded by the
+ * entrypoints through dotenv) and validated here. Tests build a config directly with
+ * `loadConfig({...})`.
+ */
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce
+    .number({ error: 'must be a number' })
+    .int({ error: 'must be a whole number' })
+    .min(min, { error: `must be at least ${min}` })
+    .max(max, { error: `must be at most ${max}` });
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no', ''], { error: 'must be true or false' })
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const url = (protocols: string[]) =>
+  z.string().refine(
+    (value) => {
+      try {
+        return protocols.includes(new URL(value).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { error: `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}` },
+  );
+
+export const configSchema = z.object({
+  MYSQL_URL: url(['mysql:', 'mariadb:']).default('mysql://root@127.0.0.1:3306/tasks'),
+  REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+  /** Prepended to every Redis key, e.g. `{tasks}:` to keep all keys in one Redis Cluster slot. */
+  KEY_PREFIX: z.string().default(''),
+  QUEUE_KEY: z.string().min(1).default('task_queue'),
+  DEAD_LETTER_KEY: z.string().min(1).default('dead-letter-queue'),
+
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_PRETTY: bool.default(false),
+
+  HOST: z.string().default('0.0.0.0'),
+  PORT: int(0, 65535).default(8000),
+  BODY_LIMIT_BYTES: int(64, 10 * 1024 * 1024).default(64 * 1024),
+  MAX_MESSAGE_LENGTH: int(1, 1_000_000).default(10_000),
+  MAX_TASK_TIME_S: int(0, 86_400).default(3_600),
+  DB_POOL_SIZE: int(1, 1000).default(10),
+  DB_CONNECT_TIMEOUT_MS: int(100).default(5_000),
+  DB_QUERY_TIMEOUT_MS: int(100).default(10_000),
+
+  FAILURE_RATE: z.coerce
+    .number({ error: 'must be a number' })
+    .min(0, { error: 'must be between 0 and 1' })
+    .max(1, { error: 'must be between 0 and 1' })
+    .default(0.2),
+  MAX_ATTEMPTS: int(1, 1000).default(3),
+  RETRY_BACKOFF_MS: int(0).default(1_000),
+  RETRY_BACKOFF_MAX_MS: int(0).default(60_000),
+  CONCURRENCY: int(1, 10_000).default(16),
+  FETCH_BATCH_SIZE: int(1, 10_000).default(64),
+  LEASE_MS: int(100).default(30_000),
+  SHUTDOWN_TIMEOUT_MS: int(0).default(10_000),
+
+  POLL_INTERVAL_MS: int(10).default(1_000),
+  SCHEDULER_BATCH_SIZE: int(1, 100_000).default(1_000),
+  MAX_QUEUE_DEPTH: int(1).default(50_000),
+  SWEEP_INTERVAL_MS: int(100).default(10_000),
+  SWEEP_GRACE_MS: int(0).default(10_000),
+
+  DEAD_LETTER_RETENTION: int(1).default(10_000),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Validates `env` (process.env by default); throws a ConfigError naming each bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const known = Object.fromEntries(
+    Object.keys(configSchema.shape)
+      .filter((key) => env[key] !== undefined && env[key] !== '')
+      .map((key) => [key, env[key]]),
+  );
+  const result = configSchema.safeParse(known);
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map((issue) => {
+        const name = issue.path.join('.');
+        return `${name}=${JSON.stringify(env[name] ?? '')}: ${issue.message}`;
+      }),
+    );
+  }
+  return result.data;
+}
+
+/**
+ * For entrypoints: loads `.env` (without overriding variables already set), validates, and on
+ * a bad value prints which variable is wrong and exits with status 1 before anything starts.
+ */
+export function configFromEnvironment(): Config {
+  dotenv.config({ quiet: true });
+  try {
+    return loadConfig(process.env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`${err.message}\n`);
+    process.exit(1);
+  }
+}

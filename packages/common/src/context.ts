@@ -1,0 +1,70 @@
+import type { Redis } from 'ioredis';
+import { type Clock, systemClock } from './clock.js';
+import type { Config } from './config.js';
+import { createLogger, type Logger } from './logger.js';
+import { migrate } from './mysql/migrate.js';
+import { createPool, ensureDatabase, type Pool, type PoolSettings } from './mysql/pool.js';
+import { createRedis } from './redis/client.js';
+import { queueKeys } from './redis/keys.js';
+import { type QueueRedis, withQueueCommands } from './redis/scripts.js';
+import { TaskQueue } from './redis/task-queue.js';
+
+/** The clients a service works with, built from config in one place. */
+export interface Context {
+  config: Config;
+  logger: Logger;
+  pool: Pool;
+  redis: QueueRedis;
+  queue: TaskQueue;
+  clock: Clock;
+  /** Opens another Redis connection (for blocking commands or pub/sub); the caller closes it. */
+  openRedis(purpose: string): Redis;
+  /** Closes what this context created; clients passed in as overrides are left open. */
+  close(): Promise<void>;
+}
+
+export interface ContextOverrides {
+  logger?: Logger;
+  pool?: Pool;
+  redis?: Redis;
+  clock?: Clock;
+}
+
+export function poolSettings(config: Config): PoolSettings {
+  return { url: config.MYSQL_URL, size: config.DB_POOL_SIZE, connectTimeoutMs: config.DB_CONNECT_TIMEOUT_MS };
+}
+
+/** Creates the database if needed and applies pending migrations. */
+export async function prepareDatabase(config: Config, logger: Logger): Promise<void> {
+  await ensureDatabase(config.MYSQL_URL, config.DB_CONNECT_TIMEOUT_MS);
+  const applied = await migrate(poolSettings(config), logger);
+  if (applied > 0) logger.info({ applied }, 'database migrated');
+}
+
+export function createContext(config: Config, name: string, overrides: ContextOverrides = {}): Context {
+  const logger = overrides.logger ?? createLogger(config, name);
+  const clock = overrides.clock ?? systemClock;
+  const pool = overrides.pool ?? createPool(poolSettings(config), logger);
+  const redis = withQueueCommands(overrides.redis ?? createRedis(config.REDIS_URL, logger, name));
+  const queue = new TaskQueue(
+    redis,
+    queueKeys({ prefix: config.KEY_PREFIX, queue: config.QUEUE_KEY, deadLetter: config.DEAD_LETTER_KEY }),
+    config.DEAD_LETTER_RETENTION,
+    clock,
+  );
+  return {
+    config,
+    logger,
+    pool,
+    redis,
+    queue,
+    clock,
+    openRedis(purpose) {
+      return createRedis(config.REDIS_URL, logger, `${name}:${purpose}`, { maxRetriesPerRequest: null });
+    },
+    async close() {
+      if (!overrides.redis) await redis.quit().catch(() => redis.disconnect());
+      if (!overrides.pool) await pool.end();
+    },
+  };
+}

@@ -1,0 +1,15 @@
+export { Batcher } from './batcher.js';
+export { type Clock, systemClock } from './clock.js';
+export { type Config, ConfigError, configFromEnvironment, configSchema, loadConfig } from './config.js';
+export { type Context, type ContextOverrides, createContext, poolSettings, prepareDatabase } from './context.js';
+export { retryUntil, runService, sleep } from './lifecycle.js';
+export { createLogger, type Logger } from './logger.js';
+export { MIGRATIONS_DIR, migrate } from './mysql/migrate.js';
+export { createPool, ensureDatabase, isConnectionError, type Pool, type PoolSettings } from './mysql/pool.js';
+export { createRedis, type Redis } from './redis/client.js';
+export { type LeaseQueueKeys, type QueueKeys, queueKeys } from './redis/keys.js';
+export { type FetchResult, type Leased, LeaseQueue } from './redis/lease-queue.js';
+export { type QueueCommands, type QueueRedis, withQueueCommands } from './redis/scripts.js';
+export { EXECUTOR_LOST, type QueueDepths, TaskQueue } from './redis/task-queue.js';
+export * from './tasks/task-repository.js';
+export * from './tasks/task-schema.js';

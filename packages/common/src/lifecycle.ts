@@ -1,0 +1,89 @@
+import type { Logger } from './logger.js';
+
+/** Waits `ms`, or less if `signal` aborts first; never rejects. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+  });
+}
+
+/** Retries `attempt` with capped backoff until it succeeds or `signal` aborts. */
+export async function retryUntil<T>(
+  what: string,
+  attempt: () => Promise<T>,
+  logger: Logger,
+  signal?: AbortSignal,
+): Promise<T> {
+  for (let failures = 0; ; failures++) {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      const delay = Math.min(250 * 2 ** failures, 5_000);
+      logger.warn({ err, retryInMs: delay }, `${what} failed; retrying`);
+      await sleep(delay, signal);
+      if (signal?.aborted) throw err;
+    }
+  }
+}
+
+/**
+ * Runs a service: `start` builds and starts it and returns its `stop`. The first SIGTERM or
+ * SIGINT calls `stop` (finish or hand back work, close clients) and lets the process exit 0;
+ * a second signal exits at once. A failure sets the exit code instead of exiting mid-flight.
+ */
+export function runService(logger: Logger, start: (signal: AbortSignal) => Promise<() => Promise<void>>): void {
+  const abort = new AbortController();
+  let stopping = false;
+  let stop: (() => Promise<void>) | null = null;
+
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (stopping) {
+      logger.warn({ signal: sig }, 'second signal: exiting now');
+      process.exit(130);
+    }
+    stopping = true;
+    logger.info({ signal: sig }, 'stopping');
+    abort.abort();
+    if (stop) void stopNow(stop);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
+  const stopNow = async (fn: () => Promise<void>) => {
+    try {
+      await fn();
+      logger.info('stopped');
+    } catch (err) {
+      logger.error({ err }, 'error while stopping');
+      process.exitCode = 1;
+    }
+    process.removeListener('SIGTERM', onSignal);
+    process.removeListener('SIGINT', onSignal);
+    // Everything is closed; should a stray handle keep the loop alive, leave anyway.
+    setTimeout(() => process.exit(), 2_000).unref();
+  };
+
+  start(abort.signal)
+    .then((fn) => {
+      stop = fn;
+      if (stopping) void stopNow(fn);
+    })
+    .catch((err: unknown) => {
+      if (stopping) {
+        logger.info('stopped before start completed');
+      } else {
+        logger.fatal({ err }, 'failed to start');
+        process.exitCode = 1;
+      }
+      process.removeListener('SIGTERM', onSignal);
+      process.removeListener('SIGINT', onSignal);
+    });
+}

@@ -1,0 +1,52 @@
+/** Every Redis key name, built here and nowhere else. */
+
+/** The keys of one reliable queue: a ready list plus what leasing and delayed retries need. */
+export interface LeaseQueueKeys {
+  /** LIST of ready messages: LPUSH to enqueue, taken from the right. */
+  ready: string;
+  /** HASH lease token -> message, for every message being worked on. */
+  inflight: string;
+  /** ZSET lease token -> lease deadline (ms since the epoch). */
+  leases: string;
+  /** ZSET message -> due time (ms) of retries waiting out their backoff. */
+  delayed: string;
+  /** STRING counter the lease tokens are drawn from. */
+  seq: string;
+}
+
+export interface QueueKeys {
+  /** The task queue; `tasks.ready` is the original's `task_queue`. */
+  tasks: LeaseQueueKeys;
+  /** LIST of dead letters kept for inspection (the original's `dead-letter-queue`), newest first. */
+  deadLetters: string;
+  /** The queue of dead letters the DLQ processor has yet to record in MySQL. */
+  deadLetterInbox: LeaseQueueKeys;
+  /** Pub/sub channel on which the API tells schedulers that tasks were inserted. */
+  insertedChannel: string;
+}
+
+export interface QueueNames {
+  /** Prepended to every key, e.g. `{tasks}:` to keep them in one Redis Cluster slot. */
+  prefix: string;
+  queue: string;
+  deadLetter: string;
+}
+
+function leaseQueueKeys(ready: string): LeaseQueueKeys {
+  return {
+    ready,
+    inflight: `${ready}:inflight`,
+    leases: `${ready}:leases`,
+    delayed: `${ready}:delayed`,
+    seq: `${ready}:seq`,
+  };
+}
+
+export function queueKeys({ prefix, queue, deadLetter }: QueueNames): QueueKeys {
+  return {
+    tasks: leaseQueueKeys(`${prefix}${queue}`),
+    deadLetters: `${prefix}${deadLetter}`,
+    deadLetterInbox: leaseQueueKeys(`${prefix}${deadLetter}:inbox`),
+    insertedChannel: `${prefix}${queue}:inserted`,
+  };
+}

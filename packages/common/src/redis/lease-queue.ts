@@ -1,0 +1,104 @@
+import type { Redis } from 'ioredis';
+import { type Clock, systemClock } from '../clock.js';
+import type { LeaseQueueKeys } from './keys.js';
+import type { QueueRedis } from './scripts.js';
+
+/** A message taken from the queue; it stays in Redis under `token` until it is settled. */
+export interface Leased {
+  token: string;
+  raw: string;
+}
+
+export interface FetchResult {
+  leased: Leased[];
+  /** When nothing was ready: the due time (ms) of the earliest delayed retry, if any. */
+  nextDueAt: number | null;
+}
+
+const PROMOTE_LIMIT = 1_000;
+
+/**
+ * A reliable queue on Redis: fetching leases messages instead of popping them, so a process
+ * that dies mid-work loses nothing (its leases run out and the messages are reaped). Every
+ * transition is one Lua script or one command, never two round trips a crash could split.
+ */
+export class LeaseQueue {
+  constructor(
+    private readonly redis: QueueRedis,
+    readonly keys: LeaseQueueKeys,
+    private readonly clock: Clock = systemClock,
+  ) {}
+
+  /** Enqueues messages in order (the first is taken first), in one command. */
+  async push(messages: string[]): Promise<void> {
+    if (messages.length > 0) await this.redis.lpush(this.keys.ready, ...messages);
+  }
+
+  /** Leases up to `max` messages for `leaseMs`, promoting due retries first. */
+  async fetch(max: number, leaseMs: number): Promise<FetchResult> {
+    const k = this.keys;
+    const reply = await this.redis.queueFetch(
+      k.ready,
+      k.inflight,
+      k.leases,
+      k.delayed,
+      k.seq,
+      this.clock.now(),
+      leaseMs,
+      max,
+      PROMOTE_LIMIT,
+    );
+    const leased: Leased[] = [];
+    for (let i = 1; i + 1 < reply.length; i += 2) {
+      leased.push({ token: String(reply[i]), raw: String(reply[i + 1]) });
+    }
+    const next = Number(reply[0]);
+    return { leased, nextDueAt: leased.length === 0 && next >= 0 ? next : null };
+  }
+
+  /**
+   * Resolves when the ready list has a message or after `timeoutMs`. `BLMOVE list list RIGHT
+   * RIGHT` puts the element back where it was, so waiting moves nothing and risks nothing;
+   * the caller then leases with fetch(). Needs a connection of its own (it blocks).
+   */
+  async waitForReady(blocking: Redis, timeoutMs: number): Promise<void> {
+    const seconds = Math.max(timeoutMs, 10) / 1000;
+    await blocking.blmove(this.keys.ready, this.keys.ready, 'RIGHT', 'RIGHT', seconds);
+  }
+
+  /** Settles leased messages as done. Returns how many were still leased (the rest had expired). */
+  async ack(tokens: string[]): Promise<number> {
+    if (tokens.length === 0) return 0;
+    const held = await this.redis.queueAck(this.keys.inflight, this.keys.leases, ...tokens);
+    return held.reduce((sum, h) => sum + Number(h), 0);
+  }
+
+  /** Pushes the leases' deadlines out; leases already lost are not recreated. */
+  async extend(tokens: string[], leaseMs: number): Promise<void> {
+    if (tokens.length === 0) return;
+    const deadline = this.clock.now() + leaseMs;
+    await this.redis.zadd(this.keys.leases, 'XX', ...tokens.flatMap((t) => [deadline, t]));
+  }
+
+  /** Hands leased messages back unchanged, first in line. Returns how many were still leased. */
+  async release(tokens: string[]): Promise<number> {
+    if (tokens.length === 0) return 0;
+    return this.redis.queueRelease(this.keys.inflight, this.keys.leases, this.keys.ready, ...tokens);
+  }
+
+  /** Replaces a leased message by `next`, ready at `dueAt` (ms; 0 or past: now). False if the lease was lost. */
+  async retry(token: string, next: string, dueAt: number): Promise<boolean> {
+    const k = this.keys;
+    const due = dueAt > this.clock.now() ? dueAt : 0;
+    return (await this.redis.queueRetry(k.inflight, k.leases, k.ready, k.delayed, token, next, due)) === 1;
+  }
+
+  async depths(): Promise<{ ready: number; delayed: number; inflight: number }> {
+    const [ready, delayed, inflight] = await Promise.all([
+      this.redis.llen(this.keys.ready),
+      this.redis.zcard(this.keys.delayed),
+      this.redis.hlen(this.keys.inflight),
+    ]);
+    return { ready, delayed, inflight };
+  }
+}

@@ -1,0 +1,228 @@
+import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import type { TaskData, TaskStatus } from './task-schema.js';
+
+/** Every SQL statement on `tasks`. Status writes are guarded so a final status never changes. */
+
+export interface Task {
+  id: number;
+  status: TaskStatus;
+  data: TaskData;
+  attempts: number;
+  lastError: string | null;
+  idempotencyKey: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+  dispatchedAt: Date | null;
+  finishedAt: Date | null;
+}
+
+/** A task the scheduler (or the sweeper) has just marked `processing`, ready to be pushed. */
+export interface DispatchedTask {
+  id: number;
+  data: TaskData;
+  attempts: number;
+  lastError: string | null;
+}
+
+/** The outcome of one run, to be written in a batch. */
+export interface TaskOutcome {
+  id: number;
+  attempts: number;
+  error?: string;
+}
+
+interface TaskRow extends RowDataPacket {
+  id: number;
+  status: TaskStatus;
+  data: TaskData | string;
+  attempts: number;
+  last_error: string | null;
+  idempotency_key: string | null;
+  created_at: Date;
+  updated_at: Date;
+  dispatched_at: Date | null;
+  finished_at: Date | null;
+}
+
+/** MySQL returns JSON columns parsed; MariaDB (where JSON is LONGTEXT) returns the text. */
+function parseData(data: TaskData | string): TaskData {
+  return typeof data === 'string' ? (JSON.parse(data) as TaskData) : data;
+}
+
+function toTask(row: TaskRow): Task {
+  return {
+    id: Number(row.id),
+    status: row.status,
+    data: parseData(row.data),
+    attempts: row.attempts,
+    lastError: row.last_error,
+    idempotencyKey: row.idempotency_key,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    dispatchedAt: row.dispatched_at,
+    finishedAt: row.finished_at,
+  };
+}
+
+export class DuplicateIdempotencyKeyError extends Error {
+  constructor(readonly key: string) {
+    super(`a task with Idempotency-Key ${key} already exists`);
+  }
+}
+
+export async function insertTask(pool: Pool, data: TaskData, idempotencyKey: string | null = null): Promise<number> {
+  try {
+    const [result] = await pool.execute<ResultSetHeader>('INSERT INTO tasks (data, idempotency_key) VALUES (?, ?)', [
+      JSON.stringify(data),
+      idempotencyKey,
+    ]);
+    return result.insertId;
+  } catch (err) {
+    if (idempotencyKey !== null && (err as { code?: string }).code === 'ER_DUP_ENTRY') {
+      throw new DuplicateIdempotencyKeyError(idempotencyKey);
+    }
+    throw err;
+  }
+}
+
+export async function getTask(pool: Pool, id: number): Promise<Task | null> {
+  const [rows] = await pool.execute<TaskRow[]>('SELECT * FROM tasks WHERE id = ?', [id]);
+  return rows[0] ? toTask(rows[0]) : null;
+}
+
+export async function getTaskByIdempotencyKey(pool: Pool, key: string): Promise<Task | null> {
+  const [rows] = await pool.execute<TaskRow[]>('SELECT * FROM tasks WHERE idempotency_key = ?', [key]);
+  return rows[0] ? toTask(rows[0]) : null;
+}
+
+async function inTransaction<T>(pool: Pool, work: (connection: PoolConnection) => Promise<T>): Promise<T> {
+  const connection = await pool.getConnection();
+  try {
+    await connection.beginTransaction();
+    const result = await work(connection);
+    await connection.commit();
+    return result;
+  } catch (err) {
+    await connection.rollback().catch(() => undefined);
+    throw err;
+  } finally {
+    connection.release();
+  }
+}
+
+interface DispatchRow extends RowDataPacket {
+  id: number;
+  data: TaskData | string;
+  attempts: number;
+  last_error: string | null;
+}
+
+function toDispatched(row: DispatchRow): DispatchedTask {
+  return { id: Number(row.id), data: parseData(row.data), attempts: row.attempts, lastError: row.last_error };
+}
+
+/**
+ * Claims up to `limit` pending tasks, oldest first, and marks them `processing` in the same
+ * transaction. `SKIP LOCKED` lets several schedulers claim at once without sharing a task.
+ */
+export async function claimPending(pool: Pool, limit: number): Promise<DispatchedTask[]> {
+  return inTransaction(pool, async (connection) => {
+    const [rows] = await connection.query<DispatchRow[]>(
+      `SELECT id, data, attempts, last_error FROM tasks
+        WHERE status = 'pending' ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED`,
+      [limit],
+    );
+    if (rows.length === 0) return [];
+    const ids = rows.map((r) => r.id);
+    await connection.query(
+      `UPDATE tasks SET status = 'processing', dispatched_at = NOW(3) WHERE id IN (?) AND status = 'pending'`,
+      [ids],
+    );
+    return rows.map(toDispatched);
+  });
+}
+
+/** Ids of tasks `processing` since before `olderThanMs` ago, oldest dispatch first. */
+export async function findLongProcessing(pool: Pool, olderThanMs: number, limit: number): Promise<number[]> {
+  const [rows] = await pool.query<RowDataPacket[]>(
+    `SELECT id FROM tasks
+      WHERE status = 'processing' AND dispatched_at < NOW(3) - INTERVAL ? MICROSECOND
+      ORDER BY dispatched_at LIMIT ?`,
+    [olderThanMs * 1000, limit],
+  );
+  return rows.map((r) => Number(r.id));
+}
+
+/**
+ * Re-dispatches tasks found stranded: those of `ids` still `processing` get a new
+ * `dispatched_at` and are returned for pushing; any that finished meanwhile are left alone.
+ */
+export async function redispatch(pool: Pool, ids: number[]): Promise<DispatchedTask[]> {
+  if (ids.length === 0) return [];
+  return inTransaction(pool, async (connection) => {
+    const [rows] = await connection.query<DispatchRow[]>(
+      `SELECT id, data, attempts, last_error FROM tasks
+        WHERE id IN (?) AND status = 'processing' ORDER BY id FOR UPDATE`,
+      [ids],
+    );
+    if (rows.length === 0) return [];
+    await connection.query('UPDATE tasks SET dispatched_at = NOW(3) WHERE id IN (?)', [rows.map((r) => r.id)]);
+    return rows.map(toDispatched);
+  });
+}
+
+function groupBy<T>(items: T[], key: (item: T) => string): T[][] {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    const group = groups.get(k);
+    if (group) group.push(item);
+    else groups.set(k, [item]);
+  }
+  return [...groups.values()];
+}
+
+/**
+ * Marks tasks `completed`; only those still `processing` change. One statement per distinct
+ * `attempts` value (in practice one to three per batch). Returns the number of rows changed.
+ */
+export async function markCompleted(pool: Pool, outcomes: TaskOutcome[]): Promise<number> {
+  let changed = 0;
+  for (const group of groupBy(outcomes, (o) => String(o.attempts))) {
+    const [result] = await pool.query<ResultSetHeader>(
+      `UPDATE tasks SET status = 'completed', attempts = ?, finished_at = NOW(3)
+        WHERE id IN (?) AND status = 'processing'`,
+      [group[0]?.attempts, group.map((o) => o.id)],
+    );
+    changed += result.affectedRows;
+  }
+  return changed;
+}
+
+/** Records failed runs that will be retried: attempts and the last error, status unchanged. */
+export async function recordFailedAttempts(pool: Pool, outcomes: TaskOutcome[]): Promise<number> {
+  let changed = 0;
+  for (const group of groupBy(outcomes, (o) => `${o.attempts}\u0000${o.error ?? ''}`)) {
+    const [result] = await pool.query<ResultSetHeader>(
+      `UPDATE tasks SET attempts = GREATEST(attempts, ?), last_error = ?
+        WHERE id IN (?) AND status = 'processing'`,
+      [group[0]?.attempts, group[0]?.error ?? null, group.map((o) => o.id)],
+    );
+    changed += result.affectedRows;
+  }
+  return changed;
+}
+
+/** Marks dead-lettered tasks `failed` with their attempts and last error; only `processing` ones change. */
+export async function markFailed(pool: Pool, outcomes: TaskOutcome[]): Promise<number> {
+  let changed = 0;
+  for (const group of groupBy(outcomes, (o) => `${o.attempts}\u0000${o.error ?? ''}`)) {
+    const [result] = await pool.query<ResultSetHeader>(
+      `UPDATE tasks SET status = 'failed', attempts = GREATEST(attempts, ?), last_error = ?, finished_at = NOW(3)
+        WHERE id IN (?) AND status = 'processing'`,
+      [group[0]?.attempts, group[0]?.error ?? null, group.map((o) => o.id)],
+    );
+    changed += result.affectedRows;
+  }
+  return changed;
+}

@@ -1,0 +1,281 @@
+import {
+  Batcher,
+  type Clock,
+  type Leased,
+  type Logger,
+  markCompleted,
+  type Pool,
+  type QueueMessage,
+  queueMessageSchema,
+  type Redis,
+  recordFailedAttempts,
+  retryUntil,
+  sleep,
+  type TaskQueue,
+} from '@tasks/common';
+import { retryDelayMs } from './backoff.js';
+import type { Work } from './simulated-work.js';
+
+export interface ExecutorOptions {
+  concurrency: number;
+  fetchBatchSize: number;
+  leaseMs: number;
+  maxAttempts: number;
+  retryBackoffMs: number;
+  retryBackoffMaxMs: number;
+  pollIntervalMs: number;
+  shutdownTimeoutMs: number;
+}
+
+export interface ExecutorDeps {
+  pool: Pool;
+  queue: TaskQueue;
+  /** Opens a connection for the blocking wait on the ready list; the executor closes it. */
+  openBlocking: () => Redis;
+  logger: Logger;
+  clock: Clock;
+  work: Work;
+  random?: () => number;
+}
+
+interface Completion {
+  id: number;
+  attempts: number;
+  token: string;
+}
+
+type Parsed = { ok: true; message: QueueMessage } | { ok: false; reason: string };
+
+function parseMessage(raw: string): Parsed {
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    return { ok: false, reason: 'invalid message: not JSON' };
+  }
+  const result = queueMessageSchema.safeParse(json);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    return { ok: false, reason: `invalid message: ${issue?.path.join('.') || 'message'}: ${issue?.message}` };
+  }
+  return { ok: true, message: result.data };
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Runs tasks from the queue, up to `concurrency` at once. Messages are leased, never popped:
+ * each stays in Redis until its outcome is recorded in MySQL and then settled in Redis
+ * (acknowledged, retried or dead-lettered), and the leases of running tasks are extended
+ * while they run. Completions are written in batches: one UPDATE and one Redis call for
+ * all the tasks that finished together.
+ */
+export class Executor {
+  private readonly running = new Map<string, number>();
+  private readonly completions: Batcher<Completion>;
+  private readonly random: () => number;
+  private readonly stopFetching = new AbortController();
+  /** Aborted when the shutdown timeout passes: running work is abandoned and handed back. */
+  private readonly giveUp = new AbortController();
+  private slotFreed: (() => void) | null = null;
+  private loops: Promise<void>[] = [];
+  private blocking: Redis | null = null;
+
+  constructor(
+    private readonly deps: ExecutorDeps,
+    private readonly options: ExecutorOptions,
+  ) {
+    this.random = deps.random ?? Math.random;
+    this.completions = new Batcher((items) => this.writeCompletions(items), 1_000);
+  }
+
+  /** How many tasks are running now. */
+  get active(): number {
+    return this.running.size;
+  }
+
+  start(): void {
+    const blocking = this.deps.openBlocking();
+    this.blocking = blocking;
+    this.loops = [this.fetchLoop(blocking), this.leaseLoop()];
+  }
+
+  /**
+   * Stops fetching, lets running tasks finish for up to `shutdownTimeoutMs`, then hands the
+   * rest back to the queue (no attempt is counted) and waits for pending writes.
+   */
+  async stop(): Promise<void> {
+    this.stopFetching.abort();
+    this.blocking?.disconnect();
+    this.slotFreed?.();
+    const deadline = this.deps.clock.now() + this.options.shutdownTimeoutMs;
+    while (this.running.size > 0 && this.deps.clock.now() < deadline) {
+      await new Promise<void>((resolve) => {
+        this.slotFreed = resolve;
+        setTimeout(resolve, Math.max(1, deadline - this.deps.clock.now()));
+      });
+    }
+    if (this.running.size > 0) {
+      const tokens = [...this.running.keys()];
+      this.giveUp.abort();
+      const handedBack = await this.deps.queue.tasks.release(tokens).catch((err: unknown) => {
+        this.deps.logger.error({ err }, 'could not hand back unfinished tasks; their leases will expire');
+        return 0;
+      });
+      this.deps.logger.warn({ handedBack }, 'shutdown timeout: unfinished tasks handed back to the queue');
+    } else {
+      this.giveUp.abort();
+    }
+    await Promise.all(this.loops);
+    await this.completions.drain();
+  }
+
+  private async fetchLoop(blocking: Redis): Promise<void> {
+    const { logger, queue, clock } = this.deps;
+    const { concurrency, fetchBatchSize, leaseMs, pollIntervalMs } = this.options;
+    const stopping = this.stopFetching.signal;
+    let failures = 0;
+    while (!stopping.aborted) {
+      try {
+        const free = concurrency - this.running.size;
+        if (free <= 0) {
+          await new Promise<void>((resolve) => {
+            this.slotFreed = resolve;
+          });
+          continue;
+        }
+        const { leased, nextDueAt } = await queue.tasks.fetch(Math.min(free, fetchBatchSize), leaseMs);
+        failures = 0;
+        if (stopping.aborted) {
+          await queue.tasks.release(leased.map((l) => l.token));
+          break;
+        }
+        if (leased.length > 0) {
+          for (const item of leased) this.launch(item);
+          continue;
+        }
+        const wait = nextDueAt === null ? pollIntervalMs : Math.min(pollIntervalMs, nextDueAt - clock.now());
+        if (wait > 0) await queue.tasks.waitForReady(blocking, wait);
+      } catch (err) {
+        if (stopping.aborted) break;
+        failures++;
+        logger.warn({ err }, 'fetching tasks failed; retrying');
+        await sleep(Math.min(100 * 2 ** failures, 5_000), stopping);
+      }
+    }
+  }
+
+  /** Extends the leases of running tasks, and returns tasks whose executor died. */
+  private async leaseLoop(): Promise<void> {
+    const { logger, queue } = this.deps;
+    const interval = Math.max(50, Math.floor(this.options.leaseMs / 3));
+    while (!this.giveUp.signal.aborted) {
+      try {
+        await queue.tasks.extend([...this.running.keys()], this.options.leaseMs);
+        const reaped = await queue.reapExpired(this.options.maxAttempts);
+        if (reaped.requeued + reaped.deadLettered > 0) {
+          logger.warn(reaped, 'returned tasks whose executor was lost');
+        }
+      } catch (err) {
+        logger.warn({ err }, 'extending leases failed');
+      }
+      await sleep(interval, this.giveUp.signal);
+    }
+  }
+
+  private launch(item: Leased): void {
+    this.running.set(item.token, this.deps.clock.now());
+    this.handle(item)
+      .catch((err: unknown) => {
+        this.deps.logger.error({ err, token: item.token }, 'task could not be settled; its lease will expire');
+      })
+      .finally(() => {
+        this.running.delete(item.token);
+        const wake = this.slotFreed;
+        this.slotFreed = null;
+        wake?.();
+      });
+  }
+
+  private async handle(item: Leased): Promise<void> {
+    const { logger, queue, work } = this.deps;
+    const parsed = parseMessage(item.raw);
+    if (!parsed.ok) {
+      logger.error({ raw: item.raw.slice(0, 200), reason: parsed.reason }, 'dead-lettering an invalid message');
+      await queue.deadLetter(item.token, {
+        error: parsed.reason,
+        raw: item.raw,
+        failed_at: new Date(this.deps.clock.now()).toISOString(),
+      });
+      return;
+    }
+    const message = parsed.message;
+    const attempts = message.tries + 1;
+    const log = logger.child({ taskId: message.id, attempt: attempts });
+    log.debug('task started');
+    let failure: string | null = null;
+    try {
+      await work(message, this.giveUp.signal);
+    } catch (err) {
+      failure = errorText(err);
+    }
+    if (this.giveUp.signal.aborted) return; // handed back by stop()
+
+    if (failure === null) {
+      await retryUntil(
+        'recording a completion',
+        () => this.completions.add({ id: message.id, attempts, token: item.token }),
+        log,
+        this.giveUp.signal,
+      );
+      log.debug('task completed');
+      return;
+    }
+
+    if (attempts >= this.options.maxAttempts) {
+      const letter = {
+        ...message,
+        tries: attempts,
+        error: failure,
+        failed_at: new Date(this.deps.clock.now()).toISOString(),
+      };
+      const moved = await retryUntil(
+        'dead-lettering',
+        () => queue.deadLetter(item.token, letter),
+        log,
+        this.giveUp.signal,
+      );
+      if (moved) log.warn({ err: failure }, 'task dead-lettered');
+      return;
+    }
+
+    const delay = retryDelayMs(attempts, this.options.retryBackoffMs, this.options.retryBackoffMaxMs, this.random);
+    await retryUntil(
+      'recording a failed attempt',
+      () => recordFailedAttempts(this.deps.pool, [{ id: message.id, attempts, error: failure }]),
+      log,
+      this.giveUp.signal,
+    );
+    const next = JSON.stringify({ id: message.id, message: message.message, time: message.time, tries: attempts });
+    const retried = await retryUntil(
+      'scheduling a retry',
+      () => queue.tasks.retry(item.token, next, this.deps.clock.now() + delay),
+      log,
+      this.giveUp.signal,
+    );
+    if (retried) log.debug({ err: failure, retryInMs: delay }, 'task failed; retry scheduled');
+  }
+
+  private async writeCompletions(items: Completion[]): Promise<void> {
+    await markCompleted(this.deps.pool, items);
+    const held = await this.deps.queue.tasks.ack(items.map((i) => i.token));
+    if (held < items.length) {
+      this.deps.logger.warn(
+        { lost: items.length - held },
+        'some completed tasks had lost their lease (already requeued)',
+      );
+    }
+  }
+}

@@ -1,0 +1,44 @@
+import {
+  configFromEnvironment,
+  createContext,
+  createLogger,
+  prepareDatabase,
+  retryUntil,
+  runService,
+} from '@tasks/common';
+import { Executor } from './executor.js';
+import { simulatedWork } from './simulated-work.js';
+
+const config = configFromEnvironment();
+const logger = createLogger(config, 'consumer');
+
+runService(logger, async (signal) => {
+  await retryUntil('preparing the database', () => prepareDatabase(config, logger), logger, signal);
+  const ctx = createContext(config, 'consumer', { logger });
+  const executor = new Executor(
+    {
+      pool: ctx.pool,
+      queue: ctx.queue,
+      openBlocking: () => ctx.openRedis('fetch'),
+      logger,
+      clock: ctx.clock,
+      work: simulatedWork(config.FAILURE_RATE),
+    },
+    {
+      concurrency: config.CONCURRENCY,
+      fetchBatchSize: config.FETCH_BATCH_SIZE,
+      leaseMs: config.LEASE_MS,
+      maxAttempts: config.MAX_ATTEMPTS,
+      retryBackoffMs: config.RETRY_BACKOFF_MS,
+      retryBackoffMaxMs: config.RETRY_BACKOFF_MAX_MS,
+      pollIntervalMs: config.POLL_INTERVAL_MS,
+      shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS,
+    },
+  );
+  executor.start();
+  logger.info({ concurrency: config.CONCURRENCY, failureRate: config.FAILURE_RATE }, 'executor started');
+  return async () => {
+    await executor.stop();
+    await ctx.close();
+  };
+});

@@ -1,0 +1,162 @@
+import { claimPending, getTask, insertTask, type QueueMessage, sleep } from '@tasks/common';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
+import { Executor, type ExecutorOptions } from '../src/executor.js';
+import { simulatedWork, type Work } from '../src/simulated-work.js';
+
+const options: ExecutorOptions = {
+  concurrency: 8,
+  fetchBatchSize: 8,
+  leaseMs: 5_000,
+  maxAttempts: 3,
+  retryBackoffMs: 0,
+  retryBackoffMaxMs: 0,
+  pollIntervalMs: 50,
+  shutdownTimeoutMs: 2_000,
+};
+
+let t: TestEnv;
+let executor: Executor | null = null;
+
+beforeEach(async () => {
+  t = await createTestEnv();
+});
+afterEach(async () => {
+  await executor?.stop();
+  executor = null;
+  await t.cleanup();
+});
+
+function startExecutor(work: Work, overrides: Partial<ExecutorOptions> = {}) {
+  executor = new Executor(
+    {
+      pool: t.ctx.pool,
+      queue: t.ctx.queue,
+      logger: t.ctx.logger,
+      clock: t.ctx.clock,
+      work,
+      openBlocking: () => t.ctx.openRedis('test-fetch'),
+    },
+    { ...options, ...overrides },
+  );
+  executor.start();
+  return executor;
+}
+
+/** Inserts tasks and dispatches them the way the scheduler does. */
+async function dispatch(count: number, time = 0): Promise<number[]> {
+  for (let i = 0; i < count; i++) await insertTask(t.ctx.pool, { message: `task ${i}`, time });
+  const claimed = await claimPending(t.ctx.pool, count);
+  await t.ctx.queue.dispatch(
+    claimed.map((c) => ({ id: c.id, message: c.data.message, time: c.data.time, tries: c.attempts })),
+  );
+  return claimed.map((c) => c.id);
+}
+
+async function until(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(20);
+  }
+}
+
+async function statuses(ids: number[]) {
+  return Promise.all(ids.map(async (id) => (await getTask(t.ctx.pool, id))!));
+}
+
+describe('Executor', () => {
+  it('completes tasks when nothing fails, with one attempt each', async () => {
+    const ids = await dispatch(20);
+    startExecutor(simulatedWork(0));
+    await until(async () => (await statuses(ids)).every((task) => task.status === 'completed'));
+    const tasks = await statuses(ids);
+    expect(tasks.map((task) => task.attempts)).toEqual(ids.map(() => 1));
+    expect(await t.ctx.queue.depths()).toMatchObject({ ready: 0, inflight: 0, delayed: 0, deadLetters: 0 });
+  });
+
+  it('retries a failing task and completes it on a later attempt', async () => {
+    const [id] = await dispatch(1);
+    let runs = 0;
+    startExecutor(async () => {
+      runs++;
+      if (runs < 3) throw new Error(`boom ${runs}`);
+    });
+    await until(async () => (await getTask(t.ctx.pool, id!))?.status === 'completed');
+    const task = await getTask(t.ctx.pool, id!);
+    expect(runs).toBe(3);
+    expect(task).toMatchObject({ attempts: 3, lastError: 'boom 2' });
+  });
+
+  it('dead-letters a task after MAX_ATTEMPTS failures, with its error', async () => {
+    const [id] = await dispatch(1);
+    startExecutor(simulatedWork(1));
+    await until(async () => (await t.ctx.queue.depths()).deadLetters === 1);
+    const [entry] = await t.ctx.redis.lrange(t.ctx.queue.keys.deadLetters, 0, -1);
+    expect(JSON.parse(entry!)).toMatchObject({
+      id,
+      message: 'task 0',
+      time: 0,
+      tries: 3,
+      error: 'simulated failure (FAILURE_RATE=1)',
+    });
+    expect(await t.ctx.queue.depths()).toMatchObject({ ready: 0, inflight: 0, delayed: 0, deadLetterInbox: 1 });
+    // Still processing: recording the failure is the DLQ processor's job.
+    expect((await getTask(t.ctx.pool, id!))?.status).toBe('processing');
+  });
+
+  it('waits out the retry backoff before running a task again', async () => {
+    const [id] = await dispatch(1);
+    const runs: number[] = [];
+    startExecutor(
+      async () => {
+        runs.push(Date.now());
+        if (runs.length === 1) throw new Error('first run fails');
+      },
+      { retryBackoffMs: 300, retryBackoffMaxMs: 300 },
+    );
+    await until(async () => (await getTask(t.ctx.pool, id!))?.status === 'completed');
+    expect(runs).toHaveLength(2);
+    // Jitter keeps the delay between half and all of the backoff.
+    expect(runs[1]! - runs[0]!).toBeGreaterThanOrEqual(150);
+  });
+
+  it('never changes a finished task when a duplicate message arrives', async () => {
+    const [id] = await dispatch(1);
+    startExecutor(simulatedWork(0));
+    await until(async () => (await getTask(t.ctx.pool, id!))?.status === 'completed');
+    const before = await getTask(t.ctx.pool, id!);
+    await executor!.stop();
+    // The same message again, failing every time now: it is dead-lettered, the task stays completed.
+    const duplicate: QueueMessage = { id: id!, message: 'task 0', time: 0, tries: 0 };
+    await t.ctx.queue.dispatch([duplicate]);
+    startExecutor(simulatedWork(1));
+    await until(async () => (await t.ctx.queue.depths()).deadLetters === 1);
+    expect(await getTask(t.ctx.pool, id!)).toEqual(before);
+  });
+
+  it('dead-letters a message that is not JSON or not a task message, and keeps running', async () => {
+    await t.ctx.redis.lpush(t.ctx.queue.keys.tasks.ready, 'not json', '{"id":"x"}');
+    const ids = await dispatch(3);
+    startExecutor(simulatedWork(0));
+    await until(async () => (await statuses(ids)).every((task) => task.status === 'completed'));
+    const letters = (await t.ctx.redis.lrange(t.ctx.queue.keys.deadLetters, 0, -1)).map((e) => JSON.parse(e));
+    expect(letters).toHaveLength(2);
+    expect(letters.map((l) => l.raw).sort()).toEqual(['not json', '{"id":"x"}']);
+    expect(letters.find((l) => l.raw === 'not json').error).toBe('invalid message: not JSON');
+    expect(letters.find((l) => l.raw === '{"id":"x"}').error).toMatch(/^invalid message: id: /);
+  });
+
+  it('on stop, hands back tasks that did not finish within the shutdown timeout', async () => {
+    const ids = await dispatch(2, 60);
+    const ex = startExecutor(simulatedWork(0), { shutdownTimeoutMs: 200 });
+    await until(async () => ex.active === 2);
+    await ex.stop();
+    executor = null;
+    const depths = await t.ctx.queue.depths();
+    expect(depths).toMatchObject({ ready: 2, inflight: 0 });
+    const ready = (await t.ctx.redis.lrange(t.ctx.queue.keys.tasks.ready, 0, -1)).map((m) => JSON.parse(m));
+    expect(ready.map((m) => m.id).sort()).toEqual(ids.sort());
+    expect(ready.every((m) => m.tries === 0)).toBe(true);
+  });
+});

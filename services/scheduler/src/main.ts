@@ -1,0 +1,45 @@
+import {
+  configFromEnvironment,
+  createContext,
+  createLogger,
+  prepareDatabase,
+  retryUntil,
+  runService,
+} from '@tasks/common';
+import { Scheduler } from './scheduler.js';
+import { Sweeper } from './sweeper.js';
+
+const config = configFromEnvironment();
+const logger = createLogger(config, 'scheduler');
+
+runService(logger, async (signal) => {
+  await retryUntil('preparing the database', () => prepareDatabase(config, logger), logger, signal);
+  const ctx = createContext(config, 'scheduler', { logger });
+  const scheduler = new Scheduler(
+    { pool: ctx.pool, queue: ctx.queue, logger, openSubscriber: () => ctx.openRedis('inserted') },
+    {
+      batchSize: config.SCHEDULER_BATCH_SIZE,
+      pollIntervalMs: config.POLL_INTERVAL_MS,
+      maxQueueDepth: config.MAX_QUEUE_DEPTH,
+    },
+  );
+  const sweeper = new Sweeper(
+    { pool: ctx.pool, queue: ctx.queue, logger },
+    {
+      intervalMs: config.SWEEP_INTERVAL_MS,
+      graceMs: config.SWEEP_GRACE_MS,
+      maxAttempts: config.MAX_ATTEMPTS,
+      batchSize: config.SCHEDULER_BATCH_SIZE,
+    },
+  );
+  await scheduler.start();
+  sweeper.start();
+  logger.info(
+    { pollIntervalMs: config.POLL_INTERVAL_MS, sweepIntervalMs: config.SWEEP_INTERVAL_MS },
+    'scheduler started',
+  );
+  return async () => {
+    await Promise.all([scheduler.stop(), sweeper.stop()]);
+    await ctx.close();
+  };
+});
