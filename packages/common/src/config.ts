@@ -48,7 +48,8 @@ export const configSchema = z.object({
   MAX_TASK_TIME_S: int(0, 86_400).default(3_600),
   DB_POOL_SIZE: int(1, 1000).default(10),
   DB_CONNECT_TIMEOUT_MS: int(100).default(5_000),
-  DB_QUERY_TIMEOUT_MS: int(100).default(10_000),
+  /** The API answers 503 rather than wait longer than this for the database. */
+  REQUEST_TIMEOUT_MS: int(100).default(10_000),
 
   FAILURE_RATE: z.coerce
     .number({ error: 'must be a number' })

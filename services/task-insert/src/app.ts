@@ -1,7 +1,7 @@
 import type { Config, Logger, Pool, TaskQueue } from '@tasks/common';
 import express, { type Express } from 'express';
 import { pinoHttp } from 'pino-http';
-import { errorHandler, notFound } from './http-errors.js';
+import { errorHandler, notFound, requestTimeout } from './http-errors.js';
 import { InsertNotifier } from './insert-notifier.js';
 import { taskRoutes } from './routes/tasks.js';
 
@@ -29,6 +29,7 @@ export function createApp({ config, logger, pool, queue }: AppDeps): Express {
         err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'info' : 'debug',
     }),
   );
+  app.use(requestTimeout(config.REQUEST_TIMEOUT_MS));
   app.use(taskRoutes({ pool, notifier: new InsertNotifier(queue, logger), config }));
   app.use(notFound);
   app.use(errorHandler(logger));

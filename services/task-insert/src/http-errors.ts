@@ -26,6 +26,25 @@ export function sendError(res: Response, err: HttpError): void {
   });
 }
 
+/**
+ * Answers 503 when a request is not answered within `ms` (the database hangs rather than
+ * refuses), so a client never waits unboundedly.
+ */
+export function requestTimeout(ms: number): RequestHandler {
+  return (_req, res, next) => {
+    const timer = setTimeout(() => {
+      if (!res.headersSent) {
+        sendError(
+          res,
+          new HttpError(503, 'unavailable', `no answer from the database within ${ms} ms; try again shortly`),
+        );
+      }
+    }, ms);
+    res.on('close', () => clearTimeout(timer));
+    next();
+  };
+}
+
 export const notFound: RequestHandler = (req, _res, next) => {
   next(new HttpError(404, 'not_found', `no route for ${req.method} ${req.path}`));
 };
@@ -40,6 +59,11 @@ interface BodyParserError {
 /** Maps every error to a JSON answer; nothing leaks a stack trace to the client. */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (err: unknown, req, res, _next) => {
+    if (res.headersSent) {
+      // Already answered (the request timed out): log what happened afterwards.
+      (req.log ?? logger).warn({ err }, 'request failed after its answer was sent');
+      return;
+    }
     if (err instanceof HttpError) return sendError(res, err);
     const parser = err as BodyParserError;
     switch (parser.type) {
