@@ -17,7 +17,9 @@ runService(logger, async (signal) => {
   const ctx = createContext(config, 'task-insert', { logger });
   const server = createApp(ctx).listen(config.PORT, config.HOST);
   await once(server, 'listening');
-  logger.info({ port: config.PORT, host: config.HOST }, 'API listening');
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.PORT;
+  logger.info({ port, host: config.HOST }, 'API listening');
   return async () => {
     // Stop accepting, let requests in flight finish, then drop idle keep-alive connections.
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -1,0 +1,49 @@
+import { claimPending, encodeMessage } from '@tasks/common';
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import { FaultEnv } from './support/fault-env.js';
+
+let f: FaultEnv;
+beforeEach(async () => {
+  f = await FaultEnv.create();
+});
+afterEach(async () => {
+  await f.cleanup();
+});
+
+it('poison messages pushed by hand are dead-lettered with the reason, and the executor keeps running', async () => {
+  const executor = await f.start('consumer');
+  await f.start('dlq-processor');
+  const ready = f.t.ctx.queue.keys.tasks.ready;
+  await f.t.ctx.redis.lpush(ready, 'hello', '{"id":1,"message":"no time"}', '[1,2,3]');
+  await f.start('scheduler');
+  await f.insertTasks(20, 0);
+
+  expect(await f.settled(30_000)).toBe(true);
+  const letters = (await f.t.ctx.redis.lrange(f.t.ctx.queue.keys.deadLetters, 0, -1)).map((e) => JSON.parse(e));
+  expect(letters.map((l) => l.raw).sort()).toEqual(['[1,2,3]', 'hello', '{"id":1,"message":"no time"}'].sort());
+  for (const letter of letters) expect(letter.error).toMatch(/^invalid message: /);
+  expect(executor.running).toBe(true);
+  const counts = await f.counts('poison messages');
+  expect(counts).toMatchObject({ tasks: 20, completed: 20, lost: 0, strandedProcessing: 0, finalStatusesChanged: 0 });
+});
+
+it('a message pushed twice runs twice but its task finishes once and never changes after', async () => {
+  await f.insertTasks(10, 0);
+  const claimed = await claimPending(f.pool, 10);
+  const messages = claimed.map((c) =>
+    encodeMessage({ id: c.id, message: c.data.message, time: c.data.time, tries: 0 }),
+  );
+  // Every message twice, as a hand-made duplicate would be.
+  await f.t.ctx.redis.lpush(f.t.ctx.queue.keys.tasks.ready, ...messages, ...messages);
+  await f.start('consumer', { CONCURRENCY: '4' });
+  await f.start('dlq-processor');
+
+  expect(await f.settled(30_000)).toBe(true);
+  // Wait for the duplicates to be run too, then check nothing changed.
+  const executor = f.services[0]!;
+  await executor.waitForLog(() => executor.startedTaskIds().length >= 20);
+  await executor.waitForLog(() => executor.lines.filter((l) => l.msg === 'task completed').length >= 20);
+  const counts = await f.counts('every message pushed twice');
+  expect(counts).toMatchObject({ tasks: 10, completed: 10, lost: 0, finalStatusesChanged: 0, runMoreThanOnce: 10 });
+  expect(await f.t.ctx.queue.depths()).toMatchObject({ ready: 0, inflight: 0 });
+});

@@ -1,0 +1,130 @@
+import type { Pool } from '@tasks/common';
+import { createTestEnv, type TestEnv } from '../../support/test-env.js';
+import { RedisServer } from './redis-server.js';
+import { type ServiceName, ServiceProcess } from './service-process.js';
+import { TcpProxy } from './tcp-proxy.js';
+
+/** Intervals short enough that each recovery happens within a second or two. */
+export const FAST: Record<string, string> = {
+  LEASE_MS: '1500',
+  SWEEP_INTERVAL_MS: '300',
+  SWEEP_GRACE_MS: '500',
+  POLL_INTERVAL_MS: '100',
+  RETRY_BACKOFF_MS: '50',
+  RETRY_BACKOFF_MAX_MS: '200',
+  SHUTDOWN_TIMEOUT_MS: '5000',
+  FAILURE_RATE: '0',
+  DB_CONNECT_TIMEOUT_MS: '1000',
+  REQUEST_TIMEOUT_MS: '2000',
+  LOG_LEVEL: 'debug',
+  PORT: '0',
+};
+
+/**
+ * One fault scenario's world: its own database (reached by the services through a proxy the
+ * test can cut), its own Redis server (which the test can flush or restart), and the real
+ * services as child processes.
+ */
+export class FaultEnv {
+  readonly services: ServiceProcess[] = [];
+
+  private constructor(
+    readonly t: TestEnv,
+    readonly redis: RedisServer,
+    readonly mysqlProxy: TcpProxy,
+    readonly env: Record<string, string>,
+  ) {}
+
+  static async create(overrides: Record<string, string> = {}): Promise<FaultEnv> {
+    const redis = await RedisServer.start();
+    const t = await createTestEnv({ REDIS_URL: redis.url });
+    const mysqlUrl = new URL(t.config.MYSQL_URL);
+    const proxy = await TcpProxy.start(Number(mysqlUrl.port || 3306));
+    mysqlUrl.hostname = '127.0.0.1';
+    mysqlUrl.port = String(proxy.port);
+    await installStatusAudit(t.ctx.pool);
+    const env = { ...t.env, ...FAST, MYSQL_URL: mysqlUrl.toString(), ...overrides };
+    return new FaultEnv(t, redis, proxy, env);
+  }
+
+  get pool(): Pool {
+    return this.t.ctx.pool;
+  }
+
+  async start(name: ServiceName, overrides: Record<string, string> = {}): Promise<ServiceProcess> {
+    const service = await ServiceProcess.start(name, { ...this.env, ...overrides });
+    this.services.push(service);
+    return service;
+  }
+
+  async insertTasks(count: number, time: number): Promise<void> {
+    for (let done = 0; done < count; done += 500) {
+      const n = Math.min(500, count - done);
+      const rows = Array.from({ length: n }, (_, i) => [JSON.stringify({ message: `task ${done + i}`, time })]);
+      await this.pool.query('INSERT INTO tasks (data) VALUES ?', [rows]);
+    }
+    await this.t.ctx.queue.notifyInserted();
+  }
+
+  /** Waits until no task is pending or processing; false if `timeoutMs` passed first. */
+  async settled(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const [rows] = await this.pool.query("SELECT COUNT(*) AS n FROM tasks WHERE status IN ('pending', 'processing')");
+      if (Number((rows as { n: number }[])[0]?.n) === 0) return true;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return false;
+  }
+
+  async deadLetterIds(): Promise<number[]> {
+    const entries = await this.t.ctx.redis.lrange(this.t.ctx.queue.keys.deadLetters, 0, -1);
+    return entries.map((e) => (JSON.parse(e) as { id?: number }).id).filter((id): id is number => id !== undefined);
+  }
+
+  /** The counts every fault test asserts and prints. */
+  async counts(label: string) {
+    const [tasks] = (await this.pool.query('SELECT id, status, attempts FROM tasks')) as unknown as [
+      { id: number; status: string; attempts: number }[],
+    ];
+    const [changes] = (await this.pool.query(
+      "SELECT COUNT(*) AS n FROM task_status_changes WHERE old_status IN ('completed', 'failed')",
+    )) as unknown as [{ n: number }[]];
+    const runs = new Map<number, number>();
+    for (const service of this.services) {
+      for (const id of service.startedTaskIds()) runs.set(id, (runs.get(id) ?? 0) + 1);
+    }
+    const counts = {
+      tasks: tasks.length,
+      completed: tasks.filter((t) => t.status === 'completed').length,
+      failed: tasks.filter((t) => t.status === 'failed').length,
+      lost: tasks.filter((t) => t.status !== 'completed' && t.status !== 'failed').length,
+      strandedProcessing: tasks.filter((t) => t.status === 'processing').length,
+      finalStatusesChanged: Number(changes[0]?.n),
+      runMoreThanOnce: [...runs.values()].filter((n) => n > 1).length,
+      runsBeyondAttempts: tasks.reduce((sum, t) => sum + Math.max(0, (runs.get(Number(t.id)) ?? 0) - t.attempts), 0),
+    };
+    console.log(`[faults] ${label}: ${JSON.stringify(counts)}`);
+    return counts;
+  }
+
+  async cleanup(): Promise<void> {
+    await Promise.all(this.services.map((s) => s.stop(5_000)));
+    await this.mysqlProxy.close();
+    await this.t.cleanup();
+    await this.redis.stop();
+  }
+}
+
+/** Records every status change, so a test can prove a final status was never changed. */
+async function installStatusAudit(pool: Pool): Promise<void> {
+  await pool.query(`CREATE TABLE task_status_changes (
+    task_id BIGINT UNSIGNED NOT NULL,
+    old_status VARCHAR(16) NOT NULL,
+    new_status VARCHAR(16) NOT NULL,
+    changed_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)
+  )`);
+  await pool.query(`CREATE TRIGGER tasks_status_audit AFTER UPDATE ON tasks FOR EACH ROW
+    INSERT INTO task_status_changes (task_id, old_status, new_status)
+    SELECT NEW.id, OLD.status, NEW.status FROM DUAL WHERE OLD.status <> NEW.status`);
+}
