@@ -72,7 +72,7 @@ export class Scheduler {
     // Committed: the tasks are `processing`. Should the push fail or this process die now,
     // the sweeper finds them missing from Redis and pushes them again.
     await queue.dispatch(claimed.map(toMessage));
-    logger.debug({ count: claimed.length, firstId: claimed[0]?.id }, 'tasks dispatched');
+    logger.debug({ count: claimed.length, taskIds: claimed.map((t) => t.id) }, 'tasks dispatched');
     return claimed.length;
   }
 
