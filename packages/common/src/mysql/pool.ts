@@ -36,7 +36,9 @@ export function createPool(settings: PoolSettings, logger: Logger): Pool {
   // The callback-style pool underneath emits the events.
   const events = pool.pool;
   events.on('connection', (connection) => {
-    connection.query("SET time_zone = '+00:00'");
+    connection.query("SET time_zone = '+00:00'", (err: Error | null) => {
+      if (err) logger.warn({ err }, 'could not set the session time zone');
+    });
     connection.on('error', (err: Error) => logger.warn({ err }, 'mysql connection error'));
   });
   return pool;
