@@ -1,0 +1,79 @@
+import { Queue, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { progress } from './progress.js';
+import { deleteKeys } from './redis-keys.js';
+
+export interface BullmqFigures {
+  /** Jobs added per second with addBulk (chunks of 1,000). */
+  addPerSecond: number;
+  /** No-op jobs processed per second by one worker. */
+  processPerSecond: number;
+  jobs: number;
+  concurrency: number;
+}
+
+const ADD_CHUNK = 1_000;
+
+/**
+ * BullMQ on the same Redis, as the ceiling the drain is compared to: `jobs` no-op jobs added
+ * in bulk, then processed by one worker at `concurrency` (default job options: completed jobs
+ * are kept, as BullMQ does out of the box). Its keys live under `prefix`, deleted afterwards.
+ */
+export async function measureBullmq(
+  redisUrl: string,
+  prefix: string,
+  jobs: number,
+  concurrency: number,
+): Promise<BullmqFigures> {
+  const url = new URL(redisUrl);
+  const connection = { host: url.hostname, port: Number(url.port || 6379), maxRetriesPerRequest: null };
+  const name = `noop-c${concurrency}`;
+  const cleaner = new Redis(redisUrl);
+  await deleteKeys(cleaner, prefix);
+  const queue = new Queue(name, { connection, prefix });
+  try {
+    await queue.waitUntilReady();
+    const addStart = performance.now();
+    for (let i = 0; i < jobs; i += ADD_CHUNK) {
+      const n = Math.min(ADD_CHUNK, jobs - i);
+      await queue.addBulk(Array.from({ length: n }, (_, j) => ({ name: 'noop', data: { n: i + j } })));
+    }
+    const addSeconds = (performance.now() - addStart) / 1000;
+
+    let completed = 0;
+    let failed = 0;
+    let finish: () => void = () => undefined;
+    const allDone = new Promise<void>((resolve) => {
+      finish = resolve;
+    });
+    const worker = new Worker(name, async () => undefined, { connection, prefix, concurrency, autorun: false });
+    worker.on('completed', () => {
+      completed++;
+      if (completed + failed >= jobs) finish();
+    });
+    worker.on('failed', () => {
+      failed++;
+      if (completed + failed >= jobs) finish();
+    });
+    await worker.waitUntilReady();
+    const start = performance.now();
+    const running = worker.run();
+    const timeout = setTimeout(() => finish(), 120_000);
+    await allDone;
+    const seconds = (performance.now() - start) / 1000;
+    clearTimeout(timeout);
+    await worker.close();
+    await running;
+    if (completed < jobs) throw new Error(`BullMQ completed ${completed} of ${jobs} jobs (${failed} failed)`);
+    const figures = { addPerSecond: jobs / addSeconds, processPerSecond: jobs / seconds, jobs, concurrency };
+    progress(
+      `bullmq c=${concurrency}: ${jobs} jobs added at ${figures.addPerSecond.toFixed(0)}/s, ` +
+        `processed at ${figures.processPerSecond.toFixed(0)}/s`,
+    );
+    return figures;
+  } finally {
+    await queue.close();
+    await deleteKeys(cleaner, prefix);
+    cleaner.disconnect();
+  }
+}

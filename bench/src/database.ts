@@ -1,0 +1,112 @@
+import { createPool, ensureDatabase, type Logger, migrate, type Pool } from '@tasks/common';
+import mysql, { type ResultSetHeader, type RowDataPacket } from 'mysql2/promise';
+
+const SEED_CHUNK = 1_000;
+
+/** Drops the bench database, creates it anew and applies the migrations: every run starts empty. */
+export async function resetDatabase(url: string, logger: Logger): Promise<void> {
+  const parsed = new URL(url);
+  const database = decodeURIComponent(parsed.pathname.replace(/^\//, ''));
+  if (!/^bench\w*$/.test(database)) throw new Error(`the bench only drops databases named bench*; got ${database}`);
+  parsed.pathname = '/';
+  const connection = await mysql.createConnection({ uri: parsed.toString() });
+  try {
+    await connection.query(`DROP DATABASE IF EXISTS ${mysql.escapeId(database)}`);
+  } finally {
+    await connection.end();
+  }
+  await ensureDatabase(url, 5_000);
+  await migrate({ url, size: 1, connectTimeoutMs: 5_000 }, logger);
+}
+
+export function openPool(url: string, logger: Logger): Pool {
+  return createPool({ url, size: 4, connectTimeoutMs: 5_000 }, logger);
+}
+
+/**
+ * Inserts `count` pending tasks with multi-row INSERTs in one transaction, so they appear
+ * to the scheduler all at once. Returns the database's clock at the commit and the ids.
+ */
+export async function seedPending(
+  pool: Pool,
+  count: number,
+  data: { message: string; time: number },
+): Promise<{ committedAt: number; firstId: number; lastId: number }> {
+  const connection = await pool.getConnection();
+  try {
+    await connection.beginTransaction();
+    const json = JSON.stringify(data);
+    let firstId = 0;
+    let lastId = 0;
+    for (let done = 0; done < count; done += SEED_CHUNK) {
+      const n = Math.min(SEED_CHUNK, count - done);
+      const rows = Array.from({ length: n }, () => [json]);
+      const [result] = await connection.query<ResultSetHeader>('INSERT INTO tasks (data) VALUES ?', [rows]);
+      if (done === 0) firstId = result.insertId;
+      lastId = result.insertId + n - 1;
+    }
+    await connection.commit();
+    const [[row]] = await connection.query<RowDataPacket[]>('SELECT NOW(3) AS now');
+    if (!(row?.now instanceof Date)) throw new Error('the database did not say what time it is');
+    return { committedAt: row.now.getTime(), firstId, lastId };
+  } catch (err) {
+    await connection.rollback().catch(() => undefined);
+    throw err;
+  } finally {
+    connection.release();
+  }
+}
+
+/** How many tasks are not finished yet (pending or processing). */
+export async function unfinished(pool: Pool): Promise<number> {
+  const [[row]] = await pool.query<RowDataPacket[]>(
+    "SELECT COUNT(*) AS n FROM tasks WHERE status IN ('pending', 'processing')",
+  );
+  return Number(row?.n ?? 0);
+}
+
+export interface RangeSummary {
+  completed: number;
+  failed: number;
+  unfinished: number;
+  /** Runs counted over all tasks of the range. */
+  attempts: number;
+  /** The database clock when the last task of the range finished (ms since the epoch). */
+  lastFinishedAt: number;
+}
+
+/** Outcome of the tasks with ids in [firstId, lastId]. */
+export async function summarizeRange(pool: Pool, firstId: number, lastId: number): Promise<RangeSummary> {
+  const [[row]] = await pool.query<RowDataPacket[]>(
+    `SELECT SUM(status = 'completed') AS completed, SUM(status = 'failed') AS failed,
+            SUM(status IN ('pending', 'processing')) AS unfinished, SUM(attempts) AS attempts,
+            MAX(finished_at) AS last_finished_at
+       FROM tasks WHERE id BETWEEN ? AND ?`,
+    [firstId, lastId],
+  );
+  return {
+    completed: Number(row?.completed ?? 0),
+    failed: Number(row?.failed ?? 0),
+    unfinished: Number(row?.unfinished ?? 0),
+    attempts: Number(row?.attempts ?? 0),
+    lastFinishedAt: row?.last_finished_at instanceof Date ? row.last_finished_at.getTime() : Number.NaN,
+  };
+}
+
+/** Finish times (ms since the epoch, the database's clock) of the given tasks; unfinished ones are left out. */
+export async function finishTimes(pool: Pool, ids: number[]): Promise<Map<number, number>> {
+  const times = new Map<number, number>();
+  for (let i = 0; i < ids.length; i += SEED_CHUNK) {
+    const [rows] = await pool.query<RowDataPacket[]>(
+      'SELECT id, finished_at FROM tasks WHERE id IN (?) AND finished_at IS NOT NULL',
+      [ids.slice(i, i + SEED_CHUNK)],
+    );
+    for (const row of rows) times.set(Number(row.id), (row.finished_at as Date).getTime());
+  }
+  return times;
+}
+
+export async function serverVersion(pool: Pool): Promise<string> {
+  const [[row]] = await pool.query<RowDataPacket[]>('SELECT VERSION() AS v');
+  return String(row?.v ?? 'unknown');
+}

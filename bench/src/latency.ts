@@ -1,0 +1,165 @@
+import { Agent, request } from 'node:http';
+import type { Logger, Pool } from '@tasks/common';
+import type { Redis } from 'ioredis';
+import { finishTimes, resetDatabase, unfinished } from './database.js';
+import { freePort, waitForHttp } from './insert.js';
+import { percentile, progress, waitFor } from './progress.js';
+import { deleteKeys } from './redis-keys.js';
+import { ServiceProcess, serviceEnv, stopAll } from './services.js';
+import type { BenchSettings } from './settings.js';
+
+export interface LatencyFigures {
+  rate: number;
+  seconds: number;
+  tasks: number;
+  errors: number;
+  /** From the client sending POST /tasks to the task's `finished_at`, in ms. */
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  /** POST /tasks response times, in ms. */
+  postP50Ms: number;
+  postP99Ms: number;
+  apiPeakRssMb: number;
+  executorPeakRssMb: number;
+}
+
+interface Sent {
+  /** Wall-clock ms (sub-millisecond) when the request was sent. */
+  sentAt: number;
+  responseMs: number;
+  id: number | null;
+}
+
+const BODY = JSON.stringify({ message: 'bench', time: 0 });
+
+function wallNow(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+function post(agent: Agent, port: number): Promise<Sent> {
+  const sentAt = wallNow();
+  return new Promise((resolve) => {
+    const req = request(
+      {
+        agent,
+        host: '127.0.0.1',
+        port,
+        path: '/tasks',
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(BODY) },
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          body += chunk;
+        });
+        res.on('end', () => {
+          let id: number | null = null;
+          if (res.statusCode === 201) {
+            try {
+              id = Number((JSON.parse(body) as { id: unknown }).id);
+            } catch {
+              id = null;
+            }
+          }
+          resolve({ sentAt, responseMs: wallNow() - sentAt, id });
+        });
+      },
+    );
+    req.on('error', () => resolve({ sentAt, responseMs: wallNow() - sentAt, id: null }));
+    req.end(BODY);
+  });
+}
+
+/** Sends `rate` POSTs a second for `seconds`, on schedule whatever the responses do (an open loop). */
+async function offer(agent: Agent, port: number, rate: number, seconds: number): Promise<Sent[]> {
+  const total = Math.round(rate * seconds);
+  const intervalMs = 1000 / rate;
+  const pending: Promise<Sent>[] = [];
+  const start = performance.now();
+  while (pending.length < total) {
+    const due = Math.min(total, Math.floor((performance.now() - start) / intervalMs) + 1);
+    while (pending.length < due) pending.push(post(agent, port));
+    const next = start + pending.length * intervalMs;
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, next - performance.now())));
+  }
+  return Promise.all(pending);
+}
+
+/**
+ * The whole path at a steady rate: the API, the scheduler and one executor (the real
+ * services), `rate` tasks a second with `time` 0 and nothing failing. A task's latency runs
+ * from the client sending its POST to its `finished_at` (both this machine's clock).
+ */
+export async function runLatency(
+  settings: BenchSettings,
+  logger: Logger,
+  pool: Pool,
+  redis: Redis,
+): Promise<LatencyFigures> {
+  const { latencyRate: rate, latencySeconds: seconds } = settings;
+  progress(`latency: preparing (${rate} tasks/s for ${seconds} s)`);
+  await resetDatabase(settings.mysqlUrl, logger);
+  await deleteKeys(redis, settings.keyPrefix);
+  const port = await freePort();
+  const env = serviceEnv(settings, { HOST: '127.0.0.1', PORT: String(port), FAILURE_RATE: '0' });
+  const api = ServiceProcess.service('task-insert', env);
+  const scheduler = ServiceProcess.service('scheduler', env);
+  const consumer = ServiceProcess.service('consumer', env);
+  const all = [api, scheduler, consumer];
+  const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+  try {
+    await waitForHttp(port, api);
+    const drained = () =>
+      waitFor(
+        'the offered tasks to finish',
+        async () => {
+          for (const p of all) p.assertRunning();
+          return (await unfinished(pool)) === 0;
+        },
+        { timeoutMs: 60_000, intervalMs: 100 },
+      );
+    progress('latency: warming up for 2 s');
+    await offer(agent, port, rate, 2);
+    await drained();
+    progress('latency: measuring');
+    const sent = await offer(agent, port, rate, seconds);
+    await drained();
+    const ok = sent.filter((s): s is Sent & { id: number } => s.id !== null);
+    const finished = await finishTimes(
+      pool,
+      ok.map((s) => s.id),
+    );
+    const latencies = ok
+      .map((s) => (finished.get(s.id) ?? Number.NaN) - s.sentAt)
+      .filter(Number.isFinite)
+      .sort((a, b) => a - b);
+    const responses = sent.map((s) => s.responseMs).sort((a, b) => a - b);
+    const figures: LatencyFigures = {
+      rate,
+      seconds,
+      tasks: sent.length,
+      errors: sent.length - latencies.length,
+      p50Ms: percentile(latencies, 50),
+      p99Ms: percentile(latencies, 99),
+      maxMs: latencies.at(-1) ?? Number.NaN,
+      postP50Ms: percentile(responses, 50),
+      postP99Ms: percentile(responses, 99),
+      apiPeakRssMb: api.peakRssMb() ?? Number.NaN,
+      executorPeakRssMb: consumer.peakRssMb() ?? Number.NaN,
+    };
+    progress(
+      `latency: insert-to-completed p50 ${figures.p50Ms.toFixed(1)} ms, p99 ${figures.p99Ms.toFixed(1)} ms, ` +
+        `max ${figures.maxMs.toFixed(1)} ms; POST p50 ${figures.postP50Ms.toFixed(1)} ms, ` +
+        `p99 ${figures.postP99Ms.toFixed(1)} ms; ${figures.errors} errors`,
+    );
+    for (const p of all) if (p.logLines > 0) progress(`${p.label} logged: ${p.logSummary()}`);
+    return figures;
+  } finally {
+    agent.destroy();
+    await stopAll(all);
+    await deleteKeys(redis, settings.keyPrefix);
+  }
+}
