@@ -3,9 +3,11 @@
 --
 -- KEYS[1] inflight hash   KEYS[2] leases zset   KEYS[3] ready list
 -- ARGV    the tokens
--- Returns how many were handed back (lost leases are skipped).
+-- Returns how many were handed back (lost leases are skipped). They go back in the order given:
+-- the first token's message is taken first.
 local n = 0
-for _, token in ipairs(ARGV) do
+for i = #ARGV, 1, -1 do
+  local token = ARGV[i]
   local message = redis.call('HGET', KEYS[1], token)
   if message then
     redis.call('HDEL', KEYS[1], token)

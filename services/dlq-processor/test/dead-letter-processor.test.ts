@@ -1,0 +1,174 @@
+import {
+  claimPending,
+  createPool,
+  type DeadLetter,
+  getTask,
+  insertTask,
+  markCompleted,
+  type Pool,
+  type QueueMessage,
+  sleep,
+} from '@tasks/common';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
+import { DeadLetterProcessor, type DeadLetterProcessorOptions } from '../src/dead-letter-processor.js';
+
+const options: DeadLetterProcessorOptions = { batchSize: 10, leaseMs: 5_000, pollIntervalMs: 50 };
+
+let t: TestEnv;
+let processor: DeadLetterProcessor | null = null;
+
+beforeEach(async () => {
+  t = await createTestEnv();
+});
+afterEach(async () => {
+  await processor?.stop();
+  processor = null;
+  await t.cleanup();
+});
+
+function newProcessor(pool: Pool = t.ctx.pool): DeadLetterProcessor {
+  return new DeadLetterProcessor(
+    {
+      pool,
+      queue: t.ctx.queue,
+      logger: t.ctx.logger,
+      clock: t.ctx.clock,
+      openBlocking: () => t.ctx.openRedis('test-fetch'),
+    },
+    options,
+  );
+}
+
+/** Inserts tasks and claims them the way the scheduler does: they are `processing`. */
+async function processing(count: number): Promise<QueueMessage[]> {
+  for (let i = 0; i < count; i++) await insertTask(t.ctx.pool, { message: `task ${i}`, time: 0 });
+  const claimed = await claimPending(t.ctx.pool, count);
+  return claimed.map((c) => ({ id: c.id, message: c.data.message, time: c.data.time, tries: c.attempts }));
+}
+
+/** Dead-letters a task the way an executor does after its last failed attempt. */
+async function deadLetter(message: QueueMessage, error = `boom ${message.id}`): Promise<DeadLetter> {
+  const letter = { ...message, tries: 3, error, failed_at: new Date().toISOString() };
+  await t.ctx.queue.deadLetter(null, letter);
+  return letter;
+}
+
+async function deadLetterList(): Promise<string[]> {
+  return t.ctx.redis.lrange(t.ctx.queue.keys.deadLetters, 0, -1);
+}
+
+async function until(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(20);
+  }
+}
+
+describe('DeadLetterProcessor.recordBatch', () => {
+  it('marks the tasks of dead letters failed, with attempts, last error and finish time', async () => {
+    const messages = await processing(3);
+    for (const m of messages) await deadLetter(m);
+    const listBefore = await deadLetterList();
+
+    expect(await newProcessor().recordBatch()).toBe(3);
+    for (const m of messages) {
+      expect(await getTask(t.ctx.pool, m.id)).toMatchObject({
+        status: 'failed',
+        attempts: 3,
+        lastError: `boom ${m.id}`,
+        finishedAt: expect.any(Date),
+      });
+    }
+    // The inbox is empty; the dead letters themselves stay to be inspected.
+    expect(await t.ctx.queue.depths()).toMatchObject({ deadLetterInbox: 0, deadLetters: 3 });
+    expect(await t.ctx.queue.inbox.depths()).toEqual({ ready: 0, delayed: 0, inflight: 0 });
+    expect(await deadLetterList()).toEqual(listBefore);
+  });
+
+  it('takes at most batchSize entries at a time', async () => {
+    const messages = await processing(15);
+    for (const m of messages) await deadLetter(m);
+    const p = newProcessor();
+    expect(await p.recordBatch()).toBe(10);
+    expect(await p.recordBatch()).toBe(5);
+    expect(await p.recordBatch()).toBe(0);
+  });
+
+  it('changes nothing when the same entry is recorded twice', async () => {
+    const [message] = await processing(1);
+    await deadLetter(message!);
+    const p = newProcessor();
+    await p.recordBatch();
+    const recorded = await getTask(t.ctx.pool, message!.id);
+
+    // The same entry again, as after a processor died between its write and its ack.
+    const [entry] = await deadLetterList();
+    await t.ctx.redis.lpush(t.ctx.queue.keys.deadLetterInbox.ready, entry!);
+    expect(await p.recordBatch()).toBe(1);
+    expect(await getTask(t.ctx.pool, message!.id)).toEqual(recorded);
+    expect(await t.ctx.queue.inbox.depths()).toEqual({ ready: 0, delayed: 0, inflight: 0 });
+  });
+
+  it('does not change a task that completed meanwhile', async () => {
+    const [message] = await processing(1);
+    await markCompleted(t.ctx.pool, [{ id: message!.id, attempts: 2 }]);
+    const completed = await getTask(t.ctx.pool, message!.id);
+    await deadLetter(message!);
+
+    expect(await newProcessor().recordBatch()).toBe(1);
+    expect(await getTask(t.ctx.pool, message!.id)).toEqual(completed);
+  });
+
+  it('acknowledges entries that name no task without touching MySQL', async () => {
+    const [bystander] = await processing(1);
+    const before = await getTask(t.ctx.pool, bystander!.id);
+    const inbox = t.ctx.queue.keys.deadLetterInbox.ready;
+    await t.ctx.redis.lpush(
+      inbox,
+      'not json',
+      JSON.stringify({ error: 'invalid message: not JSON', raw: 'garbage', failed_at: new Date().toISOString() }),
+      JSON.stringify({ id: 'x', error: 'invalid message: id: expected number' }),
+    );
+
+    expect(await newProcessor().recordBatch()).toBe(3);
+    expect(await t.ctx.queue.inbox.depths()).toEqual({ ready: 0, delayed: 0, inflight: 0 });
+    expect(await getTask(t.ctx.pool, bystander!.id)).toEqual(before);
+  });
+
+  it('hands the entries back to the inbox when MySQL cannot be written', async () => {
+    const [message] = await processing(1);
+    await deadLetter(message!);
+    const down = createPool({ url: 'mysql://root@127.0.0.1:1/x', size: 1, connectTimeoutMs: 500 }, t.ctx.logger);
+    try {
+      await expect(newProcessor(down).recordBatch()).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    } finally {
+      await down.end();
+    }
+    expect(await t.ctx.queue.inbox.depths()).toEqual({ ready: 1, delayed: 0, inflight: 0 });
+    expect((await getTask(t.ctx.pool, message!.id))?.status).toBe('processing');
+
+    expect(await newProcessor().recordBatch()).toBe(1);
+    expect((await getTask(t.ctx.pool, message!.id))?.status).toBe('failed');
+  });
+});
+
+describe('DeadLetterProcessor.start', () => {
+  it('records dead letters as they arrive, and stops promptly', async () => {
+    const messages = await processing(2);
+    processor = newProcessor();
+    processor.start();
+
+    await deadLetter(messages[0]!);
+    await until(async () => (await getTask(t.ctx.pool, messages[0]!.id))?.status === 'failed');
+    await deadLetter(messages[1]!);
+    await until(async () => (await getTask(t.ctx.pool, messages[1]!.id))?.status === 'failed');
+
+    const stopping = Date.now();
+    await processor.stop();
+    processor = null;
+    expect(Date.now() - stopping).toBeLessThan(2_000);
+    expect(await deadLetterList()).toHaveLength(2);
+  });
+});

@@ -1,0 +1,175 @@
+import { createPool, getTask, insertTask, type Pool, poolSettings, sleep } from '@tasks/common';
+import type { RowDataPacket } from 'mysql2/promise';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
+import { Scheduler, type SchedulerOptions } from '../src/scheduler.js';
+
+const options: SchedulerOptions = { batchSize: 100, pollIntervalMs: 50, maxQueueDepth: 10_000 };
+
+let t: TestEnv;
+let started: Scheduler[] = [];
+let pools: Pool[] = [];
+
+beforeEach(async () => {
+  t = await createTestEnv();
+});
+afterEach(async () => {
+  await Promise.all(started.map((s) => s.stop()));
+  started = [];
+  await Promise.all(pools.map((p) => p.end()));
+  pools = [];
+  await t.cleanup();
+});
+
+function scheduler(overrides: Partial<SchedulerOptions> = {}, pool: Pool = t.ctx.pool): Scheduler {
+  return new Scheduler(
+    { pool, queue: t.ctx.queue, logger: t.ctx.logger, openSubscriber: () => t.ctx.openRedis('test-inserted') },
+    { ...options, ...overrides },
+  );
+}
+
+async function insert(count: number): Promise<number[]> {
+  const ids: number[] = [];
+  for (let i = 0; i < count; i++) ids.push(await insertTask(t.ctx.pool, { message: `task ${i}`, time: i % 4 }));
+  return ids;
+}
+
+/** The ready list in the order executors take it (they pop from the right). */
+async function readyInTakeOrder(): Promise<string[]> {
+  return (await t.ctx.redis.lrange(t.ctx.queue.keys.tasks.ready, 0, -1)).reverse();
+}
+
+async function countByStatus(): Promise<Record<string, number>> {
+  const [rows] = await t.ctx.pool.query<RowDataPacket[]>('SELECT status, COUNT(*) AS n FROM tasks GROUP BY status');
+  return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+}
+
+async function until(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(20);
+  }
+}
+
+describe('Scheduler.dispatchBatch', () => {
+  it('claims pending tasks oldest first, marks them processing and pushes them in the original format', async () => {
+    const ids = await insert(5);
+    const dispatched = await scheduler({ batchSize: 3 }).dispatchBatch();
+    expect(dispatched).toBe(3);
+
+    const ready = await readyInTakeOrder();
+    expect(ready).toEqual([
+      `{"id":${ids[0]},"message":"task 0","time":0,"tries":0}`,
+      `{"id":${ids[1]},"message":"task 1","time":1,"tries":0}`,
+      `{"id":${ids[2]},"message":"task 2","time":2,"tries":0}`,
+    ]);
+    for (const id of ids.slice(0, 3)) {
+      const task = await getTask(t.ctx.pool, id);
+      expect(task).toMatchObject({ status: 'processing', dispatchedAt: expect.any(Date) });
+    }
+    for (const id of ids.slice(3)) {
+      expect(await getTask(t.ctx.pool, id)).toMatchObject({ status: 'pending', dispatchedAt: null });
+    }
+  });
+
+  it('sends the attempts already made as tries', async () => {
+    const [id] = await insert(1);
+    await t.ctx.pool.query('UPDATE tasks SET attempts = 2 WHERE id = ?', [id]);
+    await scheduler().dispatchBatch();
+    expect(await readyInTakeOrder()).toEqual([`{"id":${id},"message":"task 0","time":0,"tries":2}`]);
+  });
+
+  it('returns 0 and pushes nothing when no task is pending', async () => {
+    expect(await scheduler().dispatchBatch()).toBe(0);
+    expect(await t.ctx.queue.depths()).toMatchObject({ ready: 0 });
+  });
+
+  it('claims nothing while the ready list is at maxQueueDepth, and only up to it after', async () => {
+    await insert(10);
+    const s = scheduler({ batchSize: 100, maxQueueDepth: 4 });
+    expect(await s.dispatchBatch()).toBe(4);
+    expect(await s.dispatchBatch()).toBe(0);
+    expect(await countByStatus()).toEqual({ pending: 6, processing: 4 });
+
+    // An executor takes three messages: there is room for three more.
+    const { leased } = await t.ctx.queue.tasks.fetch(3, 60_000);
+    expect(leased).toHaveLength(3);
+    expect(await s.dispatchBatch()).toBe(3);
+    expect(await t.ctx.queue.depths()).toMatchObject({ ready: 4 });
+    expect(await countByStatus()).toEqual({ pending: 3, processing: 7 });
+  });
+
+  it('never dispatches a task twice when two schedulers claim at once', async () => {
+    const total = 2_000;
+    const values = Array.from({ length: total }, (_, i) => [JSON.stringify({ message: `bulk ${i}`, time: 0 })]);
+    await t.ctx.pool.query('INSERT INTO tasks (data) VALUES ?', [values]);
+    const [idRows] = await t.ctx.pool.query<RowDataPacket[]>('SELECT id FROM tasks ORDER BY id');
+    const ids = idRows.map((r) => Number(r.id));
+
+    // Two schedulers, each with a pool of its own, as two processes would have.
+    pools = [0, 1].map(() => createPool(poolSettings(t.config), t.ctx.logger));
+    const schedulers = pools.map((pool) => scheduler({ batchSize: 50 }, pool));
+    const runUntilDrained = async (s: Scheduler): Promise<number> => {
+      let dispatched = 0;
+      for (;;) {
+        const count = await s.dispatchBatch();
+        dispatched += count;
+        if (count === 0 && (await countByStatus()).pending === undefined) return dispatched;
+      }
+    };
+    const counts = await Promise.all(schedulers.map(runUntilDrained));
+
+    expect(counts[0]! + counts[1]!).toBe(total);
+    expect(counts.every((c) => c > 0)).toBe(true);
+    const pushed = (await readyInTakeOrder()).map((m) => JSON.parse(m).id as number);
+    expect(pushed).toHaveLength(total);
+    expect(new Set(pushed).size).toBe(total);
+    expect([...pushed].sort((a, b) => a - b)).toEqual(ids);
+    expect(await countByStatus()).toEqual({ processing: total });
+  });
+});
+
+describe('Scheduler.start', () => {
+  it('dispatches tasks that were pending when it started', async () => {
+    const ids = await insert(3);
+    const s = scheduler();
+    started.push(s);
+    await s.start();
+    await until(async () => (await countByStatus()).processing === 3);
+    expect((await readyInTakeOrder()).map((m) => JSON.parse(m).id)).toEqual(ids);
+  });
+
+  it('is woken by an insert announcement long before its poll interval', async () => {
+    const [first] = await insert(1);
+    const s = scheduler({ pollIntervalMs: 60_000 });
+    started.push(s);
+    await s.start();
+    // The first pass has claimed and pushed the first task: the scheduler now waits out its poll interval.
+    await until(async () => (await readyInTakeOrder()).length === 1);
+    expect(JSON.parse((await readyInTakeOrder())[0]!).id).toBe(first);
+
+    const woken = Date.now();
+    const [second] = await insert(1);
+    await t.ctx.queue.notifyInserted();
+    await until(async () => (await getTask(t.ctx.pool, second!))?.status === 'processing', 5_000);
+    expect(Date.now() - woken).toBeLessThan(5_000);
+    expect((await readyInTakeOrder()).map((m) => JSON.parse(m).id)).toEqual([first, second]);
+  });
+
+  it('follows a full batch with another at once', async () => {
+    await insert(25);
+    const s = scheduler({ batchSize: 10, pollIntervalMs: 60_000 });
+    started.push(s);
+    await s.start();
+    await until(async () => (await countByStatus()).processing === 25, 5_000);
+  });
+
+  it('stops promptly while waiting for its next poll', async () => {
+    const s = scheduler({ pollIntervalMs: 60_000 });
+    await s.start();
+    const stopping = Date.now();
+    await s.stop();
+    expect(Date.now() - stopping).toBeLessThan(2_000);
+  });
+});
