@@ -1,5 +1,6 @@
 import dotenv from 'dotenv';
 import { z } from 'zod';
+import { shownValue } from './redact.js';
 
 /**
  * Every knob of every service, read from the environment (`.env` is loaded by the
@@ -50,6 +51,12 @@ export const configSchema = z.object({
   DB_CONNECT_TIMEOUT_MS: int(100).default(5_000),
   /** The API answers 503 rather than wait longer than this for the database. */
   REQUEST_TIMEOUT_MS: int(100).default(10_000),
+  /** When set, every write route of the API needs `Authorization: Bearer <API_TOKEN>`. */
+  API_TOKEN: z.string().min(16, { error: 'must be at least 16 characters' }).optional(),
+  /** Requests per minute one client address may make to `POST /tasks`; 0 sets no limit. */
+  RATE_LIMIT_PER_MINUTE: int(0).default(0),
+  /** Port of the /healthz, /readyz and /metrics server of the scheduler, executor and DLQ processor; 0: none. */
+  HEALTH_PORT: int(0, 65535).default(0),
 
   FAILURE_RATE: z.coerce
     .number({ error: 'must be a number' })
@@ -94,7 +101,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(
       result.error.issues.map((issue) => {
         const name = issue.path.join('.');
-        return `${name}=${JSON.stringify(env[name] ?? '')}: ${issue.message}`;
+        return `${name}=${shownValue(name, env[name])}: ${issue.message}`;
       }),
     );
   }

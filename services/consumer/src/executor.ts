@@ -3,6 +3,7 @@ import {
   type Clock,
   type Leased,
   type Logger,
+  type Metrics,
   markCompleted,
   type Pool,
   type QueueMessage,
@@ -36,6 +37,8 @@ export interface ExecutorDeps {
   clock: Clock;
   work: Work;
   random?: () => number;
+  /** Counts runs, outcomes and expired leases; nothing is counted without it. */
+  metrics?: Metrics;
 }
 
 interface Completion {
@@ -175,6 +178,8 @@ export class Executor {
       try {
         await queue.tasks.extend([...this.running.keys()], this.options.leaseMs);
         const reaped = await queue.reapExpired(this.options.maxAttempts);
+        this.deps.metrics?.leasesExpired.inc(reaped.requeued + reaped.deadLettered);
+        this.deps.metrics?.tasksDeadLettered.inc(reaped.deadLettered);
         if (reaped.requeued + reaped.deadLettered > 0) {
           logger.warn(reaped, 'returned tasks whose executor was lost');
         }
@@ -204,11 +209,12 @@ export class Executor {
     const parsed = parseMessage(item.raw);
     if (!parsed.ok) {
       logger.error({ raw: item.raw.slice(0, 200), reason: parsed.reason }, 'dead-lettering an invalid message');
-      await queue.deadLetter(item.token, {
+      const moved = await queue.deadLetter(item.token, {
         error: parsed.reason,
         raw: item.raw,
         failed_at: new Date(this.deps.clock.now()).toISOString(),
       });
+      if (moved) this.deps.metrics?.tasksDeadLettered.inc();
       return;
     }
     const message = parsed.message;
@@ -216,12 +222,15 @@ export class Executor {
     const log = logger.child({ taskId: message.id, attempt: attempts });
     log.debug('task started');
     let failure: string | null = null;
+    const started = this.deps.clock.now();
     try {
       await work(message, this.giveUp.signal);
     } catch (err) {
       failure = errorText(err);
     }
     if (this.giveUp.signal.aborted) return; // handed back by stop()
+    const outcome = failure === null ? 'completed' : 'failed';
+    this.deps.metrics?.taskRunSeconds.observe({ outcome }, (this.deps.clock.now() - started) / 1000);
 
     if (failure === null) {
       await retryUntil(
@@ -231,6 +240,7 @@ export class Executor {
         this.giveUp.signal,
       );
       log.debug('task completed');
+      this.deps.metrics?.tasksCompleted.inc();
       return;
     }
 
@@ -247,7 +257,10 @@ export class Executor {
         log,
         this.giveUp.signal,
       );
-      if (moved) log.warn({ err: failure }, 'task dead-lettered');
+      if (moved) {
+        log.warn({ err: failure }, 'task dead-lettered');
+        this.deps.metrics?.tasksDeadLettered.inc();
+      }
       return;
     }
 
@@ -265,7 +278,10 @@ export class Executor {
       log,
       this.giveUp.signal,
     );
-    if (retried) log.debug({ err: failure, retryInMs: delay }, 'task failed; retry scheduled');
+    if (retried) {
+      log.debug({ err: failure, retryInMs: delay }, 'task failed; retry scheduled');
+      this.deps.metrics?.tasksRetried.inc();
+    }
   }
 
   private async writeCompletions(items: Completion[]): Promise<void> {

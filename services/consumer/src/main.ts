@@ -2,9 +2,11 @@ import {
   configFromEnvironment,
   createContext,
   createLogger,
+  createMetrics,
   prepareDatabase,
   retryUntil,
   runService,
+  startOpsServerFromConfig,
 } from '@tasks/common';
 import { Executor } from './executor.js';
 import { simulatedWork } from './simulated-work.js';
@@ -15,6 +17,8 @@ const logger = createLogger(config, 'consumer');
 runService(logger, async (signal) => {
   await retryUntil('preparing the database', () => prepareDatabase(config, logger), logger, signal);
   const ctx = createContext(config, 'consumer', { logger });
+  const metrics = createMetrics({ service: 'consumer', defaultMetrics: true });
+  const ops = await startOpsServerFromConfig(ctx, metrics);
   const executor = new Executor(
     {
       pool: ctx.pool,
@@ -23,6 +27,7 @@ runService(logger, async (signal) => {
       logger,
       clock: ctx.clock,
       work: simulatedWork(config.FAILURE_RATE),
+      metrics,
     },
     {
       concurrency: config.CONCURRENCY,
@@ -39,6 +44,7 @@ runService(logger, async (signal) => {
   logger.info({ concurrency: config.CONCURRENCY, failureRate: config.FAILURE_RATE }, 'executor started');
   return async () => {
     await executor.stop();
+    await ops?.close();
     await ctx.close();
   };
 });

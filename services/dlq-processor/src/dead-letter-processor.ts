@@ -2,6 +2,7 @@ import {
   type Clock,
   type Leased,
   type Logger,
+  type Metrics,
   markFailed,
   type Pool,
   type Redis,
@@ -23,6 +24,8 @@ export interface DeadLetterProcessorDeps {
   clock: Clock;
   /** Opens a connection for the blocking wait; the processor closes it. */
   openBlocking: () => Redis;
+  /** Counts tasks marked failed; nothing is counted without it. */
+  metrics?: Metrics;
 }
 
 /** The task a dead letter stands for, or null for an entry that was never a valid task message. */
@@ -75,6 +78,7 @@ export class DeadLetterProcessor {
     try {
       const outcomes = leased.map((l: Leased) => outcomeOf(l.raw)).filter((o): o is TaskOutcome => o !== null);
       const changed = outcomes.length > 0 ? await markFailed(pool, outcomes) : 0;
+      this.deps.metrics?.tasksFailed.inc(changed);
       for (const o of outcomes) logger.debug({ taskId: o.id, attempts: o.attempts, err: o.error }, 'task failed');
       await queue.inbox.ack(leased.map((l) => l.token));
       logger.info({ entries: leased.length, markedFailed: changed }, 'dead letters recorded');

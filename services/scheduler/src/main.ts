@@ -2,9 +2,11 @@ import {
   configFromEnvironment,
   createContext,
   createLogger,
+  createMetrics,
   prepareDatabase,
   retryUntil,
   runService,
+  startOpsServerFromConfig,
 } from '@tasks/common';
 import { Scheduler } from './scheduler.js';
 import { Sweeper } from './sweeper.js';
@@ -15,8 +17,10 @@ const logger = createLogger(config, 'scheduler');
 runService(logger, async (signal) => {
   await retryUntil('preparing the database', () => prepareDatabase(config, logger), logger, signal);
   const ctx = createContext(config, 'scheduler', { logger });
+  const metrics = createMetrics({ service: 'scheduler', defaultMetrics: true });
+  const ops = await startOpsServerFromConfig(ctx, metrics);
   const scheduler = new Scheduler(
-    { pool: ctx.pool, queue: ctx.queue, logger, openSubscriber: () => ctx.openRedis('inserted') },
+    { pool: ctx.pool, queue: ctx.queue, logger, openSubscriber: () => ctx.openRedis('inserted'), metrics },
     {
       batchSize: config.SCHEDULER_BATCH_SIZE,
       pollIntervalMs: config.POLL_INTERVAL_MS,
@@ -24,7 +28,7 @@ runService(logger, async (signal) => {
     },
   );
   const sweeper = new Sweeper(
-    { pool: ctx.pool, queue: ctx.queue, logger },
+    { pool: ctx.pool, queue: ctx.queue, logger, metrics },
     {
       intervalMs: config.SWEEP_INTERVAL_MS,
       graceMs: config.SWEEP_GRACE_MS,
@@ -40,6 +44,7 @@ runService(logger, async (signal) => {
   );
   return async () => {
     await Promise.all([scheduler.stop(), sweeper.stop()]);
+    await ops?.close();
     await ctx.close();
   };
 });

@@ -2,6 +2,7 @@ import {
   claimPending,
   type DispatchedTask,
   type Logger,
+  type Metrics,
   type Pool,
   type QueueMessage,
   type Redis,
@@ -22,6 +23,8 @@ export interface SchedulerDeps {
   logger: Logger;
   /** Opens the connection that listens for inserts; the scheduler closes it. */
   openSubscriber: () => Redis;
+  /** Counts claimed tasks; nothing is counted without it. */
+  metrics?: Metrics;
 }
 
 export function toMessage(task: DispatchedTask): QueueMessage {
@@ -72,6 +75,7 @@ export class Scheduler {
     // Committed: the tasks are `processing`. Should the push fail or this process die now,
     // the sweeper finds them missing from Redis and pushes them again.
     await queue.dispatch(claimed.map(toMessage));
+    this.deps.metrics?.tasksClaimed.inc(claimed.length);
     logger.debug({ count: claimed.length, taskIds: claimed.map((t) => t.id) }, 'tasks dispatched');
     return claimed.length;
   }

@@ -2,6 +2,7 @@ import {
   EXECUTOR_LOST,
   findLongProcessing,
   type Logger,
+  type Metrics,
   type Pool,
   redispatch,
   sleep,
@@ -37,7 +38,7 @@ export class Sweeper {
   private loop: Promise<void> | null = null;
 
   constructor(
-    private readonly deps: { pool: Pool; queue: TaskQueue; logger: Logger },
+    private readonly deps: { pool: Pool; queue: TaskQueue; logger: Logger; metrics?: Metrics },
     private readonly options: SweeperOptions,
   ) {}
 
@@ -53,6 +54,7 @@ export class Sweeper {
   async sweep(): Promise<SweepResult> {
     const { pool, queue, logger } = this.deps;
     const reaped = await queue.reapExpired(this.options.maxAttempts);
+    this.deps.metrics?.leasesExpired.inc(reaped.requeued + reaped.deadLettered);
     await queue.reapExpiredInbox();
 
     const candidates = await findLongProcessing(pool, this.options.graceMs, this.options.batchSize);
@@ -65,6 +67,7 @@ export class Sweeper {
     for (const task of exhausted) {
       await queue.deadLetter(null, { ...toMessage(task), error: task.lastError ?? EXECUTOR_LOST, failed_at: failedAt });
     }
+    this.deps.metrics?.tasksDeadLettered.inc(reaped.deadLettered + exhausted.length);
     const result = {
       reaped: reaped.requeued + reaped.deadLettered,
       repushed: retry.length,

@@ -1,8 +1,23 @@
-import type { Config, Logger, Pool, TaskQueue } from '@tasks/common';
+import {
+  type Clock,
+  type Config,
+  createMetrics,
+  type Logger,
+  type Metrics,
+  type Pool,
+  type Redis,
+  systemClock,
+  type TaskQueue,
+} from '@tasks/common';
 import express, { type Express } from 'express';
 import { pinoHttp } from 'pino-http';
+import { requireTokenForWrites } from './auth.js';
 import { errorHandler, notFound, requestTimeout } from './http-errors.js';
 import { InsertNotifier } from './insert-notifier.js';
+import { openApiDocument } from './openapi.js';
+import { rateLimitPerMinute } from './rate-limit.js';
+import { dashboardRoutes } from './routes/dashboard.js';
+import { operateRoutes } from './routes/operate.js';
 import { taskRoutes } from './routes/tasks.js';
 
 export interface AppDeps {
@@ -10,15 +25,30 @@ export interface AppDeps {
   logger: Logger;
   pool: Pool;
   queue: TaskQueue;
+  /** For /readyz and redrive, which answer 503 without it. */
+  redis?: Redis;
+  /** Counters of this process; a fresh registry when not given. */
+  metrics?: Metrics;
+  clock?: Clock;
 }
 
-export function createApp({ config, logger, pool, queue }: AppDeps): Express {
+export function createApp(deps: AppDeps): Express {
+  const { config, logger, pool, queue, redis } = deps;
+  const metrics = deps.metrics ?? createMetrics({ service: 'task-insert' });
+  const clock = deps.clock ?? systemClock;
+  metrics.observeQueueDepths(
+    () => queue.depths(),
+    (err) => logger.warn({ err }, 'reading queue depths for /metrics failed'),
+  );
+  const openApi = openApiDocument(config);
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
   app.use(
     pinoHttp({
       logger,
+      // Lines logged through req.log carry the request id as `reqId`.
+      quietReqLogger: true,
       genReqId: (req, res) => {
         const given = req.headers['x-request-id'];
         const id = typeof given === 'string' && given.length <= 128 ? given : crypto.randomUUID();
@@ -30,7 +60,14 @@ export function createApp({ config, logger, pool, queue }: AppDeps): Express {
     }),
   );
   app.use(requestTimeout(config.REQUEST_TIMEOUT_MS));
-  app.use(taskRoutes({ pool, notifier: new InsertNotifier(queue, logger), config }));
+  app.use(dashboardRoutes());
+  app.get('/openapi.json', (_req, res) => {
+    res.json(openApi);
+  });
+  app.post('/tasks', rateLimitPerMinute(config.RATE_LIMIT_PER_MINUTE));
+  app.use(requireTokenForWrites(config.API_TOKEN));
+  app.use(taskRoutes({ pool, notifier: new InsertNotifier(queue, logger), config, metrics }));
+  app.use(operateRoutes({ pool, redis, queue, metrics, now: () => clock.now() }));
   app.use(notFound);
   app.use(errorHandler(logger));
   return app;

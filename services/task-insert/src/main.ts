@@ -3,6 +3,7 @@ import {
   configFromEnvironment,
   createContext,
   createLogger,
+  createMetrics,
   prepareDatabase,
   retryUntil,
   runService,
@@ -15,7 +16,8 @@ const logger = createLogger(config, 'task-insert');
 runService(logger, async (signal) => {
   await retryUntil('preparing the database', () => prepareDatabase(config, logger), logger, signal);
   const ctx = createContext(config, 'task-insert', { logger });
-  const server = createApp(ctx).listen(config.PORT, config.HOST);
+  const metrics = createMetrics({ service: 'task-insert', defaultMetrics: true });
+  const server = createApp({ ...ctx, metrics }).listen(config.PORT, config.HOST);
   await once(server, 'listening');
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.PORT;

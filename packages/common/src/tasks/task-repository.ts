@@ -226,3 +226,108 @@ export async function markFailed(pool: Pool, outcomes: TaskOutcome[]): Promise<n
   }
   return changed;
 }
+
+/* ---- Operators: listing, counting, redriving ---- */
+
+export interface ListTasksOptions {
+  status?: TaskStatus;
+  limit: number;
+  /** Keyset cursor: only tasks with an id below this one (the listing is newest first). */
+  after?: number;
+}
+
+/** Tasks newest first (by id), optionally of one status; a page of `limit` after the cursor. */
+export async function listTasks(pool: Pool, { status, limit, after }: ListTasksOptions): Promise<Task[]> {
+  const where: string[] = [];
+  const params: (string | number)[] = [];
+  if (status !== undefined) {
+    where.push('status = ?');
+    params.push(status);
+  }
+  if (after !== undefined) {
+    where.push('id < ?');
+    params.push(after);
+  }
+  const [rows] = await pool.query<TaskRow[]>(
+    `SELECT * FROM tasks ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`,
+    [...params, limit],
+  );
+  return rows.map(toTask);
+}
+
+/** How many tasks have each status (every status present, 0 when none). */
+export async function countByStatus(pool: Pool): Promise<Record<TaskStatus, number>> {
+  const [rows] = await pool.query<RowDataPacket[]>('SELECT status, COUNT(*) AS n FROM tasks GROUP BY status');
+  const counts: Record<TaskStatus, number> = { pending: 0, processing: 0, completed: 0, failed: 0 };
+  for (const row of rows) counts[row.status as TaskStatus] = Number(row.n);
+  return counts;
+}
+
+/** The status of each of `ids` that exists. */
+export async function getStatuses(pool: Pool, ids: number[]): Promise<Map<number, TaskStatus>> {
+  if (ids.length === 0) return new Map();
+  const [rows] = await pool.query<RowDataPacket[]>('SELECT id, status FROM tasks WHERE id IN (?)', [ids]);
+  return new Map(rows.map((r) => [Number(r.id), r.status as TaskStatus]));
+}
+
+/**
+ * Puts a `failed` task back to `pending` with its attempts reset, so the scheduler runs it
+ * again from the start; `last_error` keeps the error it failed with until a new run replaces
+ * it. Only a failed task changes: false for any other status, or no such task.
+ */
+export async function retryFailedTask(pool: Pool, id: number): Promise<boolean> {
+  const [result] = await pool.query<ResultSetHeader>(
+    `UPDATE tasks SET status = 'pending', attempts = 0, dispatched_at = NULL, finished_at = NULL
+      WHERE id = ? AND status = 'failed'`,
+    [id],
+  );
+  return result.affectedRows === 1;
+}
+
+/** `retryFailedTask` for many tasks in one transaction; returns the ids that were failed and now are pending. */
+export async function retryFailedTasks(pool: Pool, ids: number[]): Promise<number[]> {
+  if (ids.length === 0) return [];
+  return inTransaction(pool, async (connection) => {
+    const [rows] = await connection.query<RowDataPacket[]>(
+      `SELECT id FROM tasks WHERE id IN (?) AND status = 'failed' ORDER BY id FOR UPDATE`,
+      [ids],
+    );
+    const failed = rows.map((r) => Number(r.id));
+    if (failed.length === 0) return [];
+    await connection.query(
+      `UPDATE tasks SET status = 'pending', attempts = 0, dispatched_at = NULL, finished_at = NULL
+        WHERE id IN (?) AND status = 'failed'`,
+      [failed],
+    );
+    return failed;
+  });
+}
+
+export interface MinuteCounts {
+  /** Start of the minute (UTC). */
+  minute: Date;
+  completed: number;
+  failed: number;
+}
+
+/**
+ * Tasks that finished (completed, or recorded failed) in each of the `minutes` minutes up to
+ * and including the one holding `now`, oldest first; minutes without any count 0.
+ */
+export async function finishedPerMinute(pool: Pool, minutes: number, now: number): Promise<MinuteCounts[]> {
+  const last = Math.floor(now / 60_000);
+  const first = last - minutes + 1;
+  const [rows] = await pool.query<RowDataPacket[]>(
+    `SELECT UNIX_TIMESTAMP(finished_at) DIV 60 AS minute, status, COUNT(*) AS n FROM tasks
+      WHERE finished_at >= ? AND finished_at < ? GROUP BY minute, status`,
+    [new Date(first * 60_000), new Date((last + 1) * 60_000)],
+  );
+  const series: MinuteCounts[] = [];
+  for (let m = first; m <= last; m++) series.push({ minute: new Date(m * 60_000), completed: 0, failed: 0 });
+  for (const row of rows) {
+    const bucket = series[Number(row.minute) - first];
+    const status = row.status as TaskStatus;
+    if (bucket && (status === 'completed' || status === 'failed')) bucket[status] = Number(row.n);
+  }
+  return series;
+}

@@ -4,6 +4,7 @@ import {
   getTask,
   getTaskByIdempotencyKey,
   insertTask,
+  type Metrics,
   type Pool,
   type Task,
   type TaskData,
@@ -17,6 +18,7 @@ export interface TaskRoutesDeps {
   pool: Pool;
   notifier: InsertNotifier;
   config: Pick<Config, 'MAX_MESSAGE_LENGTH' | 'MAX_TASK_TIME_S' | 'BODY_LIMIT_BYTES'>;
+  metrics?: Metrics;
 }
 
 const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
@@ -62,7 +64,7 @@ function idempotencyKey(header: string | undefined): string | null {
   return key;
 }
 
-function parseId(raw: string | undefined): number {
+export function parseId(raw: string | undefined): number {
   const id = Number(raw);
   if (!/^\d+$/.test(raw ?? '') || !Number.isSafeInteger(id) || id < 1) {
     throw new HttpError(400, 'invalid_id', `task id must be a positive integer (got ${JSON.stringify(raw)})`, [
@@ -72,7 +74,7 @@ function parseId(raw: string | undefined): number {
   return id;
 }
 
-export function taskRoutes({ pool, notifier, config }: TaskRoutesDeps): Router {
+export function taskRoutes({ pool, notifier, config, metrics }: TaskRoutesDeps): Router {
   const router = Router();
   const schema = taskInputSchema({ maxMessageLength: config.MAX_MESSAGE_LENGTH, maxTimeS: config.MAX_TASK_TIME_S });
   const json = express.json({ limit: config.BODY_LIMIT_BYTES, strict: false, type: () => true });
@@ -92,6 +94,7 @@ export function taskRoutes({ pool, notifier, config }: TaskRoutesDeps): Router {
     try {
       const id = await insertTask(pool, data, key);
       notifier.notify();
+      metrics?.tasksInserted.inc();
       res.status(201).location(`/tasks/${id}`).json(created(id));
     } catch (err) {
       if (!(err instanceof DuplicateIdempotencyKeyError) || key === null) throw err;

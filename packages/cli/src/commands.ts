@@ -1,0 +1,218 @@
+import {
+  countByStatus,
+  type DeadLetterEntry,
+  deadLetterList,
+  getStatuses,
+  getTask,
+  notRedrivenReason,
+  type Pool,
+  type Redis,
+  type RedriveOutcome,
+  redriveAllDeadLetters,
+  redriveTask,
+  type Task,
+  type TaskQueue,
+  type TaskStatus,
+} from '@tasks/common';
+import { fields, shorten, table } from './format.js';
+
+/** What the commands work with: the clients of a context. */
+export interface CliDeps {
+  pool: Pool;
+  redis: Redis;
+  queue: TaskQueue;
+}
+
+/** Where the commands write; `process.stdout` and `process.stderr` in the real CLI. */
+export interface CliOutput {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+export interface OutputOptions {
+  json: boolean;
+}
+
+/** Exit status: 0 done, 1 refused or failed. */
+export type ExitCode = 0 | 1;
+
+function print(io: CliOutput, options: OutputOptions, data: unknown, text: () => string): void {
+  io.out(options.json ? JSON.stringify(data, null, 2) : text());
+}
+
+function entryView(entry: DeadLetterEntry, status: TaskStatus | null | undefined) {
+  const letter = entry.letter ?? {};
+  return {
+    id: entry.id,
+    status: status ?? null,
+    tries: letter.tries ?? null,
+    error: letter.error ?? null,
+    failed_at: letter.failed_at ?? null,
+    message: letter.message ?? null,
+    entry: entry.raw,
+  };
+}
+
+function taskView(task: Task) {
+  return {
+    id: task.id,
+    status: task.status,
+    data: task.data,
+    attempts: task.attempts,
+    last_error: task.lastError,
+    created_at: task.createdAt.toISOString(),
+    dispatched_at: task.dispatchedAt?.toISOString() ?? null,
+    finished_at: task.finishedAt?.toISOString() ?? null,
+  };
+}
+
+/** `stats`: tasks per status in MySQL and the depth of each Redis structure. */
+export async function stats(deps: CliDeps, io: CliOutput, options: OutputOptions): Promise<ExitCode> {
+  const [tasks, depths] = await Promise.all([countByStatus(deps.pool), deps.queue.depths()]);
+  const queue = {
+    ready: depths.ready,
+    delayed: depths.delayed,
+    inflight: depths.inflight,
+    dead_letters: depths.deadLetters,
+    dead_letter_inbox: depths.deadLetterInbox,
+  };
+  print(io, options, { tasks, queue }, () =>
+    [
+      'tasks (MySQL)',
+      fields(Object.entries(tasks).map(([k, v]) => [`  ${k}`, String(v)])),
+      '',
+      'queue (Redis)',
+      fields([
+        [`  ready (${deps.queue.keys.tasks.ready})`, String(queue.ready)],
+        ['  delayed retries', String(queue.delayed)],
+        ['  in flight', String(queue.inflight)],
+        [`  dead letters (${deps.queue.keys.deadLetters})`, String(queue.dead_letters)],
+        ['  dead letters not yet recorded', String(queue.dead_letter_inbox)],
+      ]),
+    ].join('\n'),
+  );
+  return 0;
+}
+
+/** `dlq list`: entries of the dead-letter list, newest first, with their task's status in MySQL. */
+export async function dlqList(
+  deps: CliDeps,
+  io: CliOutput,
+  options: OutputOptions & { offset: number; limit: number },
+): Promise<ExitCode> {
+  const list = deadLetterList(deps);
+  const [total, entries] = await Promise.all([list.length(), list.range(options.offset, options.limit)]);
+  const statuses = await getStatuses(deps.pool, [...new Set(entries.flatMap((e) => (e.id === null ? [] : [e.id])))]);
+  const views = entries.map((e) => entryView(e, e.id === null ? null : (statuses.get(e.id) ?? null)));
+  print(io, options, { total, offset: options.offset, entries: views }, () => {
+    if (views.length === 0) return total === 0 ? 'the dead-letter list is empty' : `no entries from ${options.offset}`;
+    const rows = views.map((v) => [
+      v.id === null ? '-' : String(v.id),
+      v.status ?? (v.id === null ? 'no task' : 'missing'),
+      v.tries === null ? '-' : String(v.tries),
+      v.failed_at ?? '-',
+      shorten(String(v.error ?? ''), 60),
+    ]);
+    const shown = `${options.offset + 1}-${options.offset + views.length} of ${total}`;
+    return `${table(['ID', 'STATUS', 'TRIES', 'FAILED AT', 'ERROR'], rows)}\n(${shown}; only failed tasks can be retried)`;
+  });
+  return 0;
+}
+
+/** `dlq show <id>`: the task in MySQL and its entries in the dead-letter list. */
+export async function dlqShow(
+  deps: CliDeps,
+  io: CliOutput,
+  options: OutputOptions & { id: number },
+): Promise<ExitCode> {
+  const [task, entries] = await Promise.all([
+    getTask(deps.pool, options.id),
+    deadLetterList(deps).entriesOf(options.id),
+  ]);
+  if (!task && entries.length === 0) {
+    io.err(`task ${options.id} does not exist and has no dead letters`);
+    return 1;
+  }
+  const views = entries.map((e) => entryView(e, task?.status));
+  print(io, options, { task: task ? taskView(task) : null, dead_letters: views }, () => {
+    const lines: string[] = [];
+    if (task) {
+      lines.push(
+        fields([
+          ['id', String(task.id)],
+          ['status', task.status],
+          ['message', task.data.message],
+          ['time', `${task.data.time} s`],
+          ['attempts', String(task.attempts)],
+          ['last error', task.lastError ?? '-'],
+          ['created', task.createdAt.toISOString()],
+          ['finished', task.finishedAt?.toISOString() ?? '-'],
+        ]),
+      );
+    } else {
+      lines.push(`task ${options.id} is not in MySQL`);
+    }
+    lines.push('', `dead letters: ${entries.length}`);
+    for (const entry of entries) lines.push(`  ${entry.raw}`);
+    return lines.join('\n');
+  });
+  return 0;
+}
+
+/** `dlq retry <id>...`: each failed task back to pending, its entries out of the list. */
+export async function dlqRetry(
+  deps: CliDeps,
+  io: CliOutput,
+  options: OutputOptions & { ids: number[] },
+): Promise<ExitCode> {
+  const outcomes: RedriveOutcome[] = [];
+  for (const id of options.ids) outcomes.push(await redriveTask(deps, id));
+  print(io, options, { results: outcomes.map((o) => (o.redriven ? o : { ...o, message: notRedrivenReason(o) })) }, () =>
+    outcomes
+      .map((o) =>
+        o.redriven
+          ? `task ${o.id}: pending again (${o.removedEntries} dead-letter ${o.removedEntries === 1 ? 'entry' : 'entries'} removed)`
+          : `task ${o.id}: not retried: ${notRedrivenReason(o)}`,
+      )
+      .join('\n'),
+  );
+  return outcomes.every((o) => o.redriven) ? 0 : 1;
+}
+
+/** `dlq retry --all`: every task named in the list that is failed in MySQL. */
+export async function dlqRetryAll(deps: CliDeps, io: CliOutput, options: OutputOptions): Promise<ExitCode> {
+  const result = await redriveAllDeadLetters(deps);
+  print(io, options, result, () => {
+    const lines = [
+      `${result.redriven.length} failed ${result.redriven.length === 1 ? 'task' : 'tasks'} pending again; ` +
+        `${result.removedEntries} dead-letter entries removed`,
+    ];
+    if (result.keptEntries > 0) {
+      lines.push(
+        `${result.keptEntries} entries kept: their task is not failed in MySQL (still being recorded, already ` +
+          'retried, or completed) or they name no task; see `dlq list`',
+      );
+    }
+    return lines.join('\n');
+  });
+  return 0;
+}
+
+/** `dlq purge --yes`: empties the dead-letter list; tasks keep their failed status in MySQL. */
+export async function dlqPurge(
+  deps: CliDeps,
+  io: CliOutput,
+  options: OutputOptions & { yes: boolean },
+): Promise<ExitCode> {
+  const list = deadLetterList(deps);
+  if (!options.yes) {
+    io.err(
+      `this removes all ${await list.length()} entries of ${list.key} (tasks stay failed in MySQL); ` +
+        'run again with --yes to do it',
+    );
+    return 1;
+  }
+  const removed = await list.purge();
+  print(io, options, { removed }, () => `${removed} dead-letter entries removed; failed tasks stay failed in MySQL`);
+  return 0;
+}

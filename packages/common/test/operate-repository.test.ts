@@ -1,0 +1,94 @@
+import {
+  countByStatus,
+  finishedPerMinute,
+  getStatuses,
+  insertTask,
+  listTasks,
+  markCompleted,
+  retryFailedTask,
+  retryFailedTasks,
+} from '@tasks/common';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deadLetteredTask } from '../../../test/support/dead-letters.js';
+import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
+
+let t: TestEnv;
+const ids: number[] = [];
+let failedIds: number[] = [];
+
+beforeAll(async () => {
+  t = await createTestEnv();
+  for (let i = 0; i < 7; i++) ids.push(await insertTask(t.ctx.pool, { message: `task ${i}`, time: 0 }));
+  failedIds = [(await deadLetteredTask(t.ctx)).id, (await deadLetteredTask(t.ctx)).id];
+  // Two of the pending ones completed.
+  await t.ctx.pool.query("UPDATE tasks SET status = 'processing' WHERE id IN (?)", [ids.slice(0, 2)]);
+  await markCompleted(t.ctx.pool, [
+    { id: ids[0]!, attempts: 1 },
+    { id: ids[1]!, attempts: 1 },
+  ]);
+});
+afterAll(async () => {
+  await t.cleanup();
+});
+
+describe('listTasks', () => {
+  it('lists newest first and pages with a keyset cursor', async () => {
+    const all = [...ids, ...failedIds].sort((a, b) => b - a);
+    const first = await listTasks(t.ctx.pool, { limit: 4 });
+    expect(first.map((task) => task.id)).toEqual(all.slice(0, 4));
+    const second = await listTasks(t.ctx.pool, { limit: 4, after: first.at(-1)!.id });
+    expect(second.map((task) => task.id)).toEqual(all.slice(4, 8));
+    const last = await listTasks(t.ctx.pool, { limit: 4, after: second.at(-1)!.id });
+    expect(last.map((task) => task.id)).toEqual(all.slice(8));
+  });
+
+  it('filters by status', async () => {
+    const failed = await listTasks(t.ctx.pool, { status: 'failed', limit: 10 });
+    expect(failed.map((task) => task.id)).toEqual([...failedIds].reverse());
+    expect(failed[0]).toMatchObject({ status: 'failed', lastError: 'simulated failure (FAILURE_RATE=1)' });
+    const after = await listTasks(t.ctx.pool, { status: 'pending', limit: 2, after: ids[6]! });
+    expect(after.map((task) => task.id)).toEqual([ids[5], ids[4]]);
+  });
+});
+
+describe('countByStatus', () => {
+  it('counts every status, zero included', async () => {
+    expect(await countByStatus(t.ctx.pool)).toEqual({ pending: 5, processing: 0, completed: 2, failed: 2 });
+  });
+});
+
+describe('getStatuses', () => {
+  it('returns the status of the ids that exist', async () => {
+    const statuses = await getStatuses(t.ctx.pool, [ids[0]!, failedIds[0]!, 999_999]);
+    expect([...statuses.entries()]).toEqual(
+      expect.arrayContaining([
+        [ids[0], 'completed'],
+        [failedIds[0], 'failed'],
+      ]),
+    );
+    expect(statuses.size).toBe(2);
+  });
+});
+
+describe('finishedPerMinute', () => {
+  it('counts completed and failed tasks per minute, every minute present', async () => {
+    const now = Date.now();
+    const series = await finishedPerMinute(t.ctx.pool, 5, now);
+    expect(series).toHaveLength(5);
+    expect(series.at(-1)?.minute.getTime()).toBe(Math.floor(now / 60_000) * 60_000);
+    expect(series.reduce((sum, m) => sum + m.completed, 0)).toBe(2);
+    expect(series.reduce((sum, m) => sum + m.failed, 0)).toBe(2);
+    // A window that ends before they finished sees none.
+    const before = await finishedPerMinute(t.ctx.pool, 5, now - 10 * 60_000);
+    expect(before.every((m) => m.completed === 0 && m.failed === 0)).toBe(true);
+  });
+});
+
+describe('retryFailedTask(s)', () => {
+  it('changes only failed tasks', async () => {
+    expect(await retryFailedTask(t.ctx.pool, ids[0]!)).toBe(false);
+    expect(await retryFailedTasks(t.ctx.pool, [ids[0]!, ids[3]!, ...failedIds])).toEqual(failedIds);
+    expect(await retryFailedTasks(t.ctx.pool, failedIds)).toEqual([]);
+    expect(await countByStatus(t.ctx.pool)).toEqual({ pending: 7, processing: 0, completed: 2, failed: 0 });
+  });
+});

@@ -1,0 +1,137 @@
+import {
+  checkReadiness,
+  countByStatus,
+  finishedPerMinute,
+  getTask,
+  listTasks,
+  type Metrics,
+  notRedrivenReason,
+  type Pool,
+  type Redis,
+  redriveTask,
+  TASK_STATUSES,
+  type TaskQueue,
+} from '@tasks/common';
+import { type Request, Router } from 'express';
+import { z } from 'zod';
+import { HttpError } from '../http-errors.js';
+import { LIST_LIMIT, THROUGHPUT_MINUTES } from './limits.js';
+import { parseId, taskView } from './tasks.js';
+
+export interface OperateRoutesDeps {
+  pool: Pool;
+  /** Without it (an app that only inserts), /readyz and redrive answer 503. */
+  redis: Redis | undefined;
+  queue: TaskQueue;
+  metrics: Metrics;
+  /** Current time (ms), for the throughput window. */
+  now: () => number;
+}
+
+/** A whole number written in digits only (query strings are text). */
+const digits = (min: number, max: number) =>
+  z
+    .string({ error: 'must be given once' })
+    .regex(/^\d{1,16}$/, { error: 'must be a whole number' })
+    .transform(Number)
+    .pipe(
+      z
+        .number()
+        .min(min, { error: `must be at least ${min}` })
+        .max(max, { error: `must be at most ${max}` }),
+    );
+
+export const listQuerySchema = z.strictObject(
+  {
+    status: z.enum(TASK_STATUSES, { error: `must be one of ${TASK_STATUSES.join(', ')}` }).optional(),
+    limit: digits(LIST_LIMIT.min, LIST_LIMIT.max).default(LIST_LIMIT.default),
+    after: digits(1, Number.MAX_SAFE_INTEGER).optional(),
+  },
+  { error: (issue) => (issue.code === 'unrecognized_keys' ? 'is not a known parameter' : undefined) },
+);
+
+export const throughputQuerySchema = z.strictObject(
+  { minutes: digits(THROUGHPUT_MINUTES.min, THROUGHPUT_MINUTES.max).default(THROUGHPUT_MINUTES.default) },
+  { error: (issue) => (issue.code === 'unrecognized_keys' ? 'is not a known parameter' : undefined) },
+);
+
+function parseQuery<T extends z.ZodType>(schema: T, req: Request): z.output<T> {
+  const parsed = schema.safeParse(req.query);
+  if (parsed.success) return parsed.data;
+  const details = parsed.error.issues.flatMap((issue) =>
+    issue.code === 'unrecognized_keys'
+      ? issue.keys.map((k) => ({ field: k, message: 'is not a known parameter' }))
+      : [{ field: issue.path.join('.') || 'query', message: issue.message }],
+  );
+  throw new HttpError(400, 'invalid_query', details.map((d) => `${d.field} ${d.message}`).join('; '), details);
+}
+
+/**
+ * What operators use: the task listing, redrive of failed tasks, counts and queue depths,
+ * throughput, health and metrics.
+ */
+export function operateRoutes({ pool, redis, queue, metrics, now }: OperateRoutesDeps): Router {
+  const router = Router();
+
+  // Newest first; `next_after` is the cursor of the next page (null on the last one).
+  router.get('/tasks', async (req, res) => {
+    const { status, limit, after } = parseQuery(listQuerySchema, req);
+    const tasks = await listTasks(pool, { status, limit, after });
+    const last = tasks.at(-1);
+    res.json({ tasks: tasks.map(taskView), next_after: tasks.length === limit && last ? last.id : null });
+  });
+
+  router.post('/tasks/:id/retry', async (req, res) => {
+    const id = parseId(req.params.id);
+    if (!redis) throw new HttpError(503, 'unavailable', 'this API has no Redis client to redrive with');
+    const outcome = await redriveTask({ pool, redis, queue, metrics }, id);
+    if (!outcome.redriven) {
+      const status = outcome.reason === 'not_found' ? 404 : 409;
+      throw new HttpError(status, outcome.reason, notRedrivenReason(outcome));
+    }
+    req.log.info({ taskId: id, removedDeadLetters: outcome.removedEntries }, 'failed task redriven');
+    const task = await getTask(pool, id);
+    res.json({ task: task ? taskView(task) : null, removed_dead_letters: outcome.removedEntries });
+  });
+
+  router.get('/stats', async (_req, res) => {
+    const [tasks, depths] = await Promise.all([countByStatus(pool), queue.depths()]);
+    res.json({
+      tasks,
+      queue: {
+        ready: depths.ready,
+        delayed: depths.delayed,
+        inflight: depths.inflight,
+        dead_letters: depths.deadLetters,
+        dead_letter_inbox: depths.deadLetterInbox,
+      },
+    });
+  });
+
+  router.get('/stats/throughput', async (req, res) => {
+    const { minutes } = parseQuery(throughputQuerySchema, req);
+    const series = await finishedPerMinute(pool, minutes, now());
+    res.json({
+      minutes: series.map((m) => ({ minute: m.minute.toISOString(), completed: m.completed, failed: m.failed })),
+    });
+  });
+
+  router.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+
+  router.get('/readyz', async (_req, res) => {
+    if (!redis) {
+      res.status(503).json({ ready: false, error: 'this API has no Redis client' });
+      return;
+    }
+    const report = await checkReadiness({ pool, redis });
+    res.status(report.ready ? 200 : 503).json(report);
+  });
+
+  router.get('/metrics', async (_req, res) => {
+    res.type(metrics.contentType).send(await metrics.render());
+  });
+
+  return router;
+}
