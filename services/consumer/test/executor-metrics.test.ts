@@ -1,0 +1,120 @@
+import {
+  type Clock,
+  claimPending,
+  createMetrics,
+  getTask,
+  insertTask,
+  type Metrics,
+  sleep,
+  TaskQueue,
+} from '@tasks/common';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
+import { Executor, type ExecutorOptions } from '../src/executor.js';
+import type { Work } from '../src/simulated-work.js';
+
+const options: ExecutorOptions = {
+  concurrency: 4,
+  fetchBatchSize: 4,
+  leaseMs: 5_000,
+  maxAttempts: 3,
+  retryBackoffMs: 0,
+  retryBackoffMaxMs: 0,
+  pollIntervalMs: 50,
+  shutdownTimeoutMs: 1_000,
+};
+
+let t: TestEnv;
+let metrics: Metrics;
+let executor: Executor | null = null;
+
+beforeEach(async () => {
+  t = await createTestEnv();
+  metrics = createMetrics({ service: 'consumer' });
+});
+afterEach(async () => {
+  await executor?.stop();
+  executor = null;
+  await t.cleanup();
+});
+
+function start(work: Work, queue: TaskQueue = t.ctx.queue, clock: Clock = t.ctx.clock) {
+  executor = new Executor(
+    {
+      pool: t.ctx.pool,
+      queue,
+      logger: t.ctx.logger,
+      clock,
+      work,
+      metrics,
+      openBlocking: () => t.ctx.openRedis('test-fetch'),
+    },
+    options,
+  );
+  executor.start();
+}
+
+async function dispatch(messages: string[]): Promise<number[]> {
+  for (const message of messages) await insertTask(t.ctx.pool, { message, time: 0 });
+  const claimed = await claimPending(t.ctx.pool, messages.length);
+  await t.ctx.queue.dispatch(claimed.map((c) => ({ id: c.id, message: c.data.message, time: 0, tries: 0 })));
+  return claimed.map((c) => c.id);
+}
+
+async function value(name: string, labels = ''): Promise<number> {
+  const text = await metrics.render();
+  const series = `${name}{${labels}${labels ? ',' : ''}service="consumer"}`;
+  const alt = `${name}{service="consumer"${labels ? `,${labels}` : ''}}`;
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `) || l.startsWith(`${alt} `));
+  return line ? Number(line.split(' ').at(-1)) : 0;
+}
+
+async function until(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(20);
+  }
+}
+
+describe('Executor metrics', () => {
+  it('count completions, retries, dead letters and run times', async () => {
+    // "ok" completes at once, "flaky" fails once then completes, "doomed" fails every time.
+    const runs = new Map<string, number>();
+    const [ok, flaky] = await dispatch(['ok', 'flaky', 'doomed']);
+    start(async (message) => {
+      const n = (runs.get(message.message) ?? 0) + 1;
+      runs.set(message.message, n);
+      if (message.message === 'doomed' || (message.message === 'flaky' && n === 1)) throw new Error('boom');
+    });
+    await until(async () => (await t.ctx.queue.depths()).deadLetters === 1);
+    await until(async () => (await getTask(t.ctx.pool, flaky!))?.status === 'completed');
+    await until(async () => (await getTask(t.ctx.pool, ok!))?.status === 'completed');
+
+    expect(await value('tasks_completed_total')).toBe(2);
+    // flaky once, doomed twice; doomed's third failure dead-letters it.
+    expect(await value('tasks_retried_total')).toBe(3);
+    expect(await value('tasks_dead_lettered_total')).toBe(1);
+    expect(await value('task_run_seconds_count', 'outcome="completed"')).toBe(2);
+    expect(await value('task_run_seconds_count', 'outcome="failed"')).toBe(4);
+  });
+
+  it('count an invalid message as dead-lettered', async () => {
+    await t.ctx.redis.lpush(t.ctx.queue.keys.tasks.ready, 'not json');
+    start(async () => undefined);
+    await until(async () => (await t.ctx.queue.depths()).deadLetters === 1);
+    await until(async () => (await value('tasks_dead_lettered_total')) === 1);
+  });
+
+  it('count expired leases of a lost executor', async () => {
+    // Another executor leased a task and died: its lease ran out long ago.
+    let now = Date.now();
+    const clock: Clock = { now: () => now };
+    const queue = new TaskQueue(t.ctx.redis, t.ctx.queue.keys, t.config.DEAD_LETTER_RETENTION, clock);
+    await dispatch(['orphan']);
+    await queue.tasks.fetch(1, 1_000);
+    now += 60_000;
+    start(async () => undefined, queue, clock);
+    await until(async () => (await value('leases_expired_total')) === 1);
+  });
+});

@@ -1,0 +1,64 @@
+import { type Clock, claimPending, createMetrics, insertTask, type Metrics, TaskQueue } from '@tasks/common';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
+import { Scheduler } from '../src/scheduler.js';
+import { Sweeper } from '../src/sweeper.js';
+
+let t: TestEnv;
+let metrics: Metrics;
+
+beforeEach(async () => {
+  t = await createTestEnv();
+  metrics = createMetrics({ service: 'scheduler' });
+});
+afterEach(async () => {
+  await t.cleanup();
+});
+
+async function value(name: string): Promise<number> {
+  const line = (await metrics.render()).split('\n').find((l) => l.startsWith(`${name}{service="scheduler"} `));
+  return line ? Number(line.split(' ').at(-1)) : 0;
+}
+
+describe('Scheduler metrics', () => {
+  it('count claimed tasks', async () => {
+    for (let i = 0; i < 5; i++) await insertTask(t.ctx.pool, { message: `m${i}`, time: 0 });
+    const scheduler = new Scheduler(
+      {
+        pool: t.ctx.pool,
+        queue: t.ctx.queue,
+        logger: t.ctx.logger,
+        openSubscriber: () => t.ctx.openRedis('s'),
+        metrics,
+      },
+      { batchSize: 3, pollIntervalMs: 1_000, maxQueueDepth: 1_000 },
+    );
+    expect(await scheduler.dispatchBatch()).toBe(3);
+    expect(await scheduler.dispatchBatch()).toBe(2);
+    expect(await value('tasks_claimed_total')).toBe(5);
+  });
+});
+
+describe('Sweeper metrics', () => {
+  it('count expired leases and the tasks they dead-letter', async () => {
+    let now = Date.now();
+    const clock: Clock = { now: () => now };
+    const queue = new TaskQueue(t.ctx.redis, t.ctx.queue.keys, t.config.DEAD_LETTER_RETENTION, clock);
+    for (let i = 0; i < 2; i++) await insertTask(t.ctx.pool, { message: `m${i}`, time: 0 });
+    const claimed = await claimPending(t.ctx.pool, 2);
+    // One on its first try, one on its last: when their executor dies, one is requeued, one dead-lettered.
+    await queue.dispatch([
+      { id: claimed[0]!.id, message: 'm0', time: 0, tries: 0 },
+      { id: claimed[1]!.id, message: 'm1', time: 0, tries: 2 },
+    ]);
+    await queue.tasks.fetch(2, 1_000);
+    now += 60_000;
+    const sweeper = new Sweeper(
+      { pool: t.ctx.pool, queue, logger: t.ctx.logger, metrics },
+      { intervalMs: 60_000, graceMs: 60_000, maxAttempts: 3, batchSize: 100 },
+    );
+    expect(await sweeper.sweep()).toMatchObject({ reaped: 2 });
+    expect(await value('leases_expired_total')).toBe(2);
+    expect(await value('tasks_dead_lettered_total')).toBe(1);
+  });
+});

@@ -1,0 +1,239 @@
+import type { Express } from 'express';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deadLetteredTask } from '../../../test/support/dead-letters.js';
+import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
+import { createApp } from '../src/app.js';
+
+/**
+ * /openapi.json against the real app: every documented route answers, and every constraint
+ * the document states for a request (body fields, path and query parameters) is the one the
+ * API enforces: a value just past it is rejected with 400, a value at it is accepted.
+ */
+
+interface Schema {
+  type?: string | string[];
+  enum?: unknown[];
+  minimum?: number;
+  maximum?: number;
+  minLength?: number;
+  maxLength?: number;
+  required?: string[];
+  properties?: Record<string, Schema>;
+  additionalProperties?: boolean;
+  $ref?: string;
+}
+interface Parameter {
+  name: string;
+  in: 'path' | 'query' | 'header';
+  required?: boolean;
+  schema: Schema;
+}
+interface Operation {
+  parameters?: Parameter[];
+  requestBody?: { content: Record<string, { schema: Schema }> };
+  responses: Record<string, unknown>;
+}
+interface Document {
+  openapi: string;
+  paths: Record<string, Record<string, Operation>>;
+  components: { schemas: Record<string, Schema> };
+}
+
+const TOKEN = 'openapi-test-token-0123';
+let t: TestEnv;
+let app: Express;
+let doc: Document;
+let failedId: number;
+
+beforeAll(async () => {
+  t = await createTestEnv({ MAX_MESSAGE_LENGTH: '40', MAX_TASK_TIME_S: '90', API_TOKEN: TOKEN });
+  app = createApp(t.ctx);
+  doc = (await request(app).get('/openapi.json').expect(200)).body;
+  failedId = (await deadLetteredTask(t.ctx)).id;
+});
+afterAll(async () => {
+  await t.cleanup();
+});
+
+function resolve(schema: Schema): Schema {
+  if (!schema.$ref) return schema;
+  const name = schema.$ref.replace('#/components/schemas/', '');
+  const target = doc.components.schemas[name];
+  if (!target) throw new Error(`unresolved ${schema.$ref}`);
+  return target;
+}
+
+function operations(): [string, string, Operation][] {
+  return Object.entries(doc.paths).flatMap(([path, methods]) =>
+    Object.entries(methods).map(([method, op]) => [path, method, op] as [string, string, Operation]),
+  );
+}
+
+/** A request with the documented path filled in, authorized (the token is set in this app). */
+function call(method: string, path: string, values: Record<string, string | number> = {}) {
+  const url = path.replace(/\{(\w+)\}/g, (_m, name: string) => String(values[name] ?? failedId));
+  const agent = request(app);
+  const req = method === 'post' ? agent.post(url) : agent.get(url);
+  return req.set('Authorization', `Bearer ${TOKEN}`);
+}
+
+/** A body the API accepts, built from the documented schema. */
+function validBody(schema: Schema): Record<string, unknown> {
+  const body: Record<string, unknown> = {};
+  for (const [name, prop] of Object.entries(schema.properties ?? {})) {
+    body[name] = prop.type === 'string' ? 'x'.repeat(prop.minLength ?? 1) : (prop.minimum ?? 0);
+  }
+  return body;
+}
+
+describe('/openapi.json', () => {
+  it('is an OpenAPI 3 document', () => {
+    expect(doc.openapi).toMatch(/^3\./);
+    expect(Object.keys(doc.paths).length).toBeGreaterThanOrEqual(10);
+  });
+
+  it('describes the routes the API has', () => {
+    expect(Object.keys(doc.paths).sort()).toEqual(
+      [
+        '/',
+        '/healthz',
+        '/metrics',
+        '/openapi.json',
+        '/readyz',
+        '/stats',
+        '/stats/throughput',
+        '/tasks',
+        '/tasks/{id}',
+        '/tasks/{id}/retry',
+      ].sort(),
+    );
+  });
+
+  it('states the configured limits of the task body', () => {
+    const body = resolve(doc.paths['/tasks']!.post!.requestBody!.content['application/json']!.schema);
+    expect(body.properties?.message).toMatchObject({ type: 'string', minLength: 1, maxLength: 40 });
+    expect(body.properties?.time).toMatchObject({ type: 'integer', minimum: 0, maximum: 90 });
+    expect(body.required?.sort()).toEqual(['message', 'time']);
+    expect(body.additionalProperties).toBe(false);
+  });
+});
+
+describe('every documented operation', () => {
+  it('exists: answers with a documented status, never "no route"', async () => {
+    for (const [path, method, op] of operations()) {
+      const body = op.requestBody ? validBody(resolve(Object.values(op.requestBody.content)[0]!.schema)) : undefined;
+      const res = await (body ? call(method, path).send(body) : call(method, path));
+      expect(res.body?.error, `${method} ${path}`).not.toBe('not_found');
+      expect(Object.keys(op.responses), `${method} ${path} answered ${res.status}`).toContain(String(res.status));
+    }
+  });
+
+  it('requires the bearer token exactly where the document says', async () => {
+    for (const [path, method, op] of operations()) {
+      const url = path.replace('{id}', String(failedId));
+      const res = await (method === 'post' ? request(app).post(url).send({}) : request(app).get(url));
+      const documented = (op as { security?: unknown[] }).security !== undefined;
+      expect(res.status === 401, `${method} ${path}`).toBe(documented);
+    }
+  });
+});
+
+describe('the documented request body constraints are the enforced ones', () => {
+  const post = (body: unknown) => call('post', '/tasks').send(body as object);
+  const schema = () => resolve(doc.paths['/tasks']!.post!.requestBody!.content['application/json']!.schema);
+
+  it('accepts the body at every documented bound', async () => {
+    const s = schema();
+    const at: Record<string, unknown> = {};
+    for (const [name, prop] of Object.entries(s.properties ?? {})) {
+      at[name] = prop.type === 'string' ? 'y'.repeat(prop.maxLength!) : prop.maximum;
+    }
+    await post(at).expect(201);
+  });
+
+  it('rejects each value past a documented bound, naming the field', async () => {
+    const s = schema();
+    let checked = 0;
+    for (const [name, prop] of Object.entries(s.properties ?? {})) {
+      const past: unknown[] = [];
+      if (prop.maxLength !== undefined) past.push('z'.repeat(prop.maxLength + 1));
+      if (prop.minLength !== undefined && prop.minLength > 0) past.push('z'.repeat(prop.minLength - 1));
+      if (prop.maximum !== undefined) past.push(prop.maximum + 1);
+      if (prop.minimum !== undefined) past.push(prop.minimum - 1);
+      if (prop.type === 'integer') past.push(1.5);
+      if (prop.type === 'string') past.push(42);
+      for (const value of past) {
+        const res = await post({ ...validBody(s), [name]: value });
+        expect(res.status, `${name}=${JSON.stringify(value).slice(0, 20)}`).toBe(400);
+        expect(res.body.details.map((d: { field: string }) => d.field)).toContain(name);
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThanOrEqual(6);
+  });
+
+  it('rejects a body missing each required field', async () => {
+    const s = schema();
+    for (const name of s.required ?? []) {
+      const { [name]: _dropped, ...rest } = validBody(s);
+      const res = await post(rest);
+      expect(res.status, name).toBe(400);
+      expect(res.body.details.map((d: { field: string }) => d.field)).toContain(name);
+    }
+  });
+
+  it('rejects an unknown field, as additionalProperties: false says', async () => {
+    expect(schema().additionalProperties).toBe(false);
+    const res = await post({ ...validBody(schema()), tme: 3 });
+    expect(res.status).toBe(400);
+    expect(res.body.details.map((d: { field: string }) => d.field)).toContain('tme');
+  });
+});
+
+describe('the documented parameter constraints are the enforced ones', () => {
+  it('rejects each path and query parameter past its bound or outside its enum, accepts it at the bound', async () => {
+    let checked = 0;
+    for (const [path, method, op] of operations()) {
+      for (const param of op.parameters ?? []) {
+        if (param.in === 'header') continue;
+        const s = param.schema;
+        const bad: (string | number)[] = [];
+        const good: (string | number)[] = [];
+        if (s.maximum !== undefined) {
+          bad.push(s.maximum + 1);
+          good.push(s.maximum);
+        }
+        if (s.minimum !== undefined) {
+          bad.push(s.minimum - 1);
+          if (param.in === 'query') good.push(s.minimum);
+        }
+        if (s.type === 'integer') bad.push('abc', '1.5');
+        if (s.enum) {
+          bad.push('not-a-value');
+          good.push(...(s.enum as string[]));
+        }
+        const send = (value: string | number) =>
+          param.in === 'path'
+            ? call(method, path, { [param.name]: value })
+            : call(method, path).query({ [param.name]: value });
+        for (const value of bad) {
+          const res = await send(value);
+          expect(res.status, `${method} ${path} ${param.name}=${value}`).toBe(400);
+          checked++;
+        }
+        for (const value of good) {
+          const res = await send(value);
+          expect(res.status, `${method} ${path} ${param.name}=${value}`).not.toBe(400);
+        }
+      }
+    }
+    expect(checked).toBeGreaterThanOrEqual(15);
+  });
+
+  it('rejects an undocumented query parameter on the listing', async () => {
+    const documented = (doc.paths['/tasks']!.get!.parameters ?? []).map((p) => p.name);
+    expect(documented).not.toContain('offset');
+    await call('get', '/tasks').query({ offset: 10 }).expect(400);
+  });
+});
