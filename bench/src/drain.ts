@@ -1,6 +1,6 @@
 import { type Logger, loadConfig, type Pool, queueKeys } from '@tasks/common';
 import type { Redis } from 'ioredis';
-import { resetDatabase, seedPending, summarizeRange, unfinished } from './database.js';
+import { allFinished, resetDatabase, seedPending, summarizeRange, unfinished } from './database.js';
 import { progress, waitFor } from './progress.js';
 import { deleteKeys } from './redis-keys.js';
 import { cpuSeconds, ServiceProcess, serverPids, serviceEnv, stopAll } from './services.js';
@@ -79,7 +79,7 @@ export async function runDrain(
       'the warm-up tasks to finish',
       async () => {
         running();
-        return (await unfinished(pool)) === 0;
+        return allFinished(pool);
       },
       { timeoutMs: 60_000, intervalMs: 100 },
     );
@@ -103,14 +103,14 @@ export async function runDrain(
       'the drain to finish',
       async () => {
         running();
-        const left = await unfinished(pool);
+        if (await allFinished(pool)) return true;
         if (performance.now() - lastReport > 2_000) {
-          progress(`${label}: ${left} left`);
+          progress(`${label}: ${await unfinished(pool)} left`);
           lastReport = performance.now();
         }
-        return left === 0;
+        return false;
       },
-      { timeoutMs: 180_000, intervalMs: 100 },
+      { timeoutMs: 180_000, intervalMs: 50 },
     );
     const cpuAfter = cpuOf();
     const cpuMicrosPerTask = Object.fromEntries(

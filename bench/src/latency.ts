@@ -1,7 +1,7 @@
 import { Agent, request } from 'node:http';
 import type { Logger, Pool } from '@tasks/common';
 import type { Redis } from 'ioredis';
-import { finishTimes, resetDatabase, unfinished } from './database.js';
+import { allFinished, finishTimes, resetDatabase } from './database.js';
 import { freePort, waitForHttp } from './insert.js';
 import { percentile, progress, waitFor } from './progress.js';
 import { deleteKeys } from './redis-keys.js';
@@ -117,7 +117,7 @@ export async function runLatency(
         'the offered tasks to finish',
         async () => {
           for (const p of all) p.assertRunning();
-          return (await unfinished(pool)) === 0;
+          return allFinished(pool);
         },
         { timeoutMs: 60_000, intervalMs: 100 },
       );

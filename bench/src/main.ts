@@ -6,7 +6,7 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { measureBullmq } from './bullmq-ceiling.js';
+import { type BullmqFigures, measureBullmq } from './bullmq-ceiling.js';
 import { openPool, resetDatabase, serverVersion } from './database.js';
 import { type DrainFigures, runDrain } from './drain.js';
 import { runInsert } from './insert.js';
@@ -19,6 +19,7 @@ import { readSettings, runs } from './settings.js';
 const RESULTS = new URL('../results/', import.meta.url);
 const BULLMQ_JOBS = 20_000;
 const BULLMQ_JOBS_C1 = 5_000;
+const REPEATS = 2;
 
 function packageVersion(name: string): string {
   try {
@@ -59,7 +60,6 @@ async function main(): Promise<void> {
     details.machine = machine;
     details.serviceOverrides = settings.serviceOverrides;
 
-    let bullmq16 = Number.NaN;
     if (runs(settings, 'redis')) {
       const figures = await measureRedis(settings.redisUrl, settings.keyPrefix);
       details.redis = figures;
@@ -68,30 +68,52 @@ async function main(): Promise<void> {
         rows.push(row('Redis LPUSH/RPOP, 50 clients, pipelined ×16', figures.pipelined, 'ops/s', null, '—', null));
       }
     }
-    if (runs(settings, 'bullmq') || runs(settings, 'drain')) {
-      const c16 = await measureBullmq(settings.redisUrl, `${settings.keyPrefix}bullmq`, BULLMQ_JOBS, 16);
-      bullmq16 = c16.processPerSecond;
-      details.bullmq = { c16 };
-      rows.push(row('BullMQ no-op jobs, 1 worker, concurrency 16', c16.processPerSecond, 'jobs/s', null, '—', null));
-      if (runs(settings, 'bullmq')) {
-        const c1 = await measureBullmq(settings.redisUrl, `${settings.keyPrefix}bullmq`, BULLMQ_JOBS_C1, 1);
-        details.bullmq = { c16, c1 };
-        rows.push(row('BullMQ no-op jobs, 1 worker, concurrency 1', c1.processPerSecond, 'jobs/s', null, '—', null));
-        rows.push(row('BullMQ addBulk', c16.addPerSecond, 'jobs/s', null, '—', null));
-      }
-    }
 
+    // BullMQ and the drain take turns, REPEATS times each, and the best of each is kept: a
+    // burst of load from elsewhere on the machine then hurts both or is outrun by a repeat.
     const ctx = { settings, logger, pool, redis };
     const drains: DrainFigures[] = [];
-    const againstBullmq = { ceiling: bullmq16, label: 'BullMQ c=16' };
-    let single: DrainFigures | null = null;
-    if (runs(settings, 'drain')) {
-      single = await runDrain(ctx, 1, 0);
-      drains.push(single);
-      const { consistent } = single;
+    const bullmqRuns: BullmqFigures[] = [];
+    const singles: DrainFigures[] = [];
+    const bullmqPrefix = `${settings.keyPrefix}bullmq`;
+    const measureDrain = runs(settings, 'drain');
+    if (runs(settings, 'bullmq') || measureDrain) {
+      for (let i = 0; i < (measureDrain ? REPEATS : 1); i++) {
+        bullmqRuns.push(await measureBullmq(settings.redisUrl, bullmqPrefix, BULLMQ_JOBS, 16));
+        if (measureDrain) singles.push(await runDrain(ctx, 1, 0));
+      }
+    }
+    const best = <T>(list: T[], by: (item: T) => number): T | null =>
+      list.reduce<T | null>((b, item) => (b === null || by(item) > by(b) ? item : b), null);
+    const c16 = best(bullmqRuns, (r) => r.processPerSecond);
+    let single = best(singles, (d) => d.perSecond);
+    drains.push(...singles);
+    details.bullmq = { c16: bullmqRuns };
+    if (c16) {
       rows.push(
         row(
-          `Drain ${settings.drainRows.toLocaleString('en-US')} tasks, 1 executor, FAILURE_RATE=0`,
+          `BullMQ no-op jobs, 1 worker, concurrency 16${bullmqRuns.length > 1 ? `, best of ${bullmqRuns.length}` : ''}`,
+          c16.processPerSecond,
+          'jobs/s',
+          null,
+          '—',
+          null,
+        ),
+      );
+    }
+    if (runs(settings, 'bullmq')) {
+      const c1 = await measureBullmq(settings.redisUrl, bullmqPrefix, BULLMQ_JOBS_C1, 1);
+      details.bullmq = { c16: bullmqRuns, c1 };
+      rows.push(row('BullMQ no-op jobs, 1 worker, concurrency 1', c1.processPerSecond, 'jobs/s', null, '—', null));
+      rows.push(row('BullMQ addBulk', c16?.addPerSecond ?? Number.NaN, 'jobs/s', null, '—', null));
+    }
+
+    const againstBullmq = { ceiling: c16?.processPerSecond ?? Number.NaN, label: 'BullMQ c=16' };
+    if (single) {
+      const consistent = singles.every((d) => d.consistent);
+      rows.push(
+        row(
+          `Drain ${settings.drainRows.toLocaleString('en-US')} tasks, 1 executor, FAILURE_RATE=0, best of ${singles.length}`,
           single.perSecond,
           'tasks/s',
           againstBullmq,
@@ -99,6 +121,8 @@ async function main(): Promise<void> {
           (_v, ratio) => consistent && ratio !== null && ratio >= 2,
         ),
       );
+    }
+    if (runs(settings, 'failures')) {
       const failing = await runDrain(ctx, 1, 0.2);
       drains.push(failing);
       const failingConsistent = failing.consistent;
@@ -107,7 +131,7 @@ async function main(): Promise<void> {
           'Drain, 1 executor, FAILURE_RATE=0.2 (immediate retries, dead letters)',
           failing.perSecond,
           'tasks/s',
-          againstBullmq,
+          c16 ? againstBullmq : null,
           'reported, all final',
           () => failingConsistent,
         ),

@@ -87,7 +87,13 @@ export class ServiceProcess {
     env: Record<string, string>,
   ) {
     // cwd is the bench directory, which has no .env: only `env` configures the service.
-    this.child = spawn(process.execPath, [entry], { cwd: BENCH_DIR, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // BENCH_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/profiles", to profile the services.
+    const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+    this.child = spawn(process.execPath, [...nodeArgs, entry], {
+      cwd: BENCH_DIR,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     for (const stream of [this.child.stdout, this.child.stderr]) {
       stream?.setEncoding('utf8');
       stream?.on('data', (chunk: string) => {

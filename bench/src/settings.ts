@@ -17,7 +17,7 @@ export interface BenchSettings {
   latencySeconds: number;
   /** Executor counts of the scaling runs. */
   scaling: number[];
-  /** Sections to run (all when empty): bullmq, redis, drain, insert, latency, scaling. */
+  /** Sections to run (all when empty): redis, bullmq, drain, failures, scaling, insert, latency. */
   only: Set<string>;
   /** Service settings taken from the environment (e.g. CONCURRENCY=64 pnpm bench), passed to every service. */
   serviceOverrides: Record<string, string>;
