@@ -1,15 +1,23 @@
--- Replaces a leased message by its next try: onto the delayed zset when it is due later,
--- otherwise straight onto the ready list. Nothing happens if the lease was lost meanwhile
--- (the message was already returned by reap.lua).
+-- Replaces leased messages by their next try: onto the delayed zset when due later, otherwise
+-- straight onto the ready list. A message whose lease was lost meanwhile (reap.lua already
+-- returned it) is left alone.
 --
 -- KEYS[1] inflight hash   KEYS[2] leases zset   KEYS[3] ready list   KEYS[4] delayed zset
--- ARGV[1] token   ARGV[2] the message for the next try   ARGV[3] due time (ms), 0 for now
--- Returns 1 when retried, 0 when the lease was lost.
-if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call('ZREM', KEYS[2], ARGV[1])
-if tonumber(ARGV[3]) > 0 then
-  redis.call('ZADD', KEYS[4], tonumber(ARGV[3]), ARGV[2])
-else
-  redis.call('LPUSH', KEYS[3], ARGV[2])
+-- ARGV    triples: token, the message for the next try, due time (ms; 0 for now)
+-- Returns one integer per triple: 1 when retried, 0 when the lease was lost.
+local out = {}
+for i = 1, #ARGV, 3 do
+  local token, message, due = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  if redis.call('HDEL', KEYS[1], token) == 0 then
+    out[#out + 1] = 0
+  else
+    redis.call('ZREM', KEYS[2], token)
+    if due > 0 then
+      redis.call('ZADD', KEYS[4], due, message)
+    else
+      redis.call('LPUSH', KEYS[3], message)
+    end
+    out[#out + 1] = 1
+  end
 end
-return 1
+return out

@@ -1,6 +1,6 @@
-interface Pending<T> {
+interface Pending<T, R> {
   item: T;
-  resolve: () => void;
+  resolve: (result: R) => void;
   reject: (err: unknown) => void;
 }
 
@@ -8,19 +8,20 @@ interface Pending<T> {
  * Group commit: items added while a flush is running are written together by the next one.
  * Under load that makes one statement per batch instead of one per item; when idle, an
  * item is flushed at once (on the next turn of the event loop). `add` resolves when the
- * item's batch is written, and rejects if that write failed.
+ * item's batch is written — with the item's own result when `write` returns one per item —
+ * and rejects if that write failed.
  */
-export class Batcher<T> {
-  private queue: Pending<T>[] = [];
+export class Batcher<T, R = void> {
+  private queue: Pending<T, R>[] = [];
   private running: Promise<void> | null = null;
 
   constructor(
-    private readonly write: (items: T[]) => Promise<void>,
+    private readonly write: (items: T[]) => Promise<R[]> | Promise<void>,
     private readonly maxBatch: number,
   ) {}
 
-  add(item: T): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
+  add(item: T): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
       this.running ??= this.run();
     });
@@ -41,8 +42,9 @@ export class Batcher<T> {
       while (this.queue.length > 0) {
         const batch = this.queue.splice(0, this.maxBatch);
         try {
-          await this.write(batch.map((p) => p.item));
-          for (const p of batch) p.resolve();
+          const written = await this.write(batch.map((p) => p.item));
+          const results = Array.isArray(written) ? written : [];
+          for (const [i, p] of batch.entries()) p.resolve(results[i] as R);
         } catch (err) {
           for (const p of batch) p.reject(err);
         }

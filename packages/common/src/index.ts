@@ -13,7 +13,7 @@ export { redactUrl, SECRET_VARIABLES } from './redact.js';
 export { createRedis, type Redis } from './redis/client.js';
 export { type DeadLetterEntry, DeadLetterList, parseDeadLetter } from './redis/dead-letter-list.js';
 export { type LeaseQueueKeys, type QueueKeys, queueKeys } from './redis/keys.js';
-export { type FetchResult, type Leased, LeaseQueue } from './redis/lease-queue.js';
+export { type FetchResult, type Leased, LeaseQueue, type RetryRequest } from './redis/lease-queue.js';
 export { type QueueCommands, type QueueRedis, withQueueCommands } from './redis/scripts.js';
 export { EXECUTOR_LOST, type QueueDepths, TaskQueue } from './redis/task-queue.js';
 export * from './tasks/redrive.js';

@@ -47,6 +47,16 @@ interface Completion {
   token: string;
 }
 
+/** A failed run that will be tried again: its attempt to record, then its next message to queue. */
+interface FailedRun {
+  id: number;
+  attempts: number;
+  error: string;
+  token: string;
+  next: string;
+  dueAt: number;
+}
+
 type Parsed = { ok: true; message: QueueMessage } | { ok: false; reason: string };
 
 function parseMessage(raw: string): Parsed {
@@ -72,12 +82,13 @@ function errorText(err: unknown): string {
  * Runs tasks from the queue, up to `concurrency` at once. Messages are leased, never popped:
  * each stays in Redis until its outcome is recorded in MySQL and then settled in Redis
  * (acknowledged, retried or dead-lettered), and the leases of running tasks are extended
- * while they run. Completions are written in batches: one UPDATE and one Redis call for
- * all the tasks that finished together.
+ * while they run. Outcomes are written in batches: one UPDATE and one Redis call for all
+ * the tasks that completed together, and likewise for the failed runs to be retried.
  */
 export class Executor {
   private readonly running = new Map<string, number>();
   private readonly completions: Batcher<Completion>;
+  private readonly failedRuns: Batcher<FailedRun, boolean>;
   private readonly random: () => number;
   private readonly stopFetching = new AbortController();
   /** Aborted when the shutdown timeout passes: running work is abandoned and handed back. */
@@ -92,6 +103,7 @@ export class Executor {
   ) {
     this.random = deps.random ?? Math.random;
     this.completions = new Batcher((items) => this.writeCompletions(items), 1_000);
+    this.failedRuns = new Batcher((items) => this.writeFailedRuns(items), 1_000);
   }
 
   /** How many tasks are running now. */
@@ -132,7 +144,7 @@ export class Executor {
       this.giveUp.abort();
     }
     await Promise.all(this.loops);
-    await this.completions.drain();
+    await Promise.all([this.completions.drain(), this.failedRuns.drain()]);
   }
 
   private async fetchLoop(blocking: Redis): Promise<void> {
@@ -265,16 +277,18 @@ export class Executor {
     }
 
     const delay = retryDelayMs(attempts, this.options.retryBackoffMs, this.options.retryBackoffMaxMs, this.random);
-    await retryUntil(
-      'recording a failed attempt',
-      () => recordFailedAttempts(this.deps.pool, [{ id: message.id, attempts, error: failure }]),
-      log,
-      this.giveUp.signal,
-    );
     const next = JSON.stringify({ id: message.id, message: message.message, time: message.time, tries: attempts });
     const retried = await retryUntil(
-      'scheduling a retry',
-      () => queue.tasks.retry(item.token, next, this.deps.clock.now() + delay),
+      'recording a failed attempt',
+      () =>
+        this.failedRuns.add({
+          id: message.id,
+          attempts,
+          error: failure,
+          token: item.token,
+          next,
+          dueAt: this.deps.clock.now() + delay,
+        }),
       log,
       this.giveUp.signal,
     );
@@ -282,6 +296,16 @@ export class Executor {
       log.debug({ err: failure, retryInMs: delay }, 'task failed; retry scheduled');
       this.deps.metrics?.tasksRetried.inc();
     }
+  }
+
+  /**
+   * Records failed runs (attempts and last error) in one UPDATE per distinct error, then
+   * replaces their messages by the next try in one script call. True for each run whose
+   * lease was still held.
+   */
+  private async writeFailedRuns(items: FailedRun[]): Promise<boolean[]> {
+    await recordFailedAttempts(this.deps.pool, items);
+    return this.deps.queue.tasks.retryMany(items.map(({ token, next, dueAt }) => ({ token, next, dueAt })));
   }
 
   private async writeCompletions(items: Completion[]): Promise<void> {

@@ -67,7 +67,7 @@ export class Scheduler {
   /** Claims and pushes one batch; returns how many tasks it dispatched. */
   async dispatchBatch(): Promise<number> {
     const { pool, queue, logger } = this.deps;
-    const depth = await queue.tasks.depths().then((d) => d.ready);
+    const depth = await queue.tasks.readyLength();
     const room = Math.min(this.options.batchSize, this.options.maxQueueDepth - depth);
     if (room <= 0) return 0;
     const claimed = await claimPending(pool, room);

@@ -15,6 +15,15 @@ export interface FetchResult {
   nextDueAt: number | null;
 }
 
+/** A leased message to be replaced by its next try. */
+export interface RetryRequest {
+  token: string;
+  /** The message for the next try. */
+  next: string;
+  /** When it is due (ms); 0 or a past time: now. */
+  dueAt: number;
+}
+
 const PROMOTE_LIMIT = 1_000;
 
 /**
@@ -88,9 +97,23 @@ export class LeaseQueue {
 
   /** Replaces a leased message by `next`, ready at `dueAt` (ms; 0 or past: now). False if the lease was lost. */
   async retry(token: string, next: string, dueAt: number): Promise<boolean> {
+    const [retried] = await this.retryMany([{ token, next, dueAt }]);
+    return retried === true;
+  }
+
+  /** `retry` for many leased messages in one script call; one boolean per retry, in order. */
+  async retryMany(retries: RetryRequest[]): Promise<boolean[]> {
+    if (retries.length === 0) return [];
     const k = this.keys;
-    const due = dueAt > this.clock.now() ? dueAt : 0;
-    return (await this.redis.queueRetry(k.inflight, k.leases, k.ready, k.delayed, token, next, due)) === 1;
+    const now = this.clock.now();
+    const argv = retries.flatMap((r) => [r.token, r.next, r.dueAt > now ? r.dueAt : 0]);
+    const done = await this.redis.queueRetry(k.inflight, k.leases, k.ready, k.delayed, ...argv);
+    return done.map((d) => Number(d) === 1);
+  }
+
+  /** How many messages are ready (one LLEN). */
+  readyLength(): Promise<number> {
+    return this.redis.llen(this.keys.ready);
   }
 
   async depths(): Promise<{ ready: number; delayed: number; inflight: number }> {
