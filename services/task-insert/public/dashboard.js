@@ -57,18 +57,17 @@ function renderThroughput({ minutes }) {
   const box = $('#throughput');
   const width = 600;
   const height = 160;
-  const top = 14;
-  const bottom = 18;
+  const top = 4;
   const max = Math.max(1, ...minutes.map((m) => m.completed + m.failed));
   const slot = width / Math.max(1, minutes.length);
-  const scale = (height - top - bottom) / max;
+  const scale = (height - top) / max;
   const chart = svg('svg', { viewBox: `0 0 ${width} ${height}`, preserveAspectRatio: 'none' });
   minutes.forEach((m, i) => {
     const x = i * slot + 1;
     const w = Math.max(1, slot - 2);
     const completedHeight = m.completed * scale;
     const failedHeight = m.failed * scale;
-    const base = height - bottom;
+    const base = height;
     const title = svg('title');
     title.textContent = `${new Date(m.minute).toLocaleTimeString()}: ${m.completed} completed, ${m.failed} failed`;
     const group = svg('g');
@@ -79,16 +78,9 @@ function renderThroughput({ minutes }) {
     );
     chart.append(group);
   });
-  const peak = svg('text', { x: 4, y: 11 });
-  peak.textContent = `max ${max}/min`;
-  chart.append(peak);
-  if (minutes.length > 0) {
-    const first = svg('text', { x: 4, y: height - 4 });
-    first.textContent = new Date(minutes[0].minute).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-    const last = svg('text', { x: width - 4, y: height - 4, 'text-anchor': 'end' });
-    last.textContent = 'now';
-    chart.append(first, last);
-  }
+  const first = minutes[0] ? new Date(minutes[0].minute) : null;
+  $('#chart-from').textContent = first ? first.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : '';
+  $('#chart-max').textContent = `max ${max}/min`;
   box.replaceChildren(chart);
 }
 
