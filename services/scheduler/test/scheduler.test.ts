@@ -152,8 +152,10 @@ describe('Scheduler.start', () => {
     const woken = Date.now();
     const [second] = await insert(1);
     await t.ctx.queue.notifyInserted();
-    await until(async () => (await getTask(t.ctx.pool, second!))?.status === 'processing', 5_000);
+    // Marked processing at commit, pushed right after: wait for the push.
+    await until(async () => (await readyInTakeOrder()).length === 2, 5_000);
     expect(Date.now() - woken).toBeLessThan(5_000);
+    expect((await getTask(t.ctx.pool, second!))?.status).toBe('processing');
     expect((await readyInTakeOrder()).map((m) => JSON.parse(m).id)).toEqual([first, second]);
   });
 
