@@ -45,7 +45,7 @@ describe('GET /tasks', () => {
     const seen: number[] = [];
     let after: number | null = null;
     for (;;) {
-      const res = await request(app)
+      const res: request.Response = await request(app)
         .get('/tasks')
         .query({ limit: 2, ...(after ? { after } : {}) })
         .expect(200);
