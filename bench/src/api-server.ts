@@ -16,10 +16,14 @@ import {
 import { createApp } from '@tasks/task-insert/dist/app.js';
 import express from 'express';
 
-/** Answers every statement at once as "one row inserted", with increasing ids. */
+/**
+ * Answers every statement at once as "rows inserted", with increasing ids; the one SELECT of
+ * the insert path (the server's auto-increment settings) as MariaDB's defaults.
+ */
 function storageThatDoesNothing(): Pool {
   let nextId = 1;
-  const answer = async (_sql: unknown, values?: unknown) => {
+  const answer = async (sql: unknown, values?: unknown) => {
+    if (typeof sql === 'string' && /^\s*SELECT\s+@@/i.test(sql)) return [[{ mode: 1, step: 1 }], []];
     const rows = Array.isArray(values) && Array.isArray(values[0]) ? values[0].length : 1;
     const insertId = nextId;
     nextId += rows;

@@ -5,7 +5,7 @@ import type { Redis } from 'ioredis';
 import { resetDatabase } from './database.js';
 import { progress, waitFor } from './progress.js';
 import { deleteKeys } from './redis-keys.js';
-import { ServiceProcess, serviceEnv } from './services.js';
+import { cpuSeconds, ServiceProcess, serverPids, serviceEnv } from './services.js';
 import type { BenchSettings } from './settings.js';
 
 export interface LoadFigures {
@@ -14,6 +14,9 @@ export interface LoadFigures {
   errors: number;
   p50Ms: number;
   p99Ms: number;
+  /** CPU time per request of the API process and of MySQL, in µs. */
+  apiCpuMicros: number;
+  mysqlCpuMicros: number;
 }
 
 export interface InsertFigures {
@@ -70,6 +73,8 @@ async function load(url: string, connections: number, seconds: number): Promise<
     errors: result.errors + result.timeouts + result.non2xx,
     p50Ms: result.latency.p50,
     p99Ms: result.latency.p99,
+    apiCpuMicros: Number.NaN,
+    mysqlCpuMicros: Number.NaN,
   };
 }
 
@@ -92,6 +97,7 @@ export async function runInsert(settings: BenchSettings, logger: Logger, redis: 
     const base = `http://127.0.0.1:${port}`;
     const connections = settings.insertConnections;
     const half = settings.insertSeconds / 2;
+    const mysqlPid = serverPids().mysql;
     const totals = { tasks: [] as LoadFigures[], noop: [] as LoadFigures[] };
     progress(`insert: warming up (${connections} connections)`);
     await load(`${base}/noop/tasks`, connections, 1);
@@ -101,11 +107,17 @@ export async function runInsert(settings: BenchSettings, logger: Logger, redis: 
         ['noop', '/noop/tasks'],
         ['tasks', '/tasks'],
       ] as const) {
+        const apiBefore = api.cpuSeconds() ?? Number.NaN;
+        const mysqlBefore = cpuSeconds(mysqlPid) ?? Number.NaN;
         const figures = await load(`${base}${path}`, connections, half);
+        const perRequest = (seconds: number) => (seconds * 1e6) / Math.max(1, figures.requests);
+        figures.apiCpuMicros = perRequest((api.cpuSeconds() ?? Number.NaN) - apiBefore);
+        figures.mysqlCpuMicros = perRequest((cpuSeconds(mysqlPid) ?? Number.NaN) - mysqlBefore);
         totals[name].push(figures);
         progress(
           `insert: POST ${path} round ${round}: ${figures.perSecond.toFixed(0)} req/s, ` +
-            `p50 ${figures.p50Ms} ms, p99 ${figures.p99Ms} ms, ${figures.errors} errors`,
+            `p50 ${figures.p50Ms} ms, p99 ${figures.p99Ms} ms, ${figures.errors} errors; CPU µs per request: ` +
+            `api ${figures.apiCpuMicros.toFixed(0)}, mysql ${figures.mysqlCpuMicros.toFixed(0)}`,
         );
       }
     }
@@ -116,6 +128,8 @@ export async function runInsert(settings: BenchSettings, logger: Logger, redis: 
       errors: list.reduce((s, f) => s + f.errors, 0),
       p50Ms: Math.max(...list.map((f) => f.p50Ms)),
       p99Ms: Math.max(...list.map((f) => f.p99Ms)),
+      apiCpuMicros: list.reduce((s, f) => s + f.apiCpuMicros, 0) / list.length,
+      mysqlCpuMicros: list.reduce((s, f) => s + f.mysqlCpuMicros, 0) / list.length,
     });
     const figures = {
       tasks: combine(totals.tasks),
