@@ -1,10 +1,13 @@
 import {
+  Batcher,
   type Config,
   DuplicateIdempotencyKeyError,
   getTask,
   getTaskByIdempotencyKey,
-  insertTask,
+  type InsertOutcome,
+  insertTasks,
   type Metrics,
+  type NewTask,
   type Pool,
   type Task,
   type TaskData,
@@ -22,6 +25,8 @@ export interface TaskRoutesDeps {
 }
 
 const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
+/** Most tasks inserted in one transaction. */
+const MAX_INSERT_BATCH = 500;
 
 export function taskView(task: Task) {
   return {
@@ -78,6 +83,13 @@ export function taskRoutes({ pool, notifier, config, metrics }: TaskRoutesDeps):
   const router = Router();
   const schema = taskInputSchema({ maxMessageLength: config.MAX_MESSAGE_LENGTH, maxTimeS: config.MAX_TASK_TIME_S });
   const json = express.json({ limit: config.BODY_LIMIT_BYTES, strict: false, type: () => true });
+  // Group commit: the inserts of requests that arrive together share one transaction.
+  const inserts = new Batcher<NewTask, InsertOutcome>((tasks) => insertTasks(pool, tasks), MAX_INSERT_BATCH);
+  const insert = async (task: NewTask): Promise<number> => {
+    const outcome = await inserts.add(task);
+    if ('error' in outcome) throw outcome.error;
+    return outcome.id;
+  };
 
   router.post('/tasks', requireJson, json, async (req, res) => {
     const key = idempotencyKey(req.get('Idempotency-Key'));
@@ -92,7 +104,7 @@ export function taskRoutes({ pool, notifier, config, metrics }: TaskRoutesDeps):
     }
     const data: TaskData = parsed.data;
     try {
-      const id = await insertTask(pool, data, key);
+      const id = await insert({ data, idempotencyKey: key });
       notifier.notify();
       metrics?.tasksInserted.inc();
       res.status(201).location(`/tasks/${id}`).json(created(id));
