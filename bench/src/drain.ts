@@ -84,7 +84,7 @@ export async function runDrain(
       { timeoutMs: 60_000, intervalMs: 100 },
     );
 
-    const servers = serverPids();
+    const servers = serverPids(Number(new URL(settings.redisUrl).port || 6379));
     const cpuOf = (): Record<string, number> => {
       const cpu: Record<string, number> = {};
       for (const p of all) cpu[p.label] = p.cpuSeconds() ?? Number.NaN;

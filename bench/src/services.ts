@@ -51,15 +51,21 @@ export function cpuSeconds(pid: number | undefined, which: 'total' | 'system' = 
 
 const CLOCK_TICKS = 100;
 
-/** Pids of the local servers by command name (mariadbd, mysqld, redis-server), to account their CPU. */
-export function serverPids(): Record<string, number> {
+/**
+ * Pids of the local servers (mariadbd or mysqld; the redis-server on `redisPort`, whose
+ * process title names its address), to account their CPU.
+ */
+export function serverPids(redisPort = 6379): Record<string, number> {
   const found: Record<string, number> = {};
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const comm = readFileSync(`/proc/${entry}/comm`, 'utf8').trim();
       if (comm === 'mariadbd' || comm === 'mysqld') found.mysql = Number(entry);
-      if (comm === 'redis-server') found.redis = Number(entry);
+      if (comm === 'redis-server') {
+        const title = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+        if (title.includes(`:${redisPort}`)) found.redis = Number(entry);
+      }
     } catch {
       // gone meanwhile
     }
