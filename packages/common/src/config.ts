@@ -66,8 +66,8 @@ export const configSchema = z.object({
   MAX_ATTEMPTS: int(1, 1000).default(3),
   RETRY_BACKOFF_MS: int(0).default(1_000),
   RETRY_BACKOFF_MAX_MS: int(0).default(60_000),
-  CONCURRENCY: int(1, 10_000).default(16),
-  FETCH_BATCH_SIZE: int(1, 10_000).default(64),
+  CONCURRENCY: int(1, 10_000).default(1_000),
+  FETCH_BATCH_SIZE: int(1, 10_000).default(1_000),
   LEASE_MS: int(100).default(30_000),
   SHUTDOWN_TIMEOUT_MS: int(0).default(10_000),
 

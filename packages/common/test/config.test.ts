@@ -31,7 +31,7 @@ describe('loadConfig', () => {
       MAX_ATTEMPTS: 3,
       RETRY_BACKOFF_MS: 1_000,
       RETRY_BACKOFF_MAX_MS: 60_000,
-      CONCURRENCY: 16,
+      CONCURRENCY: 1_000,
       LEASE_MS: 30_000,
       POLL_INTERVAL_MS: 1_000,
       SCHEDULER_BATCH_SIZE: 1_000,
