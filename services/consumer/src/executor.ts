@@ -263,6 +263,14 @@ export class Executor {
         error: failure,
         failed_at: new Date(this.deps.clock.now()).toISOString(),
       };
+      // MySQL learns the final attempt first: should Redis lose the dead letter before the DLQ
+      // processor records it, the sweeper sees the task out of attempts and dead-letters it again.
+      await retryUntil(
+        'recording the last failed attempt',
+        () => recordFailedAttempts(this.deps.pool, [{ id: message.id, attempts, error: failure }]),
+        log,
+        this.giveUp.signal,
+      );
       const moved = await retryUntil(
         'dead-lettering',
         () => queue.deadLetter(item.token, letter),
