@@ -16,6 +16,7 @@ export { type LeaseQueueKeys, type QueueKeys, queueKeys } from './redis/keys.js'
 export { type FetchResult, type Leased, LeaseQueue, type RetryRequest } from './redis/lease-queue.js';
 export { type QueueCommands, type QueueRedis, withQueueCommands } from './redis/scripts.js';
 export { EXECUTOR_LOST, type QueueDepths, TaskQueue } from './redis/task-queue.js';
+export { type ServeOptions, type ServiceParts, serve } from './service.js';
 export * from './tasks/redrive.js';
 export * from './tasks/task-repository.js';
 export * from './tasks/task-schema.js';

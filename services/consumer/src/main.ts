@@ -1,24 +1,8 @@
-import {
-  configFromEnvironment,
-  createContext,
-  createLogger,
-  createMetrics,
-  prepareDatabase,
-  retryUntil,
-  runService,
-  startOpsServerFromConfig,
-} from '@tasks/common';
+import { serve } from '@tasks/common';
 import { Executor } from './executor.js';
 import { simulatedWork } from './simulated-work.js';
 
-const config = configFromEnvironment();
-const logger = createLogger(config, 'consumer');
-
-runService(logger, async (signal) => {
-  await retryUntil('preparing the database', () => prepareDatabase(config, logger), logger, signal);
-  const ctx = createContext(config, 'consumer', { logger });
-  const metrics = createMetrics({ service: 'consumer', defaultMetrics: true });
-  const ops = await startOpsServerFromConfig(ctx, metrics);
+serve('consumer', async ({ config, logger, ctx, metrics }) => {
   const executor = new Executor(
     {
       pool: ctx.pool,
@@ -42,9 +26,5 @@ runService(logger, async (signal) => {
   );
   executor.start();
   logger.info({ concurrency: config.CONCURRENCY, failureRate: config.FAILURE_RATE }, 'executor started');
-  return async () => {
-    await executor.stop();
-    await ops?.close();
-    await ctx.close();
-  };
+  return () => executor.stop();
 });

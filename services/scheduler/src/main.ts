@@ -1,24 +1,8 @@
-import {
-  configFromEnvironment,
-  createContext,
-  createLogger,
-  createMetrics,
-  prepareDatabase,
-  retryUntil,
-  runService,
-  startOpsServerFromConfig,
-} from '@tasks/common';
+import { serve } from '@tasks/common';
 import { Scheduler } from './scheduler.js';
 import { Sweeper } from './sweeper.js';
 
-const config = configFromEnvironment();
-const logger = createLogger(config, 'scheduler');
-
-runService(logger, async (signal) => {
-  await retryUntil('preparing the database', () => prepareDatabase(config, logger), logger, signal);
-  const ctx = createContext(config, 'scheduler', { logger });
-  const metrics = createMetrics({ service: 'scheduler', defaultMetrics: true });
-  const ops = await startOpsServerFromConfig(ctx, metrics);
+serve('scheduler', async ({ config, logger, ctx, metrics }) => {
   const scheduler = new Scheduler(
     { pool: ctx.pool, queue: ctx.queue, logger, openSubscriber: () => ctx.openRedis('inserted'), metrics },
     {
@@ -44,7 +28,5 @@ runService(logger, async (signal) => {
   );
   return async () => {
     await Promise.all([scheduler.stop(), sweeper.stop()]);
-    await ops?.close();
-    await ctx.close();
   };
 });

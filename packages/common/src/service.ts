@@ -1,0 +1,45 @@
+import { type Config, configFromEnvironment } from './config.js';
+import { type Context, createContext, prepareDatabase } from './context.js';
+import { retryUntil, runService } from './lifecycle.js';
+import { createLogger, type Logger } from './logger.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { startOpsServerFromConfig } from './ops-server.js';
+
+export interface ServiceParts {
+  config: Config;
+  logger: Logger;
+  ctx: Context;
+  metrics: Metrics;
+}
+
+export interface ServeOptions {
+  /** Serve /healthz, /readyz and /metrics on HEALTH_PORT (the API serves them itself). */
+  opsServer: boolean;
+}
+
+/**
+ * What every service's entrypoint does: read and validate the config, migrate the database
+ * (retrying until it answers), build the clients and metrics, optionally serve health and
+ * metrics, then start the service's own work. `start` returns the function that stops that
+ * work; on the first SIGTERM or SIGINT it is called, then everything built here is closed.
+ */
+export function serve(
+  name: string,
+  start: (parts: ServiceParts) => Promise<() => Promise<void>>,
+  options: ServeOptions = { opsServer: true },
+): void {
+  const config = configFromEnvironment();
+  const logger = createLogger(config, name);
+  runService(logger, async (signal) => {
+    await retryUntil('preparing the database', () => prepareDatabase(config, logger), logger, signal);
+    const ctx = createContext(config, name, { logger });
+    const metrics = createMetrics({ service: name, defaultMetrics: true });
+    const ops = options.opsServer ? await startOpsServerFromConfig(ctx, metrics) : null;
+    const stop = await start({ config, logger, ctx, metrics });
+    return async () => {
+      await stop();
+      await ops?.close();
+      await ctx.close();
+    };
+  });
+}
