@@ -1,9 +1,11 @@
 // `pnpm bench`: runs the real services against the local MySQL and Redis and measures each
 // figure beside its ceiling, taken in the same run. Progress goes to stderr; the table (Markdown)
 // to stdout; everything to bench/results/latest.json. Exits 1 when a target is missed.
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import os from 'node:os';
+import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { type BullmqFigures, measureBullmq } from './bullmq-ceiling.js';
@@ -16,6 +18,7 @@ import { measureRedis } from './redis-ceiling.js';
 import { markdownTable, type Row, row } from './report.js';
 import { readSettings, runs } from './settings.js';
 
+const run = promisify(execFile);
 const RESULTS = new URL('../results/', import.meta.url);
 const BULLMQ_JOBS = 20_000;
 const BULLMQ_JOBS_C1 = 5_000;
@@ -25,6 +28,18 @@ function packageVersion(name: string): string {
   try {
     const file = new URL(`../node_modules/${name}/package.json`, import.meta.url);
     return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** The commit measured, with `+changes` when the work tree differs from it. */
+async function gitCommit(): Promise<string> {
+  try {
+    const cwd = new URL('../..', import.meta.url);
+    const { stdout: head } = await run('git', ['rev-parse', '--short', 'HEAD'], { cwd });
+    const { stdout: status } = await run('git', ['status', '--porcelain', '--untracked-files=no'], { cwd });
+    return `${head.trim()}${status.trim() === '' ? '' : '+changes'}`;
   } catch {
     return 'unknown';
   }
@@ -185,7 +200,9 @@ async function main(): Promise<void> {
         ),
       );
       rows.push(row('Insert errors (both routes)', errors, '', null, '0', (v) => v === 0));
-      rows.push(row('API peak RSS under the insert load', insert.apiPeakRssMb, 'MB', null, '—', null));
+      rows.push(
+        row('API peak RSS, 64 clients (both apps of api-server.ts)', insert.apiPeakRssMb, 'MB', null, '—', null),
+      );
     }
 
     if (runs(settings, 'latency')) {
@@ -212,6 +229,7 @@ async function main(): Promise<void> {
           (v) => v <= 200 && latency.errors === 0,
         ),
       );
+      rows.push(row(`API peak RSS at ${offered} (the service itself)`, latency.apiPeakRssMb, 'MB', null, '—', null));
     }
 
     const table = markdownTable(rows);
@@ -227,6 +245,7 @@ async function main(): Promise<void> {
       `${JSON.stringify(
         {
           startedAt: started.toISOString(),
+          commit: await gitCommit(),
           seconds: (finished.getTime() - started.getTime()) / 1000,
           passed,
           rows,
