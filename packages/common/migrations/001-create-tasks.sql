@@ -13,8 +13,7 @@ CREATE TABLE IF NOT EXISTS tasks (
   finished_at     DATETIME(3) NULL,
   PRIMARY KEY (id),
   UNIQUE KEY tasks_idempotency_key (idempotency_key),
-  -- the scheduler's claim: oldest pending first
-  KEY tasks_status_id (status, id),
-  -- the sweeper: processing tasks dispatched longest ago
-  KEY tasks_status_dispatched_at (status, dispatched_at)
+  -- the scheduler's claim (oldest pending first) and the sweeper (processing tasks). Every
+  -- index with the status in it is rewritten by each status change, so there is only this one.
+  KEY tasks_status_id (status, id)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;
