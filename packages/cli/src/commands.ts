@@ -10,9 +10,9 @@ import {
   type RedriveOutcome,
   redriveAllDeadLetters,
   redriveTask,
-  type Task,
   type TaskQueue,
   type TaskStatus,
+  taskView,
 } from '@tasks/common';
 import { fields, shorten, table } from './format.js';
 
@@ -50,19 +50,6 @@ function entryView(entry: DeadLetterEntry, status: TaskStatus | null | undefined
     failed_at: letter.failed_at ?? null,
     message: letter.message ?? null,
     entry: entry.raw,
-  };
-}
-
-function taskView(task: Task) {
-  return {
-    id: task.id,
-    status: task.status,
-    data: task.data,
-    attempts: task.attempts,
-    last_error: task.lastError,
-    created_at: task.createdAt.toISOString(),
-    dispatched_at: task.dispatchedAt?.toISOString() ?? null,
-    finished_at: task.finishedAt?.toISOString() ?? null,
   };
 }
 

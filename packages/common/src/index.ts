@@ -20,3 +20,4 @@ export { type ServeOptions, type ServiceParts, serve } from './service.js';
 export * from './tasks/redrive.js';
 export * from './tasks/task-repository.js';
 export * from './tasks/task-schema.js';
+export { taskView } from './tasks/task-view.js';

@@ -11,12 +11,13 @@ import {
   redriveTask,
   TASK_STATUSES,
   type TaskQueue,
+  taskView,
 } from '@tasks/common';
 import { type Request, Router } from 'express';
 import { z } from 'zod';
 import { HttpError } from '../http-errors.js';
 import { LIST_LIMIT, THROUGHPUT_MINUTES } from './limits.js';
-import { parseId, taskView } from './tasks.js';
+import { parseId } from './tasks.js';
 
 export interface OperateRoutesDeps {
   pool: Pool;

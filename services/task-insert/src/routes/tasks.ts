@@ -9,9 +9,9 @@ import {
   type Metrics,
   type NewTask,
   type Pool,
-  type Task,
   type TaskData,
   taskInputSchema,
+  taskView,
 } from '@tasks/common';
 import express, { type RequestHandler, Router } from 'express';
 import { HttpError } from '../http-errors.js';
@@ -27,20 +27,6 @@ export interface TaskRoutesDeps {
 const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
 /** Most tasks inserted in one transaction. */
 const MAX_INSERT_BATCH = 500;
-
-export function taskView(task: Task) {
-  return {
-    id: task.id,
-    status: task.status,
-    data: task.data,
-    attempts: task.attempts,
-    last_error: task.lastError,
-    created_at: task.createdAt,
-    updated_at: task.updatedAt,
-    dispatched_at: task.dispatchedAt,
-    finished_at: task.finishedAt,
-  };
-}
 
 function created(id: number) {
   return { id, message: 'Task created successfully', status: 'pending' };

@@ -1,0 +1,16 @@
+import type { Task } from './task-repository.js';
+
+/** A task as the API and the CLI show it: the column names of the `tasks` table, ISO 8601 times. */
+export function taskView(task: Task) {
+  return {
+    id: task.id,
+    status: task.status,
+    data: task.data,
+    attempts: task.attempts,
+    last_error: task.lastError,
+    created_at: task.createdAt.toISOString(),
+    updated_at: task.updatedAt.toISOString(),
+    dispatched_at: task.dispatchedAt?.toISOString() ?? null,
+    finished_at: task.finishedAt?.toISOString() ?? null,
+  };
+}
