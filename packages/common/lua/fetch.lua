@@ -26,11 +26,20 @@ end
 local deadline = now + tonumber(ARGV[2])
 local first = redis.call('INCRBY', KEYS[5], #messages) - #messages
 local out = {-1}
+-- One HSET and one ZADD per 500 messages (unpack has a limit of a few thousand values).
+local fields, leases = {}, {}
 for i, message in ipairs(messages) do
   local token = tostring(first + i)
-  redis.call('HSET', KEYS[2], token, message)
-  redis.call('ZADD', KEYS[3], deadline, token)
+  fields[#fields + 1] = token
+  fields[#fields + 1] = message
+  leases[#leases + 1] = deadline
+  leases[#leases + 1] = token
   out[#out + 1] = token
   out[#out + 1] = message
+  if #fields == 1000 or i == #messages then
+    redis.call('HSET', KEYS[2], unpack(fields))
+    redis.call('ZADD', KEYS[3], unpack(leases))
+    fields, leases = {}, {}
+  end
 end
 return out

@@ -78,8 +78,7 @@ export class LeaseQueue {
   /** Settles leased messages as done. Returns how many were still leased (the rest had expired). */
   async ack(tokens: string[]): Promise<number> {
     if (tokens.length === 0) return 0;
-    const held = await this.redis.queueAck(this.keys.inflight, this.keys.leases, ...tokens);
-    return held.reduce((sum, h) => sum + Number(h), 0);
+    return this.redis.queueAck(this.keys.inflight, this.keys.leases, ...tokens);
   }
 
   /** Pushes the leases' deadlines out; leases already lost are not recreated. */

@@ -9,7 +9,7 @@ type Arg = string | number;
 /** The Lua scripts as ioredis commands; each script's header documents its KEYS and ARGV. */
 export interface QueueCommands {
   queueFetch(k1: Arg, k2: Arg, k3: Arg, k4: Arg, k5: Arg, ...argv: Arg[]): Promise<(string | number)[]>;
-  queueAck(k1: Arg, k2: Arg, ...tokens: Arg[]): Promise<number[]>;
+  queueAck(k1: Arg, k2: Arg, ...tokens: Arg[]): Promise<number>;
   queueRetry(k1: Arg, k2: Arg, k3: Arg, k4: Arg, ...argv: Arg[]): Promise<number[]>;
   queueRelease(k1: Arg, k2: Arg, k3: Arg, ...tokens: Arg[]): Promise<number>;
   queueDeadLetter(k1: Arg, k2: Arg, k3: Arg, k4: Arg, ...argv: Arg[]): Promise<number>;
