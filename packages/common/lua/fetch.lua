@@ -4,8 +4,9 @@
 --
 -- KEYS[1] ready list      KEYS[2] inflight hash (token -> message)
 -- KEYS[3] leases zset (token -> deadline ms)   KEYS[4] delayed zset (message -> due ms)
--- KEYS[5] token counter
 -- ARGV[1] now (ms)   ARGV[2] lease length (ms)   ARGV[3] max messages   ARGV[4] max delayed to promote
+-- ARGV[5] a random nonce, unique to this call: the tokens are nonce:1, nonce:2, … so they never
+--         repeat, not even after Redis lost its data while executors still hold older tokens
 -- Returns {next_due, token1, message1, token2, message2, ...}: next_due is the due time (ms) of
 -- the earliest delayed retry when nothing was leased, otherwise -1.
 local now = tonumber(ARGV[1])
@@ -24,12 +25,11 @@ if not messages then
 end
 
 local deadline = now + tonumber(ARGV[2])
-local first = redis.call('INCRBY', KEYS[5], #messages) - #messages
 local out = {-1}
 -- One HSET and one ZADD per 500 messages (unpack has a limit of a few thousand values).
 local fields, leases = {}, {}
 for i, message in ipairs(messages) do
-  local token = tostring(first + i)
+  local token = ARGV[5] .. ':' .. i
   fields[#fields + 1] = token
   fields[#fields + 1] = message
   leases[#leases + 1] = deadline

@@ -10,8 +10,6 @@ export interface LeaseQueueKeys {
   leases: string;
   /** ZSET message -> due time (ms) of retries waiting out their backoff. */
   delayed: string;
-  /** STRING counter the lease tokens are drawn from. */
-  seq: string;
 }
 
 export interface QueueKeys {
@@ -38,7 +36,6 @@ function leaseQueueKeys(ready: string): LeaseQueueKeys {
     inflight: `${ready}:inflight`,
     leases: `${ready}:leases`,
     delayed: `${ready}:delayed`,
-    seq: `${ready}:seq`,
   };
 }
 

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { type Clock, systemClock } from '../clock.js';
 import type { LeaseQueueKeys } from './keys.js';
@@ -51,11 +52,11 @@ export class LeaseQueue {
       k.inflight,
       k.leases,
       k.delayed,
-      k.seq,
       this.clock.now(),
       leaseMs,
       max,
       PROMOTE_LIMIT,
+      randomBytes(8).toString('hex'),
     );
     const leased: Leased[] = [];
     for (let i = 1; i + 1 < reply.length; i += 2) {

@@ -8,7 +8,7 @@ type Arg = string | number;
 
 /** The Lua scripts as ioredis commands; each script's header documents its KEYS and ARGV. */
 export interface QueueCommands {
-  queueFetch(k1: Arg, k2: Arg, k3: Arg, k4: Arg, k5: Arg, ...argv: Arg[]): Promise<(string | number)[]>;
+  queueFetch(k1: Arg, k2: Arg, k3: Arg, k4: Arg, ...argv: Arg[]): Promise<(string | number)[]>;
   queueAck(k1: Arg, k2: Arg, ...tokens: Arg[]): Promise<number>;
   queueRetry(k1: Arg, k2: Arg, k3: Arg, k4: Arg, ...argv: Arg[]): Promise<number[]>;
   queueRelease(k1: Arg, k2: Arg, k3: Arg, ...tokens: Arg[]): Promise<number>;
@@ -20,7 +20,7 @@ export interface QueueCommands {
 export type QueueRedis = Redis & QueueCommands;
 
 const SCRIPTS: [keyof QueueCommands, string, number][] = [
-  ['queueFetch', 'fetch.lua', 5],
+  ['queueFetch', 'fetch.lua', 4],
   ['queueAck', 'ack.lua', 2],
   ['queueRetry', 'retry.lua', 4],
   ['queueRelease', 'release.lua', 3],
