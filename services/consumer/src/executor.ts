@@ -265,12 +265,19 @@ export class Executor {
       };
       // MySQL learns the final attempt first: should Redis lose the dead letter before the DLQ
       // processor records it, the sweeper sees the task out of attempts and dead-letters it again.
-      await retryUntil(
+      const processing = await retryUntil(
         'recording the last failed attempt',
         () => recordFailedAttempts(this.deps.pool, [{ id: message.id, attempts, error: failure }]),
         log,
         this.giveUp.signal,
       );
+      if (processing === 0) {
+        // Another copy of the message already finished the task (a duplicate, or a message
+        // pushed again after Redis lost data): its status is final, so this run is dropped.
+        await retryUntil('acknowledging', () => queue.tasks.ack([item.token]), log, this.giveUp.signal);
+        log.warn({ err: failure }, 'failed run of a task that is no longer processing: dropped, not dead-lettered');
+        return;
+      }
       const moved = await retryUntil(
         'dead-lettering',
         () => queue.deadLetter(item.token, letter),

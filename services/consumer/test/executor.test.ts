@@ -121,18 +121,27 @@ describe('Executor', () => {
     expect(runs[1]! - runs[0]!).toBeGreaterThanOrEqual(150);
   });
 
-  it('never changes a finished task when a duplicate message arrives', async () => {
+  it('never changes a finished task when a duplicate message arrives, nor dead-letters it', async () => {
     const [id] = await dispatch(1);
     startExecutor(simulatedWork(0));
     await until(async () => (await getTask(t.ctx.pool, id!))?.status === 'completed');
     const before = await getTask(t.ctx.pool, id!);
     await executor!.stop();
-    // The same message again, failing every time now: it is dead-lettered, the task stays completed.
+    // The same message again, failing every time now: its runs are retried, then dropped, since
+    // the task is no longer processing; the task stays completed and no dead letter appears.
     const duplicate: QueueMessage = { id: id!, message: 'task 0', time: 0, tries: 0 };
     await t.ctx.queue.dispatch([duplicate]);
-    startExecutor(simulatedWork(1));
-    await until(async () => (await t.ctx.queue.depths()).deadLetters === 1);
+    let runs = 0;
+    startExecutor(async () => {
+      runs++;
+      throw new Error('the duplicate fails');
+    });
+    await until(async () => {
+      const d = await t.ctx.queue.depths();
+      return runs === 3 && d.ready + d.inflight + d.delayed === 0;
+    });
     expect(await getTask(t.ctx.pool, id!)).toEqual(before);
+    expect((await t.ctx.queue.depths()).deadLetters).toBe(0);
   });
 
   it('dead-letters a message that is not JSON or not a task message, and keeps running', async () => {
