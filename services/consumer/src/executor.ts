@@ -1,6 +1,8 @@
 import {
   Batcher,
   type Clock,
+  type DeadLetter,
+  getStatuses,
   type Leased,
   type Logger,
   type Metrics,
@@ -47,7 +49,10 @@ interface Completion {
   token: string;
 }
 
-/** A failed run that will be tried again: its attempt to record, then its next message to queue. */
+/**
+ * A failed run: its attempt to record, then either its next try (`next`, due at `dueAt`) or,
+ * on its last attempt, its dead letter (`letter`).
+ */
 interface FailedRun {
   id: number;
   attempts: number;
@@ -55,7 +60,11 @@ interface FailedRun {
   token: string;
   next: string;
   dueAt: number;
+  letter: DeadLetter | null;
 }
+
+/** What became of a failed run; `dropped`: its task was already final, so nothing followed. */
+type FailedRunOutcome = 'retried' | 'dead-lettered' | 'dropped' | 'lease-lost';
 
 type Parsed = { ok: true; message: QueueMessage } | { ok: false; reason: string };
 
@@ -88,7 +97,7 @@ function errorText(err: unknown): string {
 export class Executor {
   private readonly running = new Map<string, number>();
   private readonly completions: Batcher<Completion>;
-  private readonly failedRuns: Batcher<FailedRun, boolean>;
+  private readonly failedRuns: Batcher<FailedRun, FailedRunOutcome>;
   private readonly random: () => number;
   private readonly stopFetching = new AbortController();
   /** Aborted when the shutdown timeout passes: running work is abandoned and handed back. */
@@ -256,44 +265,12 @@ export class Executor {
       return;
     }
 
-    if (attempts >= this.options.maxAttempts) {
-      const letter = {
-        ...message,
-        tries: attempts,
-        error: failure,
-        failed_at: new Date(this.deps.clock.now()).toISOString(),
-      };
-      // MySQL learns the final attempt first: should Redis lose the dead letter before the DLQ
-      // processor records it, the sweeper sees the task out of attempts and dead-letters it again.
-      const processing = await retryUntil(
-        'recording the last failed attempt',
-        () => recordFailedAttempts(this.deps.pool, [{ id: message.id, attempts, error: failure }]),
-        log,
-        this.giveUp.signal,
-      );
-      if (processing === 0) {
-        // Another copy of the message already finished the task (a duplicate, or a message
-        // pushed again after Redis lost data): its status is final, so this run is dropped.
-        await retryUntil('acknowledging', () => queue.tasks.ack([item.token]), log, this.giveUp.signal);
-        log.warn({ err: failure }, 'failed run of a task that is no longer processing: dropped, not dead-lettered');
-        return;
-      }
-      const moved = await retryUntil(
-        'dead-lettering',
-        () => queue.deadLetter(item.token, letter),
-        log,
-        this.giveUp.signal,
-      );
-      if (moved) {
-        log.warn({ err: failure }, 'task dead-lettered');
-        this.deps.metrics?.tasksDeadLettered.inc();
-      }
-      return;
-    }
-
-    const delay = retryDelayMs(attempts, this.options.retryBackoffMs, this.options.retryBackoffMaxMs, this.random);
-    const next = JSON.stringify({ id: message.id, message: message.message, time: message.time, tries: attempts });
-    const retried = await retryUntil(
+    const last = attempts >= this.options.maxAttempts;
+    const now = this.deps.clock.now();
+    const delay = last
+      ? 0
+      : retryDelayMs(attempts, this.options.retryBackoffMs, this.options.retryBackoffMaxMs, this.random);
+    const settled = await retryUntil(
       'recording a failed attempt',
       () =>
         this.failedRuns.add({
@@ -301,26 +278,54 @@ export class Executor {
           attempts,
           error: failure,
           token: item.token,
-          next,
-          dueAt: this.deps.clock.now() + delay,
+          next: JSON.stringify({ id: message.id, message: message.message, time: message.time, tries: attempts }),
+          dueAt: now + delay,
+          letter: last ? { ...message, tries: attempts, error: failure, failed_at: new Date(now).toISOString() } : null,
         }),
       log,
       this.giveUp.signal,
     );
-    if (retried) {
+    if (settled === 'retried') {
       log.debug({ err: failure, retryInMs: delay }, 'task failed; retry scheduled');
       this.deps.metrics?.tasksRetried.inc();
+    } else if (settled === 'dead-lettered') {
+      log.warn({ err: failure }, 'task dead-lettered');
+      this.deps.metrics?.tasksDeadLettered.inc();
+    } else if (settled === 'dropped') {
+      log.warn({ err: failure }, 'failed run of a task that is no longer processing: dropped');
     }
   }
 
   /**
-   * Records failed runs (attempts and last error) in one UPDATE per distinct error, then
-   * replaces their messages by the next try in one script call. True for each run whose
-   * lease was still held.
+   * Records failed runs in one UPDATE per distinct error, then settles them: a run whose task
+   * is no longer `processing` (another copy of its message finished it) is dropped; the others
+   * are retried (one script call for the batch) or, on their last attempt, dead-lettered. MySQL
+   * learns the last attempt before the dead letter exists, so should Redis lose it before the
+   * DLQ processor records it, the sweeper sees the task out of attempts and dead-letters it again.
    */
-  private async writeFailedRuns(items: FailedRun[]): Promise<boolean[]> {
-    await recordFailedAttempts(this.deps.pool, items);
-    return this.deps.queue.tasks.retryMany(items.map(({ token, next, dueAt }) => ({ token, next, dueAt })));
+  private async writeFailedRuns(items: FailedRun[]): Promise<FailedRunOutcome[]> {
+    const { pool, queue } = this.deps;
+    await recordFailedAttempts(pool, items);
+    const statuses = await getStatuses(
+      pool,
+      items.map((i) => i.id),
+    );
+    const live = (i: FailedRun) => statuses.get(i.id) === 'processing';
+    const dropped = items.filter((i) => !live(i));
+    const retries = items.filter((i) => live(i) && i.letter === null);
+    const letters = items.filter((i) => live(i) && i.letter !== null);
+
+    const outcomes = new Map<FailedRun, FailedRunOutcome>(dropped.map((i) => [i, 'dropped']));
+    await queue.tasks.ack(dropped.map((i) => i.token));
+    const retried = await queue.tasks.retryMany(retries.map(({ token, next, dueAt }) => ({ token, next, dueAt })));
+    retries.forEach((run, n) => {
+      outcomes.set(run, retried[n] ? 'retried' : 'lease-lost');
+    });
+    for (const run of letters) {
+      const moved = run.letter !== null && (await queue.deadLetter(run.token, run.letter));
+      outcomes.set(run, moved ? 'dead-lettered' : 'lease-lost');
+    }
+    return items.map((i) => outcomes.get(i) ?? 'lease-lost');
   }
 
   private async writeCompletions(items: Completion[]): Promise<void> {

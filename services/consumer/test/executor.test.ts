@@ -127,8 +127,8 @@ describe('Executor', () => {
     await until(async () => (await getTask(t.ctx.pool, id!))?.status === 'completed');
     const before = await getTask(t.ctx.pool, id!);
     await executor!.stop();
-    // The same message again, failing every time now: its runs are retried, then dropped, since
-    // the task is no longer processing; the task stays completed and no dead letter appears.
+    // The same message again, failing now: its failed run is dropped, since the task is no
+    // longer processing; the task stays completed, and no retry or dead letter follows.
     const duplicate: QueueMessage = { id: id!, message: 'task 0', time: 0, tries: 0 };
     await t.ctx.queue.dispatch([duplicate]);
     let runs = 0;
@@ -138,8 +138,9 @@ describe('Executor', () => {
     });
     await until(async () => {
       const d = await t.ctx.queue.depths();
-      return runs === 3 && d.ready + d.inflight + d.delayed === 0;
+      return runs >= 1 && d.ready + d.inflight + d.delayed === 0;
     });
+    expect(runs).toBe(1);
     expect(await getTask(t.ctx.pool, id!)).toEqual(before);
     expect((await t.ctx.queue.depths()).deadLetters).toBe(0);
   });
