@@ -411,12 +411,7 @@ export async function getStatuses(pool: Pool, ids: number[]): Promise<Map<number
  * it. Only a failed task changes: false for any other status, or no such task.
  */
 export async function retryFailedTask(pool: Pool, id: number): Promise<boolean> {
-  const [result] = await pool.query<ResultSetHeader>(
-    `UPDATE tasks SET status = 'pending', attempts = 0, dispatched_at = NULL, finished_at = NULL
-      WHERE id = ? AND status = 'failed'`,
-    [id],
-  );
-  return result.affectedRows === 1;
+  return (await retryFailedTasks(pool, [id])).length === 1;
 }
 
 /** `retryFailedTask` for many tasks in one transaction; returns the ids that were failed and now are pending. */
