@@ -1,12 +1,10 @@
 import {
   countByStatus,
   type DeadLetterEntry,
-  deadLetterList,
   getStatuses,
   getTask,
   notRedrivenReason,
   type Pool,
-  type Redis,
   type RedriveOutcome,
   redriveAllDeadLetters,
   redriveTask,
@@ -19,7 +17,6 @@ import { fields, shorten, table } from './format.js';
 /** What the commands work with: the clients of a context. */
 export interface CliDeps {
   pool: Pool;
-  redis: Redis;
   queue: TaskQueue;
 }
 
@@ -87,7 +84,7 @@ export async function dlqList(
   io: CliOutput,
   options: OutputOptions & { offset: number; limit: number },
 ): Promise<ExitCode> {
-  const list = deadLetterList(deps);
+  const list = deps.queue.deadLetterList();
   const [total, entries] = await Promise.all([list.length(), list.range(options.offset, options.limit)]);
   const statuses = await getStatuses(deps.pool, [...new Set(entries.flatMap((e) => (e.id === null ? [] : [e.id])))]);
   const views = entries.map((e) => entryView(e, e.id === null ? null : (statuses.get(e.id) ?? null)));
@@ -114,7 +111,7 @@ export async function dlqShow(
 ): Promise<ExitCode> {
   const [task, entries] = await Promise.all([
     getTask(deps.pool, options.id),
-    deadLetterList(deps).entriesOf(options.id),
+    deps.queue.deadLetterList().entriesOf(options.id),
   ]);
   if (!task && entries.length === 0) {
     io.err(`task ${options.id} does not exist and has no dead letters`);
@@ -191,7 +188,7 @@ export async function dlqPurge(
   io: CliOutput,
   options: OutputOptions & { yes: boolean },
 ): Promise<ExitCode> {
-  const list = deadLetterList(deps);
+  const list = deps.queue.deadLetterList();
   if (!options.yes) {
     io.err(
       `this removes all ${await list.length()} entries of ${list.key} (tasks stay failed in MySQL); ` +

@@ -1,5 +1,5 @@
 import type { Pool } from './mysql/pool.js';
-import type { Redis } from './redis/client.js';
+import type { TaskQueue } from './redis/task-queue.js';
 
 export type CheckResult = { ok: true; ms: number } | { ok: false; error: string };
 
@@ -31,12 +31,12 @@ async function timed(what: string, check: () => Promise<unknown>, timeoutMs: num
 
 /** Whether MySQL (`SELECT 1`) and Redis (`PING`) both answer within `timeoutMs`, checked at once. */
 export async function checkReadiness(
-  deps: { pool: Pool; redis: Redis },
+  deps: { pool: Pool; queue: TaskQueue },
   timeoutMs = READINESS_TIMEOUT_MS,
 ): Promise<ReadinessReport> {
   const [mysql, redis] = await Promise.all([
     timed('MySQL', () => deps.pool.query({ sql: 'SELECT 1', timeout: timeoutMs }), timeoutMs),
-    timed('Redis', () => deps.redis.ping(), timeoutMs),
+    timed('Redis', () => deps.queue.ping(), timeoutMs),
   ]);
   return { ready: mysql.ok && redis.ok, checks: { mysql, redis } };
 }

@@ -3,8 +3,11 @@ import {
   createMetrics,
   createRedis,
   loadConfig,
+  type Redis,
   startOpsServer,
   startOpsServerFromConfig,
+  TaskQueue,
+  withQueueCommands,
 } from '@tasks/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
@@ -22,6 +25,11 @@ afterAll(async () => {
 function sample(text: string, series: string): number | undefined {
   const line = text.split('\n').find((l) => l.startsWith(`${series} `));
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+/** A task queue on a Redis client that cannot connect. */
+function unreachableQueue(redis: Redis): TaskQueue {
+  return new TaskQueue(withQueueCommands(redis), t.ctx.queue.keys, 10);
 }
 
 describe('Metrics', () => {
@@ -105,7 +113,7 @@ describe('checkReadiness', () => {
     // Nothing listens on port 1: the client keeps trying to connect.
     const redis = createRedis('redis://127.0.0.1:1', t.ctx.logger, 'test-unreachable');
     try {
-      const report = await checkReadiness({ pool: t.ctx.pool, redis }, 300);
+      const report = await checkReadiness({ pool: t.ctx.pool, queue: unreachableQueue(redis) }, 300);
       expect(report.ready).toBe(false);
       expect(report.checks.mysql.ok).toBe(true);
       expect(report.checks.redis).toMatchObject({ ok: false, error: expect.any(String) });
@@ -150,7 +158,7 @@ describe('ops server', () => {
       port: 0,
       host: '127.0.0.1',
       metrics: createMetrics(),
-      readiness: () => checkReadiness({ pool: t.ctx.pool, redis }, 300),
+      readiness: () => checkReadiness({ pool: t.ctx.pool, queue: unreachableQueue(redis) }, 300),
       logger: t.ctx.logger,
     });
     try {

@@ -1,5 +1,6 @@
 import { type Clock, systemClock } from '../clock.js';
 import { type DeadLetter, encodeDeadLetter, encodeMessage, type QueueMessage } from '../tasks/task-schema.js';
+import { DeadLetterList } from './dead-letter-list.js';
 import type { QueueKeys } from './keys.js';
 import { LeaseQueue } from './lease-queue.js';
 import type { QueueRedis } from './scripts.js';
@@ -111,6 +112,16 @@ export class TaskQueue {
       ...ids,
     );
     return missing.map(Number);
+  }
+
+  /** The inspectable `dead-letter-queue` list. */
+  deadLetterList(): DeadLetterList {
+    return new DeadLetterList(this.redis, this.keys.deadLetters);
+  }
+
+  /** Whether Redis answers (readiness). */
+  async ping(): Promise<void> {
+    await this.redis.ping();
   }
 
   /** Tells schedulers that tasks were inserted, so they claim now rather than at the next poll. */

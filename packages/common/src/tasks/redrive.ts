@@ -1,7 +1,5 @@
 import type { Metrics } from '../metrics.js';
 import type { Pool } from '../mysql/pool.js';
-import type { Redis } from '../redis/client.js';
-import { DeadLetterList } from '../redis/dead-letter-list.js';
 import type { TaskQueue } from '../redis/task-queue.js';
 import { getTask, retryFailedTask, retryFailedTasks } from './task-repository.js';
 import type { TaskStatus } from './task-schema.js';
@@ -17,7 +15,6 @@ import type { TaskStatus } from './task-schema.js';
 
 export interface RedriveDeps {
   pool: Pool;
-  redis: Redis;
   queue: TaskQueue;
   metrics?: Metrics;
 }
@@ -37,10 +34,6 @@ export interface RedriveAllResult {
 }
 
 const CHUNK = 1_000;
-
-export function deadLetterList(deps: Pick<RedriveDeps, 'redis' | 'queue'>): DeadLetterList {
-  return new DeadLetterList(deps.redis, deps.queue.keys.deadLetters);
-}
 
 /** Why a task was not redriven, as a sentence for an operator. */
 export function notRedrivenReason(outcome: Exclude<RedriveOutcome, { redriven: true }>): string {
@@ -66,7 +59,7 @@ export async function redriveTask(deps: RedriveDeps, id: number): Promise<Redriv
       : { redriven: false, id, reason: 'not_found' };
   }
   deps.metrics?.tasksRedriven.inc();
-  const list = deadLetterList(deps);
+  const list = deps.queue.deadLetterList();
   const removedEntries = await list.remove((await list.entriesOf(id)).map((e) => e.raw));
   await wakeSchedulers(deps.queue);
   return { redriven: true, id, removedEntries };
@@ -74,7 +67,7 @@ export async function redriveTask(deps: RedriveDeps, id: number): Promise<Redriv
 
 /** Redrives every task named in the dead-letter list that is failed in MySQL. */
 export async function redriveAllDeadLetters(deps: RedriveDeps): Promise<RedriveAllResult> {
-  const list = deadLetterList(deps);
+  const list = deps.queue.deadLetterList();
   const entries = await list.all();
   const ids = [...new Set(entries.flatMap((e) => (e.id === null ? [] : [e.id])))];
   const redriven: number[] = [];

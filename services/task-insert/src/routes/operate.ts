@@ -7,7 +7,6 @@ import {
   type Metrics,
   notRedrivenReason,
   type Pool,
-  type Redis,
   redriveTask,
   TASK_STATUSES,
   type TaskQueue,
@@ -21,8 +20,6 @@ import { parseId } from './tasks.js';
 
 export interface OperateRoutesDeps {
   pool: Pool;
-  /** Without it (an app that only inserts), /readyz and redrive answer 503. */
-  redis: Redis | undefined;
   queue: TaskQueue;
   metrics: Metrics;
   /** Current time (ms), for the throughput window. */
@@ -71,7 +68,7 @@ function parseQuery<T extends z.ZodType>(schema: T, req: Request): z.output<T> {
  * What operators use: the task listing, redrive of failed tasks, counts and queue depths,
  * throughput, health and metrics.
  */
-export function operateRoutes({ pool, redis, queue, metrics, now }: OperateRoutesDeps): Router {
+export function operateRoutes({ pool, queue, metrics, now }: OperateRoutesDeps): Router {
   const router = Router();
 
   // Newest first; `next_after` is the cursor of the next page (null on the last one).
@@ -84,8 +81,7 @@ export function operateRoutes({ pool, redis, queue, metrics, now }: OperateRoute
 
   router.post('/tasks/:id/retry', async (req, res) => {
     const id = parseId(req.params.id);
-    if (!redis) throw new HttpError(503, 'unavailable', 'this API has no Redis client to redrive with');
-    const outcome = await redriveTask({ pool, redis, queue, metrics }, id);
+    const outcome = await redriveTask({ pool, queue, metrics }, id);
     if (!outcome.redriven) {
       const status = outcome.reason === 'not_found' ? 404 : 409;
       throw new HttpError(status, outcome.reason, notRedrivenReason(outcome));
@@ -122,11 +118,7 @@ export function operateRoutes({ pool, redis, queue, metrics, now }: OperateRoute
   });
 
   router.get('/readyz', async (_req, res) => {
-    if (!redis) {
-      res.status(503).json({ ready: false, error: 'this API has no Redis client' });
-      return;
-    }
-    const report = await checkReadiness({ pool, redis });
+    const report = await checkReadiness({ pool, queue });
     res.status(report.ready ? 200 : 503).json(report);
   });
 
