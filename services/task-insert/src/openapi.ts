@@ -175,8 +175,9 @@ export function openApiDocument(config: Pick<Config, 'MAX_MESSAGE_LENGTH' | 'MAX
               name: 'Idempotency-Key',
               in: 'header',
               required: false,
-              description: 'A repeated key returns the first task instead of creating another.',
-              schema: { type: 'string', minLength: 1, maxLength: 255 },
+              description:
+                'A repeated key returns the first task instead of creating another. Keys compare exactly, case included.',
+              schema: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[\\x20-\\x7e]+$' },
             },
           ],
           requestBody: { required: true, content: jsonContent(ref('TaskInput')) },

@@ -103,6 +103,23 @@ describe('POST /tasks', () => {
       expect(namesField(res.body, 'Idempotency-Key')).toBe(true);
       expect(await countRows()).toBe(before);
     });
+
+    it('rejects a key that is not printable ASCII with 400 naming the header', async () => {
+      const before = await countRows();
+      const res = await request(app).post('/tasks').set('Idempotency-Key', 'clé').send(ORIGINAL_BODY);
+      expect(res.status).toBe(400);
+      expect(namesField(res.body, 'Idempotency-Key')).toBe(true);
+      expect(res.body.message).toMatch(/printable ASCII/);
+      expect(await countRows()).toBe(before);
+    });
+
+    it('compares keys exactly, case included', async () => {
+      const lower = await request(app).post('/tasks').set('Idempotency-Key', 'key-case').send(ORIGINAL_BODY);
+      const upper = await request(app).post('/tasks').set('Idempotency-Key', 'KEY-CASE').send(ORIGINAL_BODY);
+      expect(lower.status).toBe(201);
+      expect(upper.status).toBe(201);
+      expect(upper.body.id).not.toBe(lower.body.id);
+    });
   });
 
   describe('rejects bad input without writing a row', () => {

@@ -25,6 +25,8 @@ export interface TaskRoutesDeps {
 }
 
 const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
+/** Printable ASCII, as the header's specification (a structured-field string) allows. */
+const IDEMPOTENCY_KEY = /^[\x20-\x7e]+$/;
 /** Most tasks inserted in one transaction. */
 const MAX_INSERT_BATCH = 500;
 
@@ -44,13 +46,9 @@ const requireJson: RequestHandler = (req, _res, next) => {
 function idempotencyKey(header: string | undefined): string | null {
   if (header === undefined) return null;
   const key = header.trim();
-  if (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
-    throw new HttpError(
-      400,
-      'invalid_header',
-      `Idempotency-Key must be 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`,
-      [{ field: 'Idempotency-Key', message: `must be 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} characters` }],
-    );
+  if (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH || !IDEMPOTENCY_KEY.test(key)) {
+    const rule = `must be 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} printable ASCII characters`;
+    throw new HttpError(400, 'invalid_header', `Idempotency-Key ${rule}`, [{ field: 'Idempotency-Key', message: rule }]);
   }
   return key;
 }
