@@ -14,61 +14,85 @@ export interface BullmqFigures {
 
 const ADD_CHUNK = 1_000;
 
+type Connection = { host: string; port: number; maxRetriesPerRequest: null };
+
+/** Adds `jobs` no-op jobs in chunks of ADD_CHUNK; returns the seconds it took. */
+async function addJobs(queue: Queue, jobs: number): Promise<number> {
+  const start = performance.now();
+  for (let i = 0; i < jobs; i += ADD_CHUNK) {
+    const n = Math.min(ADD_CHUNK, jobs - i);
+    await queue.addBulk(Array.from({ length: n }, (_, j) => ({ name: 'noop', data: { n: i + j } })));
+  }
+  return (performance.now() - start) / 1000;
+}
+
+/** Runs one worker until it has finished `jobs` jobs; returns the seconds from its start. */
+async function processJobs(
+  name: string,
+  connection: Connection,
+  prefix: string,
+  jobs: number,
+  concurrency: number,
+): Promise<number> {
+  let completed = 0;
+  let failed = 0;
+  let finish: () => void = () => undefined;
+  const allDone = new Promise<void>((resolve) => {
+    finish = resolve;
+  });
+  const worker = new Worker(name, async () => undefined, { connection, prefix, concurrency, autorun: false });
+  worker.on('completed', () => {
+    completed++;
+    if (completed + failed >= jobs) finish();
+  });
+  worker.on('failed', () => {
+    failed++;
+    if (completed + failed >= jobs) finish();
+  });
+  await worker.waitUntilReady();
+  const start = performance.now();
+  const running = worker.run();
+  const timeout = setTimeout(() => finish(), 120_000);
+  await allDone;
+  const seconds = (performance.now() - start) / 1000;
+  clearTimeout(timeout);
+  await worker.close();
+  await running;
+  if (completed < jobs) throw new Error(`BullMQ completed ${completed} of ${jobs} jobs (${failed} failed)`);
+  return seconds;
+}
+
 /**
- * BullMQ on the same Redis, as the ceiling the drain is compared to: `jobs` no-op jobs added
- * in bulk, then processed by one worker at `concurrency` (default job options: completed jobs
- * are kept, as BullMQ does out of the box). Its keys live under `prefix`, deleted afterwards.
+ * BullMQ on the same Redis, as the ceiling the drain is compared to: `warmUp` jobs first
+ * (as the drain's services get theirs), then `jobs` no-op jobs added in bulk and processed by
+ * one worker at `concurrency` (default job options: completed jobs are kept, as BullMQ does
+ * out of the box). Its keys live under `prefix`, deleted afterwards.
  */
 export async function measureBullmq(
   redisUrl: string,
   prefix: string,
   jobs: number,
   concurrency: number,
+  warmUp: number,
 ): Promise<BullmqFigures> {
   const url = new URL(redisUrl);
-  const connection = { host: url.hostname, port: Number(url.port || 6379), maxRetriesPerRequest: null };
+  const connection = { host: url.hostname, port: Number(url.port || 6379), maxRetriesPerRequest: null } as const;
   const name = `noop-c${concurrency}`;
   const cleaner = new Redis(redisUrl);
   await deleteKeys(cleaner, prefix);
   const queue = new Queue(name, { connection, prefix });
   try {
     await queue.waitUntilReady();
-    const addStart = performance.now();
-    for (let i = 0; i < jobs; i += ADD_CHUNK) {
-      const n = Math.min(ADD_CHUNK, jobs - i);
-      await queue.addBulk(Array.from({ length: n }, (_, j) => ({ name: 'noop', data: { n: i + j } })));
+    if (warmUp > 0) {
+      await addJobs(queue, warmUp);
+      await processJobs(name, connection, prefix, warmUp, concurrency);
     }
-    const addSeconds = (performance.now() - addStart) / 1000;
-
-    let completed = 0;
-    let failed = 0;
-    let finish: () => void = () => undefined;
-    const allDone = new Promise<void>((resolve) => {
-      finish = resolve;
-    });
-    const worker = new Worker(name, async () => undefined, { connection, prefix, concurrency, autorun: false });
-    worker.on('completed', () => {
-      completed++;
-      if (completed + failed >= jobs) finish();
-    });
-    worker.on('failed', () => {
-      failed++;
-      if (completed + failed >= jobs) finish();
-    });
-    await worker.waitUntilReady();
-    const start = performance.now();
-    const running = worker.run();
-    const timeout = setTimeout(() => finish(), 120_000);
-    await allDone;
-    const seconds = (performance.now() - start) / 1000;
-    clearTimeout(timeout);
-    await worker.close();
-    await running;
-    if (completed < jobs) throw new Error(`BullMQ completed ${completed} of ${jobs} jobs (${failed} failed)`);
+    const addSeconds = await addJobs(queue, jobs);
+    const seconds = await processJobs(name, connection, prefix, jobs, concurrency);
     const figures = { addPerSecond: jobs / addSeconds, processPerSecond: jobs / seconds, jobs, concurrency };
     progress(
       `bullmq c=${concurrency}: ${jobs} jobs added at ${figures.addPerSecond.toFixed(0)}/s, ` +
-        `processed at ${figures.processPerSecond.toFixed(0)}/s`,
+        `processed at ${figures.processPerSecond.toFixed(0)}/s (after ${warmUp} warm-up jobs)`,
     );
     return figures;
   } finally {

@@ -121,3 +121,25 @@ export async function serverVersion(pool: Pool): Promise<string> {
   const [[row]] = await pool.query<RowDataPacket[]>('SELECT VERSION() AS v');
   return String(row?.v ?? 'unknown');
 }
+
+/**
+ * Undo records InnoDB has yet to purge (the history list): what earlier writes, such as a
+ * warm-up's, still cost the server in the background. MariaDB reports it as a status
+ * variable, MySQL 8 as an InnoDB metric.
+ */
+async function historyListLength(pool: Pool): Promise<number> {
+  const [status] = await pool.query<RowDataPacket[]>("SHOW GLOBAL STATUS LIKE 'Innodb_history_list_length'");
+  if (status[0]) return Number(status[0].Value);
+  const [metric] = await pool.query<RowDataPacket[]>(
+    "SELECT count FROM information_schema.innodb_metrics WHERE name = 'trx_rseg_history_len'",
+  );
+  return Number(metric[0]?.count ?? 0);
+}
+
+/** Waits (up to `timeoutMs`) until InnoDB has purged what earlier writes left behind. */
+export async function waitForPurge(pool: Pool, timeoutMs = 15_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while ((await historyListLength(pool)) > 0 && performance.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

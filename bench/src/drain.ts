@@ -1,6 +1,6 @@
 import { type Logger, loadConfig, type Pool, queueKeys } from '@tasks/common';
 import type { Redis } from 'ioredis';
-import { allFinished, resetDatabase, seedPending, summarizeRange, unfinished } from './database.js';
+import { allFinished, resetDatabase, seedPending, summarizeRange, unfinished, waitForPurge } from './database.js';
 import { progress, waitFor } from './progress.js';
 import { deleteKeys } from './redis-keys.js';
 import { cpuSeconds, ServiceProcess, serverPids, serviceEnv, stopAll } from './services.js';
@@ -26,7 +26,6 @@ export interface DrainFigures {
   consistent: boolean;
 }
 
-const WARM_UP_ROWS = 200;
 const TASK = { message: 'bench', time: 0 };
 
 export interface DrainContext {
@@ -38,7 +37,7 @@ export interface DrainContext {
 
 /**
  * One drain: the scheduler, `executors` executor processes (and the DLQ processor when tasks
- * can fail) start on an empty database and take a warm-up batch through the whole pipeline;
+ * can fail) start on an empty database and take `warmUpRows` tasks through the whole pipeline;
  * then `rows` pending tasks are committed at once and the scheduler is told. The figure runs
  * from that commit to the last `finished_at`, both read from the database's clock.
  */
@@ -73,7 +72,7 @@ export async function runDrain(
     for (const p of all) p.assertRunning();
   };
   try {
-    await seedPending(pool, WARM_UP_ROWS, TASK);
+    await seedPending(pool, settings.warmUpRows, TASK);
     await redis.publish(channel, '1');
     await waitFor(
       'the warm-up tasks to finish',
@@ -83,6 +82,8 @@ export async function runDrain(
       },
       { timeoutMs: 60_000, intervalMs: 100 },
     );
+    // The measured drain starts once the server has purged the warm-up's old row versions.
+    await waitForPurge(pool);
 
     const servers = serverPids(Number(new URL(settings.redisUrl).port || 6379));
     const cpuOf = (): Record<string, number> => {

@@ -94,7 +94,7 @@ async function main(): Promise<void> {
     const measureDrain = runs(settings, 'drain');
     if (runs(settings, 'bullmq') || measureDrain) {
       for (let i = 0; i < (measureDrain ? REPEATS : 1); i++) {
-        bullmqRuns.push(await measureBullmq(settings.redisUrl, bullmqPrefix, BULLMQ_JOBS, 16));
+        bullmqRuns.push(await measureBullmq(settings.redisUrl, bullmqPrefix, BULLMQ_JOBS, 16, settings.warmUpRows));
         if (measureDrain) singles.push(await runDrain(ctx, 1, 0));
       }
     }
@@ -117,7 +117,7 @@ async function main(): Promise<void> {
       );
     }
     if (runs(settings, 'bullmq')) {
-      const c1 = await measureBullmq(settings.redisUrl, bullmqPrefix, BULLMQ_JOBS_C1, 1);
+      const c1 = await measureBullmq(settings.redisUrl, bullmqPrefix, BULLMQ_JOBS_C1, 1, settings.warmUpRows);
       details.bullmq = { c16: bullmqRuns, c1 };
       rows.push(row('BullMQ no-op jobs, 1 worker, concurrency 1', c1.processPerSecond, 'jobs/s', null, '—', null));
       rows.push(row('BullMQ addBulk', c16?.addPerSecond ?? Number.NaN, 'jobs/s', null, '—', null));

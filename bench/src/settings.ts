@@ -9,6 +9,11 @@ export interface BenchSettings {
   keyPrefix: string;
   /** Rows seeded for each drain. */
   drainRows: number;
+  /**
+   * Tasks each drain's services run (and jobs BullMQ's worker runs) before the measured ones:
+   * long-running processes are measured with their code compiled and their pools filled.
+   */
+  warmUpRows: number;
   /** Seconds each insert figure is measured for (after a warm-up). */
   insertSeconds: number;
   insertConnections: number;
@@ -63,6 +68,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): BenchSetting
     redisUrl: loopbackUrl('BENCH_REDIS_URL', env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'),
     keyPrefix: env.BENCH_KEY_PREFIX ?? 'bench:',
     drainRows: Math.round(positive('BENCH_DRAIN_ROWS', env.BENCH_DRAIN_ROWS, 20_000)),
+    warmUpRows: Math.round(positive('BENCH_WARMUP_ROWS', env.BENCH_WARMUP_ROWS, 5_000)),
     insertSeconds: positive('BENCH_INSERT_SECONDS', env.BENCH_INSERT_SECONDS, 8),
     insertConnections: Math.round(positive('BENCH_INSERT_CONNECTIONS', env.BENCH_INSERT_CONNECTIONS, 64)),
     latencyRate: positive('BENCH_LATENCY_RATE', env.BENCH_LATENCY_RATE, 200),
