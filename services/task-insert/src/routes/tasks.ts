@@ -48,7 +48,9 @@ function idempotencyKey(header: string | undefined): string | null {
   const key = header.trim();
   if (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH || !IDEMPOTENCY_KEY.test(key)) {
     const rule = `must be 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} printable ASCII characters`;
-    throw new HttpError(400, 'invalid_header', `Idempotency-Key ${rule}`, [{ field: 'Idempotency-Key', message: rule }]);
+    throw new HttpError(400, 'invalid_header', `Idempotency-Key ${rule}`, [
+      { field: 'Idempotency-Key', message: rule },
+    ]);
   }
   return key;
 }
