@@ -213,16 +213,33 @@ export class Executor {
 
   private launch(item: Leased): void {
     this.running.set(item.token, this.deps.clock.now());
-    this.handle(item)
-      .catch((err: unknown) => {
+    this.handle(item).then(
+      () => this.finished(item.token),
+      (err: unknown) => {
         this.deps.logger.error({ err, token: item.token }, 'task could not be settled; its lease will expire');
-      })
-      .finally(() => {
-        this.running.delete(item.token);
-        const wake = this.slotFreed;
-        this.slotFreed = null;
-        wake?.();
-      });
+        this.finished(item.token);
+      },
+    );
+  }
+
+  private finished(token: string): void {
+    this.running.delete(token);
+    const wake = this.slotFreed;
+    this.slotFreed = null;
+    wake?.();
+  }
+
+  /**
+   * Adds to a batch; should its write fail, retries (with backoff, logged with `task`) until
+   * it succeeds or the executor gives up. The first try needs no retry loop, so the common
+   * case costs one promise per task.
+   */
+  private async settle<T>(what: string, add: () => Promise<T>, task: object): Promise<T> {
+    try {
+      return await add();
+    } catch {
+      return retryUntil(what, add, this.deps.logger.child(task), this.giveUp.signal);
+    }
   }
 
   private async handle(item: Leased): Promise<void> {
@@ -240,8 +257,9 @@ export class Executor {
     }
     const message = parsed.message;
     const attempts = message.tries + 1;
-    const log = logger.child({ taskId: message.id, attempt: attempts });
-    log.debug('task started');
+    // The task's fields go on its log lines; no child logger per task (it is the hot path).
+    const task = { taskId: message.id, attempt: attempts };
+    logger.debug(task, 'task started');
     let failure: string | null = null;
     const started = this.deps.clock.now();
     try {
@@ -254,13 +272,9 @@ export class Executor {
     this.deps.metrics?.taskRunSeconds.observe({ outcome }, (this.deps.clock.now() - started) / 1000);
 
     if (failure === null) {
-      await retryUntil(
-        'recording a completion',
-        () => this.completions.add({ id: message.id, attempts, token: item.token }),
-        log,
-        this.giveUp.signal,
-      );
-      log.debug('task completed');
+      const completion = { id: message.id, attempts, token: item.token };
+      await this.settle('recording a completion', () => this.completions.add(completion), task);
+      logger.debug(task, 'task completed');
       this.deps.metrics?.tasksCompleted.inc();
       return;
     }
@@ -270,29 +284,24 @@ export class Executor {
     const delay = last
       ? 0
       : retryDelayMs(attempts, this.options.retryBackoffMs, this.options.retryBackoffMaxMs, this.random);
-    const settled = await retryUntil(
-      'recording a failed attempt',
-      () =>
-        this.failedRuns.add({
-          id: message.id,
-          attempts,
-          error: failure,
-          token: item.token,
-          next: JSON.stringify({ id: message.id, message: message.message, time: message.time, tries: attempts }),
-          dueAt: now + delay,
-          letter: last ? { ...message, tries: attempts, error: failure, failed_at: new Date(now).toISOString() } : null,
-        }),
-      log,
-      this.giveUp.signal,
-    );
+    const run: FailedRun = {
+      id: message.id,
+      attempts,
+      error: failure,
+      token: item.token,
+      next: JSON.stringify({ id: message.id, message: message.message, time: message.time, tries: attempts }),
+      dueAt: now + delay,
+      letter: last ? { ...message, tries: attempts, error: failure, failed_at: new Date(now).toISOString() } : null,
+    };
+    const settled = await this.settle('recording a failed attempt', () => this.failedRuns.add(run), task);
     if (settled === 'retried') {
-      log.debug({ err: failure, retryInMs: delay }, 'task failed; retry scheduled');
+      logger.debug({ ...task, err: failure, retryInMs: delay }, 'task failed; retry scheduled');
       this.deps.metrics?.tasksRetried.inc();
     } else if (settled === 'dead-lettered') {
-      log.warn({ err: failure }, 'task dead-lettered');
+      logger.warn({ ...task, err: failure }, 'task dead-lettered');
       this.deps.metrics?.tasksDeadLettered.inc();
     } else if (settled === 'dropped') {
-      log.warn({ err: failure }, 'failed run of a task that is no longer processing: dropped');
+      logger.warn({ ...task, err: failure }, 'failed run of a task that is no longer processing: dropped');
     }
   }
 
