@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger, ensureDatabase, MIGRATIONS_DIR, migrate, type PoolSettings } from '@tasks/common';
@@ -104,5 +104,34 @@ describe('migrate', () => {
     await writeFile(join(dir, '002-bad.sql'), 'CREATE TABLE fixed_table (id INT PRIMARY KEY)');
     expect(await migrate(settings, logger, dir)).toBe(1);
     expect((await recorded()).map((r) => r.name)).toEqual(['001-good', '002-bad']);
+  });
+
+  it('upgrades a database in use: keys kept where they fit, the last day of throughput carried over', async () => {
+    // The database as the first two migrations left it, with tasks in it.
+    const before = (await shipped()).filter((m) => m.version <= 2);
+    const dir = await migrationsDir({});
+    for (const m of before) await copyFile(join(MIGRATIONS_DIR, `${m.name}.sql`), join(dir, `${m.name}.sql`));
+    await migrate(settings, logger, dir);
+    await connection.query("SET time_zone = '+00:00'");
+    await connection.query(
+      `INSERT INTO tasks (data, status, idempotency_key, finished_at) VALUES
+        ('{"message":"a","time":0}', 'completed', 'Key-1', NOW(3) - INTERVAL 2 MINUTE),
+        ('{"message":"b","time":0}', 'failed', 'clé', NOW(3) - INTERVAL 2 MINUTE),
+        ('{"message":"c","time":0}', 'completed', NULL, NOW(3) - INTERVAL 2 DAY),
+        ('{"message":"d","time":0}', 'pending', 'key-2', NULL)`,
+    );
+
+    expect(await migrate(settings, logger)).toBe((await shipped()).length - before.length);
+
+    const [keys] = await connection.query<RowDataPacket[]>('SELECT idempotency_key AS k FROM tasks ORDER BY id');
+    expect(keys.map((r) => r.k)).toEqual(['Key-1', null, null, 'key-2']);
+    const [counts] = await connection.query<RowDataPacket[]>(
+      'SELECT SUM(completed) AS completed, SUM(failed) AS failed FROM tasks_finished_per_minute',
+    );
+    expect(counts.map((r) => [Number(r.completed), Number(r.failed)])).toEqual([[1, 1]]);
+    const [format] = await connection.query<RowDataPacket[]>(
+      "SELECT row_format FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'tasks'",
+    );
+    expect(String(format[0]?.row_format ?? format[0]?.ROW_FORMAT)).toBe('Redundant');
   });
 });

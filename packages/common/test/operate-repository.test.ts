@@ -1,6 +1,5 @@
 import {
   countByStatus,
-  finishedPerMinute,
   getStatuses,
   insertTask,
   listTasks,
@@ -67,20 +66,6 @@ describe('getStatuses', () => {
       ]),
     );
     expect(statuses.size).toBe(2);
-  });
-});
-
-describe('finishedPerMinute', () => {
-  it('counts completed and failed tasks per minute, every minute present', async () => {
-    const now = Date.now();
-    const series = await finishedPerMinute(t.ctx.pool, 5, now);
-    expect(series).toHaveLength(5);
-    expect(series.at(-1)?.minute.getTime()).toBe(Math.floor(now / 60_000) * 60_000);
-    expect(series.reduce((sum, m) => sum + m.completed, 0)).toBe(2);
-    expect(series.reduce((sum, m) => sum + m.failed, 0)).toBe(2);
-    // A window that ends before they finished sees none.
-    const before = await finishedPerMinute(t.ctx.pool, 5, now - 10 * 60_000);
-    expect(before.every((m) => m.completed === 0 && m.failed === 0)).toBe(true);
   });
 });
 

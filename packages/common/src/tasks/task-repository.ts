@@ -318,20 +318,37 @@ function groupBy<T>(items: T[], key: (item: T) => string): T[][] {
 }
 
 /**
- * Marks tasks `completed`; only those still `processing` change. One statement per distinct
- * `attempts` value (in practice one to three per batch). Returns the number of rows changed.
+ * Counts `n` tasks finished now in `tasks_finished_per_minute`, in the transaction that
+ * finished them. Last in the transaction, so the minute's row is locked only until its commit.
  */
-export async function markCompleted(pool: Pool, outcomes: TaskOutcome[]): Promise<number> {
-  let changed = 0;
-  for (const group of groupBy(outcomes, (o) => String(o.attempts))) {
-    const [result] = await pool.query<ResultSetHeader>(
-      `UPDATE tasks SET status = 'completed', attempts = ?, finished_at = NOW(3)
-        WHERE id IN (?) AND status = 'processing'`,
-      [group[0]?.attempts, group.map((o) => o.id)],
-    );
-    changed += result.affectedRows;
-  }
-  return changed;
+async function countFinished(connection: PoolConnection, status: 'completed' | 'failed', n: number): Promise<void> {
+  if (n === 0) return;
+  await connection.query(
+    `INSERT INTO tasks_finished_per_minute (minute, ${status}) VALUES (UNIX_TIMESTAMP() DIV 60, ?)
+      ON DUPLICATE KEY UPDATE ${status} = ${status} + ?`,
+    [n, n],
+  );
+}
+
+/**
+ * Marks tasks `completed`; only those still `processing` change, and only those are counted
+ * as finished. One statement per distinct `attempts` value (in practice one to three per
+ * batch), in one transaction. Returns the number of rows changed.
+ */
+export function markCompleted(pool: Pool, outcomes: TaskOutcome[]): Promise<number> {
+  return inTransaction(pool, async (connection) => {
+    let changed = 0;
+    for (const group of groupBy(outcomes, (o) => String(o.attempts))) {
+      const [result] = await connection.query<ResultSetHeader>(
+        `UPDATE tasks SET status = 'completed', attempts = ?, finished_at = NOW(3)
+          WHERE id IN (?) AND status = 'processing'`,
+        [group[0]?.attempts, group.map((o) => o.id)],
+      );
+      changed += result.affectedRows;
+    }
+    await countFinished(connection, 'completed', changed);
+    return changed;
+  });
 }
 
 /** Records failed runs that will be retried: attempts and the last error, status unchanged. */
@@ -348,18 +365,24 @@ export async function recordFailedAttempts(pool: Pool, outcomes: TaskOutcome[]):
   return changed;
 }
 
-/** Marks dead-lettered tasks `failed` with their attempts and last error; only `processing` ones change. */
-export async function markFailed(pool: Pool, outcomes: TaskOutcome[]): Promise<number> {
-  let changed = 0;
-  for (const group of groupBy(outcomes, (o) => `${o.attempts}\u0000${o.error ?? ''}`)) {
-    const [result] = await pool.query<ResultSetHeader>(
-      `UPDATE tasks SET status = 'failed', attempts = GREATEST(attempts, ?), last_error = ?, finished_at = NOW(3)
-        WHERE id IN (?) AND status = 'processing'`,
-      [group[0]?.attempts, group[0]?.error ?? null, group.map((o) => o.id)],
-    );
-    changed += result.affectedRows;
-  }
-  return changed;
+/**
+ * Marks dead-lettered tasks `failed` with their attempts and last error; only `processing`
+ * ones change, and only those are counted as finished. Returns the number of rows changed.
+ */
+export function markFailed(pool: Pool, outcomes: TaskOutcome[]): Promise<number> {
+  return inTransaction(pool, async (connection) => {
+    let changed = 0;
+    for (const group of groupBy(outcomes, (o) => `${o.attempts}\u0000${o.error ?? ''}`)) {
+      const [result] = await connection.query<ResultSetHeader>(
+        `UPDATE tasks SET status = 'failed', attempts = GREATEST(attempts, ?), last_error = ?, finished_at = NOW(3)
+          WHERE id IN (?) AND status = 'processing'`,
+        [group[0]?.attempts, group[0]?.error ?? null, group.map((o) => o.id)],
+      );
+      changed += result.affectedRows;
+    }
+    await countFinished(connection, 'failed', changed);
+    return changed;
+  });
 }
 
 /* ---- Operators: listing, counting, redriving ---- */
@@ -448,16 +471,17 @@ export async function finishedPerMinute(pool: Pool, minutes: number, now: number
   const last = Math.floor(now / 60_000);
   const first = last - minutes + 1;
   const [rows] = await pool.query<RowDataPacket[]>(
-    `SELECT UNIX_TIMESTAMP(finished_at) DIV 60 AS minute, status, COUNT(*) AS n FROM tasks
-      WHERE finished_at >= ? AND finished_at < ? GROUP BY minute, status`,
-    [new Date(first * 60_000), new Date((last + 1) * 60_000)],
+    'SELECT minute, completed, failed FROM tasks_finished_per_minute WHERE minute BETWEEN ? AND ?',
+    [first, last],
   );
   const series: MinuteCounts[] = [];
   for (let m = first; m <= last; m++) series.push({ minute: new Date(m * 60_000), completed: 0, failed: 0 });
   for (const row of rows) {
     const bucket = series[Number(row.minute) - first];
-    const status = row.status as TaskStatus;
-    if (bucket && (status === 'completed' || status === 'failed')) bucket[status] = Number(row.n);
+    if (bucket) {
+      bucket.completed = Number(row.completed);
+      bucket.failed = Number(row.failed);
+    }
   }
   return series;
 }
