@@ -90,6 +90,9 @@ export class FaultEnv {
     const [changes] = (await this.pool.query(
       "SELECT COUNT(*) AS n FROM task_status_changes WHERE old_status IN ('completed', 'failed')",
     )) as unknown as [{ n: number }[]];
+    const [finishes] = (await this.pool.query(
+      'SELECT COALESCE(SUM(completed), 0) AS completed, COALESCE(SUM(failed), 0) AS failed FROM tasks_finished_per_minute',
+    )) as unknown as [{ completed: number; failed: number }[]];
     const runs = new Map<number, number>();
     for (const service of this.services) {
       for (const id of service.startedTaskIds()) runs.set(id, (runs.get(id) ?? 0) + 1);
@@ -101,6 +104,10 @@ export class FaultEnv {
       lost: tasks.filter((t) => t.status !== 'completed' && t.status !== 'failed').length,
       strandedProcessing: tasks.filter((t) => t.status === 'processing').length,
       finalStatusesChanged: Number(changes[0]?.n),
+      /** Finishes counted per minute against the tasks found final: each is counted once. */
+      finishesMiscounted:
+        Math.abs(Number(finishes[0]?.completed) - tasks.filter((t) => t.status === 'completed').length) +
+        Math.abs(Number(finishes[0]?.failed) - tasks.filter((t) => t.status === 'failed').length),
       runMoreThanOnce: [...runs.values()].filter((n) => n > 1).length,
       runsBeyondAttempts: tasks.reduce((sum, t) => sum + Math.max(0, (runs.get(Number(t.id)) ?? 0) - t.attempts), 0),
     };
