@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { FaultEnv } from './support/fault-env.js';
+import { FaultEnv, NOTHING_LOST } from './support/fault-env.js';
 
 let f: FaultEnv;
 beforeEach(async () => {
@@ -25,10 +25,7 @@ it('SIGKILL of an executor mid-task: another executor finishes its tasks after t
   expect(counts).toMatchObject({
     tasks: 40,
     completed: 40,
-    lost: 0,
-    strandedProcessing: 0,
-    finalStatusesChanged: 0,
-    finishesMiscounted: 0,
+    ...NOTHING_LOST,
   });
   // The killed runs were counted as attempts, so no run is unaccounted for.
   expect(counts.runsBeyondAttempts).toBe(0);
@@ -57,10 +54,7 @@ it('SIGTERM of an executor mid-task: it exits 0 within the shutdown timeout and 
   expect(counts).toMatchObject({
     tasks: 8,
     completed: 8,
-    lost: 0,
-    strandedProcessing: 0,
-    finalStatusesChanged: 0,
-    finishesMiscounted: 0,
+    ...NOTHING_LOST,
   });
 });
 
@@ -79,9 +73,7 @@ it('SIGTERM lets running tasks finish when they fit in the shutdown timeout', as
   const counts = await f.counts('executor SIGTERM, tasks finish');
   expect(counts).toMatchObject({
     completed: 4,
-    lost: 0,
     runMoreThanOnce: 0,
-    finalStatusesChanged: 0,
-    finishesMiscounted: 0,
+    ...NOTHING_LOST,
   });
 });

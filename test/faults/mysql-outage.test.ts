@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { FaultEnv } from './support/fault-env.js';
+import { FaultEnv, NOTHING_LOST } from './support/fault-env.js';
 
 let f: FaultEnv;
 beforeEach(async () => {
@@ -44,10 +44,7 @@ it('MySQL cut off mid-run: the API answers 503 quickly, and everything recovers 
   expect(counts).toMatchObject({
     tasks: 101,
     completed: 101,
-    lost: 0,
-    strandedProcessing: 0,
-    finalStatusesChanged: 0,
-    finishesMiscounted: 0,
+    ...NOTHING_LOST,
   });
   expect(api.running).toBe(true);
 });
@@ -82,9 +79,6 @@ it('every MySQL connection KILLed mid-run: the services reconnect and every task
   expect(counts).toMatchObject({
     tasks: 100,
     completed: 100,
-    lost: 0,
-    strandedProcessing: 0,
-    finalStatusesChanged: 0,
-    finishesMiscounted: 0,
+    ...NOTHING_LOST,
   });
 });

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { FaultEnv } from './support/fault-env.js';
+import { FaultEnv, NOTHING_LOST } from './support/fault-env.js';
 
 let f: FaultEnv;
 beforeEach(async () => {
@@ -22,10 +22,7 @@ it('FLUSHALL in the middle of a run: the sweeper pushes every lost task again', 
   expect(counts).toMatchObject({
     tasks: 200,
     completed: 200,
-    lost: 0,
-    strandedProcessing: 0,
-    finalStatusesChanged: 0,
-    finishesMiscounted: 0,
+    ...NOTHING_LOST,
   });
 });
 
@@ -42,9 +39,6 @@ it('Redis restarted without persistence: services reconnect and every task finis
   expect(counts).toMatchObject({
     tasks: 100,
     completed: 100,
-    lost: 0,
-    strandedProcessing: 0,
-    finalStatusesChanged: 0,
-    finishesMiscounted: 0,
+    ...NOTHING_LOST,
   });
 });

@@ -1,6 +1,6 @@
 import { claimPending } from '@tasks/common';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { FaultEnv } from './support/fault-env.js';
+import { FaultEnv, NOTHING_LOST } from './support/fault-env.js';
 
 let f: FaultEnv;
 beforeEach(async () => {
@@ -25,10 +25,7 @@ it('a scheduler that died between committing a claim and pushing it: the sweeper
   expect(counts).toMatchObject({
     tasks: 50,
     completed: 50,
-    lost: 0,
-    strandedProcessing: 0,
-    finalStatusesChanged: 0,
-    finishesMiscounted: 0,
+    ...NOTHING_LOST,
   });
   expect(counts.runMoreThanOnce).toBe(0);
 });
@@ -48,9 +45,6 @@ it('SIGKILL of the scheduler at random moments over several rounds loses nothing
   expect(counts).toMatchObject({
     tasks: 600,
     completed: 600,
-    lost: 0,
-    strandedProcessing: 0,
-    finalStatusesChanged: 0,
-    finishesMiscounted: 0,
+    ...NOTHING_LOST,
   });
 });

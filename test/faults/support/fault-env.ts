@@ -25,6 +25,9 @@ export const FAST: Record<string, string> = {
  * test can cut), its own Redis server (which the test can flush or restart), and the real
  * services as child processes.
  */
+/** What every fault test asserts of `counts()`: nothing lost, stranded, changed once final or miscounted. */
+export const NOTHING_LOST = { lost: 0, strandedProcessing: 0, finalStatusesChanged: 0, finishesMiscounted: 0 } as const;
+
 export class FaultEnv {
   readonly services: ServiceProcess[] = [];
 
