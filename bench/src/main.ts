@@ -22,7 +22,7 @@ const run = promisify(execFile);
 const RESULTS = new URL('../results/', import.meta.url);
 const BULLMQ_JOBS = 20_000;
 const BULLMQ_JOBS_C1 = 5_000;
-const REPEATS = 2;
+const REPEATS = 3;
 
 function packageVersion(name: string): string {
   try {

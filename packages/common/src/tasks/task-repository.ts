@@ -209,6 +209,36 @@ interface DispatchRow extends RowDataPacket {
   last_error: string | null;
 }
 
+/**
+ * `id IN (…)` for the ids of a batch, with each run of consecutive ids written as a range:
+ * `(id BETWEEN ? AND ? OR … OR id IN (?))`. A batch's ids are mostly consecutive (tasks are
+ * claimed in id order), and the database finds a range with one index descent where a list
+ * of 1,000 ids takes 1,000 (about a quarter of the CPU of a batch's UPDATE). Matches exactly
+ * the ids given: a range holds only ids that are all in the batch.
+ */
+export function idsCondition(ids: readonly number[]): { sql: string; params: unknown[] } {
+  const sorted = [...new Set(ids)].sort((a, b) => a - b);
+  const ranges: string[] = [];
+  const params: unknown[] = [];
+  const singles: number[] = [];
+  for (let i = 0; i < sorted.length; ) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1] === (sorted[j] as number) + 1) j++;
+    if (j > i) {
+      ranges.push('id BETWEEN ? AND ?');
+      params.push(sorted[i], sorted[j]);
+    } else {
+      singles.push(sorted[i] as number);
+    }
+    i = j + 1;
+  }
+  if (singles.length > 0) {
+    ranges.push('id IN (?)');
+    params.push(singles);
+  }
+  return { sql: ranges.length > 0 ? `(${ranges.join(' OR ')})` : 'FALSE', params };
+}
+
 function toDispatched(row: DispatchRow): DispatchedTask {
   return { id: Number(row.id), data: parseData(row.data), attempts: row.attempts, lastError: row.last_error };
 }
@@ -238,9 +268,10 @@ async function claimOptimistically(pool: Pool, limit: number): Promise<Dispatche
       [limit],
     );
     if (rows.length > 0) {
+      const ids = idsCondition(rows.map((r) => Number(r.id)));
       const [result] = await connection.query<ResultSetHeader>(
-        `UPDATE tasks SET status = 'processing', dispatched_at = NOW(3) WHERE id IN (?) AND status = 'pending'`,
-        [rows.map((r) => r.id)],
+        `UPDATE tasks SET status = 'processing', dispatched_at = NOW(3) WHERE ${ids.sql} AND status = 'pending'`,
+        ids.params,
       );
       if (result.affectedRows !== rows.length) {
         await connection.rollback();
@@ -268,10 +299,10 @@ function claimWithLocks(pool: Pool, limit: number): Promise<DispatchedTask[]> {
       [limit],
     );
     if (rows.length === 0) return [];
-    const ids = rows.map((r) => r.id);
+    const ids = idsCondition(rows.map((r) => Number(r.id)));
     await connection.query(
-      `UPDATE tasks SET status = 'processing', dispatched_at = NOW(3) WHERE id IN (?) AND status = 'pending'`,
-      [ids],
+      `UPDATE tasks SET status = 'processing', dispatched_at = NOW(3) WHERE ${ids.sql} AND status = 'pending'`,
+      ids.params,
     );
     return rows.map(toDispatched);
   });
@@ -339,10 +370,11 @@ export function markCompleted(pool: Pool, outcomes: TaskOutcome[]): Promise<numb
   return inTransaction(pool, async (connection) => {
     let changed = 0;
     for (const group of groupBy(outcomes, (o) => String(o.attempts))) {
+      const ids = idsCondition(group.map((o) => o.id));
       const [result] = await connection.query<ResultSetHeader>(
         `UPDATE tasks SET status = 'completed', attempts = ?, finished_at = NOW(3)
-          WHERE id IN (?) AND status = 'processing'`,
-        [group[0]?.attempts, group.map((o) => o.id)],
+          WHERE ${ids.sql} AND status = 'processing'`,
+        [group[0]?.attempts, ...ids.params],
       );
       changed += result.affectedRows;
     }
@@ -355,10 +387,11 @@ export function markCompleted(pool: Pool, outcomes: TaskOutcome[]): Promise<numb
 export async function recordFailedAttempts(pool: Pool, outcomes: TaskOutcome[]): Promise<number> {
   let changed = 0;
   for (const group of groupBy(outcomes, (o) => `${o.attempts}\u0000${o.error ?? ''}`)) {
+    const ids = idsCondition(group.map((o) => o.id));
     const [result] = await pool.query<ResultSetHeader>(
       `UPDATE tasks SET attempts = GREATEST(attempts, ?), last_error = ?
-        WHERE id IN (?) AND status = 'processing'`,
-      [group[0]?.attempts, group[0]?.error ?? null, group.map((o) => o.id)],
+        WHERE ${ids.sql} AND status = 'processing'`,
+      [group[0]?.attempts, group[0]?.error ?? null, ...ids.params],
     );
     changed += result.affectedRows;
   }
@@ -373,10 +406,11 @@ export function markFailed(pool: Pool, outcomes: TaskOutcome[]): Promise<number>
   return inTransaction(pool, async (connection) => {
     let changed = 0;
     for (const group of groupBy(outcomes, (o) => `${o.attempts}\u0000${o.error ?? ''}`)) {
+      const ids = idsCondition(group.map((o) => o.id));
       const [result] = await connection.query<ResultSetHeader>(
         `UPDATE tasks SET status = 'failed', attempts = GREATEST(attempts, ?), last_error = ?, finished_at = NOW(3)
-          WHERE id IN (?) AND status = 'processing'`,
-        [group[0]?.attempts, group[0]?.error ?? null, group.map((o) => o.id)],
+          WHERE ${ids.sql} AND status = 'processing'`,
+        [group[0]?.attempts, group[0]?.error ?? null, ...ids.params],
       );
       changed += result.affectedRows;
     }
