@@ -243,6 +243,16 @@ function toDispatched(row: DispatchRow): DispatchedTask {
   return { id: Number(row.id), data: parseData(row.data), attempts: row.attempts, lastError: row.last_error };
 }
 
+/** Marks the claimed rows `processing`; returns how many were still `pending`. */
+async function markDispatched(connection: PoolConnection, rows: DispatchRow[]): Promise<number> {
+  const ids = idsCondition(rows.map((r) => Number(r.id)));
+  const [result] = await connection.query<ResultSetHeader>(
+    `UPDATE tasks SET status = 'processing', dispatched_at = NOW(3) WHERE ${ids.sql} AND status = 'pending'`,
+    ids.params,
+  );
+  return result.affectedRows;
+}
+
 /**
  * Claims up to `limit` pending tasks, oldest first, and marks them `processing` in the same
  * transaction. `SKIP LOCKED` lets several schedulers claim at once without sharing a task.
@@ -267,16 +277,9 @@ async function claimOptimistically(pool: Pool, limit: number): Promise<Dispatche
       `SELECT id, data, attempts, last_error FROM tasks WHERE status = 'pending' ORDER BY id LIMIT ?`,
       [limit],
     );
-    if (rows.length > 0) {
-      const ids = idsCondition(rows.map((r) => Number(r.id)));
-      const [result] = await connection.query<ResultSetHeader>(
-        `UPDATE tasks SET status = 'processing', dispatched_at = NOW(3) WHERE ${ids.sql} AND status = 'pending'`,
-        ids.params,
-      );
-      if (result.affectedRows !== rows.length) {
-        await connection.rollback();
-        return null;
-      }
+    if (rows.length > 0 && (await markDispatched(connection, rows)) !== rows.length) {
+      await connection.rollback();
+      return null;
     }
     await connection.commit();
     return rows.map(toDispatched);
@@ -298,12 +301,7 @@ function claimWithLocks(pool: Pool, limit: number): Promise<DispatchedTask[]> {
         WHERE status = 'pending' ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED`,
       [limit],
     );
-    if (rows.length === 0) return [];
-    const ids = idsCondition(rows.map((r) => Number(r.id)));
-    await connection.query(
-      `UPDATE tasks SET status = 'processing', dispatched_at = NOW(3) WHERE ${ids.sql} AND status = 'pending'`,
-      ids.params,
-    );
+    if (rows.length > 0) await markDispatched(connection, rows);
     return rows.map(toDispatched);
   });
 }
@@ -361,37 +359,27 @@ async function countFinished(connection: PoolConnection, status: 'completed' | '
   );
 }
 
-/**
- * Marks tasks `completed`; only those still `processing` change, and only those are counted
- * as finished. One statement per distinct `attempts` value (in practice one to three per
- * batch), in one transaction. Returns the number of rows changed.
- */
-export function markCompleted(pool: Pool, outcomes: TaskOutcome[]): Promise<number> {
-  return inTransaction(pool, async (connection) => {
-    let changed = 0;
-    for (const group of groupBy(outcomes, (o) => String(o.attempts))) {
-      const ids = idsCondition(group.map((o) => o.id));
-      const [result] = await connection.query<ResultSetHeader>(
-        `UPDATE tasks SET status = 'completed', attempts = ?, finished_at = NOW(3)
-          WHERE ${ids.sql} AND status = 'processing'`,
-        [group[0]?.attempts, ...ids.params],
-      );
-      changed += result.affectedRows;
-    }
-    await countFinished(connection, 'completed', changed);
-    return changed;
-  });
-}
+/** Outcomes that share their attempts and error, so one statement writes them all. */
+const sameAttemptsAndError = (o: TaskOutcome) => `${o.attempts}\u0000${o.error ?? ''}`;
 
-/** Records failed runs that will be retried: attempts and the last error, status unchanged. */
-export async function recordFailedAttempts(pool: Pool, outcomes: TaskOutcome[]): Promise<number> {
+/**
+ * Writes the outcomes of runs to their tasks, only those still `processing`: one UPDATE of
+ * `set` per group of outcomes that share their attempts and error (in practice one to three
+ * per batch), `values` filling its placeholders from the group's first outcome. Returns the
+ * number of rows changed.
+ */
+async function writeOutcomes(
+  db: Pool | PoolConnection,
+  outcomes: TaskOutcome[],
+  set: string,
+  values: (outcome: TaskOutcome) => unknown[],
+): Promise<number> {
   let changed = 0;
-  for (const group of groupBy(outcomes, (o) => `${o.attempts}\u0000${o.error ?? ''}`)) {
+  for (const group of groupBy(outcomes, sameAttemptsAndError)) {
     const ids = idsCondition(group.map((o) => o.id));
-    const [result] = await pool.query<ResultSetHeader>(
-      `UPDATE tasks SET attempts = GREATEST(attempts, ?), last_error = ?
-        WHERE ${ids.sql} AND status = 'processing'`,
-      [group[0]?.attempts, group[0]?.error ?? null, ...ids.params],
+    const [result] = await db.query<ResultSetHeader>(
+      `UPDATE tasks SET ${set} WHERE ${ids.sql} AND status = 'processing'`,
+      [...values(group[0] as TaskOutcome), ...ids.params],
     );
     changed += result.affectedRows;
   }
@@ -399,21 +387,43 @@ export async function recordFailedAttempts(pool: Pool, outcomes: TaskOutcome[]):
 }
 
 /**
+ * Marks tasks `completed`; only those still `processing` change, and only those are counted
+ * as finished, in the same transaction. Returns the number of rows changed.
+ */
+export function markCompleted(pool: Pool, outcomes: TaskOutcome[]): Promise<number> {
+  return inTransaction(pool, async (connection) => {
+    const changed = await writeOutcomes(
+      connection,
+      outcomes,
+      "status = 'completed', attempts = ?, finished_at = NOW(3)",
+      (o) => [o.attempts],
+    );
+    await countFinished(connection, 'completed', changed);
+    return changed;
+  });
+}
+
+/** Records failed runs that will be retried: attempts and the last error, status unchanged. */
+export function recordFailedAttempts(pool: Pool, outcomes: TaskOutcome[]): Promise<number> {
+  return writeOutcomes(pool, outcomes, 'attempts = GREATEST(attempts, ?), last_error = ?', (o) => [
+    o.attempts,
+    o.error ?? null,
+  ]);
+}
+
+/**
  * Marks dead-lettered tasks `failed` with their attempts and last error; only `processing`
- * ones change, and only those are counted as finished. Returns the number of rows changed.
+ * ones change, and only those are counted as finished, in the same transaction. Returns the
+ * number of rows changed.
  */
 export function markFailed(pool: Pool, outcomes: TaskOutcome[]): Promise<number> {
   return inTransaction(pool, async (connection) => {
-    let changed = 0;
-    for (const group of groupBy(outcomes, (o) => `${o.attempts}\u0000${o.error ?? ''}`)) {
-      const ids = idsCondition(group.map((o) => o.id));
-      const [result] = await connection.query<ResultSetHeader>(
-        `UPDATE tasks SET status = 'failed', attempts = GREATEST(attempts, ?), last_error = ?, finished_at = NOW(3)
-          WHERE ${ids.sql} AND status = 'processing'`,
-        [group[0]?.attempts, group[0]?.error ?? null, ...ids.params],
-      );
-      changed += result.affectedRows;
-    }
+    const changed = await writeOutcomes(
+      connection,
+      outcomes,
+      "status = 'failed', attempts = GREATEST(attempts, ?), last_error = ?, finished_at = NOW(3)",
+      (o) => [o.attempts, o.error ?? null],
+    );
     await countFinished(connection, 'failed', changed);
     return changed;
   });
