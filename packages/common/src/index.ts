@@ -2,7 +2,7 @@ export { Batcher } from './batcher.js';
 export { type Clock, systemClock } from './clock.js';
 export { type Config, ConfigError, configFromEnvironment, configSchema, loadConfig } from './config.js';
 export { type Context, type ContextOverrides, createContext, poolSettings, prepareDatabase } from './context.js';
-export { retryUntil, runService, sleep } from './lifecycle.js';
+export { failureBackoffMs, retryUntil, runService, sleep } from './lifecycle.js';
 export { createLogger, type Logger, REDACTED_PATHS } from './logger.js';
 export { createMetrics, Metrics, type MetricsOptions } from './metrics.js';
 export { MIGRATIONS_DIR, migrate } from './mysql/migrate.js';

@@ -14,6 +14,11 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/** How long to wait after the `failures`-th failure in a row: doubling from `baseMs`, at most 5 s. */
+export function failureBackoffMs(failures: number, baseMs = 100): number {
+  return Math.min(baseMs * 2 ** failures, 5_000);
+}
+
 /** Retries `attempt` with capped backoff until it succeeds or `signal` aborts. */
 export async function retryUntil<T>(
   what: string,
@@ -26,7 +31,7 @@ export async function retryUntil<T>(
       return await attempt();
     } catch (err) {
       if (signal?.aborted) throw err;
-      const delay = Math.min(250 * 2 ** failures, 5_000);
+      const delay = failureBackoffMs(failures, 250);
       logger.warn({ err, retryInMs: delay }, `${what} failed; retrying`);
       await sleep(delay, signal);
       if (signal?.aborted) throw err;

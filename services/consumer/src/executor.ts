@@ -2,6 +2,7 @@ import {
   Batcher,
   type Clock,
   type DeadLetter,
+  failureBackoffMs,
   getStatuses,
   type Leased,
   type Logger,
@@ -186,7 +187,7 @@ export class Executor {
         if (stopping.aborted) break;
         failures++;
         logger.warn({ err }, 'fetching tasks failed; retrying');
-        await sleep(Math.min(100 * 2 ** failures, 5_000), stopping);
+        await sleep(failureBackoffMs(failures), stopping);
       }
     }
   }

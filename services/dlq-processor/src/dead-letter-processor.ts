@@ -1,5 +1,6 @@
 import {
   type Clock,
+  failureBackoffMs,
   type Leased,
   type Logger,
   type Metrics,
@@ -103,7 +104,7 @@ export class DeadLetterProcessor {
         if (signal.aborted) break;
         failures++;
         this.deps.logger.warn({ err }, 'recording dead letters failed; retrying');
-        await sleep(Math.min(100 * 2 ** failures, 5_000), signal);
+        await sleep(failureBackoffMs(failures), signal);
       }
     }
   }

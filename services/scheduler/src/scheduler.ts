@@ -1,6 +1,7 @@
 import {
   claimPending,
   type DispatchedTask,
+  failureBackoffMs,
   type Logger,
   type Metrics,
   type Pool,
@@ -100,7 +101,7 @@ export class Scheduler {
       } catch (err) {
         failures++;
         this.deps.logger.warn({ err }, 'dispatching tasks failed; retrying');
-        await sleep(Math.min(100 * 2 ** failures, 5_000), signal);
+        await sleep(failureBackoffMs(failures), signal);
         continue;
       }
       if (full || this.woken || signal.aborted) continue;
