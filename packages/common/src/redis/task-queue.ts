@@ -1,7 +1,7 @@
 import { type Clock, systemClock } from '../clock.js';
 import { type DeadLetter, encodeDeadLetter, encodeMessage, type QueueMessage } from '../tasks/task-schema.js';
 import { DeadLetterList } from './dead-letter-list.js';
-import type { QueueKeys } from './keys.js';
+import type { LeaseQueueKeys, QueueKeys } from './keys.js';
 import { LeaseQueue } from './lease-queue.js';
 import type { QueueRedis } from './scripts.js';
 
@@ -61,42 +61,32 @@ export class TaskQueue {
    * attempt; those out of attempts are dead-lettered.
    */
   async reapExpired(maxAttempts: number, limit = 1_000): Promise<{ requeued: number; deadLettered: number }> {
-    const k = this.keys;
-    const now = this.clock.now();
-    const [requeued, deadLettered] = await this.redis.queueReap(
-      k.tasks.inflight,
-      k.tasks.leases,
-      k.tasks.ready,
-      k.deadLetters,
-      k.deadLetterInbox.ready,
-      now,
-      maxAttempts,
-      limit,
-      this.deadLetterRetention,
-      EXECUTOR_LOST,
-      new Date(now).toISOString(),
-    );
+    const [requeued, deadLettered] = await this.reap(this.keys.tasks, maxAttempts, limit, EXECUTOR_LOST);
     return { requeued, deadLettered };
   }
 
   /** Returns dead letters whose DLQ processor died before recording them to its inbox. */
   async reapExpiredInbox(limit = 1_000): Promise<number> {
-    const k = this.keys;
+    const [requeued] = await this.reap(this.keys.deadLetterInbox, 0, limit, '');
+    return requeued;
+  }
+
+  /** reap.lua on one lease queue: `maxAttempts` 0 requeues unchanged, without counting an attempt. */
+  private reap(queue: LeaseQueueKeys, maxAttempts: number, limit: number, error: string): Promise<[number, number]> {
     const now = this.clock.now();
-    const [requeued] = await this.redis.queueReap(
-      k.deadLetterInbox.inflight,
-      k.deadLetterInbox.leases,
-      k.deadLetterInbox.ready,
-      k.deadLetters,
-      k.deadLetterInbox.ready,
+    return this.redis.queueReap(
+      queue.inflight,
+      queue.leases,
+      queue.ready,
+      this.keys.deadLetters,
+      this.keys.deadLetterInbox.ready,
       now,
-      0,
+      maxAttempts,
       limit,
       this.deadLetterRetention,
-      '',
+      error,
       new Date(now).toISOString(),
     );
-    return requeued;
   }
 
   /** Of `ids`, those no structure in Redis holds a message for. */
