@@ -2,7 +2,10 @@ import { execFile } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { countByStatus } from '@tasks/common';
 import { afterEach, beforeEach, expect, it } from 'vitest';
+import { metricValue } from '../support/metrics.js';
+import { until } from '../support/wait.js';
 import { FaultEnv } from './support/fault-env.js';
 import type { ServiceName } from './support/service-process.js';
 
@@ -52,26 +55,6 @@ async function tasksCli(...args: string[]): Promise<{ code: number; stdout: stri
   }
 }
 
-function metric(text: string, name: string): number {
-  const line = text.split('\n').find((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `));
-  return line ? Number(line.split(' ').at(-1)) : 0;
-}
-
-async function until(check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function statuses(): Promise<Record<string, number>> {
-  const [rows] = (await f.pool.query('SELECT status, COUNT(*) AS n FROM tasks GROUP BY status')) as unknown as [
-    { status: string; n: number }[],
-  ];
-  return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
-}
-
 it('every service answers /healthz, /readyz and /metrics on its HEALTH_PORT; readiness follows MySQL', async () => {
   const api = await f.start('task-insert');
   const apiPort = Number((await api.waitForLog((l) => l.msg === 'API listening')).port);
@@ -100,7 +83,7 @@ it('every service answers /healthz, /readyz and /metrics on its HEALTH_PORT; rea
   }
   await f.mysqlProxy.restore();
   for (const base of bases) {
-    await until(async () => (await fetch(`${base}/readyz`)).status === 200, 15_000);
+    await until(async () => (await fetch(`${base}/readyz`)).status === 200, 15_000, 100);
   }
 });
 
@@ -121,7 +104,7 @@ it('dead letters are redriven with the tasks CLI and completed by the normal pat
   const dlq = await startWithHealth('dlq-processor');
   const failing = await startWithHealth('consumer', { FAILURE_RATE: '1' });
   await f.insertTasks(4, 0);
-  await until(async () => (await statuses()).failed === 4);
+  await until(async () => (await countByStatus(f.pool)).failed === 4, 30_000, 100);
 
   const listed = await tasksCli('dlq', 'list', '--json');
   expect(listed.code).toBe(0);
@@ -130,10 +113,10 @@ it('dead letters are redriven with the tasks CLI and completed by the normal pat
   expect(entries.every((e) => e.status === 'failed' && e.tries === 3)).toBe(true);
 
   const dead = await (await fetch(`${failing.base}/metrics`)).text();
-  expect(metric(dead, 'tasks_dead_lettered_total')).toBe(4);
-  expect(metric(dead, 'tasks_retried_total')).toBe(8);
-  expect(metric(await (await fetch(`${dlq.base}/metrics`)).text(), 'tasks_failed_total')).toBe(4);
-  expect(metric(await (await fetch(`${scheduler.base}/metrics`)).text(), 'tasks_claimed_total')).toBe(4);
+  expect(metricValue(dead, 'tasks_dead_lettered_total')).toBe(4);
+  expect(metricValue(dead, 'tasks_retried_total')).toBe(8);
+  expect(metricValue(await (await fetch(`${dlq.base}/metrics`)).text(), 'tasks_failed_total')).toBe(4);
+  expect(metricValue(await (await fetch(`${scheduler.base}/metrics`)).text(), 'tasks_claimed_total')).toBe(4);
 
   // Fix the cause (an executor that succeeds), then redrive.
   await failing.service.stop();
@@ -141,14 +124,14 @@ it('dead letters are redriven with the tasks CLI and completed by the normal pat
   const one = await tasksCli('dlq', 'retry', String(entries[0]!.id));
   expect(one).toMatchObject({ code: 0 });
   expect(one.stdout).toContain(`task ${entries[0]!.id}: pending again`);
-  await until(async () => (await statuses()).completed === 1);
+  await until(async () => (await countByStatus(f.pool)).completed === 1, 30_000, 100);
 
   const all = await tasksCli('dlq', 'retry', '--all');
   expect(all.code).toBe(0);
   expect(all.stdout).toContain('3 failed tasks pending again; 3 dead-letter entries removed');
-  await until(async () => (await statuses()).completed === 4);
+  await until(async () => (await countByStatus(f.pool)).completed === 4, 30_000, 100);
   expect(await f.t.ctx.redis.llen(f.t.ctx.queue.keys.deadLetters)).toBe(0);
-  expect(metric(await (await fetch(`${healthy.base}/metrics`)).text(), 'tasks_completed_total')).toBe(4);
+  expect(metricValue(await (await fetch(`${healthy.base}/metrics`)).text(), 'tasks_completed_total')).toBe(4);
 
   const stats = JSON.parse((await tasksCli('stats', '--json')).stdout);
   expect(stats.tasks).toEqual({ pending: 0, processing: 0, completed: 4, failed: 0 });

@@ -1,15 +1,8 @@
-import {
-  type Clock,
-  claimPending,
-  createMetrics,
-  getTask,
-  insertTask,
-  type Metrics,
-  sleep,
-  TaskQueue,
-} from '@tasks/common';
+import { type Clock, claimPending, createMetrics, getTask, insertTask, type Metrics, TaskQueue } from '@tasks/common';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { metricValue } from '../../../test/support/metrics.js';
 import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
+import { until } from '../../../test/support/wait.js';
 import { Executor, type ExecutorOptions } from '../src/executor.js';
 import type { Work } from '../src/simulated-work.js';
 
@@ -61,20 +54,8 @@ async function dispatch(messages: string[]): Promise<number[]> {
   return claimed.map((c) => c.id);
 }
 
-async function value(name: string, labels = ''): Promise<number> {
-  const text = await metrics.render();
-  const series = `${name}{${labels}${labels ? ',' : ''}service="consumer"}`;
-  const alt = `${name}{service="consumer"${labels ? `,${labels}` : ''}}`;
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `) || l.startsWith(`${alt} `));
-  return line ? Number(line.split(' ').at(-1)) : 0;
-}
-
-async function until(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(20);
-  }
+async function value(name: string, labels: Record<string, string> = {}): Promise<number> {
+  return metricValue(await metrics.render(), name, { ...labels, service: 'consumer' });
 }
 
 describe('Executor metrics', () => {
@@ -95,8 +76,8 @@ describe('Executor metrics', () => {
     // flaky once, doomed twice; doomed's third failure dead-letters it.
     expect(await value('tasks_retried_total')).toBe(3);
     expect(await value('tasks_dead_lettered_total')).toBe(1);
-    expect(await value('task_run_seconds_count', 'outcome="completed"')).toBe(2);
-    expect(await value('task_run_seconds_count', 'outcome="failed"')).toBe(4);
+    expect(await value('task_run_seconds_count', { outcome: 'completed' })).toBe(2);
+    expect(await value('task_run_seconds_count', { outcome: 'failed' })).toBe(4);
   });
 
   it('count an invalid message as dead-lettered', async () => {

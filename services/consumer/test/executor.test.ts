@@ -1,6 +1,7 @@
-import { claimPending, getTask, insertTask, type QueueMessage, sleep } from '@tasks/common';
+import { claimPending, getTask, insertTask, type QueueMessage } from '@tasks/common';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
+import { until } from '../../../test/support/wait.js';
 import { Executor, type ExecutorOptions } from '../src/executor.js';
 import { simulatedWork, type Work } from '../src/simulated-work.js';
 
@@ -51,14 +52,6 @@ async function dispatch(count: number, time = 0): Promise<number[]> {
     claimed.map((c) => ({ id: c.id, message: c.data.message, time: c.data.time, tries: c.attempts })),
   );
   return claimed.map((c) => c.id);
-}
-
-async function until(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(20);
-  }
 }
 
 async function statuses(ids: number[]) {

@@ -7,10 +7,10 @@ import {
   markCompleted,
   type Pool,
   type QueueMessage,
-  sleep,
 } from '@tasks/common';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
+import { until } from '../../../test/support/wait.js';
 import { DeadLetterProcessor, type DeadLetterProcessorOptions } from '../src/dead-letter-processor.js';
 
 const options: DeadLetterProcessorOptions = { batchSize: 10, leaseMs: 5_000, pollIntervalMs: 50 };
@@ -56,14 +56,6 @@ async function deadLetter(message: QueueMessage, error = `boom ${message.id}`): 
 
 async function deadLetterList(): Promise<string[]> {
   return t.ctx.redis.lrange(t.ctx.queue.keys.deadLetters, 0, -1);
-}
-
-async function until(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(20);
-  }
 }
 
 describe('DeadLetterProcessor.recordBatch', () => {

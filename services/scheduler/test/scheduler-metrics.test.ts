@@ -1,5 +1,6 @@
 import { type Clock, claimPending, createMetrics, insertTask, type Metrics, TaskQueue } from '@tasks/common';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { metricValue } from '../../../test/support/metrics.js';
 import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
 import { Scheduler } from '../src/scheduler.js';
 import { Sweeper } from '../src/sweeper.js';
@@ -16,8 +17,7 @@ afterEach(async () => {
 });
 
 async function value(name: string): Promise<number> {
-  const line = (await metrics.render()).split('\n').find((l) => l.startsWith(`${name}{service="scheduler"} `));
-  return line ? Number(line.split(' ').at(-1)) : 0;
+  return metricValue(await metrics.render(), name, { service: 'scheduler' });
 }
 
 describe('Scheduler metrics', () => {

@@ -1,7 +1,8 @@
-import { createPool, getTask, insertTask, type Pool, poolSettings, sleep } from '@tasks/common';
+import { createPool, getTask, insertTask, type Pool, poolSettings } from '@tasks/common';
 import type { RowDataPacket } from 'mysql2/promise';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
+import { until } from '../../../test/support/wait.js';
 import { Scheduler, type SchedulerOptions } from '../src/scheduler.js';
 
 const options: SchedulerOptions = { batchSize: 100, pollIntervalMs: 50, maxQueueDepth: 10_000 };
@@ -42,14 +43,6 @@ async function readyInTakeOrder(): Promise<string[]> {
 async function countByStatus(): Promise<Record<string, number>> {
   const [rows] = await t.ctx.pool.query<RowDataPacket[]>('SELECT status, COUNT(*) AS n FROM tasks GROUP BY status');
   return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
-}
-
-async function until(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(20);
-  }
 }
 
 describe('Scheduler.dispatchBatch', () => {

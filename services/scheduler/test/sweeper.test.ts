@@ -6,11 +6,11 @@ import {
   insertTask,
   type QueueMessage,
   recordFailedAttempts,
-  sleep,
   TaskQueue,
 } from '@tasks/common';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
+import { until } from '../../../test/support/wait.js';
 import { toMessage } from '../src/scheduler.js';
 import { Sweeper, type SweeperOptions } from '../src/sweeper.js';
 
@@ -54,14 +54,6 @@ async function ready(): Promise<QueueMessage[]> {
 
 async function deadLetters(): Promise<Record<string, unknown>[]> {
   return (await t.ctx.redis.lrange(queue.keys.deadLetters, 0, -1)).map((m) => JSON.parse(m));
-}
-
-async function until(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(20);
-  }
 }
 
 describe('Sweeper.sweep', () => {
