@@ -14,7 +14,27 @@ export interface BullmqFigures {
 
 const ADD_CHUNK = 1_000;
 
-type Connection = { host: string; port: number; maxRetriesPerRequest: null };
+type Connection = {
+  host: string;
+  port: number;
+  db: number;
+  username?: string;
+  password?: string;
+  maxRetriesPerRequest: null;
+};
+
+/** BullMQ's connection options for `redisUrl`: the same server, database and credentials. */
+function connectionOf(redisUrl: string): Connection {
+  const url = new URL(redisUrl);
+  return {
+    host: url.hostname,
+    port: Number(url.port || 6379),
+    db: Number(url.pathname.slice(1) || 0),
+    ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
+    ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
+    maxRetriesPerRequest: null,
+  };
+}
 
 /** Adds `jobs` no-op jobs in chunks of ADD_CHUNK; returns the seconds it took. */
 async function addJobs(queue: Queue, jobs: number): Promise<number> {
@@ -75,8 +95,7 @@ export async function measureBullmq(
   concurrency: number,
   warmUp: number,
 ): Promise<BullmqFigures> {
-  const url = new URL(redisUrl);
-  const connection = { host: url.hostname, port: Number(url.port || 6379), maxRetriesPerRequest: null } as const;
+  const connection = connectionOf(redisUrl);
   const name = `noop-c${concurrency}`;
   const cleaner = new Redis(redisUrl);
   await deleteKeys(cleaner, prefix);

@@ -1,4 +1,4 @@
-import { createPool, ensureDatabase, type Logger, migrate, type Pool } from '@tasks/common';
+import { createPool, ensureDatabase, type Logger, migrate, type Pool, sleep } from '@tasks/common';
 import mysql, { type ResultSetHeader, type RowDataPacket } from 'mysql2/promise';
 
 const SEED_CHUNK = 1_000;
@@ -140,6 +140,6 @@ async function historyListLength(pool: Pool): Promise<number> {
 export async function waitForPurge(pool: Pool, timeoutMs = 15_000): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   while ((await historyListLength(pool)) > 0 && performance.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await sleep(50);
   }
 }

@@ -53,7 +53,7 @@ export async function runDrain(
   await deleteKeys(redis, settings.keyPrefix);
   const env = serviceEnv(settings, {
     FAILURE_RATE: String(failureRate),
-    ...(failureRate > 0 && settings.serviceOverrides.RETRY_BACKOFF_MS === undefined ? { RETRY_BACKOFF_MS: '0' } : {}),
+    ...(failureRate > 0 ? { RETRY_BACKOFF_MS: '0' } : {}),
   });
   const config = loadConfig(env);
   const channel = queueKeys({

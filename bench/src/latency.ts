@@ -1,5 +1,6 @@
 import { Agent, request } from 'node:http';
 import type { Logger, Pool } from '@tasks/common';
+import { sleep } from '@tasks/common';
 import type { Redis } from 'ioredis';
 import { allFinished, finishTimes, resetDatabase } from './database.js';
 import { freePort, waitForHttp } from './insert.js';
@@ -83,7 +84,7 @@ async function offer(agent: Agent, port: number, rate: number, seconds: number):
     const due = Math.min(total, Math.floor((performance.now() - start) / intervalMs) + 1);
     while (pending.length < due) pending.push(post(agent, port));
     const next = start + pending.length * intervalMs;
-    await new Promise((resolve) => setTimeout(resolve, Math.max(0, next - performance.now())));
+    await sleep(Math.max(0, next - performance.now()));
   }
   return Promise.all(pending);
 }

@@ -1,3 +1,5 @@
+import { sleep } from '@tasks/common';
+
 const started = performance.now();
 
 /** A progress line on stderr, stamped with the time since the bench started. */
@@ -15,7 +17,7 @@ export async function waitFor(
   const deadline = performance.now() + timeoutMs;
   while (!(await check())) {
     if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    await sleep(intervalMs);
   }
 }
 

@@ -14,12 +14,14 @@ export type ServiceName = 'task-insert' | 'scheduler' | 'consumer' | 'dlq-proces
 export function serviceEnv(settings: BenchSettings, extra: Record<string, string> = {}): Record<string, string> {
   return {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
+    // The run's own settings, which a variable from the environment overrides (readSettings
+    // leaves out the ones the bench must own, set below).
+    ...extra,
     ...settings.serviceOverrides,
     MYSQL_URL: settings.mysqlUrl,
     REDIS_URL: settings.redisUrl,
     KEY_PREFIX: settings.keyPrefix,
     LOG_LEVEL: 'warn',
-    ...extra,
   };
 }
 
@@ -128,10 +130,6 @@ export class ServiceProcess {
   /** Starts one of the bench's own entrypoints (bench/dist/<file>). */
   static benchEntry(file: string, env: Record<string, string>, label: string): ServiceProcess {
     return new ServiceProcess(label, `${BENCH_DIR}dist/${file}`, env);
-  }
-
-  get pid(): number | undefined {
-    return this.child.pid;
   }
 
   /** Peak resident memory so far (VmHWM), in MB. */
