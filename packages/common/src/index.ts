@@ -5,6 +5,7 @@ export { type Context, type ContextOverrides, createContext, poolSettings, prepa
 export { failureBackoffMs, retryUntil, runService, sleep } from './lifecycle.js';
 export { createLogger, type Logger, REDACTED_PATHS } from './logger.js';
 export { createMetrics, Metrics, type MetricsOptions } from './metrics.js';
+export { idsCondition } from './mysql/ids-condition.js';
 export { MIGRATIONS_DIR, migrate } from './mysql/migrate.js';
 export { createPool, ensureDatabase, isConnectionError, type Pool, type PoolSettings } from './mysql/pool.js';
 export { type OpsServer, type OpsServerOptions, startOpsServer, startOpsServerFromConfig } from './ops-server.js';
@@ -17,7 +18,11 @@ export { type FetchResult, type Leased, LeaseQueue, type RetryRequest } from './
 export { type QueueCommands, type QueueRedis, withQueueCommands } from './redis/scripts.js';
 export { EXECUTOR_LOST, type QueueDepths, TaskQueue } from './redis/task-queue.js';
 export { type ServeOptions, type ServiceParts, serve } from './service.js';
+export * from './tasks/insert-tasks.js';
 export * from './tasks/redrive.js';
+export * from './tasks/task-input.js';
+export * from './tasks/task-reads.js';
 export * from './tasks/task-repository.js';
+export type { Task } from './tasks/task-row.js';
 export * from './tasks/task-schema.js';
 export { taskView } from './tasks/task-view.js';

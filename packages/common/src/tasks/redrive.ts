@@ -1,7 +1,8 @@
 import type { Metrics } from '../metrics.js';
 import type { Pool } from '../mysql/pool.js';
 import type { TaskQueue } from '../redis/task-queue.js';
-import { getTask, retryFailedTask, retryFailedTasks } from './task-repository.js';
+import { getTask } from './task-reads.js';
+import { retryFailedTask, retryFailedTasks } from './task-repository.js';
 import type { TaskStatus } from './task-schema.js';
 
 /**

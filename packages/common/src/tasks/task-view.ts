@@ -1,4 +1,4 @@
-import type { Task } from './task-repository.js';
+import type { Task } from './task-row.js';
 
 /** A task as the API and the CLI show it: the column names of the `tasks` table, ISO 8601 times. */
 export function taskView(task: Task) {

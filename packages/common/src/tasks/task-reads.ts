@@ -1,0 +1,88 @@
+import type { Pool, RowDataPacket } from 'mysql2/promise';
+import { type Task, type TaskRow, toTask } from './task-row.js';
+import type { TaskStatus } from './task-schema.js';
+
+/** The reads of `tasks`: one task, a page of tasks, counts, the throughput series. */
+
+export async function getTask(pool: Pool, id: number): Promise<Task | null> {
+  const [rows] = await pool.execute<TaskRow[]>('SELECT * FROM tasks WHERE id = ?', [id]);
+  return rows[0] ? toTask(rows[0]) : null;
+}
+
+export async function getTaskByIdempotencyKey(pool: Pool, key: string): Promise<Task | null> {
+  const [rows] = await pool.execute<TaskRow[]>('SELECT * FROM tasks WHERE idempotency_key = ?', [key]);
+  return rows[0] ? toTask(rows[0]) : null;
+}
+
+/* ---- Operators: listing, counting, redriving ---- */
+
+export interface ListTasksOptions {
+  status?: TaskStatus;
+  limit: number;
+  /** Keyset cursor: only tasks with an id below this one (the listing is newest first). */
+  after?: number;
+}
+
+/** Tasks newest first (by id), optionally of one status; a page of `limit` after the cursor. */
+export async function listTasks(pool: Pool, { status, limit, after }: ListTasksOptions): Promise<Task[]> {
+  const where: string[] = [];
+  const params: (string | number)[] = [];
+  if (status !== undefined) {
+    where.push('status = ?');
+    params.push(status);
+  }
+  if (after !== undefined) {
+    where.push('id < ?');
+    params.push(after);
+  }
+  const [rows] = await pool.query<TaskRow[]>(
+    `SELECT * FROM tasks ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`,
+    [...params, limit],
+  );
+  return rows.map(toTask);
+}
+
+/** How many tasks have each status (every status present, 0 when none). */
+export async function countByStatus(pool: Pool): Promise<Record<TaskStatus, number>> {
+  const [rows] = await pool.query<RowDataPacket[]>('SELECT status, COUNT(*) AS n FROM tasks GROUP BY status');
+  const counts: Record<TaskStatus, number> = { pending: 0, processing: 0, completed: 0, failed: 0 };
+  for (const row of rows) counts[row.status as TaskStatus] = Number(row.n);
+  return counts;
+}
+
+/** The status of each of `ids` that exists. */
+export async function getStatuses(pool: Pool, ids: number[]): Promise<Map<number, TaskStatus>> {
+  if (ids.length === 0) return new Map();
+  const [rows] = await pool.query<RowDataPacket[]>('SELECT id, status FROM tasks WHERE id IN (?)', [ids]);
+  return new Map(rows.map((r) => [Number(r.id), r.status as TaskStatus]));
+}
+
+export interface MinuteCounts {
+  /** Start of the minute (UTC). */
+  minute: Date;
+  completed: number;
+  failed: number;
+}
+
+/**
+ * Tasks that finished (completed, or recorded failed) in each of the `minutes` minutes up to
+ * and including the one holding `now`, oldest first; minutes without any count 0.
+ */
+export async function finishedPerMinute(pool: Pool, minutes: number, now: number): Promise<MinuteCounts[]> {
+  const last = Math.floor(now / 60_000);
+  const first = last - minutes + 1;
+  const [rows] = await pool.query<RowDataPacket[]>(
+    'SELECT minute, completed, failed FROM tasks_finished_per_minute WHERE minute BETWEEN ? AND ?',
+    [first, last],
+  );
+  const series: MinuteCounts[] = [];
+  for (let m = first; m <= last; m++) series.push({ minute: new Date(m * 60_000), completed: 0, failed: 0 });
+  for (const row of rows) {
+    const bucket = series[Number(row.minute) - first];
+    if (bucket) {
+      bucket.completed = Number(row.completed);
+      bucket.failed = Number(row.failed);
+    }
+  }
+  return series;
+}
