@@ -52,7 +52,7 @@ async function startPipeline(failureRate: number): Promise<Pipeline> {
   );
   const sweeper = new Sweeper(
     { pool: ctx.pool, queue: ctx.queue, logger: ctx.logger },
-    { intervalMs: 500, graceMs: 5_000, maxAttempts: 3, batchSize: 100 },
+    { intervalMs: 500, graceMs: 5_000, maxAttempts: 3, pageSize: 100 },
   );
   const executors = [0, 1].map(
     (i) =>

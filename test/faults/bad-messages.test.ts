@@ -1,4 +1,4 @@
-import { claimPending, encodeMessage } from '@tasks/common';
+import { claimPending, EVENTS, encodeMessage } from '@tasks/common';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { FaultEnv, NOTHING_LOST } from './support/fault-env.js';
 
@@ -33,10 +33,7 @@ it('poison messages pushed by hand are dead-lettered with the reason, and the ex
 
 it('a message pushed twice runs twice but its task finishes once and never changes after', async () => {
   await f.insertTasks(10, 0);
-  const claimed = await claimPending(f.pool, 10);
-  const messages = claimed.map((c) =>
-    encodeMessage({ id: c.id, message: c.data.message, time: c.data.time, tries: 0 }),
-  );
+  const messages = (await claimPending(f.pool, 10)).dispatched.map(encodeMessage);
   // Every message twice, as a hand-made duplicate would be.
   await f.t.ctx.redis.lpush(f.t.ctx.queue.keys.tasks.ready, ...messages, ...messages);
   await f.start('consumer', { CONCURRENCY: '4' });
@@ -46,7 +43,7 @@ it('a message pushed twice runs twice but its task finishes once and never chang
   // Wait for the duplicates to be run too, then check nothing changed.
   const executor = f.services[0]!;
   await executor.waitForLog(() => executor.startedTaskIds().length >= 20);
-  await executor.waitForLog(() => executor.lines.filter((l) => l.msg === 'task completed').length >= 20);
+  await executor.waitForLog(() => executor.lines.filter((l) => l.event === EVENTS.taskCompleted).length >= 20);
   const counts = await f.counts('every message pushed twice');
   expect(counts).toMatchObject({
     tasks: 10,

@@ -1,3 +1,4 @@
+import { EVENTS } from '@tasks/common';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { FaultEnv, NOTHING_LOST } from './support/fault-env.js';
 
@@ -37,16 +38,14 @@ it('SIGTERM of an executor mid-task: it exits 0 within the shutdown timeout and 
   await f.start('scheduler');
   const executor = await f.start('consumer', { CONCURRENCY: '4', SHUTDOWN_TIMEOUT_MS: '1000' });
   await f.insertTasks(8, 3);
-  await executor.waitForLog((l) => l.msg === 'task started');
+  await executor.waitForLog((l) => l.event === EVENTS.taskStarted);
   const signalledAt = Date.now();
   executor.kill('SIGTERM');
   const exit = await executor.exited;
   const tookMs = Date.now() - signalledAt;
   expect(exit).toEqual({ code: 0, signal: null });
   expect(tookMs).toBeLessThan(1_000 + 2_000);
-  expect(executor.lines.some((l) => l.msg === 'shutdown timeout: unfinished tasks handed back to the queue')).toBe(
-    true,
-  );
+  expect(executor.lines.some((l) => l.event === EVENTS.tasksHandedBack)).toBe(true);
 
   await f.start('consumer', { CONCURRENCY: '8' });
   expect(await f.settled(60_000)).toBe(true);
@@ -62,10 +61,10 @@ it('SIGTERM lets running tasks finish when they fit in the shutdown timeout', as
   await f.start('scheduler');
   const executor = await f.start('consumer', { CONCURRENCY: '4', SHUTDOWN_TIMEOUT_MS: '5000' });
   await f.insertTasks(4, 1);
-  await executor.waitForLog((l) => l.msg === 'task started');
+  await executor.waitForLog((l) => l.event === EVENTS.taskStarted);
   executor.kill('SIGTERM');
   expect(await executor.exited).toEqual({ code: 0, signal: null });
-  const finishedByIt = executor.lines.filter((l) => l.msg === 'task completed').length;
+  const finishedByIt = executor.lines.filter((l) => l.event === EVENTS.taskCompleted).length;
   expect(finishedByIt).toBe(executor.startedTaskIds().length);
 
   await f.start('consumer');

@@ -1,3 +1,4 @@
+import { EVENTS } from '@tasks/common';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { FaultEnv, NOTHING_LOST } from './support/fault-env.js';
 
@@ -22,7 +23,7 @@ async function post(port: number, body: unknown) {
 
 it('MySQL cut off mid-run: the API answers 503 quickly, and everything recovers when it is back', async () => {
   const api = await f.start('task-insert');
-  const port = Number((await api.waitForLog((l) => l.msg === 'API listening')).port);
+  const port = Number((await api.waitForLog((l) => l.event === EVENTS.started)).port);
   await f.start('scheduler');
   await f.start('dlq-processor');
   const executor = await f.start('consumer', { CONCURRENCY: '16' });

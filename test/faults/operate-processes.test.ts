@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { countByStatus } from '@tasks/common';
+import { countByStatus, EVENTS } from '@tasks/common';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { metricValue } from '../support/metrics.js';
 import { until } from '../support/wait.js';
@@ -38,7 +38,7 @@ async function freePort(): Promise<number> {
 async function startWithHealth(name: ServiceName, env: Record<string, string> = {}) {
   const port = await freePort();
   const service = await f.start(name, { HOST: '127.0.0.1', HEALTH_PORT: String(port), ...env });
-  await service.waitForLog((l) => l.msg === 'health and metrics listening');
+  await service.waitForLog((l) => l.event === EVENTS.opsListening);
   return { service, base: `http://127.0.0.1:${port}` };
 }
 
@@ -57,7 +57,7 @@ async function tasksCli(...args: string[]): Promise<{ code: number; stdout: stri
 
 it('every service answers /healthz, /readyz and /metrics on its HEALTH_PORT; readiness follows MySQL', async () => {
   const api = await f.start('task-insert');
-  const apiPort = Number((await api.waitForLog((l) => l.msg === 'API listening')).port);
+  const apiPort = Number((await api.waitForLog((l) => l.event === EVENTS.started)).port);
   const others = await Promise.all([
     startWithHealth('scheduler'),
     startWithHealth('consumer'),

@@ -1,4 +1,4 @@
-import { claimPending } from '@tasks/common';
+import { claimPending, EVENTS } from '@tasks/common';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { FaultEnv, NOTHING_LOST } from './support/fault-env.js';
 
@@ -14,13 +14,13 @@ it('a scheduler that died between committing a claim and pushing it: the sweeper
   await f.insertTasks(50, 0);
   // Exactly the state such a crash leaves: the claim committed, nothing pushed.
   const claimed = await claimPending(f.pool, 50);
-  expect(claimed).toHaveLength(50);
+  expect(claimed.dispatched).toHaveLength(50);
   expect(await f.t.ctx.redis.llen(f.t.ctx.queue.keys.tasks.ready)).toBe(0);
 
   const scheduler = await f.start('scheduler');
   await f.start('consumer');
   expect(await f.settled(30_000)).toBe(true);
-  expect(scheduler.lines.some((l) => l.msg === 'recovered tasks')).toBe(true);
+  expect(scheduler.lines.some((l) => l.event === EVENTS.tasksRecovered)).toBe(true);
   const counts = await f.counts('scheduler died between commit and push');
   expect(counts).toMatchObject({
     tasks: 50,

@@ -1,6 +1,6 @@
 import { getTask, insertTask } from '@tasks/common';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { deadLetteredTask, unrecordedDeadLetter } from '../../../test/support/dead-letters.js';
+import { deadLetteredTask, unrecordedDeadLetter } from '../../../test/support/runs.js';
 import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
 import { parseCommand, runCli, UsageError } from '../src/cli.js';
 

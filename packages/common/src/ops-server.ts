@@ -1,6 +1,7 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Context } from './context.js';
+import { EVENTS } from './events.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import { checkReadiness, type ReadinessReport } from './readiness.js';
@@ -104,7 +105,7 @@ export async function startOpsServerFromConfig(ctx: Context, metrics: Metrics): 
       readiness: () => checkReadiness(ctx),
       logger,
     });
-    logger.info({ port: server.port }, 'health and metrics listening');
+    logger.info({ event: EVENTS.opsListening, port: server.port }, 'health and metrics listening');
     return server;
   } catch (err) {
     if ((err as { code?: string }).code !== 'EADDRINUSE') throw err;

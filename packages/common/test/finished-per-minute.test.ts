@@ -1,4 +1,11 @@
-import { finishedPerMinute, insertTask, markCompleted, markFailed, retryFailedTasks } from '@tasks/common';
+import {
+  type Context,
+  completeRuns,
+  finishedPerMinute,
+  insertTask,
+  recordDeadLetters,
+  retryFailedTasks,
+} from '@tasks/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
 
@@ -23,36 +30,49 @@ async function finishes(): Promise<{ completed: number; failed: number }> {
 async function processingTasks(n: number): Promise<number[]> {
   const ids: number[] = [];
   for (let i = 0; i < n; i++) ids.push(await insertTask(t.ctx.pool, { message: `task ${i}`, time: 0 }));
-  await t.ctx.pool.query("UPDATE tasks SET status = 'processing' WHERE id IN (?)", [ids]);
+  await t.ctx.pool.query("UPDATE tasks SET status = 'processing', run = 1 WHERE id IN (?)", [ids]);
   return ids;
+}
+
+/** Completions of run 1 (its tokens are not leased: the acknowledgements change nothing in Redis). */
+async function complete(ids: number[]): Promise<number> {
+  const result = await completeRuns(
+    t.ctx,
+    ids.map((id) => ({ id, run: 1, tries: 0, token: `token-${id}` })),
+  );
+  return result.completed;
+}
+
+/** Dead letters of run 1, recorded as the DLQ processor does. */
+async function recordFailed(ctx: Pick<Context, 'pool' | 'queue'>, ids: number[]): Promise<number> {
+  const entries = ids.map((id) => ({
+    token: `inbox-${id}`,
+    raw: JSON.stringify({ id, message: 'm', time: 0, tries: 3, run: 1, error: 'boom', failed_at: '' }),
+  }));
+  return (await recordDeadLetters(ctx, entries)).markedFailed;
 }
 
 describe('tasks finished per minute', () => {
   it('counts the tasks a write finished, and only those', async () => {
     const [a, b, c] = await processingTasks(3);
     const pending = await insertTask(t.ctx.pool, { message: 'never dispatched', time: 0 });
-    const completed = await markCompleted(t.ctx.pool, [
-      { id: a!, attempts: 1 },
-      { id: b!, attempts: 2 },
-      { id: pending, attempts: 1 },
-    ]);
-    expect(completed).toBe(2);
-    expect(await markFailed(t.ctx.pool, [{ id: c!, attempts: 3, error: 'boom' }])).toBe(1);
+    expect(await complete([a!, b!, pending])).toBe(2);
+    expect(await recordFailed(t.ctx, [c!])).toBe(1);
     expect(await finishes()).toEqual({ completed: 2, failed: 1 });
 
     // Late or duplicate outcomes of finished tasks change nothing and count nothing.
-    expect(await markCompleted(t.ctx.pool, [{ id: a!, attempts: 1 }])).toBe(0);
-    expect(await markFailed(t.ctx.pool, [{ id: b!, attempts: 3, error: 'late' }])).toBe(0);
+    expect(await complete([a!])).toBe(0);
+    expect(await recordFailed(t.ctx, [b!])).toBe(0);
     expect(await finishes()).toEqual({ completed: 2, failed: 1 });
   });
 
   it('counts a task retried by an operator again when it finishes again', async () => {
     const before = await finishes();
     const [id] = await processingTasks(1);
-    await markFailed(t.ctx.pool, [{ id: id!, attempts: 3, error: 'boom' }]);
+    await recordFailed(t.ctx, [id!]);
     expect(await retryFailedTasks(t.ctx.pool, [id!])).toEqual([id]);
     await t.ctx.pool.query("UPDATE tasks SET status = 'processing' WHERE id = ?", [id]);
-    await markCompleted(t.ctx.pool, [{ id: id!, attempts: 1 }]);
+    await complete([id!]);
     expect(await finishes()).toEqual({ completed: before.completed + 1, failed: before.failed + 1 });
   });
 

@@ -1,4 +1,4 @@
-import { countByStatus, getStatuses, idsCondition, insertTask, markCompleted } from '@tasks/common';
+import { completeRuns, countByStatus, getStatuses, idsCondition, insertTask } from '@tasks/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
 
@@ -24,14 +24,14 @@ describe('idsCondition', () => {
     it('changes exactly the rows of the ids given', async () => {
       const ids: number[] = [];
       for (let i = 0; i < 20; i++) ids.push(await insertTask(t.ctx.pool, { message: `task ${i}`, time: 0 }));
-      await t.ctx.pool.query("UPDATE tasks SET status = 'processing' WHERE id IN (?)", [ids]);
+      await t.ctx.pool.query("UPDATE tasks SET status = 'processing', run = 1 WHERE id IN (?)", [ids]);
       // Two runs, a single, and gaps between them.
       const chosen = [...ids.slice(2, 6), ...ids.slice(8, 9), ...ids.slice(11, 17)];
-      const changed = await markCompleted(
-        t.ctx.pool,
-        chosen.map((id) => ({ id, attempts: 1 })),
+      const { completed } = await completeRuns(
+        t.ctx,
+        chosen.map((id) => ({ id, run: 1, tries: 0, token: `token-${id}` })),
       );
-      expect(changed).toBe(chosen.length);
+      expect(completed).toBe(chosen.length);
       const statuses = await getStatuses(t.ctx.pool, ids);
       for (const id of ids) expect(statuses.get(id)).toBe(chosen.includes(id) ? 'completed' : 'processing');
       expect(await countByStatus(t.ctx.pool)).toMatchObject({

@@ -77,10 +77,12 @@ describe('Metrics', () => {
     const metrics = createMetrics();
     metrics.observeQueueDepths(() => t.ctx.queue.depths());
     await t.ctx.queue.dispatch([
-      { id: 1, message: 'a', time: 0, tries: 0 },
-      { id: 2, message: 'b', time: 0, tries: 0 },
+      { id: 1, message: 'a', time: 0, tries: 0, run: 1 },
+      { id: 2, message: 'b', time: 0, tries: 0, run: 1 },
     ]);
-    await t.ctx.queue.deadLetter(null, { id: 3, error: 'boom', failed_at: 'now' });
+    await t.ctx.queue.deadLetter([
+      { token: null, letter: { id: 3, message: 'c', time: 0, tries: 3, run: 1, error: 'boom', failed_at: 'now' } },
+    ]);
     const text = await metrics.render();
     expect(sample(text, 'queue_depth{queue="ready"}')).toBe(2);
     expect(sample(text, 'queue_depth{queue="delayed"}')).toBe(0);

@@ -1,14 +1,6 @@
-import {
-  countByStatus,
-  getStatuses,
-  insertTask,
-  listTasks,
-  markCompleted,
-  retryFailedTask,
-  retryFailedTasks,
-} from '@tasks/common';
+import { completeRuns, countByStatus, getStatuses, insertTask, listTasks, retryFailedTasks } from '@tasks/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deadLetteredTask } from '../../../test/support/dead-letters.js';
+import { deadLetteredTask } from '../../../test/support/runs.js';
 import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
 
 let t: TestEnv;
@@ -20,11 +12,11 @@ beforeAll(async () => {
   for (let i = 0; i < 7; i++) ids.push(await insertTask(t.ctx.pool, { message: `task ${i}`, time: 0 }));
   failedIds = [(await deadLetteredTask(t.ctx)).id, (await deadLetteredTask(t.ctx)).id];
   // Two of the pending ones completed.
-  await t.ctx.pool.query("UPDATE tasks SET status = 'processing' WHERE id IN (?)", [ids.slice(0, 2)]);
-  await markCompleted(t.ctx.pool, [
-    { id: ids[0]!, attempts: 1 },
-    { id: ids[1]!, attempts: 1 },
-  ]);
+  await t.ctx.pool.query("UPDATE tasks SET status = 'processing', run = 1 WHERE id IN (?)", [ids.slice(0, 2)]);
+  await completeRuns(
+    t.ctx,
+    ids.slice(0, 2).map((id) => ({ id, run: 1, tries: 0, token: `token-${id}` })),
+  );
 });
 afterAll(async () => {
   await t.cleanup();
@@ -69,9 +61,9 @@ describe('getStatuses', () => {
   });
 });
 
-describe('retryFailedTask(s)', () => {
+describe('retryFailedTasks', () => {
   it('changes only failed tasks', async () => {
-    expect(await retryFailedTask(t.ctx.pool, ids[0]!)).toBe(false);
+    expect(await retryFailedTasks(t.ctx.pool, [ids[0]!])).toEqual([]);
     expect(await retryFailedTasks(t.ctx.pool, [ids[0]!, ids[3]!, ...failedIds])).toEqual(failedIds);
     expect(await retryFailedTasks(t.ctx.pool, failedIds)).toEqual([]);
     expect(await countByStatus(t.ctx.pool)).toEqual({ pending: 7, processing: 0, completed: 2, failed: 0 });

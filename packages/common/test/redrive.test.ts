@@ -8,7 +8,7 @@ import {
   redriveTask,
 } from '@tasks/common';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { deadLetteredTask, unrecordedDeadLetter } from '../../../test/support/dead-letters.js';
+import { deadLetteredTask, unrecordedDeadLetter } from '../../../test/support/runs.js';
 import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
 
 let t: TestEnv;
@@ -45,7 +45,9 @@ describe('redriveTask', () => {
     const a = await deadLetteredTask(t.ctx, { message: 'a', error: 'boom a' });
     const b = await deadLetteredTask(t.ctx, { message: 'b' });
     // A second entry for task a (a duplicate message dead-lettered too), and an invalid one.
-    await t.ctx.queue.deadLetter(null, { id: a.id, message: 'a', time: 0, tries: 1, error: 'again', failed_at: 'x' });
+    await t.ctx.queue.deadLetter([
+      { token: null, letter: { id: a.id, message: 'a', time: 0, tries: 1, run: 1, error: 'again', failed_at: 'x' } },
+    ]);
     await t.ctx.redis.lpush(t.ctx.queue.keys.deadLetters, 'not json');
     const announced = await nextAnnouncement();
     const metrics = createMetrics();
@@ -66,7 +68,8 @@ describe('redriveTask', () => {
     const a = await deadLetteredTask(t.ctx);
     await redriveTask(t.ctx, a.id);
     const claimed = await claimPending(t.ctx.pool, 10);
-    expect(claimed).toEqual([expect.objectContaining({ id: a.id, attempts: 0 })]);
+    // Its second run, from its first try.
+    expect(claimed.dispatched).toEqual([expect.objectContaining({ id: a.id, tries: 0, run: 2 })]);
   });
 
   it('refuses a task that is not failed, and leaves its entries', async () => {
@@ -101,11 +104,11 @@ describe('redriveTask', () => {
 describe('redriveAllDeadLetters', () => {
   it('redrives every failed task the list names and keeps every other entry', async () => {
     const failed = [await deadLetteredTask(t.ctx), await deadLetteredTask(t.ctx), await deadLetteredTask(t.ctx)];
-    const inInbox = await unrecordedDeadLetter(t.ctx);
-    await t.ctx.redis.lpush(t.ctx.queue.keys.deadLetters, '{"error":"invalid message: not JSON","raw":"x"}');
     // Failed in MySQL but not named by the list (its entry was purged): not touched.
     const unlisted = await deadLetteredTask(t.ctx);
     await list().remove((await list().entriesOf(unlisted.id)).map((e) => e.raw));
+    const inInbox = await unrecordedDeadLetter(t.ctx);
+    await t.ctx.redis.lpush(t.ctx.queue.keys.deadLetters, '{"error":"invalid message: not JSON","raw":"x"}');
 
     const result = await redriveAllDeadLetters(t.ctx);
 

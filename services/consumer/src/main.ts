@@ -1,4 +1,4 @@
-import { serve } from '@tasks/common';
+import { EVENTS, serve } from '@tasks/common';
 import { Executor } from './executor.js';
 import { simulatedWork } from './simulated-work.js';
 
@@ -25,6 +25,9 @@ serve('consumer', async ({ config, logger, ctx, metrics }) => {
     },
   );
   executor.start();
-  logger.info({ concurrency: config.CONCURRENCY, failureRate: config.FAILURE_RATE }, 'executor started');
+  logger.info(
+    { event: EVENTS.started, concurrency: config.CONCURRENCY, failureRate: config.FAILURE_RATE },
+    'executor started',
+  );
   return () => executor.stop();
 });

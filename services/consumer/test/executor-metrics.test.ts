@@ -1,4 +1,4 @@
-import { type Clock, claimPending, createMetrics, getTask, insertTask, type Metrics, TaskQueue } from '@tasks/common';
+import { claimAndDispatch, createMetrics, getTask, insertTask, type Metrics, sleep } from '@tasks/common';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { metricValue } from '../../../test/support/metrics.js';
 import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
@@ -31,13 +31,13 @@ afterEach(async () => {
   await t.cleanup();
 });
 
-function start(work: Work, queue: TaskQueue = t.ctx.queue, clock: Clock = t.ctx.clock) {
+function start(work: Work) {
   executor = new Executor(
     {
       pool: t.ctx.pool,
-      queue,
+      queue: t.ctx.queue,
       logger: t.ctx.logger,
-      clock,
+      clock: t.ctx.clock,
       work,
       metrics,
       openBlocking: () => t.ctx.openRedis('test-fetch'),
@@ -49,9 +49,8 @@ function start(work: Work, queue: TaskQueue = t.ctx.queue, clock: Clock = t.ctx.
 
 async function dispatch(messages: string[]): Promise<number[]> {
   for (const message of messages) await insertTask(t.ctx.pool, { message, time: 0 });
-  const claimed = await claimPending(t.ctx.pool, messages.length);
-  await t.ctx.queue.dispatch(claimed.map((c) => ({ id: c.id, message: c.data.message, time: 0, tries: 0 })));
-  return claimed.map((c) => c.id);
+  const { dispatched } = await claimAndDispatch(t.ctx, messages.length);
+  return dispatched.map((m) => m.id);
 }
 
 async function value(name: string, labels: Record<string, string> = {}): Promise<number> {
@@ -88,14 +87,11 @@ describe('Executor metrics', () => {
   });
 
   it('count expired leases of a lost executor', async () => {
-    // Another executor leased a task and died: its lease ran out long ago.
-    let now = Date.now();
-    const clock: Clock = { now: () => now };
-    const queue = new TaskQueue(t.ctx.redis, t.ctx.queue.keys, t.config.DEAD_LETTER_RETENTION, clock);
+    // Another executor leased a task and died: its lease ran out.
     await dispatch(['orphan']);
-    await queue.tasks.fetch(1, 1_000);
-    now += 60_000;
-    start(async () => undefined, queue, clock);
+    await t.ctx.queue.tasks.fetch(1, 20);
+    await sleep(30);
+    start(async () => undefined);
     await until(async () => (await value('leases_expired_total')) === 1);
   });
 });

@@ -1,5 +1,6 @@
-import { claimPending, getTask, insertTask, type QueueMessage } from '@tasks/common';
+import { getTask, type QueueMessage } from '@tasks/common';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { dispatchedTasks } from '../../../test/support/runs.js';
 import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
 import { until } from '../../../test/support/wait.js';
 import { Executor, type ExecutorOptions } from '../src/executor.js';
@@ -46,12 +47,7 @@ function startExecutor(work: Work, overrides: Partial<ExecutorOptions> = {}) {
 
 /** Inserts tasks and dispatches them the way the scheduler does. */
 async function dispatch(count: number, time = 0): Promise<number[]> {
-  for (let i = 0; i < count; i++) await insertTask(t.ctx.pool, { message: `task ${i}`, time });
-  const claimed = await claimPending(t.ctx.pool, count);
-  await t.ctx.queue.dispatch(
-    claimed.map((c) => ({ id: c.id, message: c.data.message, time: c.data.time, tries: c.attempts })),
-  );
-  return claimed.map((c) => c.id);
+  return (await dispatchedTasks(t.ctx, count, time)).map((m) => m.id);
 }
 
 async function statuses(ids: number[]) {
@@ -91,6 +87,7 @@ describe('Executor', () => {
       message: 'task 0',
       time: 0,
       tries: 3,
+      run: 1,
       error: 'simulated failure (FAILURE_RATE=1)',
     });
     expect(await t.ctx.queue.depths()).toMatchObject({ ready: 0, inflight: 0, delayed: 0, deadLetterInbox: 1 });
@@ -122,7 +119,7 @@ describe('Executor', () => {
     await executor!.stop();
     // The same message again, failing now: its failed run is dropped, since the task is no
     // longer processing; the task stays completed, and no retry or dead letter follows.
-    const duplicate: QueueMessage = { id: id!, message: 'task 0', time: 0, tries: 0 };
+    const duplicate: QueueMessage = { id: id!, message: 'task 0', time: 0, tries: 0, run: 1 };
     await t.ctx.queue.dispatch([duplicate]);
     let runs = 0;
     startExecutor(async () => {
@@ -147,7 +144,7 @@ describe('Executor', () => {
     expect(letters).toHaveLength(2);
     expect(letters.map((l) => l.raw).sort()).toEqual(['not json', '{"id":"x"}']);
     expect(letters.find((l) => l.raw === 'not json').error).toBe('invalid message: not JSON');
-    expect(letters.find((l) => l.raw === '{"id":"x"}').error).toMatch(/^invalid message: id: /);
+    expect(letters.find((l) => l.raw === '{"id":"x"}').error).toBe('invalid message: id must be a positive integer');
   });
 
   it('on stop, hands back tasks that did not finish within the shutdown timeout', async () => {

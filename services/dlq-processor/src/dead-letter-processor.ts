@@ -1,14 +1,15 @@
 import {
   type Clock,
-  failureBackoffMs,
+  EVENTS,
+  isTransientError,
   type Leased,
   type Logger,
+  Loop,
   type Metrics,
-  markFailed,
   type Pool,
+  type RecordResult,
   type Redis,
-  sleep,
-  type TaskOutcome,
+  recordDeadLetters,
   type TaskQueue,
 } from '@tasks/common';
 
@@ -29,60 +30,63 @@ export interface DeadLetterProcessorDeps {
   metrics?: Metrics;
 }
 
-/** The task a dead letter stands for, or null for an entry that was never a valid task message. */
-function outcomeOf(raw: string): TaskOutcome | null {
-  try {
-    const entry = JSON.parse(raw) as { id?: unknown; tries?: unknown; error?: unknown };
-    if (typeof entry.id !== 'number' || !Number.isInteger(entry.id) || entry.id <= 0) return null;
-    return {
-      id: entry.id,
-      attempts: typeof entry.tries === 'number' ? entry.tries : 0,
-      error: typeof entry.error === 'string' ? entry.error : 'dead-lettered',
-    };
-  } catch {
-    return null;
-  }
-}
-
 /**
- * Records dead letters in MySQL: their tasks become `failed` with their attempts and last
- * error. It works from its own inbox (leased like the task queue, so a crash loses nothing)
- * and leaves the `dead-letter-queue` list alone, so the dead letters stay there to inspect.
- * Writes are guarded, so recording an entry twice changes nothing.
+ * Records dead letters in MySQL through the record-dead-letters transition: their tasks
+ * become `failed` with their attempts and last error. It works from its own inbox (leased like
+ * the task queue, so a crash loses nothing) and leaves the `dead-letter-queue` list alone, so
+ * the dead letters stay there to inspect. Writes are guarded by status and run, so recording
+ * an entry twice, or an old one, changes nothing. A batch whose write fails for a reason of
+ * its own is split until the entry that fails it is alone; that entry is taken off the inbox
+ * and reported, and the others are recorded.
  */
 export class DeadLetterProcessor {
-  private readonly stopping = new AbortController();
-  private loops: Promise<void>[] = [];
+  private readonly recording: Loop;
+  private readonly reaping: Loop;
   private blocking: Redis | null = null;
 
   constructor(
     private readonly deps: DeadLetterProcessorDeps,
     private readonly options: DeadLetterProcessorOptions,
-  ) {}
+  ) {
+    this.recording = new Loop(
+      async (signal) => {
+        const taken = await this.recordBatch();
+        if (taken === 0 && !signal.aborted && this.blocking) {
+          await deps.queue.inbox.waitForReady(this.blocking, options.pollIntervalMs);
+        }
+        return 'again';
+      },
+      { name: 'recording dead letters', logger: deps.logger, idleMs: options.pollIntervalMs },
+    );
+    this.reaping = new Loop(
+      async () => {
+        const requeued = await deps.queue.reapExpiredInbox();
+        if (requeued > 0) deps.logger.warn({ requeued }, 'returned dead letters of a lost processor');
+        return 'idle';
+      },
+      { name: 'reaping the dead-letter inbox', logger: deps.logger, idleMs: options.leaseMs, idleFirst: true },
+    );
+  }
 
   start(): void {
     this.blocking = this.deps.openBlocking();
-    this.loops = [this.recordLoop(this.blocking), this.reapLoop()];
+    this.recording.start();
+    this.reaping.start();
   }
 
   async stop(): Promise<void> {
-    this.stopping.abort();
+    const stopped = Promise.all([this.recording.stop(), this.reaping.stop()]);
     this.blocking?.disconnect();
-    await Promise.all(this.loops);
+    await stopped;
   }
 
   /** Records one batch from the inbox; returns how many entries it took. */
   async recordBatch(): Promise<number> {
-    const { queue, pool, logger } = this.deps;
+    const { queue } = this.deps;
     const { leased } = await queue.inbox.fetch(this.options.batchSize, this.options.leaseMs);
     if (leased.length === 0) return 0;
     try {
-      const outcomes = leased.map((l: Leased) => outcomeOf(l.raw)).filter((o): o is TaskOutcome => o !== null);
-      const changed = outcomes.length > 0 ? await markFailed(pool, outcomes) : 0;
-      this.deps.metrics?.tasksFailed.inc(changed);
-      for (const o of outcomes) logger.debug({ taskId: o.id, attempts: o.attempts, err: o.error }, 'task failed');
-      await queue.inbox.ack(leased.map((l) => l.token));
-      logger.info({ entries: leased.length, markedFailed: changed }, 'dead letters recorded');
+      await this.record(leased);
       return leased.length;
     } catch (err) {
       await queue.inbox.release(leased.map((l) => l.token)).catch(() => undefined);
@@ -90,37 +94,38 @@ export class DeadLetterProcessor {
     }
   }
 
-  private async recordLoop(blocking: Redis): Promise<void> {
-    const signal = this.stopping.signal;
-    let failures = 0;
-    while (!signal.aborted) {
-      try {
-        const taken = await this.recordBatch();
-        failures = 0;
-        if (taken === 0 && !signal.aborted) {
-          await this.deps.queue.inbox.waitForReady(blocking, this.options.pollIntervalMs);
-        }
-      } catch (err) {
-        if (signal.aborted) break;
-        failures++;
-        this.deps.logger.warn({ err }, 'recording dead letters failed; retrying');
-        await sleep(failureBackoffMs(failures), signal);
+  /** Records `entries`, splitting them when a write fails for a reason of its own. */
+  private async record(entries: Leased[]): Promise<void> {
+    const { logger, metrics } = this.deps;
+    let result: RecordResult;
+    try {
+      result = await recordDeadLetters(this.deps, entries);
+    } catch (err) {
+      if (isTransientError(err)) throw err;
+      if (entries.length > 1) {
+        const half = Math.ceil(entries.length / 2);
+        await this.record(entries.slice(0, half));
+        await this.record(entries.slice(half));
+        return;
       }
+      const [entry] = entries as [Leased];
+      logger.error(
+        { event: EVENTS.invalidEntry, err, raw: entry.raw.slice(0, 200) },
+        'a dead letter could not be recorded; taken off the inbox (it stays in the dead-letter list)',
+      );
+      await this.deps.queue.inbox.ack([entry.token], []);
+      return;
     }
-  }
-
-  /** Returns inbox entries whose processor died while recording them. */
-  private async reapLoop(): Promise<void> {
-    const signal = this.stopping.signal;
-    while (!signal.aborted) {
-      await sleep(this.options.leaseMs, signal);
-      if (signal.aborted) break;
-      try {
-        const requeued = await this.deps.queue.reapExpiredInbox();
-        if (requeued > 0) this.deps.logger.warn({ requeued }, 'returned dead letters of a lost processor');
-      } catch (err) {
-        this.deps.logger.warn({ err }, 'reaping the dead-letter inbox failed');
-      }
+    metrics?.tasksFailed.inc(result.markedFailed);
+    for (const { raw, reason } of result.invalid) {
+      logger.error(
+        { event: EVENTS.invalidEntry, raw: raw.slice(0, 200), reason },
+        'an inbox entry names no task; taken off the inbox',
+      );
     }
+    for (const letter of result.letters) {
+      logger.debug({ taskId: letter.id, run: letter.run, attempts: letter.tries, err: letter.error }, 'task failed');
+    }
+    logger.info({ entries: result.entries, markedFailed: result.markedFailed }, 'dead letters recorded');
   }
 }

@@ -1,4 +1,4 @@
-import { serve } from '@tasks/common';
+import { EVENTS, serve } from '@tasks/common';
 import { DeadLetterProcessor } from './dead-letter-processor.js';
 
 serve('dlq-processor', async ({ config, logger, ctx, metrics }) => {
@@ -7,6 +7,6 @@ serve('dlq-processor', async ({ config, logger, ctx, metrics }) => {
     { batchSize: config.FETCH_BATCH_SIZE, leaseMs: config.LEASE_MS, pollIntervalMs: config.POLL_INTERVAL_MS },
   );
   processor.start();
-  logger.info('dead-letter processor started');
+  logger.info({ event: EVENTS.started }, 'dead-letter processor started');
   return () => processor.stop();
 });

@@ -1,4 +1,4 @@
-import { claimPending, createMetrics, insertTask } from '@tasks/common';
+import { claimPending, createMetrics, type DeadLetter, insertTask } from '@tasks/common';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
 import { DeadLetterProcessor } from '../src/dead-letter-processor.js';
@@ -16,13 +16,11 @@ describe('DeadLetterProcessor metrics', () => {
   it('count the tasks it marks failed, once each', async () => {
     const metrics = createMetrics({ service: 'dlq-processor' });
     for (let i = 0; i < 2; i++) await insertTask(t.ctx.pool, { message: `m${i}`, time: 0 });
-    const claimed = await claimPending(t.ctx.pool, 2);
-    for (const task of claimed) {
-      const letter = { id: task.id, message: task.data.message, time: 0, tries: 3, error: 'boom', failed_at: 'now' };
-      await t.ctx.queue.deadLetter(null, letter);
-    }
+    const { dispatched } = await claimPending(t.ctx.pool, 2);
+    const letters: DeadLetter[] = dispatched.map((m) => ({ ...m, tries: 3, error: 'boom', failed_at: 'now' }));
     // A duplicate dead letter of the first task: recorded again, counted once.
-    await t.ctx.queue.deadLetter(null, { id: claimed[0]!.id, tries: 3, error: 'boom', failed_at: 'later' });
+    letters.push({ ...letters[0]!, failed_at: 'later' });
+    await t.ctx.queue.deadLetter(letters.map((letter) => ({ token: null, letter })));
     const processor = new DeadLetterProcessor(
       {
         pool: t.ctx.pool,

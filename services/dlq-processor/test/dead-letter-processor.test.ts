@@ -1,10 +1,10 @@
 import {
   claimPending,
+  completeRuns,
   createPool,
   type DeadLetter,
   getTask,
   insertTask,
-  markCompleted,
   type Pool,
   type QueueMessage,
 } from '@tasks/common';
@@ -43,14 +43,13 @@ function newProcessor(pool: Pool = t.ctx.pool): DeadLetterProcessor {
 /** Inserts tasks and claims them the way the scheduler does: they are `processing`. */
 async function processing(count: number): Promise<QueueMessage[]> {
   for (let i = 0; i < count; i++) await insertTask(t.ctx.pool, { message: `task ${i}`, time: 0 });
-  const claimed = await claimPending(t.ctx.pool, count);
-  return claimed.map((c) => ({ id: c.id, message: c.data.message, time: c.data.time, tries: c.attempts }));
+  return (await claimPending(t.ctx.pool, count)).dispatched;
 }
 
 /** Dead-letters a task the way an executor does after its last failed attempt. */
 async function deadLetter(message: QueueMessage, error = `boom ${message.id}`): Promise<DeadLetter> {
   const letter = { ...message, tries: 3, error, failed_at: new Date().toISOString() };
-  await t.ctx.queue.deadLetter(null, letter);
+  await t.ctx.queue.deadLetter([{ token: null, letter }]);
   return letter;
 }
 
@@ -105,7 +104,7 @@ describe('DeadLetterProcessor.recordBatch', () => {
 
   it('does not change a task that completed meanwhile', async () => {
     const [message] = await processing(1);
-    await markCompleted(t.ctx.pool, [{ id: message!.id, attempts: 2 }]);
+    await completeRuns(t.ctx, [{ id: message!.id, run: message!.run, tries: 1, token: 'gone' }]);
     const completed = await getTask(t.ctx.pool, message!.id);
     await deadLetter(message!);
 

@@ -1,4 +1,4 @@
-import { serve } from '@tasks/common';
+import { EVENTS, serve } from '@tasks/common';
 import { Scheduler } from './scheduler.js';
 import { Sweeper } from './sweeper.js';
 
@@ -17,13 +17,13 @@ serve('scheduler', async ({ config, logger, ctx, metrics }) => {
       intervalMs: config.SWEEP_INTERVAL_MS,
       graceMs: config.SWEEP_GRACE_MS,
       maxAttempts: config.MAX_ATTEMPTS,
-      batchSize: config.SCHEDULER_BATCH_SIZE,
+      pageSize: config.SCHEDULER_BATCH_SIZE,
     },
   );
   await scheduler.start();
   sweeper.start();
   logger.info(
-    { pollIntervalMs: config.POLL_INTERVAL_MS, sweepIntervalMs: config.SWEEP_INTERVAL_MS },
+    { event: EVENTS.started, pollIntervalMs: config.POLL_INTERVAL_MS, sweepIntervalMs: config.SWEEP_INTERVAL_MS },
     'scheduler started',
   );
   return async () => {

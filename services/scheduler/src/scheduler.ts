@@ -1,13 +1,12 @@
 import {
-  claimPending,
-  type DispatchedTask,
-  failureBackoffMs,
+  type ClaimResult,
+  claimAndDispatch,
+  EVENTS,
   type Logger,
+  Loop,
   type Metrics,
   type Pool,
-  type QueueMessage,
   type Redis,
-  sleep,
   type TaskQueue,
 } from '@tasks/common';
 
@@ -28,88 +27,61 @@ export interface SchedulerDeps {
   metrics?: Metrics;
 }
 
-export function toMessage(task: DispatchedTask): QueueMessage {
-  return { id: task.id, message: task.data.message, time: task.data.time, tries: task.attempts };
-}
-
 /**
- * Moves pending tasks onto the Redis ready list: claims a batch in MySQL (marked
- * `processing` in the same transaction), commits, then pushes the batch in one command.
- * It runs when the API announces an insert, and every `pollIntervalMs` in case an
- * announcement was missed. A batch that came back full is followed by another at once.
+ * Moves pending tasks onto the Redis ready list through the claim-and-dispatch transition, a
+ * batch at a time. It runs when the API announces an insert, and every `pollIntervalMs` in
+ * case an announcement was missed. A batch that came back full is followed by another at once.
  */
 export class Scheduler {
-  private readonly stopping = new AbortController();
-  private wake: (() => void) | null = null;
-  private woken = false;
-  private loop: Promise<void> | null = null;
+  private readonly loop: Loop;
   private subscriber: Redis | null = null;
 
   constructor(
     private readonly deps: SchedulerDeps,
     private readonly options: SchedulerOptions,
-  ) {}
+  ) {
+    this.loop = new Loop(
+      async () => {
+        const { dispatched, invalid } = await this.dispatchBatch();
+        return dispatched.length + invalid.length >= this.options.batchSize ? 'again' : 'idle';
+      },
+      { name: 'dispatching tasks', logger: deps.logger, idleMs: options.pollIntervalMs },
+    );
+  }
 
   async start(): Promise<void> {
     const subscriber = this.deps.openSubscriber();
     this.subscriber = subscriber;
-    subscriber.on('message', () => this.poke());
+    subscriber.on('message', () => this.loop.wake());
     await subscriber.subscribe(this.deps.queue.keys.insertedChannel);
-    this.loop = this.run();
+    this.loop.start();
   }
 
   async stop(): Promise<void> {
-    this.stopping.abort();
-    this.poke();
-    await this.loop;
+    await this.loop.stop();
     this.subscriber?.disconnect();
   }
 
-  /** Claims and pushes one batch; returns how many tasks it dispatched. */
-  async dispatchBatch(): Promise<number> {
-    const { pool, queue, logger } = this.deps;
+  /** Claims and pushes one batch, as far as the queue has room. */
+  async dispatchBatch(): Promise<ClaimResult> {
+    const { queue, logger } = this.deps;
     const depth = await queue.tasks.readyLength();
     const room = Math.min(this.options.batchSize, this.options.maxQueueDepth - depth);
-    if (room <= 0) return 0;
-    const claimed = await claimPending(pool, room);
-    if (claimed.length === 0) return 0;
-    // Committed: the tasks are `processing`. Should the push fail or this process die now,
-    // the sweeper finds them missing from Redis and pushes them again.
-    await queue.dispatch(claimed.map(toMessage));
-    this.deps.metrics?.tasksClaimed.inc(claimed.length);
-    logger.debug({ count: claimed.length, taskIds: claimed.map((t) => t.id) }, 'tasks dispatched');
-    return claimed.length;
-  }
-
-  private poke(): void {
-    this.woken = true;
-    const wake = this.wake;
-    this.wake = null;
-    wake?.();
-  }
-
-  private async run(): Promise<void> {
-    const signal = this.stopping.signal;
-    let failures = 0;
-    while (!signal.aborted) {
-      this.woken = false;
-      let full = false;
-      try {
-        const count = await this.dispatchBatch();
-        full = count > 0 && count >= this.options.batchSize;
-        failures = 0;
-      } catch (err) {
-        failures++;
-        this.deps.logger.warn({ err }, 'dispatching tasks failed; retrying');
-        await sleep(failureBackoffMs(failures), signal);
-        continue;
-      }
-      if (full || this.woken || signal.aborted) continue;
-      await new Promise<void>((resolve) => {
-        this.wake = resolve;
-        setTimeout(resolve, this.options.pollIntervalMs);
-      });
-      this.wake = null;
+    if (room <= 0) return { dispatched: [], invalid: [] };
+    const result = await claimAndDispatch(this.deps, room);
+    if (result.dispatched.length > 0) {
+      this.deps.metrics?.tasksClaimed.inc(result.dispatched.length);
+      logger.debug(
+        { count: result.dispatched.length, taskIds: result.dispatched.map((m) => m.id) },
+        'tasks dispatched',
+      );
     }
+    if (result.invalid.length > 0) {
+      logger.error(
+        { event: EVENTS.invalidTaskData, tasks: result.invalid },
+        'tasks whose data cannot run marked failed',
+      );
+    }
+    return result;
   }
 }

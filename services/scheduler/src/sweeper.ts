@@ -1,94 +1,73 @@
 import {
-  EXECUTOR_LOST,
-  findLongProcessing,
+  EVENTS,
   type Logger,
+  Loop,
   type Metrics,
   type Pool,
-  redispatch,
-  sleep,
+  type RecoverOptions,
+  type RecoverResult,
+  recoverLost,
   type TaskQueue,
 } from '@tasks/common';
-import { toMessage } from './scheduler.js';
 
-export interface SweeperOptions {
+export interface SweeperOptions extends RecoverOptions {
   intervalMs: number;
-  /** A task must have been `processing` this long before it is looked for in Redis. */
-  graceMs: number;
-  maxAttempts: number;
-  batchSize: number;
 }
 
-export interface SweepResult {
-  /** Leased tasks whose executor died, returned to the queue or dead-lettered. */
-  reaped: number;
-  /** Tasks `processing` in MySQL that Redis had lost, pushed again. */
-  repushed: number;
-  /** Of those, tasks already out of attempts, dead-lettered instead. */
-  deadLettered: number;
-}
+/** Most ids named in one "recovered tasks" line. */
+const IDS_LOGGED = 50;
 
 /**
- * Recovery. MySQL is the source of truth: a task it holds as `processing` must have a
- * message somewhere in Redis. The sweeper returns tasks whose lease expired, and pushes
- * again those whose message was lost (the scheduler died between commit and push, or Redis
- * lost its data).
+ * Runs the recover transition every `intervalMs`: expired leases are returned, and every
+ * `processing` task that Redis has no message of is pushed again (or dead-lettered, or failed
+ * if its data cannot run). A task lost at any moment is back within grace + interval.
  */
 export class Sweeper {
-  private readonly stopping = new AbortController();
-  private loop: Promise<void> | null = null;
+  private readonly loop: Loop;
 
   constructor(
     private readonly deps: { pool: Pool; queue: TaskQueue; logger: Logger; metrics?: Metrics },
     private readonly options: SweeperOptions,
-  ) {}
+  ) {
+    this.loop = new Loop(
+      async () => {
+        await this.sweep();
+        return 'idle';
+      },
+      { name: 'sweeping', logger: deps.logger, idleMs: options.intervalMs, idleFirst: true },
+    );
+  }
 
   start(): void {
-    this.loop = this.run();
+    this.loop.start();
   }
 
-  async stop(): Promise<void> {
-    this.stopping.abort();
-    await this.loop;
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 
-  async sweep(): Promise<SweepResult> {
-    const { pool, queue, logger } = this.deps;
-    const reaped = await queue.reapExpired(this.options.maxAttempts);
-    this.deps.metrics?.leasesExpired.inc(reaped.requeued + reaped.deadLettered);
-    await queue.reapExpiredInbox();
-
-    const candidates = await findLongProcessing(pool, this.options.graceMs, this.options.batchSize);
-    const missing = await queue.findMissing(candidates);
-    const tasks = await redispatch(pool, missing);
-    const exhausted = tasks.filter((t) => t.attempts >= this.options.maxAttempts);
-    const retry = tasks.filter((t) => t.attempts < this.options.maxAttempts);
-    await queue.dispatch(retry.map(toMessage));
-    const failedAt = new Date().toISOString();
-    for (const task of exhausted) {
-      await queue.deadLetter(null, { ...toMessage(task), error: task.lastError ?? EXECUTOR_LOST, failed_at: failedAt });
-    }
-    this.deps.metrics?.tasksDeadLettered.inc(reaped.deadLettered + exhausted.length);
-    const result = {
-      reaped: reaped.requeued + reaped.deadLettered,
-      repushed: retry.length,
-      deadLettered: exhausted.length,
-    };
-    if (result.reaped + result.repushed + result.deadLettered > 0) {
-      logger.warn({ ...result, ids: tasks.map((t) => t.id).slice(0, 20) }, 'recovered tasks');
+  async sweep(): Promise<RecoverResult> {
+    const result = await recoverLost(this.deps, this.options);
+    const { metrics, logger } = this.deps;
+    metrics?.leasesExpired.inc(result.reaped);
+    metrics?.tasksDeadLettered.inc(result.reapedDeadLettered + result.deadLettered.length);
+    const ids = (list: number[]) => list.slice(0, IDS_LOGGED);
+    if (result.reaped + result.repushed.length + result.deadLettered.length + result.invalid.length > 0) {
+      logger.warn(
+        {
+          event: EVENTS.tasksRecovered,
+          reaped: result.reaped,
+          repushed: result.repushed.length,
+          deadLettered: result.deadLettered.length,
+          invalid: result.invalid.length,
+          repushedIds: ids(result.repushed),
+          deadLetteredIds: ids(result.deadLettered),
+          invalidIds: ids(result.invalid),
+          checked: result.checked,
+        },
+        'recovered tasks',
+      );
     }
     return result;
-  }
-
-  private async run(): Promise<void> {
-    const signal = this.stopping.signal;
-    while (!signal.aborted) {
-      await sleep(this.options.intervalMs, signal);
-      if (signal.aborted) break;
-      try {
-        await this.sweep();
-      } catch (err) {
-        this.deps.logger.warn({ err }, 'sweep failed; retrying at the next interval');
-      }
-    }
   }
 }

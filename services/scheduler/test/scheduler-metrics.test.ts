@@ -1,4 +1,4 @@
-import { type Clock, claimPending, createMetrics, insertTask, type Metrics, TaskQueue } from '@tasks/common';
+import { claimPending, createMetrics, insertTask, type Metrics, sleep } from '@tasks/common';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { metricValue } from '../../../test/support/metrics.js';
 import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
@@ -33,29 +33,24 @@ describe('Scheduler metrics', () => {
       },
       { batchSize: 3, pollIntervalMs: 1_000, maxQueueDepth: 1_000 },
     );
-    expect(await scheduler.dispatchBatch()).toBe(3);
-    expect(await scheduler.dispatchBatch()).toBe(2);
+    expect((await scheduler.dispatchBatch()).dispatched.length).toBe(3);
+    expect((await scheduler.dispatchBatch()).dispatched.length).toBe(2);
     expect(await value('tasks_claimed_total')).toBe(5);
   });
 });
 
 describe('Sweeper metrics', () => {
   it('count expired leases and the tasks they dead-letter', async () => {
-    let now = Date.now();
-    const clock: Clock = { now: () => now };
-    const queue = new TaskQueue(t.ctx.redis, t.ctx.queue.keys, t.config.DEAD_LETTER_RETENTION, clock);
+    const { queue } = t.ctx;
     for (let i = 0; i < 2; i++) await insertTask(t.ctx.pool, { message: `m${i}`, time: 0 });
-    const claimed = await claimPending(t.ctx.pool, 2);
+    const [first, second] = (await claimPending(t.ctx.pool, 2)).dispatched;
     // One on its first try, one on its last: when their executor dies, one is requeued, one dead-lettered.
-    await queue.dispatch([
-      { id: claimed[0]!.id, message: 'm0', time: 0, tries: 0 },
-      { id: claimed[1]!.id, message: 'm1', time: 0, tries: 2 },
-    ]);
-    await queue.tasks.fetch(2, 1_000);
-    now += 60_000;
+    await queue.dispatch([first!, { ...second!, tries: 2 }]);
+    await queue.tasks.fetch(2, 20);
+    await sleep(30);
     const sweeper = new Sweeper(
       { pool: t.ctx.pool, queue, logger: t.ctx.logger, metrics },
-      { intervalMs: 60_000, graceMs: 60_000, maxAttempts: 3, batchSize: 100 },
+      { intervalMs: 60_000, graceMs: 60_000, maxAttempts: 3, pageSize: 100 },
     );
     expect(await sweeper.sweep()).toMatchObject({ reaped: 2 });
     expect(await value('leases_expired_total')).toBe(2);

@@ -48,18 +48,20 @@ async function countByStatus(): Promise<Record<string, number>> {
 describe('Scheduler.dispatchBatch', () => {
   it('claims pending tasks oldest first, marks them processing and pushes them in the original format', async () => {
     const ids = await insert(5);
-    const dispatched = await scheduler({ batchSize: 3 }).dispatchBatch();
-    expect(dispatched).toBe(3);
+    const { dispatched } = await scheduler({ batchSize: 3 }).dispatchBatch();
+    expect(dispatched).toHaveLength(3);
 
     const ready = await readyInTakeOrder();
     expect(ready).toEqual([
-      `{"id":${ids[0]},"message":"task 0","time":0,"tries":0}`,
-      `{"id":${ids[1]},"message":"task 1","time":1,"tries":0}`,
-      `{"id":${ids[2]},"message":"task 2","time":2,"tries":0}`,
+      `{"id":${ids[0]},"message":"task 0","time":0,"tries":0,"run":1}`,
+      `{"id":${ids[1]},"message":"task 1","time":1,"tries":0,"run":1}`,
+      `{"id":${ids[2]},"message":"task 2","time":2,"tries":0,"run":1}`,
     ]);
     for (const id of ids.slice(0, 3)) {
       const task = await getTask(t.ctx.pool, id);
       expect(task).toMatchObject({ status: 'processing', dispatchedAt: expect.any(Date) });
+      const [[row]] = (await t.ctx.pool.query('SELECT run FROM tasks WHERE id = ?', [id])) as [{ run: number }[], unknown];
+      expect(row?.run).toBe(1);
     }
     for (const id of ids.slice(3)) {
       expect(await getTask(t.ctx.pool, id)).toMatchObject({ status: 'pending', dispatchedAt: null });
@@ -70,25 +72,25 @@ describe('Scheduler.dispatchBatch', () => {
     const [id] = await insert(1);
     await t.ctx.pool.query('UPDATE tasks SET attempts = 2 WHERE id = ?', [id]);
     await scheduler().dispatchBatch();
-    expect(await readyInTakeOrder()).toEqual([`{"id":${id},"message":"task 0","time":0,"tries":2}`]);
+    expect(await readyInTakeOrder()).toEqual([`{"id":${id},"message":"task 0","time":0,"tries":2,"run":1}`]);
   });
 
   it('returns 0 and pushes nothing when no task is pending', async () => {
-    expect(await scheduler().dispatchBatch()).toBe(0);
+    expect((await scheduler().dispatchBatch()).dispatched.length).toBe(0);
     expect(await t.ctx.queue.depths()).toMatchObject({ ready: 0 });
   });
 
   it('claims nothing while the ready list is at maxQueueDepth, and only up to it after', async () => {
     await insert(10);
     const s = scheduler({ batchSize: 100, maxQueueDepth: 4 });
-    expect(await s.dispatchBatch()).toBe(4);
-    expect(await s.dispatchBatch()).toBe(0);
+    expect((await s.dispatchBatch()).dispatched.length).toBe(4);
+    expect((await s.dispatchBatch()).dispatched.length).toBe(0);
     expect(await countByStatus()).toEqual({ pending: 6, processing: 4 });
 
     // An executor takes three messages: there is room for three more.
     const { leased } = await t.ctx.queue.tasks.fetch(3, 60_000);
     expect(leased).toHaveLength(3);
-    expect(await s.dispatchBatch()).toBe(3);
+    expect((await s.dispatchBatch()).dispatched.length).toBe(3);
     expect(await t.ctx.queue.depths()).toMatchObject({ ready: 4 });
     expect(await countByStatus()).toEqual({ pending: 3, processing: 7 });
   });
@@ -106,7 +108,7 @@ describe('Scheduler.dispatchBatch', () => {
     const runUntilDrained = async (s: Scheduler): Promise<number> => {
       let dispatched = 0;
       for (;;) {
-        const count = await s.dispatchBatch();
+        const count = (await s.dispatchBatch()).dispatched.length;
         dispatched += count;
         if (count === 0 && (await countByStatus()).pending === undefined) return dispatched;
       }

@@ -1,33 +1,27 @@
 import {
-  type Clock,
   claimPending,
   EXECUTOR_LOST,
+  encodeMessage,
   getTask,
   insertTask,
   type QueueMessage,
-  recordFailedAttempts,
-  TaskQueue,
+  type RecoverResult,
+  sleep,
 } from '@tasks/common';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { failLeased, leaseAll } from '../../../test/support/runs.js';
 import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
 import { until } from '../../../test/support/wait.js';
-import { toMessage } from '../src/scheduler.js';
 import { Sweeper, type SweeperOptions } from '../src/sweeper.js';
 
-const options: SweeperOptions = { intervalMs: 100, graceMs: 0, maxAttempts: 3, batchSize: 100 };
-const LEASE_MS = 1_000;
+const options: SweeperOptions = { intervalMs: 100, graceMs: 0, maxAttempts: 3, pageSize: 100 };
+const LEASE_MS = 100;
 
 let t: TestEnv;
-/** Queue time, moved by the tests to make leases run out. */
-let now: number;
-let queue: TaskQueue;
 let sweeper: Sweeper | null = null;
 
 beforeEach(async () => {
   t = await createTestEnv();
-  now = Date.now();
-  const clock: Clock = { now: () => now };
-  queue = new TaskQueue(t.ctx.redis, t.ctx.queue.keys, t.config.DEAD_LETTER_RETENTION, clock);
 });
 afterEach(async () => {
   await sweeper?.stop();
@@ -36,124 +30,166 @@ afterEach(async () => {
 });
 
 function newSweeper(overrides: Partial<SweeperOptions> = {}): Sweeper {
-  return new Sweeper({ pool: t.ctx.pool, queue, logger: t.ctx.logger }, { ...options, ...overrides });
+  return new Sweeper({ pool: t.ctx.pool, queue: t.ctx.queue, logger: t.ctx.logger }, { ...options, ...overrides });
 }
+
+/** What a sweep did, as counts. */
+async function sweep(overrides: Partial<SweeperOptions> = {}) {
+  const r: RecoverResult = await newSweeper(overrides).sweep();
+  return {
+    reaped: r.reaped,
+    repushed: r.repushed.length,
+    deadLettered: r.deadLettered.length,
+    invalid: r.invalid.length,
+  };
+}
+
+const NOTHING = { reaped: 0, repushed: 0, deadLettered: 0, invalid: 0 };
 
 /** Inserts tasks and claims them the way the scheduler does, without pushing: a scheduler that died after its commit. */
 async function claimWithoutPush(count: number): Promise<QueueMessage[]> {
   for (let i = 0; i < count; i++) await insertTask(t.ctx.pool, { message: `task ${i}`, time: 0 });
-  const claimed = await claimPending(t.ctx.pool, count);
+  const { dispatched } = await claimPending(t.ctx.pool, count);
   // The sweeper looks for tasks dispatched before now - grace: make sure the clock has moved past the claim.
   await t.ctx.pool.query('UPDATE tasks SET dispatched_at = dispatched_at - INTERVAL 1 SECOND');
-  return claimed.map(toMessage);
+  return dispatched;
 }
 
 async function ready(): Promise<QueueMessage[]> {
-  return (await t.ctx.redis.lrange(queue.keys.tasks.ready, 0, -1)).map((m) => JSON.parse(m));
+  return (await t.ctx.redis.lrange(t.ctx.queue.keys.tasks.ready, 0, -1)).map((m) => JSON.parse(m));
 }
 
 async function deadLetters(): Promise<Record<string, unknown>[]> {
-  return (await t.ctx.redis.lrange(queue.keys.deadLetters, 0, -1)).map((m) => JSON.parse(m));
+  return (await t.ctx.redis.lrange(t.ctx.queue.keys.deadLetters, 0, -1)).map((m) => JSON.parse(m));
 }
 
 describe('Sweeper.sweep', () => {
-  it('pushes again a processing task whose message Redis does not hold', async () => {
+  it('pushes again a processing task whose message Redis does not hold, in the same run', async () => {
     const [message] = await claimWithoutPush(1);
-    const result = await newSweeper().sweep();
-    expect(result).toEqual({ reaped: 0, repushed: 1, deadLettered: 0 });
+    expect(await sweep()).toEqual({ ...NOTHING, repushed: 1 });
     expect(await ready()).toEqual([message]);
     expect(await getTask(t.ctx.pool, message!.id)).toMatchObject({ status: 'processing' });
     // Pushed once: the next sweep finds the message where it is.
-    expect(await newSweeper().sweep()).toEqual({ reaped: 0, repushed: 0, deadLettered: 0 });
+    expect(await sweep()).toEqual(NOTHING);
     expect(await ready()).toHaveLength(1);
   });
 
   it('leaves a task alone while it is within the grace period', async () => {
     await claimWithoutPush(1);
-    expect(await newSweeper({ graceMs: 60_000 }).sweep()).toEqual({ reaped: 0, repushed: 0, deadLettered: 0 });
+    expect(await sweep({ graceMs: 60_000 })).toEqual(NOTHING);
     expect(await ready()).toEqual([]);
+  });
+
+  it('covers every processing task in one pass, a page at a time', async () => {
+    const messages = await claimWithoutPush(25);
+    // Ten of them did reach Redis.
+    await t.ctx.queue.dispatch(messages.slice(5, 15));
+    const result = await newSweeper({ pageSize: 4 }).sweep();
+    expect(result.checked).toBe(25);
+    expect(result.repushed.sort((a, b) => a - b)).toEqual(
+      [...messages.slice(0, 5), ...messages.slice(15)].map((m) => m.id).sort((a, b) => a - b),
+    );
+    expect(await sweep({ pageSize: 4 })).toEqual(NOTHING);
   });
 
   it('does not push again a task whose message is ready, leased, delayed or on its way to the DLQ processor', async () => {
     const [inReady, inFlight, inDelayed, inInbox, inInboxFlight] = await claimWithoutPush(5);
+    const { queue } = t.ctx;
 
     await queue.dispatch([inFlight!]);
     const [leasedTask] = (await queue.tasks.fetch(1, 60_000)).leased;
 
     await queue.dispatch([inDelayed!]);
     const [retried] = (await queue.tasks.fetch(1, 60_000)).leased;
-    expect(await queue.tasks.retry(retried!.token, JSON.stringify({ ...inDelayed, tries: 1 }), now + 60_000)).toBe(
-      true,
-    );
+    const next = encodeMessage({ ...inDelayed!, tries: 1 });
+    expect(await queue.tasks.retry([{ token: retried!.token, next, delayMs: 60_000 }])).toEqual([true]);
 
     await queue.dispatch([inInbox!]);
     const [lettered] = (await queue.tasks.fetch(1, 60_000)).leased;
-    await queue.deadLetter(null, { ...inInboxFlight!, tries: 3, error: 'boom', failed_at: new Date().toISOString() });
+    const failedAt = new Date().toISOString();
+    await queue.deadLetter([
+      { token: null, letter: { ...inInboxFlight!, tries: 3, error: 'boom', failed_at: failedAt } },
+    ]);
     // A DLQ processor has leased that dead letter and is recording it.
     const [recording] = (await queue.inbox.fetch(1, 60_000)).leased;
     expect(JSON.parse(recording!.raw).id).toBe(inInboxFlight!.id);
 
-    await queue.deadLetter(lettered!.token, {
-      ...inInbox!,
-      tries: 3,
-      error: 'boom',
-      failed_at: new Date().toISOString(),
-    });
+    await queue.deadLetter([
+      { token: lettered!.token, letter: { ...inInbox!, tries: 3, error: 'boom', failed_at: failedAt } },
+    ]);
 
     await queue.dispatch([inReady!]);
     const before = await queue.depths();
     expect(before).toMatchObject({ ready: 1, inflight: 1, delayed: 1, deadLetterInbox: 1 });
     expect(leasedTask).toBeDefined();
 
-    expect(await newSweeper().sweep()).toEqual({ reaped: 0, repushed: 0, deadLettered: 0 });
+    expect(await sweep()).toEqual(NOTHING);
     expect(await queue.depths()).toEqual(before);
     expect(await ready()).toEqual([inReady]);
   });
 
   it('returns a task whose lease expired, counting the lost run as an attempt', async () => {
     const [message] = await claimWithoutPush(1);
-    await queue.dispatch([message!]);
-    await queue.tasks.fetch(1, LEASE_MS);
+    await t.ctx.queue.dispatch([message!]);
+    await t.ctx.queue.tasks.fetch(1, LEASE_MS);
 
-    now += LEASE_MS - 1;
-    expect(await newSweeper().sweep()).toEqual({ reaped: 0, repushed: 0, deadLettered: 0 });
-    now += 2;
-    expect(await newSweeper().sweep()).toEqual({ reaped: 1, repushed: 0, deadLettered: 0 });
+    expect(await sweep()).toEqual(NOTHING);
+    await sleep(LEASE_MS + 10);
+    expect(await sweep()).toEqual({ ...NOTHING, reaped: 1 });
     expect(await ready()).toEqual([{ ...message, tries: 1 }]);
-    expect(await queue.depths()).toMatchObject({ inflight: 0, deadLetters: 0 });
+    expect(await t.ctx.queue.depths()).toMatchObject({ inflight: 0, deadLetters: 0 });
   });
 
   it('dead-letters a task whose lease expired on its last attempt, with the executor-lost error', async () => {
     const [message] = await claimWithoutPush(1);
-    await queue.dispatch([{ ...message!, tries: 2 }]);
-    await queue.tasks.fetch(1, LEASE_MS);
-    now += LEASE_MS + 1;
+    await t.ctx.queue.dispatch([{ ...message!, tries: 2 }]);
+    await t.ctx.queue.tasks.fetch(1, LEASE_MS);
+    await sleep(LEASE_MS + 10);
 
-    expect(await newSweeper().sweep()).toEqual({ reaped: 1, repushed: 0, deadLettered: 0 });
+    expect(await sweep()).toEqual({ ...NOTHING, reaped: 1 });
     expect(await deadLetters()).toEqual([
-      { ...message, tries: 3, error: EXECUTOR_LOST, failed_at: new Date(now).toISOString() },
+      { ...message, tries: 3, error: EXECUTOR_LOST, failed_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) },
     ]);
-    expect(await queue.depths()).toMatchObject({ ready: 0, inflight: 0, deadLetters: 1, deadLetterInbox: 1 });
+    expect(await t.ctx.queue.depths()).toMatchObject({ ready: 0, inflight: 0, deadLetters: 1, deadLetterInbox: 1 });
   });
 
   it('dead-letters a lost task that is out of attempts, with its last error, instead of pushing it', async () => {
     const [message] = await claimWithoutPush(1);
-    await recordFailedAttempts(t.ctx.pool, [{ id: message!.id, attempts: 3, error: 'boom 3' }]);
+    await t.ctx.queue.dispatch([{ ...message!, tries: 2 }]);
+    // Its last try failed and was recorded, and Redis then lost the dead letter.
+    await failLeased(t.ctx, await leaseAll(t.ctx), { error: 'boom 3', last: true });
+    await t.ctx.redis.del(
+      t.ctx.queue.keys.deadLetters,
+      t.ctx.queue.keys.deadLetterInbox.ready,
+      t.ctx.queue.keys.present,
+    );
+    await t.ctx.pool.query('UPDATE tasks SET dispatched_at = dispatched_at - INTERVAL 1 SECOND');
 
-    expect(await newSweeper().sweep()).toEqual({ reaped: 0, repushed: 0, deadLettered: 1 });
+    expect(await sweep()).toEqual({ ...NOTHING, deadLettered: 1 });
     expect(await ready()).toEqual([]);
     expect(await deadLetters()).toEqual([
       { ...message, tries: 3, error: 'boom 3', failed_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) },
     ]);
-    expect(await queue.depths()).toMatchObject({ deadLetterInbox: 1 });
+    expect(await t.ctx.queue.depths()).toMatchObject({ deadLetterInbox: 1 });
     // Dead-lettered once: now the inbox holds it.
-    expect(await newSweeper().sweep()).toEqual({ reaped: 0, repushed: 0, deadLettered: 0 });
+    expect(await sweep()).toEqual(NOTHING);
+  });
+
+  it('marks failed, with the reason, a lost task whose data cannot become a message', async () => {
+    const [message] = await claimWithoutPush(1);
+    await t.ctx.pool.query("UPDATE tasks SET data = 'null' WHERE id = ?", [message!.id]);
+    expect(await sweep()).toEqual({ ...NOTHING, invalid: 1 });
+    expect(await getTask(t.ctx.pool, message!.id)).toMatchObject({
+      status: 'failed',
+      lastError: 'invalid task data: not a JSON object',
+    });
+    expect(await ready()).toEqual([]);
   });
 
   it('leaves finished tasks alone', async () => {
     const [message] = await claimWithoutPush(1);
     await t.ctx.pool.query("UPDATE tasks SET status = 'completed' WHERE id = ?", [message!.id]);
-    expect(await newSweeper().sweep()).toEqual({ reaped: 0, repushed: 0, deadLettered: 0 });
+    expect(await sweep()).toEqual(NOTHING);
     expect(await ready()).toEqual([]);
   });
 });

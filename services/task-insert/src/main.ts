@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { serve } from '@tasks/common';
+import { EVENTS, serve } from '@tasks/common';
 import { createApp } from './app.js';
 
 serve(
@@ -9,7 +9,7 @@ serve(
     await once(server, 'listening');
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : config.PORT;
-    logger.info({ port, host: config.HOST }, 'API listening');
+    logger.info({ event: EVENTS.started, port, host: config.HOST }, 'API listening');
     return async () => {
       // Stop accepting, let requests in flight finish, then drop idle keep-alive connections.
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { getTask } from '@tasks/common';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deadLetteredTask } from '../../../test/support/dead-letters.js';
+import { deadLetteredTask } from '../../../test/support/runs.js';
 import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
 import { createApp } from '../src/app.js';
 

@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import { createLogger, getTask, loadConfig } from '@tasks/common';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deadLetteredTask } from '../../../test/support/dead-letters.js';
+import { deadLetteredTask } from '../../../test/support/runs.js';
 import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
 import { createApp } from '../src/app.js';
 

@@ -2,7 +2,7 @@ import { createMetrics, createPool, getTask, type Metrics, type Pool } from '@ta
 import type { Express } from 'express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deadLetteredTask, unrecordedDeadLetter } from '../../../test/support/dead-letters.js';
+import { deadLetteredTask, unrecordedDeadLetter } from '../../../test/support/runs.js';
 import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
 import { createApp } from '../src/app.js';
 
@@ -97,7 +97,7 @@ describe('GET /stats', () => {
   it('counts tasks per status and reports the queue depths', async () => {
     await insert(1);
     await unrecordedDeadLetter(t.ctx);
-    await t.ctx.queue.dispatch([{ id: 999, message: 'x', time: 0, tries: 0 }]);
+    await t.ctx.queue.dispatch([{ id: 999, message: 'x', time: 0, tries: 0, run: 1 }]);
     const res = await request(app).get('/stats').expect(200);
     const [[row]] = (await t.ctx.pool.query('SELECT COUNT(*) AS n FROM tasks WHERE status = "pending"')) as [
       { n: number }[],

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { EVENTS } from '@tasks/common';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -8,16 +9,10 @@ export type ServiceName = 'task-insert' | 'scheduler' | 'consumer' | 'dlq-proces
 export interface LogLine {
   level: number;
   msg: string;
+  event?: string;
   taskId?: number;
   [key: string]: unknown;
 }
-
-const READY: Record<ServiceName, string> = {
-  'task-insert': 'API listening',
-  scheduler: 'scheduler started',
-  consumer: 'executor started',
-  'dlq-processor': 'dead-letter processor started',
-};
 
 /**
  * A service started the way users start it (`node services/<name>/dist/main.js`), as a child
@@ -64,7 +59,7 @@ export class ServiceProcess {
 
   static async start(name: ServiceName, env: Record<string, string>): Promise<ServiceProcess> {
     const service = new ServiceProcess(name, env);
-    await service.waitForLog((line) => line.msg === READY[name], 20_000);
+    await service.waitForLog((line) => line.event === EVENTS.started, 20_000);
     return service;
   }
 
@@ -82,7 +77,9 @@ export class ServiceProcess {
 
   /** Ids of the tasks this process started running (one entry per run). */
   startedTaskIds(): number[] {
-    return this.lines.filter((l) => l.msg === 'task started' && typeof l.taskId === 'number').map((l) => l.taskId!);
+    return this.lines
+      .filter((l) => l.event === EVENTS.taskStarted && typeof l.taskId === 'number')
+      .map((l) => l.taskId!);
   }
 
   waitForLog(match: (line: LogLine) => boolean, timeoutMs = 10_000): Promise<LogLine> {

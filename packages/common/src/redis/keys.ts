@@ -19,6 +19,12 @@ export interface QueueKeys {
   deadLetters: string;
   /** The queue of dead letters the DLQ processor has yet to record in MySQL. */
   deadLetterInbox: LeaseQueueKeys;
+  /**
+   * SET of the ids of the tasks that have a message in Redis: ready, leased, waiting for a
+   * retry, or dead-lettered and not yet recorded. Kept by the scripts that add and remove
+   * messages, so the sweeper finds what Redis lost with one SMISMEMBER per page of tasks.
+   */
+  present: string;
   /** Pub/sub channel on which the API tells schedulers that tasks were inserted. */
   insertedChannel: string;
 }
@@ -44,6 +50,7 @@ export function queueKeys({ prefix, queue, deadLetter }: QueueNames): QueueKeys 
     tasks: leaseQueueKeys(`${prefix}${queue}`),
     deadLetters: `${prefix}${deadLetter}`,
     deadLetterInbox: leaseQueueKeys(`${prefix}${deadLetter}:inbox`),
+    present: `${prefix}${queue}:present`,
     insertedChannel: `${prefix}${queue}:inserted`,
   };
 }

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { type Clock, systemClock } from '../clock.js';
 import type { LeaseQueueKeys } from './keys.js';
 import type { QueueRedis } from './scripts.js';
 
@@ -12,8 +11,8 @@ export interface Leased {
 
 export interface FetchResult {
   leased: Leased[];
-  /** When nothing was ready: the due time (ms) of the earliest delayed retry, if any. */
-  nextDueAt: number | null;
+  /** When nothing was ready: how long (ms) until the earliest delayed retry is due, if any waits. */
+  nextDueInMs: number | null;
 }
 
 /** A leased message to be replaced by its next try. */
@@ -21,8 +20,8 @@ export interface RetryRequest {
   token: string;
   /** The message for the next try. */
   next: string;
-  /** When it is due (ms); 0 or a past time: now. */
-  dueAt: number;
+  /** How long (ms) until it is due; 0: now. */
+  delayMs: number;
 }
 
 const PROMOTE_LIMIT = 1_000;
@@ -30,19 +29,16 @@ const PROMOTE_LIMIT = 1_000;
 /**
  * A reliable queue on Redis: fetching leases messages instead of popping them, so a process
  * that dies mid-work loses nothing (its leases run out and the messages are reaped). Every
- * transition is one Lua script or one command, never two round trips a crash could split.
+ * transition is one Lua script or one command, never two round trips a crash could split,
+ * and every deadline is on Redis's clock.
  */
 export class LeaseQueue {
   constructor(
     private readonly redis: QueueRedis,
     readonly keys: LeaseQueueKeys,
-    private readonly clock: Clock = systemClock,
+    /** The set of task ids with a message in Redis, which acknowledging removes from. */
+    private readonly presentKey: string,
   ) {}
-
-  /** Enqueues messages in order (the first is taken first), in one command. */
-  async push(messages: string[]): Promise<void> {
-    if (messages.length > 0) await this.redis.lpush(this.keys.ready, ...messages);
-  }
 
   /** Leases up to `max` messages for `leaseMs`, promoting due retries first. */
   async fetch(max: number, leaseMs: number): Promise<FetchResult> {
@@ -52,7 +48,6 @@ export class LeaseQueue {
       k.inflight,
       k.leases,
       k.delayed,
-      this.clock.now(),
       leaseMs,
       max,
       PROMOTE_LIMIT,
@@ -62,8 +57,8 @@ export class LeaseQueue {
     for (let i = 1; i + 1 < reply.length; i += 2) {
       leased.push({ token: String(reply[i]), raw: String(reply[i + 1]) });
     }
-    const next = Number(reply[0]);
-    return { leased, nextDueAt: leased.length === 0 && next >= 0 ? next : null };
+    const wait = Number(reply[0]);
+    return { leased, nextDueInMs: leased.length === 0 && wait >= 0 ? wait : null };
   }
 
   /**
@@ -76,17 +71,19 @@ export class LeaseQueue {
     await blocking.blmove(this.keys.ready, this.keys.ready, 'RIGHT', 'RIGHT', seconds);
   }
 
-  /** Settles leased messages as done. Returns how many were still leased (the rest had expired). */
-  async ack(tokens: string[]): Promise<number> {
-    if (tokens.length === 0) return 0;
-    return this.redis.queueAck(this.keys.inflight, this.keys.leases, ...tokens);
+  /**
+   * Settles leased messages as done; `ids` (their tasks) leave the present set. Returns how
+   * many were still leased (the rest had expired and were returned).
+   */
+  async ack(tokens: string[], ids: number[]): Promise<number> {
+    if (tokens.length === 0 && ids.length === 0) return 0;
+    return this.redis.queueAck(this.keys.inflight, this.keys.leases, this.presentKey, tokens.length, ...tokens, ...ids);
   }
 
-  /** Pushes the leases' deadlines out; leases already lost are not recreated. */
-  async extend(tokens: string[], leaseMs: number): Promise<void> {
-    if (tokens.length === 0) return;
-    const deadline = this.clock.now() + leaseMs;
-    await this.redis.zadd(this.keys.leases, 'XX', ...tokens.flatMap((t) => [deadline, t]));
+  /** Pushes the leases' deadlines out; leases already lost are not recreated. Returns how many were held. */
+  async extend(tokens: string[], leaseMs: number): Promise<number> {
+    if (tokens.length === 0) return 0;
+    return this.redis.queueExtend(this.keys.leases, leaseMs, ...tokens);
   }
 
   /** Hands leased messages back unchanged, first in line. Returns how many were still leased. */
@@ -95,18 +92,11 @@ export class LeaseQueue {
     return this.redis.queueRelease(this.keys.inflight, this.keys.leases, this.keys.ready, ...tokens);
   }
 
-  /** Replaces a leased message by `next`, ready at `dueAt` (ms; 0 or past: now). False if the lease was lost. */
-  async retry(token: string, next: string, dueAt: number): Promise<boolean> {
-    const [retried] = await this.retryMany([{ token, next, dueAt }]);
-    return retried === true;
-  }
-
-  /** `retry` for many leased messages in one script call; one boolean per retry, in order. */
-  async retryMany(retries: RetryRequest[]): Promise<boolean[]> {
+  /** Replaces leased messages by their next tries, in one script call; one boolean per retry (false: the lease was lost). */
+  async retry(retries: RetryRequest[]): Promise<boolean[]> {
     if (retries.length === 0) return [];
     const k = this.keys;
-    const now = this.clock.now();
-    const argv = retries.flatMap((r) => [r.token, r.next, r.dueAt > now ? r.dueAt : 0]);
+    const argv = retries.flatMap((r) => [r.token, r.next, Math.max(0, Math.round(r.delayMs))]);
     const done = await this.redis.queueRetry(k.inflight, k.leases, k.ready, k.delayed, ...argv);
     return done.map((d) => Number(d) === 1);
   }

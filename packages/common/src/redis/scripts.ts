@@ -8,28 +8,41 @@ type Arg = string | number;
 
 /** The Lua scripts as ioredis commands; each script's header documents its KEYS and ARGV. */
 export interface QueueCommands {
+  queueDispatch(k1: Arg, k2: Arg, ...argv: Arg[]): Promise<number>;
   queueFetch(k1: Arg, k2: Arg, k3: Arg, k4: Arg, ...argv: Arg[]): Promise<(string | number)[]>;
-  queueAck(k1: Arg, k2: Arg, ...tokens: Arg[]): Promise<number>;
+  queueExtend(k1: Arg, ...argv: Arg[]): Promise<number>;
+  queueAck(k1: Arg, k2: Arg, k3: Arg, ...argv: Arg[]): Promise<number>;
   queueRetry(k1: Arg, k2: Arg, k3: Arg, k4: Arg, ...argv: Arg[]): Promise<number[]>;
   queueRelease(k1: Arg, k2: Arg, k3: Arg, ...tokens: Arg[]): Promise<number>;
-  queueDeadLetter(k1: Arg, k2: Arg, k3: Arg, k4: Arg, ...argv: Arg[]): Promise<number>;
+  queueDeadLetter(k1: Arg, k2: Arg, k3: Arg, k4: Arg, k5: Arg, ...argv: Arg[]): Promise<number[]>;
   queueReap(k1: Arg, k2: Arg, k3: Arg, k4: Arg, k5: Arg, ...argv: Arg[]): Promise<[number, number]>;
-  queueFindMissing(k1: Arg, k2: Arg, k3: Arg, k4: Arg, k5: Arg, ...ids: Arg[]): Promise<string[]>;
 }
 
 export type QueueRedis = Redis & QueueCommands;
 
 const SCRIPTS: [keyof QueueCommands, string, number][] = [
+  ['queueDispatch', 'dispatch.lua', 2],
   ['queueFetch', 'fetch.lua', 4],
-  ['queueAck', 'ack.lua', 2],
+  ['queueExtend', 'extend.lua', 1],
+  ['queueAck', 'ack.lua', 3],
   ['queueRetry', 'retry.lua', 4],
   ['queueRelease', 'release.lua', 3],
-  ['queueDeadLetter', 'dead-letter.lua', 4],
+  ['queueDeadLetter', 'dead-letter.lua', 5],
   ['queueReap', 'reap.lua', 5],
-  ['queueFindMissing', 'find-missing.lua', 5],
 ];
 
-const sources = new Map(SCRIPTS.map(([, file]) => [file, readFileSync(new URL(file, LUA_DIR), 'utf8')]));
+/**
+ * A script's source with each `--@include name` line replaced by `lua/includes/name.lua`: the
+ * fragments several scripts share (Redis's clock, the message codec) are written once.
+ */
+export function luaSource(file: string): string {
+  const source = readFileSync(new URL(file, LUA_DIR), 'utf8');
+  return source.replace(/^--@include ([a-z-]+)$/gm, (_line, name: string) =>
+    readFileSync(new URL(`includes/${name}.lua`, LUA_DIR), 'utf8'),
+  );
+}
+
+const sources = new Map(SCRIPTS.map(([, file]) => [file, luaSource(file)]));
 
 /** Registers the scripts on a client (once; ioredis then sends EVALSHA, falling back to EVAL). */
 export function withQueueCommands(redis: Redis): QueueRedis {

@@ -1,5 +1,12 @@
 import { type Clock, systemClock } from '../clock.js';
-import { type DeadLetter, encodeDeadLetter, encodeMessage, type QueueMessage } from '../tasks/task-schema.js';
+import {
+  type DeadLetter,
+  encodeDeadLetter,
+  encodeInvalidEntry,
+  encodeMessage,
+  type InvalidEntry,
+  type QueueMessage,
+} from '../tasks/message-codec.js';
 import { DeadLetterList } from './dead-letter-list.js';
 import type { LeaseQueueKeys, QueueKeys } from './keys.js';
 import { LeaseQueue } from './lease-queue.js';
@@ -13,11 +20,17 @@ export interface QueueDepths {
   deadLetterInbox: number;
 }
 
+/** An entry to move to the dead letters; `token` null for one that was never leased. */
+export type DeadLetterRequest =
+  | { token: string | null; letter: DeadLetter }
+  | { token: string | null; invalid: InvalidEntry };
+
 export const EXECUTOR_LOST = 'executor lost: its lease expired before the task finished';
 
 /**
  * The task queue and its dead letters: the operations the scheduler, executors and DLQ
- * processor need, each atomic in Redis.
+ * processor need, each atomic in Redis. Every script that adds or removes a task's message
+ * keeps the present set (`keys.present`) in step, so what Redis lost is found by id.
  */
 export class TaskQueue {
   readonly tasks: LeaseQueue;
@@ -29,31 +42,44 @@ export class TaskQueue {
     private readonly deadLetterRetention: number,
     private readonly clock: Clock = systemClock,
   ) {
-    this.tasks = new LeaseQueue(redis, keys.tasks, clock);
-    this.inbox = new LeaseQueue(redis, keys.deadLetterInbox, clock);
+    this.tasks = new LeaseQueue(redis, keys.tasks, keys.present);
+    this.inbox = new LeaseQueue(redis, keys.deadLetterInbox, keys.present);
   }
 
-  /** Pushes task messages onto `task_queue` in one command, first taken first. */
-  dispatch(messages: QueueMessage[]): Promise<void> {
-    return this.tasks.push(messages.map(encodeMessage));
+  /** Pushes task messages onto `task_queue` in one script call, first taken first; their tasks become present. */
+  async dispatch(messages: QueueMessage[]): Promise<void> {
+    if (messages.length === 0) return;
+    await this.redis.queueDispatch(
+      this.keys.tasks.ready,
+      this.keys.present,
+      messages.length,
+      ...messages.map(encodeMessage),
+      ...messages.map((m) => m.id),
+    );
   }
 
   /**
-   * Dead-letters a leased message (or, with `token` null, an entry that was never leased).
-   * False if the lease had been lost, in which case nothing changed.
+   * Moves entries to the dead letters in one script call: a leased one only if its lease is
+   * still held. One boolean per entry, in order (false: the lease had been lost, nothing changed).
    */
-  async deadLetter(token: string | null, letter: DeadLetter): Promise<boolean> {
+  async deadLetter(requests: DeadLetterRequest[]): Promise<boolean[]> {
+    if (requests.length === 0) return [];
     const k = this.keys;
+    const argv = requests.flatMap((r) =>
+      'letter' in r
+        ? [r.token ?? '', encodeDeadLetter(r.letter), r.letter.id]
+        : [r.token ?? '', encodeInvalidEntry(r.invalid), ''],
+    );
     const done = await this.redis.queueDeadLetter(
       k.tasks.inflight,
       k.tasks.leases,
       k.deadLetters,
       k.deadLetterInbox.ready,
-      token ?? '',
-      encodeDeadLetter(letter),
+      k.present,
       this.deadLetterRetention,
+      ...argv,
     );
-    return done === 1;
+    return done.map((d) => Number(d) === 1);
   }
 
   /**
@@ -73,35 +99,25 @@ export class TaskQueue {
 
   /** reap.lua on one lease queue: `maxAttempts` 0 requeues unchanged, without counting an attempt. */
   private reap(queue: LeaseQueueKeys, maxAttempts: number, limit: number, error: string): Promise<[number, number]> {
-    const now = this.clock.now();
     return this.redis.queueReap(
       queue.inflight,
       queue.leases,
       queue.ready,
       this.keys.deadLetters,
       this.keys.deadLetterInbox.ready,
-      now,
       maxAttempts,
       limit,
       this.deadLetterRetention,
       error,
-      new Date(now).toISOString(),
+      new Date(this.clock.now()).toISOString(),
     );
   }
 
-  /** Of `ids`, those no structure in Redis holds a message for. */
-  async findMissing(ids: number[]): Promise<number[]> {
+  /** For each of `ids`, whether Redis holds a message of that task (one SMISMEMBER). */
+  async present(ids: number[]): Promise<boolean[]> {
     if (ids.length === 0) return [];
-    const k = this.keys;
-    const missing = await this.redis.queueFindMissing(
-      k.tasks.ready,
-      k.tasks.inflight,
-      k.tasks.delayed,
-      k.deadLetterInbox.ready,
-      k.deadLetterInbox.inflight,
-      ...ids,
-    );
-    return missing.map(Number);
+    const found = await this.redis.smismember(this.keys.present, ...ids.map(String));
+    return found.map((f) => Number(f) === 1);
   }
 
   /** The inspectable `dead-letter-queue` list. */

@@ -1,0 +1,57 @@
+-- The wire format in Lua: writes the same bytes as packages/common/src/tasks/message-codec.ts
+-- (a test pins both) and applies the same checks when reading.
+
+local json_escapes = { ['"'] = '\\"', ['\\'] = '\\\\', ['\b'] = '\\b', ['\f'] = '\\f',
+  ['\n'] = '\\n', ['\r'] = '\\r', ['\t'] = '\\t' }
+
+-- A Lua string as JSON.stringify writes it (the input is UTF-8 text).
+local function json_string(s)
+  return '"' .. string.gsub(s, '[%z\1-\31"\\]', function(c)
+    return json_escapes[c] or string.format('\\u%04x', string.byte(c))
+  end) .. '"'
+end
+
+local function whole(v, min, max)
+  return type(v) == 'number' and v == math.floor(v) and v >= min and v <= max
+end
+
+-- {"id","message","time","tries","run"}
+local function encode_message(m)
+  return '{"id":' .. string.format('%d', m.id) .. ',"message":' .. json_string(m.message)
+    .. ',"time":' .. string.format('%d', m.time) .. ',"tries":' .. string.format('%d', m.tries)
+    .. ',"run":' .. string.format('%d', m.run) .. '}'
+end
+
+-- The message plus ,"error","failed_at" (the error already cut to its length by the caller).
+local function encode_dead_letter(m, err, failed_at)
+  return string.sub(encode_message(m), 1, -2) .. ',"error":' .. json_string(err)
+    .. ',"failed_at":' .. json_string(failed_at) .. '}'
+end
+
+-- `s` cut to at most `max` bytes at a character boundary, marked with … when cut.
+local function cut_text(s, max)
+  if #s <= max then return s end
+  local e = max - 3
+  while e > 0 and string.byte(s, e + 1) >= 0x80 and string.byte(s, e + 1) < 0xC0 do e = e - 1 end
+  return string.sub(s, 1, e) .. '\226\128\166'
+end
+
+local function encode_invalid_entry(err, raw, failed_at)
+  return '{"error":' .. json_string(err) .. ',"raw":' .. json_string(cut_text(raw, 10000))
+    .. ',"failed_at":' .. json_string(failed_at) .. '}'
+end
+
+-- The message in `raw`, or nil and why not (the checks of decodeMessage).
+local function decode_message(raw)
+  local ok, m = pcall(cjson.decode, raw)
+  if not ok then return nil, 'not JSON' end
+  if type(m) ~= 'table' or m[1] ~= nil then return nil, 'not a JSON object' end
+  if m.run == nil then m.run = 0 end
+  if not whole(m.id, 1, 9007199254740991) then return nil, 'id must be a positive integer' end
+  if type(m.message) ~= 'string' then return nil, 'message must be a string' end
+  if not whole(m.time, 0, 86400) then return nil, 'time must be a whole number of seconds from 0 to 86400' end
+  if not whole(m.tries, 0, 1000) then return nil, 'tries must be a whole number from 0 to 1000' end
+  if not whole(m.run, 0, 4294967295) then return nil, 'run must be a whole number from 0 to 4294967295' end
+  return m
+end
+

@@ -1,0 +1,166 @@
+/**
+ * The wire format: the one place that writes and reads the messages on `task_queue` and the
+ * entries of `dead-letter-queue`. The Lua scripts that must build a message (reap.lua) use
+ * `lua/includes/message.lua`, which writes the same bytes; a test pins both.
+ *
+ * A message is the original's `{"id","message","time","tries"}` plus `run`: the run of the
+ * task it belongs to (each claim of a task starts a new run, see the claim transition), so a
+ * stale or duplicate message changes nothing. A message without `run` is of run 0, as tasks
+ * were before runs were counted.
+ */
+
+/** A message on `task_queue`. `tries` counts the failed tries of its run so far. */
+export interface QueueMessage {
+  id: number;
+  message: string;
+  time: number;
+  tries: number;
+  run: number;
+}
+
+/** An entry of `dead-letter-queue` for a task: its last message plus why and when it was given up. */
+export interface DeadLetter extends QueueMessage {
+  error: string;
+  failed_at: string;
+}
+
+/** An entry of `dead-letter-queue` for something that was not a valid message (pushed by hand, say). */
+export interface InvalidEntry {
+  error: string;
+  raw: string;
+  failed_at: string;
+}
+
+/** The bounds every message field is checked against, so nothing the database would reject gets that far. */
+export const MESSAGE_LIMITS = {
+  /** The largest `time` (s) of any message; MAX_TASK_TIME_S cannot be set above it. */
+  maxTimeS: 86_400,
+  /** The most tries a message may count; MAX_ATTEMPTS cannot be set above it. */
+  maxTries: 1_000,
+  /** `run` is an INT UNSIGNED column. */
+  maxRun: 4_294_967_295,
+  /** Characters of an error kept in a dead letter and in `last_error`; longer ones are cut, marked with `…`. */
+  maxErrorLength: 2_000,
+  /** Characters of an invalid entry kept in its dead letter. */
+  maxRawLength: 10_000,
+} as const;
+
+export type Decoded<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+/** `text` cut to `max` characters (never inside a surrogate pair), marked with `…` when cut. */
+export function truncateText(text: string, max: number): string {
+  if (text.length <= max) return text;
+  let end = max - 1;
+  const last = text.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end--;
+  return `${text.slice(0, end)}…`;
+}
+
+/** An error text as it is kept: at most `MESSAGE_LIMITS.maxErrorLength` characters. */
+export function errorText(error: string): string {
+  return truncateText(error, MESSAGE_LIMITS.maxErrorLength);
+}
+
+export function encodeMessage(m: QueueMessage): string {
+  return `{"id":${m.id},"message":${JSON.stringify(m.message)},"time":${m.time},"tries":${m.tries},"run":${m.run}}`;
+}
+
+export function encodeDeadLetter(letter: DeadLetter): string {
+  const message = encodeMessage(letter).slice(0, -1);
+  return `${message},"error":${JSON.stringify(errorText(letter.error))},"failed_at":${JSON.stringify(letter.failed_at)}}`;
+}
+
+export function encodeInvalidEntry(entry: InvalidEntry): string {
+  return JSON.stringify({
+    error: errorText(entry.error),
+    raw: truncateText(entry.raw, MESSAGE_LIMITS.maxRawLength),
+    failed_at: entry.failed_at,
+  });
+}
+
+const isWhole = (v: unknown, min: number, max: number): v is number =>
+  typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
+
+function object(raw: string): Decoded<Record<string, unknown>> {
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    return { ok: false, reason: 'not JSON' };
+  }
+  if (json === null || typeof json !== 'object' || Array.isArray(json))
+    return { ok: false, reason: 'not a JSON object' };
+  return { ok: true, value: json as Record<string, unknown> };
+}
+
+/** The fields every message and dead letter of a task carries, checked; the first problem is named. */
+function taskFields(o: Record<string, unknown>): Decoded<QueueMessage> {
+  const { id, message, time, tries } = o;
+  const run = o.run ?? 0;
+  if (!isWhole(id, 1, Number.MAX_SAFE_INTEGER)) return { ok: false, reason: 'id must be a positive integer' };
+  if (typeof message !== 'string') return { ok: false, reason: 'message must be a string' };
+  if (!isWhole(time, 0, MESSAGE_LIMITS.maxTimeS)) {
+    return { ok: false, reason: `time must be a whole number of seconds from 0 to ${MESSAGE_LIMITS.maxTimeS}` };
+  }
+  if (!isWhole(tries, 0, MESSAGE_LIMITS.maxTries)) {
+    return { ok: false, reason: `tries must be a whole number from 0 to ${MESSAGE_LIMITS.maxTries}` };
+  }
+  if (!isWhole(run, 0, MESSAGE_LIMITS.maxRun)) {
+    return { ok: false, reason: `run must be a whole number from 0 to ${MESSAGE_LIMITS.maxRun}` };
+  }
+  return { ok: true, value: { id, message, time, tries, run } };
+}
+
+/** A message from `task_queue`, or why it is not one (`invalid message: …`). */
+export function decodeMessage(raw: string): Decoded<QueueMessage> {
+  const parsed = object(raw);
+  const fields = parsed.ok ? taskFields(parsed.value) : parsed;
+  return fields.ok ? fields : { ok: false, reason: `invalid message: ${fields.reason}` };
+}
+
+/**
+ * What the DLQ processor records of a dead letter: its task, run, tries and error. `tries` is
+ * null, with the reason in `problem`, when it is not a valid count: the letter still names its
+ * run, so its task is still failed, without trusting the count. An entry without a valid id
+ * and run names no task.
+ */
+export interface DeadLetterRecord {
+  id: number;
+  run: number;
+  tries: number | null;
+  error: string;
+  problem: string | null;
+}
+
+export function decodeDeadLetter(raw: string): Decoded<DeadLetterRecord> {
+  const parsed = object(raw);
+  if (!parsed.ok) return { ok: false, reason: `invalid dead letter: ${parsed.reason}` };
+  const { id, tries, error } = parsed.value;
+  const run = parsed.value.run ?? 0;
+  if (!isWhole(id, 1, Number.MAX_SAFE_INTEGER))
+    return { ok: false, reason: 'invalid dead letter: id must be a positive integer' };
+  if (!isWhole(run, 0, MESSAGE_LIMITS.maxRun)) {
+    return { ok: false, reason: `invalid dead letter: run must be a whole number from 0 to ${MESSAGE_LIMITS.maxRun}` };
+  }
+  const valid = isWhole(tries, 0, MESSAGE_LIMITS.maxTries);
+  return {
+    ok: true,
+    value: {
+      id,
+      run,
+      tries: valid ? tries : null,
+      error: errorText(typeof error === 'string' ? error : 'dead-lettered'),
+      problem: valid ? null : `invalid dead letter: tries must be a whole number from 0 to ${MESSAGE_LIMITS.maxTries}`,
+    },
+  };
+}
+
+/**
+ * The task id an entry names, read as leniently as possible, or null. Only for undoing what
+ * an entry may have stood for (its task's presence in Redis), never for writing to a task.
+ */
+export function namedTaskId(raw: string): number | null {
+  const match = /"id"\s*:\s*(\d{1,16})[,}\s]/.exec(raw);
+  const id = match ? Number(match[1]) : Number.NaN;
+  return Number.isSafeInteger(id) && id > 0 ? id : null;
+}

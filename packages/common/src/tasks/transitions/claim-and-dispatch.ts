@@ -1,0 +1,134 @@
+import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import { idsCondition } from '../../mysql/ids-condition.js';
+import { inTransaction, isRetryableTransactionError } from '../../mysql/transaction.js';
+import { countFinished } from '../finish-counts.js';
+import { errorText, type QueueMessage } from '../message-codec.js';
+import { decodeTaskData } from '../task-data.js';
+import type { TransitionDeps } from './deps.js';
+
+/**
+ * Claim and dispatch: pending tasks become `processing` in MySQL, each starting a new run,
+ * and only after the commit are their messages pushed to Redis. Should the push fail or the
+ * process die in between, the tasks are `processing` without a message, which is what the
+ * recover transition looks for. A row whose data cannot become a message is `failed` in the
+ * same transaction, with the reason, and never stops the batch.
+ */
+
+export interface ClaimResult {
+  /** The messages pushed, oldest task first. */
+  dispatched: QueueMessage[];
+  /** Tasks marked `failed` because their data cannot become a message. */
+  invalid: { id: number; reason: string }[];
+}
+
+interface PendingRow extends RowDataPacket {
+  id: number;
+  data: unknown;
+  attempts: number;
+  run: number;
+}
+
+interface Claim {
+  messages: QueueMessage[];
+  invalid: { id: number; reason: string }[];
+}
+
+/** Claims up to `limit` pending tasks, oldest first, then pushes their messages. */
+export async function claimAndDispatch(deps: TransitionDeps, limit: number): Promise<ClaimResult> {
+  const claim = await claimPending(deps.pool, limit);
+  await deps.queue.dispatch(claim.dispatched);
+  return claim;
+}
+
+/**
+ * The MySQL half of the transition alone: the claim, committed, with nothing pushed. What a
+ * scheduler that dies between the two halves leaves behind (the fault tests make it so).
+ */
+export async function claimPending(pool: Pool, limit: number): Promise<ClaimResult> {
+  const claim = (await claimOptimistically(pool, limit)) ?? (await claimWithLocks(pool, limit));
+  return { dispatched: claim.messages, invalid: claim.invalid };
+}
+
+const PENDING = 'SELECT id, data, attempts, run FROM tasks WHERE status = ? ORDER BY id LIMIT ?';
+
+/** The rows' messages (of their next run), and the rows that cannot become one. */
+function toClaim(rows: PendingRow[]): Claim {
+  const claim: Claim = { messages: [], invalid: [] };
+  for (const row of rows) {
+    const id = Number(row.id);
+    const data = decodeTaskData(row.data);
+    if (data.ok) {
+      claim.messages.push({ id, ...data.value, tries: row.attempts, run: row.run + 1 });
+    } else {
+      claim.invalid.push({ id, reason: data.reason });
+    }
+  }
+  return claim;
+}
+
+/**
+ * Marks the claimed rows: `processing` in a new run, or `failed` for those that cannot run.
+ * Returns how many rows were still pending.
+ */
+async function mark(connection: PoolConnection, claim: Claim): Promise<number> {
+  let changed = 0;
+  if (claim.messages.length > 0) {
+    const ids = idsCondition(claim.messages.map((m) => m.id));
+    const [result] = await connection.query<ResultSetHeader>(
+      `UPDATE tasks SET status = 'processing', run = run + 1, dispatched_at = NOW(3)
+        WHERE ${ids.sql} AND status = 'pending'`,
+      ids.params,
+    );
+    changed += result.affectedRows;
+  }
+  let failed = 0;
+  for (const { id, reason } of claim.invalid) {
+    const [result] = await connection.query<ResultSetHeader>(
+      `UPDATE tasks SET status = 'failed', run = run + 1, last_error = ?, finished_at = NOW(3)
+        WHERE id = ? AND status = 'pending'`,
+      [errorText(reason), id],
+    );
+    failed += result.affectedRows;
+  }
+  await countFinished(connection, 'failed', failed);
+  return changed + failed;
+}
+
+/**
+ * The usual case, one scheduler or schedulers that do not collide: read the oldest pending
+ * tasks without locking them, then mark exactly those. If every one was still pending, the
+ * claim is ours (each changed row stays locked until the commit). If another scheduler took
+ * some meanwhile, undo and claim with locks instead. Locking reads cost the database about as
+ * much as the update itself, so this roughly halves the work of a claim.
+ */
+async function claimOptimistically(pool: Pool, limit: number): Promise<Claim | null> {
+  const connection = await pool.getConnection();
+  try {
+    await connection.beginTransaction();
+    const [rows] = await connection.query<PendingRow[]>(PENDING, ['pending', limit]);
+    const claim = toClaim(rows);
+    if (rows.length > 0 && (await mark(connection, claim)) !== rows.length) {
+      await connection.rollback();
+      return null;
+    }
+    await connection.commit();
+    return claim;
+  } catch (err) {
+    await connection.rollback().catch(() => undefined);
+    // Two schedulers updating the same rows: the one the server chose to roll back claims with locks.
+    if (isRetryableTransactionError(err)) return null;
+    throw err;
+  } finally {
+    connection.release();
+  }
+}
+
+/** Claims with `SKIP LOCKED`, so schedulers claiming at the same moment never share a task. */
+function claimWithLocks(pool: Pool, limit: number): Promise<Claim> {
+  return inTransaction(pool, async (connection) => {
+    const [rows] = await connection.query<PendingRow[]>(`${PENDING} FOR UPDATE SKIP LOCKED`, ['pending', limit]);
+    const claim = toClaim(rows);
+    if (rows.length > 0) await mark(connection, claim);
+    return claim;
+  });
+}

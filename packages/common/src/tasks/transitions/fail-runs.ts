@@ -1,0 +1,123 @@
+import type { PoolConnection, RowDataPacket } from 'mysql2/promise';
+import { groupBy } from '../../mysql/ids-condition.js';
+import { inTransaction } from '../../mysql/transaction.js';
+import { type DeadLetter, encodeMessage, errorText, type QueueMessage } from '../message-codec.js';
+import { finishedOrGone, type TransitionDeps } from './deps.js';
+
+/**
+ * Fail runs: a failed try is recorded in MySQL first (attempts and last error), then settled
+ * in Redis: retried after its backoff, or dead-lettered on the task's last attempt. MySQL
+ * learns the last attempt before the dead letter exists, so should Redis lose the letter
+ * before the DLQ processor records it, the recover transition finds the task out of attempts.
+ *
+ * A try counts only if its task is `processing` in the same run and has not counted this try
+ * already (`attempts <= tries`): a stale message, or a duplicate copy of one whose try was
+ * counted, changes nothing, uses none of the run's attempts, and is dropped.
+ */
+
+/** A failed try of a leased message. */
+export interface FailedRun {
+  /** The message that was run. */
+  message: QueueMessage;
+  token: string;
+  error: string;
+  /** Whether this was its task's last attempt (dead-letter instead of retrying). */
+  last: boolean;
+  /** How long to wait before the next try (ms). */
+  delayMs: number;
+  /** When it failed (ISO 8601), for the dead letter. */
+  failedAt: string;
+  /**
+   * Set once the try's MySQL part committed (whether it counted): settling it again (after
+   * Redis failed) goes straight to Redis, so a try is never counted, or dropped, twice.
+   */
+  counted?: boolean;
+}
+
+/** What became of a failed run; `dropped`: stale or a duplicate, nothing followed. */
+export type FailedRunOutcome = 'retried' | 'dead-lettered' | 'dropped' | 'lease-lost';
+
+interface AttemptRow extends RowDataPacket {
+  id: number;
+  status: string;
+  run: number;
+  attempts: number;
+}
+
+/**
+ * Which runs count, checked under the rows' locks and in order (two copies in one batch count
+ * once), and their attempts written: one UPDATE per group that shares attempts and error.
+ */
+async function countTries(connection: PoolConnection, runs: FailedRun[]): Promise<boolean[]> {
+  const ids = [...new Set(runs.map((r) => r.message.id))];
+  const [rows] = await connection.query<AttemptRow[]>(
+    'SELECT id, status, run, attempts FROM tasks WHERE id IN (?) FOR UPDATE',
+    [ids],
+  );
+  const tasks = new Map(rows.map((r) => [Number(r.id), { ...r }]));
+  const counts = runs.map((r) => {
+    const task = tasks.get(r.message.id);
+    if (task?.status !== 'processing' || task.run !== r.message.run || task.attempts > r.message.tries) {
+      return false;
+    }
+    task.attempts = r.message.tries + 1;
+    return true;
+  });
+  const counted = runs.filter((_, i) => counts[i]);
+  for (const group of groupBy(counted, (r) => `${r.message.tries}\u0000${r.error}`)) {
+    const first = group[0] as FailedRun;
+    await connection.query('UPDATE tasks SET attempts = ?, last_error = ? WHERE id IN (?)', [
+      first.message.tries + 1,
+      errorText(first.error),
+      group.map((r) => r.message.id),
+    ]);
+  }
+  return counts;
+}
+
+export async function failRuns(deps: TransitionDeps, runs: FailedRun[]): Promise<FailedRunOutcome[]> {
+  if (runs.length === 0) return [];
+  const fresh = runs.filter((r) => r.counted === undefined);
+  if (fresh.length > 0) {
+    const counted = await inTransaction(deps.pool, (connection) => countTries(connection, fresh));
+    fresh.forEach((r, i) => {
+      r.counted = counted[i] === true;
+    });
+  }
+  const counts = runs.map((r) => r.counted === true);
+  const settledIds = await finishedOrGone(
+    deps.pool,
+    runs.filter((_, i) => !counts[i]).map((r) => r.message.id),
+  );
+
+  const outcomes: FailedRunOutcome[] = runs.map((_, i) => (counts[i] ? 'lease-lost' : 'dropped'));
+  const dropped = runs.filter((_, i) => !counts[i]);
+  await deps.queue.tasks.ack(
+    dropped.map((r) => r.token),
+    settledIds,
+  );
+
+  const retryAt = runs.flatMap((r, i) => (counts[i] && !r.last ? [i] : []));
+  const retried = await deps.queue.tasks.retry(
+    retryAt.map((i) => {
+      const r = runs[i] as FailedRun;
+      return { token: r.token, next: encodeMessage({ ...r.message, tries: r.message.tries + 1 }), delayMs: r.delayMs };
+    }),
+  );
+  retryAt.forEach((i, n) => {
+    if (retried[n]) outcomes[i] = 'retried';
+  });
+
+  const letterAt = runs.flatMap((r, i) => (counts[i] && r.last ? [i] : []));
+  const moved = await deps.queue.deadLetter(
+    letterAt.map((i) => {
+      const r = runs[i] as FailedRun;
+      const letter: DeadLetter = { ...r.message, tries: r.message.tries + 1, error: r.error, failed_at: r.failedAt };
+      return { token: r.token, letter };
+    }),
+  );
+  letterAt.forEach((i, n) => {
+    if (moved[n]) outcomes[i] = 'dead-lettered';
+  });
+  return outcomes;
+}

@@ -1,0 +1,74 @@
+import type { PoolConnection, ResultSetHeader } from 'mysql2/promise';
+import { groupBy, idsCondition } from '../../mysql/ids-condition.js';
+import { inTransaction } from '../../mysql/transaction.js';
+import type { Leased } from '../../redis/lease-queue.js';
+import { countFinished } from '../finish-counts.js';
+import { type DeadLetterRecord, decodeDeadLetter, errorText } from '../message-codec.js';
+import { finishedOrGone, type TransitionDeps } from './deps.js';
+
+/**
+ * Record dead letters: the DLQ processor's inbox entries mark their tasks `failed` in MySQL
+ * with their attempts and last error (only a task still `processing` in the letter's run
+ * changes, and only those count as finished, in the same transaction); then the entries leave
+ * the inbox. The `dead-letter-queue` list is left alone: the letters stay there to inspect.
+ * An old letter (its task was redriven and runs again) changes nothing. An entry that names
+ * no task is taken off the inbox and reported.
+ */
+
+export interface RecordResult {
+  /** Entries taken off the inbox. */
+  entries: number;
+  /** Tasks that became `failed`. */
+  markedFailed: number;
+  /** Entries that name no task, with why. */
+  invalid: { raw: string; reason: string }[];
+  /** The tasks of the letters recorded (whether or not they changed). */
+  letters: DeadLetterRecord[];
+}
+
+/** Groups that share their run, attempts and error, so one statement writes each group. */
+const sameWrite = (l: DeadLetterRecord) => `${l.run}:${l.tries}:${l.problem}\u0000${l.error}`;
+
+async function markFailed(connection: PoolConnection, letters: DeadLetterRecord[]): Promise<number> {
+  let changed = 0;
+  for (const group of groupBy(letters, sameWrite)) {
+    const first = group[0] as DeadLetterRecord;
+    const ids = idsCondition(group.map((l) => l.id));
+    // A letter whose tries is not a valid count fails its task without changing its attempts.
+    const error = first.problem === null ? first.error : errorText(`${first.error} (${first.problem})`);
+    const [result] = await connection.query<ResultSetHeader>(
+      `UPDATE tasks SET status = 'failed', attempts = GREATEST(attempts, ?), last_error = ?, finished_at = NOW(3)
+        WHERE ${ids.sql} AND status = 'processing' AND run = ?`,
+      [first.tries ?? 0, error, ...ids.params, first.run],
+    );
+    changed += result.affectedRows;
+  }
+  await countFinished(connection, 'failed', changed);
+  return changed;
+}
+
+export async function recordDeadLetters(deps: TransitionDeps, entries: Leased[]): Promise<RecordResult> {
+  const letters: DeadLetterRecord[] = [];
+  const invalid: { raw: string; reason: string }[] = [];
+  for (const entry of entries) {
+    const decoded = decodeDeadLetter(entry.raw);
+    if (decoded.ok) letters.push(decoded.value);
+    else invalid.push({ raw: entry.raw, reason: decoded.reason });
+  }
+  const { markedFailed, settledIds } =
+    letters.length === 0
+      ? { markedFailed: 0, settledIds: [] }
+      : await inTransaction(deps.pool, async (connection) => {
+          const changed = await markFailed(connection, letters);
+          const ids = letters.map((l) => l.id);
+          return {
+            markedFailed: changed,
+            settledIds: changed === letters.length ? ids : await finishedOrGone(connection, ids),
+          };
+        });
+  await deps.queue.inbox.ack(
+    entries.map((e) => e.token),
+    settledIds,
+  );
+  return { entries: entries.length, markedFailed, invalid, letters };
+}

@@ -1,0 +1,152 @@
+import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
+import { inTransaction } from '../../mysql/transaction.js';
+import { EXECUTOR_LOST } from '../../redis/task-queue.js';
+import { countFinished } from '../finish-counts.js';
+import { type DeadLetter, errorText, type QueueMessage } from '../message-codec.js';
+import { decodeTaskData } from '../task-data.js';
+import type { TransitionDeps } from './deps.js';
+
+/**
+ * Recover. MySQL is the source of truth: a task it holds as `processing` must have a message
+ * somewhere in Redis. Expired leases are returned (their executor died); then every
+ * `processing` task is looked up, a page at a time in id order, in the set of tasks present in
+ * Redis, and those missing (the scheduler died between commit and push, or Redis lost its
+ * data) are pushed again in the same run, or dead-lettered if they are out of attempts.
+ *
+ * Each page costs Redis one SMISMEMBER of at most `pageSize` ids, whatever the queue's
+ * length, and every `processing` task is covered in every pass.
+ */
+
+export interface RecoverOptions {
+  /** A task must have been dispatched this long ago before it can count as lost. */
+  graceMs: number;
+  maxAttempts: number;
+  /** `processing` tasks looked up per page. */
+  pageSize: number;
+}
+
+export interface RecoverResult {
+  /** Leases that had run out: their tasks went back to the queue, or to the dead letters. */
+  reaped: number;
+  /** Of those, dead-lettered (out of attempts) or invalid messages. */
+  reapedDeadLettered: number;
+  /** Tasks missing from Redis, pushed again. */
+  repushed: number[];
+  /** Tasks missing from Redis and out of attempts, dead-lettered. */
+  deadLettered: number[];
+  /** Tasks missing from Redis whose data cannot become a message, marked `failed`. */
+  invalid: number[];
+  /** `processing` tasks looked up. */
+  checked: number;
+}
+
+interface ProcessingRow extends RowDataPacket {
+  id: number;
+  due: number;
+}
+
+interface LostRow extends RowDataPacket {
+  id: number;
+  data: unknown;
+  attempts: number;
+  run: number;
+  last_error: string | null;
+}
+
+/** One page of `processing` tasks after `afterId`, each with whether its grace has passed. */
+async function processingPage(pool: Pool, afterId: number, options: RecoverOptions): Promise<ProcessingRow[]> {
+  const [rows] = await pool.query<ProcessingRow[]>(
+    `SELECT id, dispatched_at < NOW(3) - INTERVAL ? MICROSECOND AS due FROM tasks
+      WHERE status = 'processing' AND id > ? ORDER BY id LIMIT ?`,
+    [options.graceMs * 1000, afterId, options.pageSize],
+  );
+  return rows;
+}
+
+interface Redispatch {
+  messages: QueueMessage[];
+  letters: DeadLetter[];
+  invalid: number[];
+}
+
+/**
+ * The lost tasks still `processing` and still past their grace (another sweeper may have
+ * pushed them meanwhile: it renewed `dispatched_at`), locked, renewed, and turned into what
+ * to push.
+ */
+async function redispatch(
+  connection: PoolConnection,
+  ids: number[],
+  options: RecoverOptions,
+  failedAt: string,
+): Promise<Redispatch> {
+  const [rows] = await connection.query<LostRow[]>(
+    `SELECT id, data, attempts, run, last_error FROM tasks
+      WHERE id IN (?) AND status = 'processing' AND dispatched_at < NOW(3) - INTERVAL ? MICROSECOND
+      ORDER BY id FOR UPDATE`,
+    [ids, options.graceMs * 1000],
+  );
+  const out: Redispatch = { messages: [], letters: [], invalid: [] };
+  const renewed: number[] = [];
+  for (const row of rows) {
+    const id = Number(row.id);
+    const data = decodeTaskData(row.data);
+    if (!data.ok) {
+      await connection.query(
+        `UPDATE tasks SET status = 'failed', last_error = ?, finished_at = NOW(3) WHERE id = ? AND status = 'processing'`,
+        [errorText(data.reason), id],
+      );
+      out.invalid.push(id);
+      continue;
+    }
+    renewed.push(id);
+    const message: QueueMessage = { id, ...data.value, tries: row.attempts, run: row.run };
+    if (row.attempts >= options.maxAttempts) {
+      out.letters.push({ ...message, error: row.last_error ?? EXECUTOR_LOST, failed_at: failedAt });
+    } else {
+      out.messages.push(message);
+    }
+  }
+  await countFinished(connection, 'failed', out.invalid.length);
+  if (renewed.length > 0) await connection.query('UPDATE tasks SET dispatched_at = NOW(3) WHERE id IN (?)', [renewed]);
+  return out;
+}
+
+export async function recoverLost(
+  deps: TransitionDeps,
+  options: RecoverOptions,
+  now: () => number = Date.now,
+): Promise<RecoverResult> {
+  const { pool, queue } = deps;
+  const reaped = await queue.reapExpired(options.maxAttempts);
+  await queue.reapExpiredInbox();
+  const result: RecoverResult = {
+    reaped: reaped.requeued + reaped.deadLettered,
+    reapedDeadLettered: reaped.deadLettered,
+    repushed: [],
+    deadLettered: [],
+    invalid: [],
+    checked: 0,
+  };
+
+  for (let afterId = 0; ; ) {
+    const page = await processingPage(pool, afterId, options);
+    result.checked += page.length;
+    const due = page.filter((r) => Number(r.due) === 1).map((r) => Number(r.id));
+    const present = await queue.present(due);
+    const missing = due.filter((_, i) => !present[i]);
+    if (missing.length > 0) {
+      const failedAt = new Date(now()).toISOString();
+      const lost = await inTransaction(pool, (connection) => redispatch(connection, missing, options, failedAt));
+      // Committed: should these pushes fail, the tasks are still missing at the next pass.
+      await queue.dispatch(lost.messages);
+      await queue.deadLetter(lost.letters.map((letter) => ({ token: null, letter })));
+      result.repushed.push(...lost.messages.map((m) => m.id));
+      result.deadLettered.push(...lost.letters.map((l) => l.id));
+      result.invalid.push(...lost.invalid);
+    }
+    if (page.length < options.pageSize) break;
+    afterId = Number(page[page.length - 1]?.id);
+  }
+  return result;
+}
