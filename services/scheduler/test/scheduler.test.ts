@@ -60,7 +60,10 @@ describe('Scheduler.dispatchBatch', () => {
     for (const id of ids.slice(0, 3)) {
       const task = await getTask(t.ctx.pool, id);
       expect(task).toMatchObject({ status: 'processing', dispatchedAt: expect.any(Date) });
-      const [[row]] = (await t.ctx.pool.query('SELECT run FROM tasks WHERE id = ?', [id])) as [{ run: number }[], unknown];
+      const [[row]] = (await t.ctx.pool.query('SELECT run FROM tasks WHERE id = ?', [id])) as [
+        { run: number }[],
+        unknown,
+      ];
       expect(row?.run).toBe(1);
     }
     for (const id of ids.slice(3)) {
