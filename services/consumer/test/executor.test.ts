@@ -159,4 +159,22 @@ describe('Executor', () => {
     expect(ready.map((m) => m.id).sort()).toEqual(ids.sort());
     expect(ready.every((m) => m.tries === 0)).toBe(true);
   });
+
+  it('dead-letters a poison message (tries out of bounds) alone, and its batch-mates complete', async () => {
+    const ids = await dispatch(47);
+    // A second, hand-made message for one of the tasks, whose tries would overflow `attempts`.
+    const poison = JSON.stringify({ id: ids[10], message: 'task 10', time: 0, tries: 4_294_967_295 });
+    await t.ctx.redis.lpush(t.ctx.queue.keys.tasks.ready, poison);
+    startExecutor(simulatedWork(0), { concurrency: 100, fetchBatchSize: 100 });
+    await until(async () => (await statuses(ids)).every((task) => task.status === 'completed'));
+    expect((await statuses(ids)).map((task) => task.attempts)).toEqual(ids.map(() => 1));
+    await until(async () => (await t.ctx.queue.depths()).deadLetters === 1);
+    const [letter] = await t.ctx.redis.lrange(t.ctx.queue.keys.deadLetters, 0, -1);
+    expect(JSON.parse(letter!)).toEqual({
+      error: 'invalid message: tries must be a whole number from 0 to 1000',
+      raw: poison,
+      failed_at: expect.any(String),
+    });
+    expect(await t.ctx.queue.depths()).toMatchObject({ ready: 0, inflight: 0, deadLetterInbox: 0 });
+  });
 });

@@ -163,3 +163,28 @@ describe('DeadLetterProcessor.start', () => {
     expect(await deadLetterList()).toHaveLength(2);
   });
 });
+
+describe('DeadLetterProcessor poison entries', () => {
+  it('records the batch-mates of an entry with an impossible tries, and fails that entry’s task with the reason', async () => {
+    const messages = await processing(6);
+    const [poisoned, verbose, ...others] = messages;
+    for (const m of others) await deadLetter(m);
+    const inbox = t.ctx.queue.keys.deadLetterInbox.ready;
+    await t.ctx.redis.lpush(inbox, JSON.stringify({ ...poisoned, tries: 1e10, error: 'boom', failed_at: 'x' }));
+    // An error longer than the column holds, written by an older version or by hand.
+    await t.ctx.redis.lpush(inbox, JSON.stringify({ ...verbose, tries: 3, error: 'x'.repeat(70_000), failed_at: 'x' }));
+
+    expect(await newProcessor().recordBatch()).toBe(6);
+    for (const m of others) expect(await getTask(t.ctx.pool, m.id)).toMatchObject({ status: 'failed', attempts: 3 });
+    expect(await getTask(t.ctx.pool, poisoned!.id)).toMatchObject({
+      status: 'failed',
+      attempts: 0,
+      lastError: 'boom (invalid dead letter: tries must be a whole number from 0 to 1000)',
+    });
+    const long = await getTask(t.ctx.pool, verbose!.id);
+    expect(long).toMatchObject({ status: 'failed', attempts: 3 });
+    expect(long?.lastError).toHaveLength(2_000);
+    expect(long?.lastError?.endsWith('…')).toBe(true);
+    expect(await t.ctx.queue.inbox.depths()).toEqual({ ready: 0, delayed: 0, inflight: 0 });
+  });
+});

@@ -46,6 +46,40 @@ async function countByStatus(): Promise<Record<string, number>> {
 }
 
 describe('Scheduler.dispatchBatch', () => {
+  it('runs rows an older client wrote when they mean the same, and fails with the reason those that cannot run', async () => {
+    const rows = [
+      '{"message":"older client","time":"3"}',
+      'null',
+      '{"message":5,"time":1}',
+      '{"message":"no time"}',
+      '{"message":"fine","time":2}',
+    ];
+    await t.ctx.pool.query('INSERT INTO tasks (data) VALUES ?', [rows.map((r) => [r])]);
+    const [idRows] = await t.ctx.pool.query<RowDataPacket[]>('SELECT id FROM tasks ORDER BY id');
+    const [older, nothing, numeric, timeless, fine] = idRows.map((r) => Number(r.id));
+
+    const { dispatched, invalid } = await scheduler().dispatchBatch();
+    expect(dispatched.map((m) => [m.id, m.message, m.time])).toEqual([
+      [older, 'older client', 3],
+      [fine, 'fine', 2],
+    ]);
+    expect(invalid).toEqual([
+      { id: nothing, reason: 'invalid task data: not a JSON object' },
+      { id: numeric, reason: 'invalid task data: message must be a string' },
+      { id: timeless, reason: 'invalid task data: time must be a whole number of seconds from 0 to 86400' },
+    ]);
+    for (const { id, reason } of invalid) {
+      expect(await getTask(t.ctx.pool, id)).toMatchObject({
+        status: 'failed',
+        lastError: reason,
+        finishedAt: expect.any(Date),
+      });
+    }
+    expect(await countByStatus()).toEqual({ processing: 2, failed: 3 });
+    // Nothing is left for a later claim or sweep to trip over.
+    expect((await scheduler().dispatchBatch()).dispatched).toEqual([]);
+  });
+
   it('claims pending tasks oldest first, marks them processing and pushes them in the original format', async () => {
     const ids = await insert(5);
     const { dispatched } = await scheduler({ batchSize: 3 }).dispatchBatch();

@@ -1,4 +1,5 @@
 import {
+  claimAndDispatch,
   claimPending,
   EXECUTOR_LOST,
   encodeMessage,
@@ -72,6 +73,42 @@ describe('Sweeper.sweep', () => {
     // Pushed once: the next sweep finds the message where it is.
     expect(await sweep()).toEqual(NOTHING);
     expect(await ready()).toHaveLength(1);
+  });
+
+  it('recovers a lost task in one pass behind 50,000 queued tasks, asking Redis one page of ids at a time', async () => {
+    const backlog = 50_000;
+    for (let done = 0; done <= backlog; done += 5_000) {
+      const rows = Array.from({ length: Math.min(5_000, backlog + 1 - done) }, (_, i) => [
+        JSON.stringify({ message: `task ${done + i}`, time: 0 }),
+      ]);
+      await t.ctx.pool.query('INSERT INTO tasks (data) VALUES ?', [rows]);
+    }
+    for (let done = 0; done < backlog; done += 5_000) await claimAndDispatch(t.ctx, 5_000);
+    // The newest task was claimed and never pushed: its scheduler died.
+    const [lost] = (await claimPending(t.ctx.pool, 1)).dispatched;
+    await t.ctx.pool.query('UPDATE tasks SET dispatched_at = dispatched_at - INTERVAL 1 SECOND');
+    expect(await t.ctx.queue.depths()).toMatchObject({ ready: backlog });
+
+    const monitor = await t.ctx.redis.duplicate().monitor();
+    const commands: string[][] = [];
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      if (args.some((a) => a.startsWith(t.config.KEY_PREFIX))) commands.push(args);
+    });
+    try {
+      const result = await newSweeper({ pageSize: 1_000 }).sweep();
+      expect(result.repushed).toEqual([lost!.id]);
+      expect(result.checked).toBe(backlog + 1);
+    } finally {
+      await sleep(100);
+      monitor.disconnect();
+    }
+    const lookups = commands.filter((c) => c[0]?.toLowerCase() === 'smismember');
+    expect(lookups).toHaveLength(Math.ceil((backlog + 1) / 1_000));
+    expect(Math.max(...lookups.map((c) => c.length))).toBeLessThanOrEqual(1_000 + 2);
+    // Nothing read a queue structure whole.
+    const names = new Set(commands.map((c) => c[0]?.toLowerCase()));
+    for (const whole of ['lrange', 'hvals', 'hgetall', 'zrange', 'smembers']) expect(names).not.toContain(whole);
+    expect(await ready()).toHaveLength(backlog + 1);
   });
 
   it('leaves a task alone while it is within the grace period', async () => {

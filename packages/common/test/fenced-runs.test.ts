@@ -1,0 +1,132 @@
+import {
+  claimAndDispatch,
+  createRedis,
+  failRuns,
+  getTask,
+  isTransientError,
+  recordDeadLetters,
+  redriveTask,
+  TaskQueue,
+  withQueueCommands,
+} from '@tasks/common';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  completeLeased,
+  deadLetteredTask,
+  dispatchedTasks,
+  failLeased,
+  type LeasedMessage,
+  leaseAll,
+} from '../../../test/support/runs.js';
+import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
+
+let t: TestEnv;
+
+beforeEach(async () => {
+  t = await createTestEnv();
+});
+afterEach(async () => {
+  await t.cleanup();
+});
+
+async function finishes(): Promise<number> {
+  const [[row]] = (await t.ctx.pool.query(
+    'SELECT COALESCE(SUM(completed + failed), 0) AS n FROM tasks_finished_per_minute',
+  )) as [{ n: number }[], unknown];
+  return Number(row?.n);
+}
+
+describe('runs fence every write', () => {
+  it('a stale dead letter replayed during a redriven task’s new run changes nothing; the new run decides', async () => {
+    const task = await deadLetteredTask(t.ctx, { error: 'first run failed' });
+    const [oldLetter] = await t.ctx.redis.lrange(t.ctx.queue.keys.deadLetters, 0, 0);
+    expect(JSON.parse(oldLetter!)).toMatchObject({ id: task.id, run: 1 });
+
+    await redriveTask(t.ctx, task.id);
+    const { dispatched } = await claimAndDispatch(t.ctx, 10);
+    expect(dispatched).toEqual([expect.objectContaining({ id: task.id, run: 2, tries: 0 })]);
+
+    // The processor that recorded the old letter died before acknowledging it: it comes back.
+    await recordDeadLetters(t.ctx, [{ token: 'replayed', raw: oldLetter! }]);
+    expect(await getTask(t.ctx.pool, task.id)).toMatchObject({ status: 'processing', attempts: 0 });
+
+    await completeLeased(t.ctx, await leaseAll(t.ctx));
+    expect(await getTask(t.ctx.pool, task.id)).toMatchObject({ status: 'completed', attempts: 1 });
+    // One failure (run 1) and one completion (run 2).
+    expect(await finishes()).toBe(2);
+  });
+
+  it('a duplicate copy of a message uses none of the run’s attempts', async () => {
+    const [message] = await dispatchedTasks(t.ctx, 1);
+    // A second copy (the sweeper re-pushed it, or the client resent a push after a lost reply).
+    await t.ctx.queue.dispatch([message!]);
+    const copies = await leaseAll(t.ctx);
+    expect(copies).toHaveLength(2);
+
+    expect(await failLeased(t.ctx, [copies[0]!])).toEqual(['retried']);
+    expect(await failLeased(t.ctx, [copies[1]!])).toEqual(['dropped']);
+    expect(await getTask(t.ctx.pool, message!.id)).toMatchObject({ status: 'processing', attempts: 1 });
+
+    // The retried message is the only one left: its failure is the second attempt, not the third.
+    const [retried] = await leaseAll(t.ctx);
+    expect(retried?.message.tries).toBe(1);
+    expect(await failLeased(t.ctx, [retried!])).toEqual(['retried']);
+    expect(await getTask(t.ctx.pool, message!.id)).toMatchObject({ attempts: 2 });
+    expect(await leaseAll(t.ctx)).toHaveLength(1);
+  });
+
+  it('two copies failing in one batch count one try', async () => {
+    const [message] = await dispatchedTasks(t.ctx, 1);
+    await t.ctx.queue.dispatch([message!]);
+    expect(await failLeased(t.ctx, await leaseAll(t.ctx))).toEqual(['retried', 'dropped']);
+    expect(await getTask(t.ctx.pool, message!.id)).toMatchObject({ attempts: 1 });
+    expect(await leaseAll(t.ctx)).toHaveLength(1);
+  });
+
+  it('a message of an old run neither completes nor fails the task’s new run', async () => {
+    const task = await deadLetteredTask(t.ctx);
+    const stale: LeasedMessage = {
+      token: 'stale',
+      message: { id: task.id, message: 'doomed', time: 0, tries: 0, run: 1 },
+    };
+    await redriveTask(t.ctx, task.id);
+    await claimAndDispatch(t.ctx, 10);
+
+    await completeLeased(t.ctx, [stale]);
+    expect(await failLeased(t.ctx, [stale], { last: true })).toEqual(['dropped']);
+    expect(await getTask(t.ctx.pool, task.id)).toMatchObject({ status: 'processing', attempts: 0 });
+    // The new run's message is still there, and its task still counted as present.
+    expect(await t.ctx.queue.present([task.id])).toEqual([true]);
+    expect(await leaseAll(t.ctx)).toEqual([expect.objectContaining({ message: expect.objectContaining({ run: 2 }) })]);
+  });
+
+  it('a failed try whose Redis settlement failed is settled again without being counted twice', async () => {
+    const [message] = await dispatchedTasks(t.ctx, 1);
+    const [leased] = await leaseAll(t.ctx);
+    const run = {
+      message: leased!.message,
+      token: leased!.token,
+      error: 'boom',
+      last: false,
+      delayMs: 0,
+      failedAt: new Date().toISOString(),
+    };
+    // MySQL answers, Redis does not.
+    const unreachable = createRedis('redis://127.0.0.1:1', t.ctx.logger, 'unreachable', {
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+    const down = new TaskQueue(withQueueCommands(unreachable), t.ctx.queue.keys, 100);
+    try {
+      await expect(failRuns({ pool: t.ctx.pool, queue: down }, [run])).rejects.toSatisfy(isTransientError);
+    } finally {
+      unreachable.disconnect();
+    }
+    expect(await getTask(t.ctx.pool, message!.id)).toMatchObject({ attempts: 1 });
+
+    // The executor settles the same run again once Redis answers.
+    expect(await failRuns(t.ctx, [run])).toEqual(['retried']);
+    expect(await getTask(t.ctx.pool, message!.id)).toMatchObject({ status: 'processing', attempts: 1 });
+    expect(await leaseAll(t.ctx)).toEqual([expect.objectContaining({ message: { ...message!, tries: 1 } })]);
+  });
+});
