@@ -95,7 +95,11 @@ describe('Sweeper.sweep', () => {
       if (args.some((a) => a.startsWith(t.config.KEY_PREFIX))) commands.push(args);
     });
     try {
+      const passStarted = performance.now();
       const result = await newSweeper({ pageSize: 1_000 }).sweep();
+      console.log(
+        `[sweep] one pass over ${backlog + 1} processing tasks: ${Math.round(performance.now() - passStarted)} ms`,
+      );
       expect(result.repushed).toEqual([lost!.id]);
       expect(result.checked).toBe(backlog + 1);
     } finally {
