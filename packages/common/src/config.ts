@@ -78,6 +78,8 @@ export const configSchema = z.object({
   SWEEP_GRACE_MS: int(0).default(10_000),
 
   DEAD_LETTER_RETENTION: int(1).default(10_000),
+  /** Finished tasks older than this many days are deleted (by one scheduler at a time); 0 keeps them forever. */
+  RETENTION_DAYS: int(0, 36_500).default(0),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -2,8 +2,11 @@ import { EVENTS } from './events.js';
 import { failureBackoffMs, sleep } from './lifecycle.js';
 import type { Logger } from './logger.js';
 
-/** What a tick asks for next: another tick at once, or a wait (`idleMs`, or until woken). */
-export type TickResult = 'again' | 'idle';
+/**
+ * What a tick asks for next: another tick at once, a wait of `idleMs` (or until woken), or a
+ * wait of its own length (or until woken).
+ */
+export type TickResult = 'again' | 'idle' | { waitMs: number };
 
 export interface LoopOptions {
   /** Names the loop in its log lines. */
@@ -78,7 +81,7 @@ export class Loop {
         await sleep(failureBackoffMs(this.failures.failed(err)), signal);
         continue;
       }
-      if (next === 'idle' && !this.woken) await this.idle(this.options.idleMs);
+      if (next !== 'again' && !this.woken) await this.idle(next === 'idle' ? this.options.idleMs : next.waitMs);
     }
   }
 

@@ -1,4 +1,5 @@
 import { EVENTS, serve } from '@tasks/common';
+import { Retention } from './retention.js';
 import { Scheduler } from './scheduler.js';
 import { Sweeper } from './sweeper.js';
 
@@ -20,13 +21,18 @@ serve('scheduler', async ({ config, logger, ctx, metrics }) => {
       pageSize: config.SCHEDULER_BATCH_SIZE,
     },
   );
+  const retention = new Retention(
+    { pool: ctx.pool, logger },
+    { days: config.RETENTION_DAYS, pageSize: 1_000, stepPauseMs: 1_000, passPauseMs: 60_000 },
+  );
   await scheduler.start();
   sweeper.start();
+  retention.start();
   logger.info(
     { event: EVENTS.started, pollIntervalMs: config.POLL_INTERVAL_MS, sweepIntervalMs: config.SWEEP_INTERVAL_MS },
     'scheduler started',
   );
   return async () => {
-    await Promise.all([scheduler.stop(), sweeper.stop()]);
+    await Promise.all([scheduler.stop(), sweeper.stop(), retention.stop()]);
   };
 });

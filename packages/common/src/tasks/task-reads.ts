@@ -42,14 +42,6 @@ export async function listTasks(pool: Pool, { status, limit, after }: ListTasksO
   return rows.map(toTask);
 }
 
-/** How many tasks have each status (every status present, 0 when none). */
-export async function countByStatus(pool: Pool): Promise<Record<TaskStatus, number>> {
-  const [rows] = await pool.query<RowDataPacket[]>('SELECT status, COUNT(*) AS n FROM tasks GROUP BY status');
-  const counts: Record<TaskStatus, number> = { pending: 0, processing: 0, completed: 0, failed: 0 };
-  for (const row of rows) counts[row.status as TaskStatus] = Number(row.n);
-  return counts;
-}
-
 /** The status of each of `ids` that exists. */
 export async function getStatuses(pool: Pool, ids: number[]): Promise<Map<number, TaskStatus>> {
   if (ids.length === 0) return new Map();

@@ -1,8 +1,8 @@
 import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { idsCondition } from '../../mysql/ids-condition.js';
 import { inTransaction, isRetryableTransactionError } from '../../mysql/transaction.js';
-import { countFinished } from '../finish-counts.js';
 import { errorText, type QueueMessage } from '../message-codec.js';
+import { countMoves } from '../status-counts.js';
 import { decodeTaskData } from '../task-data.js';
 import type { TransitionDeps } from './deps.js';
 
@@ -71,7 +71,7 @@ function toClaim(rows: PendingRow[]): Claim {
  * Returns how many rows were still pending.
  */
 async function mark(connection: PoolConnection, claim: Claim): Promise<number> {
-  let changed = 0;
+  let claimed = 0;
   if (claim.messages.length > 0) {
     const ids = idsCondition(claim.messages.map((m) => m.id));
     const [result] = await connection.query<ResultSetHeader>(
@@ -79,7 +79,7 @@ async function mark(connection: PoolConnection, claim: Claim): Promise<number> {
         WHERE ${ids.sql} AND status = 'pending'`,
       ids.params,
     );
-    changed += result.affectedRows;
+    claimed = result.affectedRows;
   }
   let failed = 0;
   for (const { id, reason } of claim.invalid) {
@@ -90,8 +90,11 @@ async function mark(connection: PoolConnection, claim: Claim): Promise<number> {
     );
     failed += result.affectedRows;
   }
-  await countFinished(connection, 'failed', failed);
-  return changed + failed;
+  await countMoves(connection, [
+    { from: 'pending', to: 'processing', n: claimed },
+    { from: 'pending', to: 'failed', n: failed },
+  ]);
+  return claimed + failed;
 }
 
 /**

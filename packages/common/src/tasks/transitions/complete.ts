@@ -1,7 +1,7 @@
 import type { PoolConnection, ResultSetHeader } from 'mysql2/promise';
 import { groupBy, idsCondition } from '../../mysql/ids-condition.js';
 import { inTransaction } from '../../mysql/transaction.js';
-import { countFinished } from '../finish-counts.js';
+import { countMoves } from '../status-counts.js';
 import { finishedOrGone, type TransitionDeps } from './deps.js';
 
 /**
@@ -41,7 +41,7 @@ async function markCompleted(connection: PoolConnection, completions: Completion
     );
     changed += result.affectedRows;
   }
-  await countFinished(connection, 'completed', changed);
+  await countMoves(connection, [{ from: 'processing', to: 'completed', n: changed }]);
   return changed;
 }
 

@@ -2,8 +2,8 @@ import type { PoolConnection, ResultSetHeader } from 'mysql2/promise';
 import { groupBy, idsCondition } from '../../mysql/ids-condition.js';
 import { inTransaction } from '../../mysql/transaction.js';
 import type { Leased } from '../../redis/lease-queue.js';
-import { countFinished } from '../finish-counts.js';
 import { type DeadLetterRecord, decodeDeadLetter, errorText } from '../message-codec.js';
+import { countMoves } from '../status-counts.js';
 import { finishedOrGone, type TransitionDeps } from './deps.js';
 
 /**
@@ -43,7 +43,7 @@ async function markFailed(connection: PoolConnection, letters: DeadLetterRecord[
     );
     changed += result.affectedRows;
   }
-  await countFinished(connection, 'failed', changed);
+  await countMoves(connection, [{ from: 'processing', to: 'failed', n: changed }]);
   return changed;
 }
 

@@ -1,8 +1,8 @@
-import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
+import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { inTransaction } from '../../mysql/transaction.js';
 import { EXECUTOR_LOST } from '../../redis/task-queue.js';
-import { countFinished } from '../finish-counts.js';
 import { type DeadLetter, errorText, type QueueMessage } from '../message-codec.js';
+import { countMoves } from '../status-counts.js';
 import { decodeTaskData } from '../task-data.js';
 import type { TransitionDeps } from './deps.js';
 
@@ -88,14 +88,16 @@ async function redispatch(
   );
   const out: Redispatch = { messages: [], letters: [], invalid: [] };
   const renewed: number[] = [];
+  let failed = 0;
   for (const row of rows) {
     const id = Number(row.id);
     const data = decodeTaskData(row.data);
     if (!data.ok) {
-      await connection.query(
+      const [result] = await connection.query<ResultSetHeader>(
         `UPDATE tasks SET status = 'failed', last_error = ?, finished_at = NOW(3) WHERE id = ? AND status = 'processing'`,
         [errorText(data.reason), id],
       );
+      failed += result.affectedRows;
       out.invalid.push(id);
       continue;
     }
@@ -107,8 +109,8 @@ async function redispatch(
       out.messages.push(message);
     }
   }
-  await countFinished(connection, 'failed', out.invalid.length);
   if (renewed.length > 0) await connection.query('UPDATE tasks SET dispatched_at = NOW(3) WHERE id IN (?)', [renewed]);
+  await countMoves(connection, [{ from: 'processing', to: 'failed', n: failed }]);
   return out;
 }
 

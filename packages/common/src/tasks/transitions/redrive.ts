@@ -3,6 +3,7 @@ import type { Metrics } from '../../metrics.js';
 import { inTransaction } from '../../mysql/transaction.js';
 import type { DeadLetterEntry } from '../../redis/dead-letter-list.js';
 import type { TaskQueue } from '../../redis/task-queue.js';
+import { countMoves } from '../status-counts.js';
 import type { TaskStatus } from '../task-schema.js';
 
 /**
@@ -76,6 +77,7 @@ export async function retryFailedTasks(pool: Pool, ids: number[]): Promise<numbe
         WHERE id IN (?) AND status = 'failed'`,
       [failed],
     );
+    await countMoves(connection, [{ from: 'failed', to: 'pending', n: failed.length }]);
     return failed;
   });
 }

@@ -1,0 +1,115 @@
+import {
+  claimAndDispatch,
+  countByStatus,
+  deleteExpiredTasks,
+  insertTask,
+  insertTasks,
+  redriveAllDeadLetters,
+  withNamedLock,
+} from '@tasks/common';
+import type { RowDataPacket } from 'mysql2/promise';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { completeLeased, failLeased, leaseAll, recordInbox } from '../../../test/support/runs.js';
+import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
+
+let t: TestEnv;
+
+beforeEach(async () => {
+  t = await createTestEnv();
+});
+afterEach(async () => {
+  await t.cleanup();
+});
+
+/** The counts as the table has them, every status present. */
+async function counted(): Promise<Record<string, number>> {
+  const [rows] = await t.ctx.pool.query<RowDataPacket[]>('SELECT status, COUNT(*) AS n FROM tasks GROUP BY status');
+  const counts: Record<string, number> = { pending: 0, processing: 0, completed: 0, failed: 0 };
+  for (const row of rows) counts[row.status] = Number(row.n);
+  return counts;
+}
+
+async function expectExact(expected: Record<string, number>): Promise<void> {
+  expect(await counted()).toEqual(expected);
+  expect(await countByStatus(t.ctx.pool)).toEqual(expected);
+}
+
+describe('task counts', () => {
+  it('stay exact through inserts, claims, completions, dead letters, redrives and retention', async () => {
+    await insertTasks(
+      t.ctx.pool,
+      Array.from({ length: 10 }, (_, i) => ({ data: { message: `m${i}`, time: 0 }, idempotencyKey: null })),
+    );
+    await insertTask(t.ctx.pool, { message: 'alone', time: 0 });
+    await expectExact({ pending: 11, processing: 0, completed: 0, failed: 0 });
+
+    await claimAndDispatch(t.ctx, 6);
+    await expectExact({ pending: 5, processing: 6, completed: 0, failed: 0 });
+
+    const leased = await leaseAll(t.ctx);
+    await completeLeased(t.ctx, leased.slice(0, 3));
+    // A completion of a task already completed counts nothing.
+    await completeLeased(t.ctx, leased.slice(0, 1));
+    await failLeased(t.ctx, leased.slice(3), { last: true });
+    await recordInbox(t.ctx);
+    await expectExact({ pending: 5, processing: 0, completed: 3, failed: 3 });
+
+    await redriveAllDeadLetters(t.ctx);
+    await expectExact({ pending: 8, processing: 0, completed: 3, failed: 0 });
+
+    await t.ctx.pool.query("UPDATE tasks SET finished_at = NOW(3) - INTERVAL 10 DAY WHERE status = 'completed'");
+    await deleteExpiredTasks(t.ctx.pool, { days: 7, pageSize: 100 }, 0);
+    await expectExact({ pending: 8, processing: 0, completed: 0, failed: 0 });
+  });
+});
+
+describe('retention', () => {
+  async function ageTasks(days: number, where = '1 = 1'): Promise<void> {
+    await t.ctx.pool.query(
+      `UPDATE tasks SET created_at = NOW(3) - INTERVAL ? DAY,
+              finished_at = IF(status IN ('completed', 'failed'), NOW(3) - INTERVAL ? DAY, NULL) WHERE ${where}`,
+      [days, days],
+    );
+  }
+
+  it('deletes finished tasks older than the window a page at a time, and nothing else', async () => {
+    for (let i = 0; i < 12; i++) await insertTask(t.ctx.pool, { message: `old ${i}`, time: 0 });
+    await claimAndDispatch(t.ctx, 10);
+    const leased = await leaseAll(t.ctx);
+    await completeLeased(t.ctx, leased.slice(0, 8));
+    await failLeased(t.ctx, leased.slice(8), { last: true });
+    await recordInbox(t.ctx);
+    await ageTasks(30);
+    // Two old tasks never ran; three recent ones finished.
+    for (let i = 0; i < 3; i++) await insertTask(t.ctx.pool, { message: `new ${i}`, time: 0 });
+    await claimAndDispatch(t.ctx, 100);
+    await completeLeased(t.ctx, await leaseAll(t.ctx));
+    await ageTasks(1, "data->>'$.message' LIKE 'new%'");
+    await t.ctx.pool.query(
+      'INSERT INTO tasks_finished_per_minute (minute, completed) VALUES (UNIX_TIMESTAMP() DIV 60 - 30 * 1440, 8)',
+    );
+
+    const steps = [];
+    let afterId = 0;
+    do {
+      const step = await deleteExpiredTasks(t.ctx.pool, { days: 7, pageSize: 4 }, afterId);
+      steps.push(step);
+      afterId = step?.nextAfterId ?? 0;
+    } while (afterId !== 0);
+
+    expect(steps.reduce((sum, s) => sum + (s?.completed ?? 0), 0)).toBe(8);
+    expect(steps.reduce((sum, s) => sum + (s?.failed ?? 0), 0)).toBe(2);
+    expect(steps.reduce((sum, s) => sum + (s?.minutes ?? 0), 0)).toBe(1);
+    // Never more than a page in one step.
+    expect(Math.max(...steps.map((s) => (s?.completed ?? 0) + (s?.failed ?? 0)))).toBeLessThanOrEqual(4);
+    await expectExact({ pending: 2, processing: 0, completed: 3, failed: 0 });
+  });
+
+  it('runs in one process at a time: a step is skipped while another holds the lock', async () => {
+    const other = await withNamedLock(t.ctx.pool, 'retention', () =>
+      deleteExpiredTasks(t.ctx.pool, { days: 7, pageSize: 4 }, 0),
+    );
+    expect(other).toBeNull();
+    expect(await deleteExpiredTasks(t.ctx.pool, { days: 7, pageSize: 4 }, 0)).toMatchObject({ nextAfterId: 0 });
+  });
+});
