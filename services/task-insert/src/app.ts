@@ -11,6 +11,7 @@ import {
 import express, { type Express } from 'express';
 import { pinoHttp } from 'pino-http';
 import { requireTokenForWrites } from './auth.js';
+import { requireJsonForWrites } from './content-type.js';
 import { errorHandler, notFound, requestTimeout } from './http-errors.js';
 import { InsertNotifier } from './insert-notifier.js';
 import { openApiDocument } from './openapi.js';
@@ -63,6 +64,7 @@ export function createApp(deps: AppDeps): Express {
   });
   app.post('/tasks', rateLimitPerMinute(config.RATE_LIMIT_PER_MINUTE));
   app.use(requireTokenForWrites(config.API_TOKEN));
+  app.use(requireJsonForWrites(config.API_TOKEN));
   app.use(taskRoutes({ pool, notifier: new InsertNotifier(queue, logger), config, metrics }));
   app.use(operateRoutes({ pool, queue, metrics, now: () => clock.now() }));
   app.use(notFound);
