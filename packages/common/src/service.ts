@@ -38,7 +38,8 @@ export function serve(
   const config = configFromEnvironment();
   const logger = createLogger(config, name);
   runService(logger, async (signal) => {
-    const databasePrepared = retryUntil('preparing the database', () => prepareDatabase(config, logger), logger, signal);
+    const prepare = () => prepareDatabase(config, logger);
+    const databasePrepared = retryUntil('preparing the database', prepare, logger, signal);
     databasePrepared.catch(() => undefined);
     if (!options.startBeforeDatabase) await databasePrepared;
     const ctx = createContext(config, name, { logger });
