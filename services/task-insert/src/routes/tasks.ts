@@ -31,7 +31,7 @@ export interface TaskRoutesDeps {
 const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
 /** Printable ASCII, as the header's specification (a structured-field string) allows. */
 const IDEMPOTENCY_KEY = /^[\x20-\x7e]+$/;
-/** Most tasks inserted in one transaction. */
+/** Most tasks inserted by one statement. */
 const MAX_INSERT_BATCH = 500;
 
 /** The original's answer, with the fields of the body that were ignored when there were any. */
@@ -47,11 +47,12 @@ function created(id: number, status: TaskStatus, ignored: string[]) {
 /** The field of the request behind a column the database refused. */
 const FIELD_OF_COLUMN: Record<string, string> = { data: 'message', idempotency_key: 'Idempotency-Key' };
 
+/** The answer to a task the database refused; the server's own words (naming its schema) go to the log only. */
 function refused(err: TaskRejectedError): HttpError {
   // `data` holds `{"message","time"}`, and `time` is an integer by then: the message is at fault.
   const field = (err.column && FIELD_OF_COLUMN[err.column]) ?? 'body';
-  const rule = 'was refused by the database';
-  return new HttpError(400, 'invalid_task', `${field} ${rule}: ${err.reason}`, [{ field, message: rule }]);
+  const rule = 'holds a value the database cannot store';
+  return new HttpError(400, 'invalid_task', `${field} ${rule}`, [{ field, message: rule }]);
 }
 
 function idempotencyKey(header: string | undefined): string | null {
@@ -106,7 +107,10 @@ export function taskRoutes({ pool, notifier, config, metrics }: TaskRoutesDeps):
         .json(created(outcome.id, 'pending', ignored));
       return;
     }
-    if (outcome.error instanceof TaskRejectedError) throw refused(outcome.error);
+    if (outcome.error instanceof TaskRejectedError) {
+      req.log.info({ err: outcome.error }, 'the database refused a task');
+      throw refused(outcome.error);
+    }
     if (!(outcome.error instanceof DuplicateIdempotencyKeyError) || key === null) throw outcome.error;
     const first = await getTaskByIdempotencyKey(pool, key);
     if (!first) throw outcome.error;
