@@ -44,6 +44,8 @@ export const configSchema = z.object({
 
   HOST: z.string().default('0.0.0.0'),
   PORT: int(0, 65535).default(8000),
+  /** API processes sharing PORT (node:cluster): one per core uses every core. */
+  API_WORKERS: int(1, 256).default(1),
   BODY_LIMIT_BYTES: int(64, 10 * 1024 * 1024).default(64 * 1024),
   MAX_MESSAGE_LENGTH: int(1, 1_000_000).default(10_000),
   MAX_TASK_TIME_S: int(0, 86_400).default(3_600),

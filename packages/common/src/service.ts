@@ -10,11 +10,18 @@ export interface ServiceParts {
   logger: Logger;
   ctx: Context;
   metrics: Metrics;
+  /**
+   * Resolves once the database is migrated: before `start` is called, unless
+   * `startBeforeDatabase`. Rejects only when the service is stopped first.
+   */
+  databasePrepared: Promise<void>;
 }
 
 export interface ServeOptions {
   /** Serve /healthz, /readyz and /metrics on HEALTH_PORT (the API serves them itself). */
   opsServer: boolean;
+  /** Start at once and prepare the database meanwhile (see `databasePrepared`), rather than first. */
+  startBeforeDatabase?: boolean;
 }
 
 /**
@@ -31,11 +38,14 @@ export function serve(
   const config = configFromEnvironment();
   const logger = createLogger(config, name);
   runService(logger, async (signal) => {
-    await retryUntil('preparing the database', () => prepareDatabase(config, logger), logger, signal);
+    const prepare = () => prepareDatabase(config, logger);
+    const databasePrepared = retryUntil('preparing the database', prepare, logger, signal);
+    databasePrepared.catch(() => undefined);
+    if (!options.startBeforeDatabase) await databasePrepared;
     const ctx = createContext(config, name, { logger });
     const metrics = createMetrics({ service: name, defaultMetrics: true });
     const ops = options.opsServer ? await startOpsServerFromConfig(ctx, metrics) : null;
-    const stop = await start({ config, logger, ctx, metrics });
+    const stop = await start({ config, logger, ctx, metrics, databasePrepared });
     return async () => {
       await stop();
       await ops?.close();

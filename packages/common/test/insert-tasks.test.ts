@@ -1,4 +1,12 @@
-import { DuplicateIdempotencyKeyError, getTask, type InsertOutcome, insertTask, insertTasks } from '@tasks/common';
+import {
+  DuplicateIdempotencyKeyError,
+  getTask,
+  type InsertOutcome,
+  insertTask,
+  insertTasks,
+  TaskRejectedError,
+} from '@tasks/common';
+import type { RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
 
@@ -10,6 +18,11 @@ beforeAll(async () => {
 afterAll(async () => {
   await t.cleanup();
 });
+
+async function countRows(): Promise<number> {
+  const [[row]] = await t.ctx.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM tasks');
+  return Number(row!.n);
+}
 
 function idOf(outcome: InsertOutcome | undefined): number {
   if (!outcome || 'error' in outcome) throw new Error(`expected an id, got ${JSON.stringify(outcome)}`);
@@ -75,5 +88,81 @@ describe('insertTasks', () => {
       { data: { message: 'alone', time: 2 }, idempotencyKey: 'key-alone' },
     ]);
     expect(again).toEqual({ error: expect.any(DuplicateIdempotencyKeyError) });
+  });
+
+  it('inserts a batch with one INSERT whatever the auto-increment lock mode, ids in the order sent', async () => {
+    const [[server]] = await t.ctx.pool.query<RowDataPacket[]>('SELECT @@innodb_autoinc_lock_mode AS mode');
+    const tasks = Array.from({ length: 30 }, (_, i) => ({
+      data: { message: `one statement ${i}`, time: i },
+      idempotencyKey: null,
+    }));
+    const outcomes = await insertTasks(t.ctx.pool, tasks);
+    const ids = outcomes.map(idOf);
+    expect([...ids].sort((a, b) => a - b)).toEqual(ids);
+    // One statement: every row of the batch carries the same marker.
+    const [rows] = await t.ctx.pool.query<RowDataPacket[]>(
+      'SELECT COUNT(DISTINCT insert_batch) AS markers, COUNT(*) AS n FROM tasks WHERE id IN (?)',
+      [ids],
+    );
+    expect({ mode: server!.mode, markers: Number(rows[0]!.markers), n: Number(rows[0]!.n) }).toEqual({
+      mode: server!.mode,
+      markers: 1,
+      n: 30,
+    });
+  });
+
+  it('keeps the ids right when batches with Idempotency-Keys run at once', async () => {
+    const batches = Array.from({ length: 6 }, (_, b) =>
+      Array.from({ length: 20 }, (_, i) => ({
+        data: { message: `keyed batch ${b} task ${i}`, time: 0 },
+        idempotencyKey: i % 3 === 0 ? `keyed-${b}-${i}` : null,
+      })),
+    );
+    const results = await Promise.all(batches.map((batch) => insertTasks(t.ctx.pool, batch)));
+    for (const [b, outcomes] of results.entries()) {
+      for (const [i, outcome] of outcomes.entries()) {
+        const task = await getTask(t.ctx.pool, idOf(outcome));
+        expect(task?.data.message).toBe(`keyed batch ${b} task ${i}`);
+        expect(task?.idempotencyKey).toBe(i % 3 === 0 ? `keyed-${b}-${i}` : null);
+      }
+    }
+  });
+
+  it('fails only the task whose values the database refuses, and inserts the rest of its batch', async () => {
+    const before = await countRows();
+    const outcomes = await insertTasks(t.ctx.pool, [
+      ...Array.from({ length: 20 }, (_, i) => ({ data: { message: `honest ${i}`, time: 1 }, idempotencyKey: null })),
+      // Not well-formed Unicode: the server refuses it as JSON text.
+      { data: { message: 'lone \ud800 surrogate', time: 1 }, idempotencyKey: null },
+      // Not ASCII: the key column refuses it.
+      { data: { message: 'accented key', time: 1 }, idempotencyKey: 'clé' },
+      ...Array.from({ length: 20 }, (_, i) => ({
+        data: { message: `honest ${20 + i}`, time: 1 },
+        idempotencyKey: null,
+      })),
+    ]);
+    expect(outcomes[20]).toEqual({ error: expect.any(TaskRejectedError) });
+    expect((outcomes[20] as { error: TaskRejectedError }).error.column).toBe('data');
+    expect(outcomes[21]).toEqual({ error: expect.any(TaskRejectedError) });
+    expect((outcomes[21] as { error: TaskRejectedError }).error.column).toBe('idempotency_key');
+    const honest = [...outcomes.slice(0, 20), ...outcomes.slice(22)];
+    for (const [i, outcome] of honest.entries()) {
+      expect((await getTask(t.ctx.pool, idOf(outcome)))?.data).toEqual({ message: `honest ${i}`, time: 1 });
+    }
+    expect(await countRows()).toBe(before + 40);
+  });
+
+  it('reports a refused task inserted alone as refused', async () => {
+    const [outcome] = await insertTasks(t.ctx.pool, [
+      { data: { message: 'lone \udc00', time: 1 }, idempotencyKey: null },
+    ]);
+    expect(outcome).toEqual({ error: expect.any(TaskRejectedError) });
+  });
+
+  it('leaves the table in the REDUNDANT row format', async () => {
+    const [[table]] = await t.ctx.pool.query<RowDataPacket[]>(
+      "SELECT row_format AS format FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'tasks'",
+    );
+    expect(table!.format).toBe('Redundant');
   });
 });

@@ -11,6 +11,8 @@ import {
 import express, { type Express } from 'express';
 import { pinoHttp } from 'pino-http';
 import { requireTokenForWrites } from './auth.js';
+import { requireJsonForWrites } from './content-type.js';
+import { untilDatabaseReady } from './database-gate.js';
 import { errorHandler, notFound, requestTimeout } from './http-errors.js';
 import { InsertNotifier } from './insert-notifier.js';
 import { openApiDocument } from './openapi.js';
@@ -27,6 +29,12 @@ export interface AppDeps {
   /** Counters of this process; a fresh registry when not given. */
   metrics?: Metrics;
   clock?: Clock;
+  /**
+   * Whether the database is prepared (created and migrated). Until it is, every route that
+   * needs it answers 503 and /readyz says why; /healthz, /metrics, /openapi.json and the
+   * dashboard answer all the same. Always prepared when not given.
+   */
+  databaseReady?: () => boolean;
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -63,6 +71,8 @@ export function createApp(deps: AppDeps): Express {
   });
   app.post('/tasks', rateLimitPerMinute(config.RATE_LIMIT_PER_MINUTE));
   app.use(requireTokenForWrites(config.API_TOKEN));
+  app.use(requireJsonForWrites(config.API_TOKEN));
+  if (deps.databaseReady) app.use(untilDatabaseReady(deps.databaseReady, { pool, queue }));
   app.use(taskRoutes({ pool, notifier: new InsertNotifier(queue, logger), config, metrics }));
   app.use(operateRoutes({ pool, queue, metrics, now: () => clock.now() }));
   app.use(notFound);

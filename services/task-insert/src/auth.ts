@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler } from 'express';
 import { HttpError } from './http-errors.js';
 
 const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -9,25 +9,32 @@ function digest(value: string): Buffer {
 }
 
 /**
+ * Whether the request carries `Authorization: Bearer <token>`; never when no token is set.
+ * Both sides are hashed to equal-length digests and compared in constant time, so neither the
+ * token's content nor its length leaks through the answer's timing.
+ */
+export function hasValidBearerToken(req: Request, token: string | undefined): boolean {
+  if (!token) return false;
+  const match = /^Bearer[ ]+(\S+)\s*$/i.exec(req.get('Authorization') ?? '');
+  return match?.[1] !== undefined && timingSafeEqual(digest(match[1]), digest(token));
+}
+
+/**
  * When `token` is set, every request that is not a read (GET, HEAD, OPTIONS) must carry
- * `Authorization: Bearer <token>`; 401 otherwise. Both sides are hashed to equal-length
- * digests and compared in constant time, so neither the token's content nor its length
- * leaks through the answer's timing. Without a token, nothing is checked.
+ * `Authorization: Bearer <token>`; 401 otherwise. Without a token, nothing is checked.
  */
 export function requireTokenForWrites(token: string | undefined): RequestHandler {
   if (!token) return (_req, _res, next) => next();
-  const expected = digest(token);
   return (req, res, next) => {
-    if (READ_METHODS.has(req.method)) return next();
-    const header = req.get('Authorization') ?? '';
-    const match = /^Bearer[ ]+(\S+)\s*$/i.exec(header);
-    if (match?.[1] && timingSafeEqual(digest(match[1]), expected)) return next();
+    if (READ_METHODS.has(req.method) || hasValidBearerToken(req, token)) return next();
     res.setHeader('WWW-Authenticate', 'Bearer realm="tasks"');
     next(
       new HttpError(
         401,
         'unauthorized',
-        header ? 'the bearer token is not valid' : 'this route needs the header Authorization: Bearer <API_TOKEN>',
+        req.get('Authorization')
+          ? 'the bearer token is not valid'
+          : 'this route needs the header Authorization: Bearer <API_TOKEN>',
       ),
     );
   };

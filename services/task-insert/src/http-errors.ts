@@ -1,5 +1,6 @@
-import { isConnectionError, type Logger } from '@tasks/common';
+import type { Logger } from '@tasks/common';
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
+import { unavailableStore } from './unavailable.js';
 
 export interface FieldProblem {
   field: string;
@@ -49,11 +50,47 @@ export const notFound: RequestHandler = (req, _res, next) => {
   next(new HttpError(404, 'not_found', `no route for ${req.method} ${req.path}`));
 };
 
-interface BodyParserError {
+/** What body-parser and the router attach to the errors they raise (http-errors). */
+interface ClientRequestError {
   type?: string;
   status?: number;
+  expose?: boolean;
   limit?: number;
+  code?: string;
   message?: string;
+}
+
+/** A request error raised before any route ran, as the 4xx answer it is; null for any other error. */
+function clientError(err: unknown): HttpError | null {
+  if (err instanceof URIError) {
+    // The router could not percent-decode a path segment (`/tasks/%ZZ`).
+    const rule = 'holds a malformed percent-encoding';
+    return new HttpError(400, 'invalid_path', `the path ${rule} (${err.message})`, [{ field: 'path', message: rule }]);
+  }
+  const parser = (err ?? {}) as ClientRequestError;
+  switch (parser.type) {
+    case 'entity.parse.failed':
+      return new HttpError(400, 'invalid_json', `the body is not valid JSON: ${parser.message}`);
+    case 'entity.too.large':
+      return new HttpError(413, 'body_too_large', `the body is larger than the limit of ${parser.limit} bytes`);
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+      return new HttpError(415, 'unsupported_encoding', parser.message ?? 'unsupported encoding');
+  }
+  if (typeof parser.code === 'string' && parser.code.startsWith('Z_')) {
+    // zlib could not inflate a body sent with Content-Encoding gzip, deflate or br.
+    const rule = 'does not match its Content-Encoding';
+    return new HttpError(400, 'invalid_body', `the body ${rule}: ${parser.message}`, [
+      { field: 'body', message: rule },
+    ]);
+  }
+  if (parser.expose && parser.status !== undefined && parser.status >= 400 && parser.status < 500) {
+    // Any other error body-parser raised about the request itself (a size that does not match its Content-Length).
+    return new HttpError(parser.status, 'invalid_body', `the body could not be read: ${parser.message}`, [
+      { field: 'body', message: 'could not be read' },
+    ]);
+  }
+  return null;
 }
 
 /** Maps every error to a JSON answer; nothing leaks a stack trace to the client. */
@@ -65,24 +102,20 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       return;
     }
     if (err instanceof HttpError) return sendError(res, err);
-    const parser = err as BodyParserError;
-    switch (parser.type) {
-      case 'entity.parse.failed':
-        return sendError(res, new HttpError(400, 'invalid_json', `the body is not valid JSON: ${parser.message}`));
-      case 'entity.too.large':
-        return sendError(
-          res,
-          new HttpError(413, 'body_too_large', `the body is larger than the limit of ${parser.limit} bytes`),
-        );
-      case 'encoding.unsupported':
-      case 'charset.unsupported':
-        return sendError(res, new HttpError(415, 'unsupported_encoding', parser.message ?? 'unsupported encoding'));
-      case 'request.aborted':
-        return;
-    }
-    if (isConnectionError(err)) {
-      req.log?.warn({ err }, 'database unavailable');
-      return sendError(res, new HttpError(503, 'unavailable', 'the database is unavailable; try again shortly'));
+    if ((err as ClientRequestError | null)?.type === 'request.aborted') return;
+    const client = clientError(err);
+    if (client) return sendError(res, client);
+    const store = unavailableStore(err);
+    if (store) {
+      req.log?.warn({ err }, `${store} unavailable`);
+      return sendError(
+        res,
+        new HttpError(
+          503,
+          'unavailable',
+          `${store === 'Redis' ? 'Redis' : 'the database'} is unavailable; try again shortly`,
+        ),
+      );
     }
     (req.log ?? logger).error({ err }, 'request failed');
     sendError(res, new HttpError(500, 'internal', 'internal error'));

@@ -1,15 +1,12 @@
 import { type Config, TASK_STATUSES, taskInputSchema } from '@tasks/common';
 import { z } from 'zod';
+import { errorResponse, headers, type Json, jsonContent, ref, response, schemas } from './openapi-components.js';
 import { LIST_LIMIT, THROUGHPUT_MINUTES } from './routes/limits.js';
-
-type Json = Record<string, unknown>;
-
-const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
-const jsonContent = (schema: Json) => ({ 'application/json': { schema } });
-const errorResponse = (description: string) => ({ description, content: jsonContent(ref('Error')) });
 
 /** Routes that need the bearer token when API_TOKEN is set (the empty alternative: when it is not). */
 const tokenWhenSet = [{ bearerToken: [] }, {}];
+/** Routes open to anyone. */
+const open: unknown[] = [];
 
 const idParameter = {
   name: 'id',
@@ -19,14 +16,31 @@ const idParameter = {
   schema: { type: 'integer', minimum: 1 },
 };
 
+const requestIdParameter = { $ref: '#/components/parameters/X-Request-Id' };
+
+const unavailable = errorResponse(
+  'MySQL or Redis cannot be reached, does not answer within REQUEST_TIMEOUT_MS, or the database is still ' +
+    'being prepared after a start; try again shortly.',
+);
+const unauthorized = errorResponse('API_TOKEN is set and the bearer token is missing or wrong.');
+const badId = errorResponse('The id is not a positive integer, or the path is not percent-encoded properly.');
+
+/** An operation: every one accepts X-Request-Id, and states its security (empty when open). */
+function operation(fields: Json & { operationId: string; security: unknown[]; responses: Json }): Json {
+  const parameters = (fields.parameters as unknown[] | undefined) ?? [];
+  return { ...fields, parameters: [...parameters, requestIdParameter] };
+}
+
 /**
- * The OpenAPI 3.1 description of the API, served at /openapi.json. The body of `POST /tasks`
- * is generated from the zod schema that validates it, with this configuration's limits; the
- * query bounds come from the same constants the routes validate with.
+ * The OpenAPI 3.1 description of the API, served at /openapi.json; `redocly lint` passes it
+ * with its recommended rules. The body of `POST /tasks` is generated from the zod schema that
+ * validates it (what a client may send), with this configuration's limits; the query bounds
+ * come from the same constants the routes validate with.
  */
 export function openApiDocument(config: Pick<Config, 'MAX_MESSAGE_LENGTH' | 'MAX_TASK_TIME_S'>): Json {
   const { $schema: _dialect, ...taskInput } = z.toJSONSchema(
     taskInputSchema({ maxMessageLength: config.MAX_MESSAGE_LENGTH, maxTimeS: config.MAX_TASK_TIME_S }),
+    { io: 'input' },
   ) as Json;
 
   return {
@@ -34,140 +48,40 @@ export function openApiDocument(config: Pick<Config, 'MAX_MESSAGE_LENGTH' | 'MAX
     info: {
       title: 'Task processing API',
       version: '1.0.0',
+      license: { name: 'MIT', identifier: 'MIT' },
       description:
         'Tasks are inserted here, run by executors with retries, and dead-lettered when they keep failing. ' +
-        'Reads are open; when API_TOKEN is set, every write needs `Authorization: Bearer <API_TOKEN>`.',
+        'Reads are open; when API_TOKEN is set, every write needs `Authorization: Bearer <API_TOKEN>`. ' +
+        'A write without that token must be declared `Content-Type: application/json`, so that no other ' +
+        "site can send one through a user's browser.",
     },
+    servers: [{ url: '/', description: 'The API that serves this document.' }],
     components: {
       securitySchemes: { bearerToken: { type: 'http', scheme: 'bearer', description: 'The API_TOKEN setting.' } },
+      parameters: {
+        'X-Request-Id': {
+          name: 'X-Request-Id',
+          in: 'header',
+          required: false,
+          description: 'An id of the request for the logs; echoed in the answer. At most 128 characters are kept.',
+          schema: { type: 'string' },
+        },
+      },
+      headers,
       schemas: {
-        TaskInput: taskInput,
-        Created: {
-          type: 'object',
-          required: ['id', 'message', 'status'],
-          properties: {
-            id: { type: 'integer' },
-            message: { type: 'string', const: 'Task created successfully' },
-            status: { type: 'string', const: 'pending' },
-          },
+        TaskInput: {
+          ...taskInput,
+          description:
+            'Read as the original read it (pydantic 2, lax mode). Other fields are ignored and named in the ' +
+            "answer's ignored_fields.",
         },
-        Task: {
-          type: 'object',
-          required: ['id', 'status', 'data', 'attempts', 'last_error', 'created_at', 'updated_at'],
-          properties: {
-            id: { type: 'integer' },
-            status: { type: 'string', enum: [...TASK_STATUSES] },
-            data: ref('TaskInput'),
-            attempts: { type: 'integer', description: 'Runs so far (reset to 0 by a retry).' },
-            last_error: { type: ['string', 'null'], description: 'The error of the last failed run, if any.' },
-            created_at: { type: 'string', format: 'date-time' },
-            updated_at: { type: 'string', format: 'date-time' },
-            dispatched_at: { type: ['string', 'null'], format: 'date-time' },
-            finished_at: { type: ['string', 'null'], format: 'date-time' },
-          },
-        },
-        TaskList: {
-          type: 'object',
-          required: ['tasks', 'next_after'],
-          properties: {
-            tasks: { type: 'array', items: ref('Task') },
-            next_after: {
-              type: ['integer', 'null'],
-              description: 'Pass as `after` for the next page; null on the last page.',
-            },
-          },
-        },
-        Retried: {
-          type: 'object',
-          required: ['task', 'removed_dead_letters'],
-          properties: {
-            task: ref('Task'),
-            removed_dead_letters: { type: 'integer', description: 'Its entries removed from dead-letter-queue.' },
-          },
-        },
-        Stats: {
-          type: 'object',
-          required: ['tasks', 'queue'],
-          properties: {
-            tasks: {
-              type: 'object',
-              description: 'Tasks per status.',
-              required: [...TASK_STATUSES],
-              properties: Object.fromEntries(TASK_STATUSES.map((s) => [s, { type: 'integer' }])),
-            },
-            queue: {
-              type: 'object',
-              description: 'Messages in each Redis structure.',
-              required: ['ready', 'delayed', 'inflight', 'dead_letters', 'dead_letter_inbox'],
-              properties: {
-                ready: { type: 'integer', description: 'task_queue: waiting for an executor.' },
-                delayed: { type: 'integer', description: 'Retries waiting out their backoff.' },
-                inflight: { type: 'integer', description: 'Leased by an executor, running.' },
-                dead_letters: { type: 'integer', description: 'dead-letter-queue: kept for inspection.' },
-                dead_letter_inbox: {
-                  type: 'integer',
-                  description: 'Dead letters the DLQ processor has yet to record.',
-                },
-              },
-            },
-          },
-        },
-        Throughput: {
-          type: 'object',
-          required: ['minutes'],
-          properties: {
-            minutes: {
-              type: 'array',
-              description: 'Oldest first, one entry per minute, the current minute last.',
-              items: {
-                type: 'object',
-                required: ['minute', 'completed', 'failed'],
-                properties: {
-                  minute: { type: 'string', format: 'date-time' },
-                  completed: { type: 'integer' },
-                  failed: { type: 'integer' },
-                },
-              },
-            },
-          },
-        },
-        Readiness: {
-          type: 'object',
-          required: ['ready', 'checks'],
-          properties: {
-            ready: { type: 'boolean' },
-            checks: {
-              type: 'object',
-              properties: { mysql: ref('Check'), redis: ref('Check') },
-            },
-          },
-        },
-        Check: {
-          type: 'object',
-          required: ['ok'],
-          properties: { ok: { type: 'boolean' }, ms: { type: 'integer' }, error: { type: 'string' } },
-        },
-        Error: {
-          type: 'object',
-          required: ['error', 'message'],
-          properties: {
-            error: { type: 'string', description: 'A stable code, e.g. invalid_task.' },
-            message: { type: 'string' },
-            details: {
-              type: 'array',
-              items: {
-                type: 'object',
-                required: ['field', 'message'],
-                properties: { field: { type: 'string' }, message: { type: 'string' } },
-              },
-            },
-          },
-        },
+        ...schemas,
       },
     },
     paths: {
       '/tasks': {
-        post: {
+        post: operation({
+          operationId: 'createTask',
           summary: 'Insert a task',
           security: tokenWhenSet,
           parameters: [
@@ -180,29 +94,35 @@ export function openApiDocument(config: Pick<Config, 'MAX_MESSAGE_LENGTH' | 'MAX
               schema: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[\\x20-\\x7e]+$' },
             },
           ],
-          requestBody: { required: true, content: jsonContent(ref('TaskInput')) },
+          requestBody: {
+            required: true,
+            content: { 'application/json': { schema: ref('TaskInput') } },
+          },
           responses: {
-            '201': {
-              description: 'Created (or replayed for a known Idempotency-Key).',
-              content: jsonContent(ref('Created')),
-            },
-            '400': errorResponse('The body or a header is not valid.'),
-            '401': errorResponse('API_TOKEN is set and the bearer token is missing or wrong.'),
+            '201': response(
+              'Created (or replayed for a known Idempotency-Key, with the task as it is now).',
+              jsonContent(ref('Created')),
+              ['Location', 'Idempotent-Replayed', 'RateLimit-Policy', 'RateLimit'],
+            ),
+            '400': errorResponse('The body or a header is not valid; details names each field.'),
+            '401': unauthorized,
             '413': errorResponse('The body is larger than BODY_LIMIT_BYTES.'),
             '415': errorResponse('The body is not declared application/json.'),
             '422': errorResponse('The Idempotency-Key was used with a different body.'),
-            '429': errorResponse('More than RATE_LIMIT_PER_MINUTE requests from this address; see Retry-After.'),
+            '429': errorResponse('More than RATE_LIMIT_PER_MINUTE requests from this address.', [
+              'Retry-After',
+              'RateLimit-Policy',
+              'RateLimit',
+            ]),
+            '503': unavailable,
           },
-        },
-        get: {
+        }),
+        get: operation({
+          operationId: 'listTasks',
           summary: 'List tasks, newest first',
+          security: open,
           parameters: [
-            {
-              name: 'status',
-              in: 'query',
-              required: false,
-              schema: { type: 'string', enum: [...TASK_STATUSES] },
-            },
+            { name: 'status', in: 'query', required: false, schema: { type: 'string', enum: [...TASK_STATUSES] } },
             {
               name: 'limit',
               in: 'query',
@@ -223,48 +143,60 @@ export function openApiDocument(config: Pick<Config, 'MAX_MESSAGE_LENGTH' | 'MAX
             },
           ],
           responses: {
-            '200': { description: 'A page of tasks.', content: jsonContent(ref('TaskList')) },
+            '200': response('A page of tasks.', jsonContent(ref('TaskList'))),
             '400': errorResponse('A query parameter is not valid.'),
+            '503': unavailable,
           },
-        },
+        }),
       },
       '/tasks/{id}': {
-        get: {
+        get: operation({
+          operationId: 'getTask',
           summary: 'Read a task',
+          security: open,
           parameters: [idParameter],
           responses: {
-            '200': { description: 'The task.', content: jsonContent(ref('Task')) },
-            '400': errorResponse('The id is not a positive integer.'),
+            '200': response('The task.', jsonContent(ref('Task'))),
+            '400': badId,
             '404': errorResponse('No such task.'),
+            '503': unavailable,
           },
-        },
+        }),
       },
       '/tasks/{id}/retry': {
-        post: {
+        post: operation({
+          operationId: 'retryTask',
           summary: 'Run a failed task again',
           description:
             'The task goes back to pending with its attempts reset, and its entries leave dead-letter-queue. ' +
-            'Only a failed task can be retried.',
+            'Only a failed task can be retried. Without the bearer token, declare `Content-Type: application/json` ' +
+            '(there is no body).',
           security: tokenWhenSet,
           parameters: [idParameter],
           responses: {
-            '200': { description: 'The task, now pending.', content: jsonContent(ref('Retried')) },
-            '400': errorResponse('The id is not a positive integer.'),
-            '401': errorResponse('API_TOKEN is set and the bearer token is missing or wrong.'),
+            '200': response('The task, now pending.', jsonContent(ref('Retried'))),
+            '400': badId,
+            '401': unauthorized,
             '404': errorResponse('No such task.'),
             '409': errorResponse('The task is not failed.'),
+            '415': errorResponse('Neither the bearer token nor Content-Type: application/json was sent.'),
+            '503': unavailable,
           },
-        },
+        }),
       },
       '/stats': {
-        get: {
+        get: operation({
+          operationId: 'getStats',
           summary: 'Tasks per status and queue depths',
-          responses: { '200': { description: 'Counts.', content: jsonContent(ref('Stats')) } },
-        },
+          security: open,
+          responses: { '200': response('Counts.', jsonContent(ref('Stats'))), '503': unavailable },
+        }),
       },
       '/stats/throughput': {
-        get: {
+        get: operation({
+          operationId: 'getThroughput',
           summary: 'Tasks finished per minute',
+          security: open,
           parameters: [
             {
               name: 'minutes',
@@ -279,48 +211,63 @@ export function openApiDocument(config: Pick<Config, 'MAX_MESSAGE_LENGTH' | 'MAX
             },
           ],
           responses: {
-            '200': { description: 'Completed and failed per minute.', content: jsonContent(ref('Throughput')) },
+            '200': response('Completed and failed per minute.', jsonContent(ref('Throughput'))),
             '400': errorResponse('A query parameter is not valid.'),
+            '503': unavailable,
           },
-        },
+        }),
       },
       '/healthz': {
-        get: {
+        get: operation({
+          operationId: 'getHealth',
           summary: 'Liveness: the process answers',
+          security: open,
           responses: {
-            '200': {
-              description: 'Alive.',
-              content: jsonContent({ type: 'object', properties: { status: { const: 'ok' } } }),
-            },
+            '200': response(
+              'Alive (also while the database is being prepared).',
+              jsonContent({ type: 'object', properties: { status: { const: 'ok' } } }),
+            ),
           },
-        },
+        }),
       },
       '/readyz': {
-        get: {
-          summary: 'Readiness: MySQL and Redis answer',
+        get: operation({
+          operationId: 'getReadiness',
+          summary: 'Readiness: MySQL and Redis answer, and the database is prepared',
+          security: open,
           responses: {
-            '200': { description: 'Ready.', content: jsonContent(ref('Readiness')) },
-            '503': { description: 'MySQL or Redis does not answer.', content: jsonContent(ref('Readiness')) },
+            '200': response('Ready.', jsonContent(ref('Readiness'))),
+            '503': response('MySQL or Redis does not answer, or the database is not prepared yet.', {
+              'application/json': { schema: ref('Readiness') },
+            }),
           },
-        },
+        }),
       },
       '/metrics': {
-        get: {
+        get: operation({
+          operationId: 'getMetrics',
           summary: 'Prometheus metrics',
-          responses: { '200': { description: 'Text exposition format.', content: { 'text/plain': {} } } },
-        },
+          security: open,
+          responses: {
+            '200': response('Text exposition format.', { 'text/plain': { schema: { type: 'string' } } }),
+          },
+        }),
       },
       '/openapi.json': {
-        get: {
+        get: operation({
+          operationId: 'getOpenApiDocument',
           summary: 'This document',
-          responses: { '200': { description: 'OpenAPI 3.1.', content: { 'application/json': {} } } },
-        },
+          security: open,
+          responses: { '200': response('OpenAPI 3.1.', { 'application/json': { schema: { type: 'object' } } }) },
+        }),
       },
       '/': {
-        get: {
+        get: operation({
+          operationId: 'getDashboard',
           summary: 'The dashboard (HTML)',
-          responses: { '200': { description: 'The page.', content: { 'text/html': {} } } },
-        },
+          security: open,
+          responses: { '200': response('The page.', { 'text/html': { schema: { type: 'string' } } }) },
+        }),
       },
     },
   };

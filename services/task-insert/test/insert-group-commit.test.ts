@@ -1,5 +1,6 @@
 import { getTask } from '@tasks/common';
 import type { Express } from 'express';
+import type { RowDataPacket } from 'mysql2/promise';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
@@ -45,5 +46,24 @@ describe('POST /tasks under concurrent load (inserts share transactions)', () =>
     const ids = new Set(responses.map((res) => res.body.id as number));
     expect(ids.size).toBe(1);
     expect(responses.filter((res) => res.headers['idempotent-replayed'] === 'true')).toHaveLength(5);
+  });
+
+  it('fails only the request with a lone surrogate among 40 honest ones sent with it', async () => {
+    const [[before]] = await t.ctx.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM tasks');
+    const honest = Array.from({ length: 40 }, (_, i) =>
+      request(app)
+        .post('/tasks')
+        .send({ message: `honest ${i}`, time: 1 }),
+    );
+    const broken = request(app)
+      .post('/tasks')
+      .set('Content-Type', 'application/json')
+      .send('{"message":"lone \\ud800 surrogate","time":1}');
+    const [bad, ...good] = await Promise.all([broken, ...honest]);
+    expect(good.map((res) => res.status)).toEqual(Array(40).fill(201));
+    expect(bad!.status).toBe(400);
+    expect(bad!.body.details).toEqual([{ field: 'message', message: expect.stringMatching(/well-formed Unicode/) }]);
+    const [[after]] = await t.ctx.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM tasks');
+    expect(Number(after!.n) - Number(before!.n)).toBe(40);
   });
 });

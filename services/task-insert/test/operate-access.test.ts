@@ -55,6 +55,12 @@ describe('with API_TOKEN set', () => {
     await request(app()).post('/tasks').set('Authorization', `bearer ${TOKEN}`).send(BODY).expect(201);
   });
 
+  it('POST /tasks/:id/retry with the token needs no Content-Type', async () => {
+    const task = await deadLetteredTask(t.ctx);
+    await request(app()).post(`/tasks/${task.id}/retry`).set('Content-Type', 'text/plain').expect(401);
+    await request(app()).post(`/tasks/${task.id}/retry`).set('Authorization', `Bearer ${TOKEN}`).expect(200);
+  });
+
   it('POST /tasks/:id/retry needs the token too', async () => {
     const task = await deadLetteredTask(t.ctx);
     await request(app()).post(`/tasks/${task.id}/retry`).expect(401);
@@ -77,6 +83,33 @@ describe('with API_TOKEN set', () => {
 describe('without API_TOKEN', () => {
   it('writes need no token', async () => {
     await request(appWith({})).post('/tasks').send(BODY).expect(201);
+  });
+
+  it.each([
+    ['no Content-Type', undefined],
+    ['a form', 'application/x-www-form-urlencoded'],
+    ['a multipart form', 'multipart/form-data; boundary=x'],
+    ['text/plain', 'text/plain'],
+  ])(
+    'POST /tasks/:id/retry with %s is 415 and changes nothing: a cross-site form cannot send it',
+    async (_name, type) => {
+      const task = await deadLetteredTask(t.ctx);
+      const req = request(appWith({})).post(`/tasks/${task.id}/retry`);
+      if (type) req.set('Content-Type', type);
+      const res = await (type ? req.send('id=1') : req);
+      expect(res.status).toBe(415);
+      expect(res.body).toMatchObject({
+        error: 'unsupported_media_type',
+        message: /Content-Type must be application\/json/,
+      });
+      expect((await getTask(t.ctx.pool, task.id))?.status).toBe('failed');
+    },
+  );
+
+  it('POST /tasks/:id/retry declared application/json retries', async () => {
+    const task = await deadLetteredTask(t.ctx);
+    await request(appWith({})).post(`/tasks/${task.id}/retry`).set('Content-Type', 'application/json').expect(200);
+    expect((await getTask(t.ctx.pool, task.id))?.status).toBe('pending');
   });
 });
 

@@ -1,4 +1,4 @@
-import { createMetrics, createPool, getTask, type Metrics, type Pool } from '@tasks/common';
+import { createContext, createMetrics, createPool, getTask, loadConfig, type Metrics, type Pool } from '@tasks/common';
 import type { Express } from 'express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +18,11 @@ beforeAll(async () => {
 afterAll(async () => {
   await t.cleanup();
 });
+
+/** POST /tasks/:id/retry as the dashboard sends it: declared JSON, with no body. */
+function retry(path: string) {
+  return request(app).post(path).set('Content-Type', 'application/json');
+}
 
 async function insert(count: number): Promise<number[]> {
   const ids: number[] = [];
@@ -121,6 +126,34 @@ describe('GET /stats', () => {
   });
 });
 
+describe('GET /stats when Redis is unavailable', () => {
+  it('answers 503 when Redis does not answer (its retries used up)', async () => {
+    const ctx = createContext(loadConfig({ ...t.env, REDIS_URL: 'redis://127.0.0.1:1' }), 'test-redis-down', {
+      logger: t.ctx.logger,
+      pool: t.ctx.pool,
+    });
+    try {
+      const res = await request(createApp(ctx)).get('/stats');
+      expect(res.status).toBe(503);
+      expect(res.body).toEqual({ error: 'unavailable', message: expect.stringMatching(/Redis is unavailable/) });
+    } finally {
+      await ctx.close();
+    }
+  });
+
+  it('answers 503 when the connection to Redis is closed', async () => {
+    const ctx = createContext(t.config, 'test-redis-closed', { logger: t.ctx.logger, pool: t.ctx.pool });
+    try {
+      await ctx.redis.quit();
+      const res = await request(createApp(ctx)).get('/stats');
+      expect(res.status).toBe(503);
+      expect(res.body).toEqual({ error: 'unavailable', message: expect.stringMatching(/Redis is unavailable/) });
+    } finally {
+      await ctx.close();
+    }
+  });
+});
+
 describe('GET /stats/throughput', () => {
   it('returns completed and failed per minute, the current minute last', async () => {
     await deadLetteredTask(t.ctx);
@@ -145,7 +178,7 @@ describe('POST /tasks/:id/retry', () => {
     try {
       const announced = new Promise<void>((resolve) => subscriber.once('message', () => resolve()));
       await subscriber.subscribe(t.ctx.queue.keys.insertedChannel);
-      const res = await request(app).post(`/tasks/${task.id}/retry`).expect(200);
+      const res = await retry(`/tasks/${task.id}/retry`).expect(200);
       expect(res.body).toMatchObject({
         task: { id: task.id, status: 'pending', attempts: 0 },
         removed_dead_letters: 1,
@@ -163,18 +196,23 @@ describe('POST /tasks/:id/retry', () => {
 
   it('answers 409 for a task that is not failed, and changes nothing', async () => {
     const [id] = await insert(1);
-    const res = await request(app).post(`/tasks/${id}/retry`).expect(409);
+    const res = await retry(`/tasks/${id}/retry`).expect(409);
     expect(res.body).toMatchObject({ error: 'not_failed', message: expect.stringMatching(/is pending, not failed/) });
     const inInbox = await unrecordedDeadLetter(t.ctx);
-    const again = await request(app).post(`/tasks/${inInbox}/retry`).expect(409);
+    const again = await retry(`/tasks/${inInbox}/retry`).expect(409);
     expect(again.body.message).toMatch(/DLQ processor has not recorded yet/);
     expect((await getTask(t.ctx.pool, inInbox))?.status).toBe('processing');
   });
 
   it('answers 404 for an unknown task and 400 for a bad id', async () => {
-    await request(app).post('/tasks/987654/retry').expect(404);
-    const res = await request(app).post('/tasks/abc/retry').expect(400);
+    await retry('/tasks/987654/retry').expect(404);
+    const res = await retry('/tasks/abc/retry').expect(400);
     expect(res.body.error).toBe('invalid_id');
+  });
+
+  it('answers 400 for an id that is not percent-encoded properly, naming the path', async () => {
+    const res = await retry('/tasks/%ZZ/retry').expect(400);
+    expect(res.body).toMatchObject({ error: 'invalid_path', details: [{ field: 'path' }] });
   });
 });
 

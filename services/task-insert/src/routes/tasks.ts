@@ -5,15 +5,19 @@ import {
   getTask,
   getTaskByIdempotencyKey,
   type InsertOutcome,
+  ignoredFields,
   insertTasks,
   type Metrics,
   type NewTask,
   type Pool,
   type TaskData,
+  TaskRejectedError,
+  type TaskStatus,
   taskInputSchema,
   taskView,
 } from '@tasks/common';
-import express, { type RequestHandler, Router } from 'express';
+import express, { Router } from 'express';
+import { requireJsonBody } from '../content-type.js';
 import { HttpError } from '../http-errors.js';
 import type { InsertNotifier } from '../insert-notifier.js';
 
@@ -27,21 +31,29 @@ export interface TaskRoutesDeps {
 const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
 /** Printable ASCII, as the header's specification (a structured-field string) allows. */
 const IDEMPOTENCY_KEY = /^[\x20-\x7e]+$/;
-/** Most tasks inserted in one transaction. */
+/** Most tasks inserted by one statement. */
 const MAX_INSERT_BATCH = 500;
 
-function created(id: number) {
-  return { id, message: 'Task created successfully', status: 'pending' };
+/** The original's answer, with the fields of the body that were ignored when there were any. */
+function created(id: number, status: TaskStatus, ignored: string[]) {
+  return {
+    id,
+    message: 'Task created successfully',
+    status,
+    ...(ignored.length > 0 ? { ignored_fields: ignored } : {}),
+  };
 }
 
-/** 415 unless the body is declared JSON: the check comes before any parsing. */
-const requireJson: RequestHandler = (req, _res, next) => {
-  if (!req.is('application/json')) {
-    const type = req.headers['content-type'] ?? 'none';
-    return next(new HttpError(415, 'unsupported_media_type', `Content-Type must be application/json (got ${type})`));
-  }
-  next();
-};
+/** The field of the request behind a column the database refused. */
+const FIELD_OF_COLUMN: Record<string, string> = { data: 'message', idempotency_key: 'Idempotency-Key' };
+
+/** The answer to a task the database refused; the server's own words (naming its schema) go to the log only. */
+function refused(err: TaskRejectedError): HttpError {
+  // `data` holds `{"message","time"}`, and `time` is an integer by then: the message is at fault.
+  const field = (err.column && FIELD_OF_COLUMN[err.column]) ?? 'body';
+  const rule = 'holds a value the database cannot store';
+  return new HttpError(400, 'invalid_task', `${field} ${rule}`, [{ field, message: rule }]);
+}
 
 function idempotencyKey(header: string | undefined): string | null {
   if (header === undefined) return null;
@@ -69,40 +81,47 @@ export function taskRoutes({ pool, notifier, config, metrics }: TaskRoutesDeps):
   const router = Router();
   const schema = taskInputSchema({ maxMessageLength: config.MAX_MESSAGE_LENGTH, maxTimeS: config.MAX_TASK_TIME_S });
   const json = express.json({ limit: config.BODY_LIMIT_BYTES, strict: false, type: () => true });
-  // Group commit: the inserts of requests that arrive together share one transaction.
+  // Group commit: the inserts of requests that arrive together share one statement. Each
+  // request gets its own outcome: a task the database refuses fails alone.
   const inserts = new Batcher<NewTask, InsertOutcome>((tasks) => insertTasks(pool, tasks), MAX_INSERT_BATCH);
-  const insert = async (task: NewTask): Promise<number> => {
-    const outcome = await inserts.add(task);
-    if ('error' in outcome) throw outcome.error;
-    return outcome.id;
-  };
 
-  router.post('/tasks', requireJson, json, async (req, res) => {
+  router.post('/tasks', requireJsonBody, json, async (req, res) => {
     const key = idempotencyKey(req.get('Idempotency-Key'));
     const parsed = schema.safeParse(req.body);
     if (!parsed.success) {
-      const details = parsed.error.issues.flatMap((issue) =>
-        issue.code === 'unrecognized_keys'
-          ? issue.keys.map((k) => ({ field: k, message: 'is not a known field' }))
-          : [{ field: issue.path.join('.') || 'body', message: issue.message }],
-      );
+      const details = parsed.error.issues.map((issue) => ({
+        field: issue.path.join('.') || 'body',
+        message: issue.message,
+      }));
       throw new HttpError(400, 'invalid_task', details.map((d) => `${d.field} ${d.message}`).join('; '), details);
     }
     const data: TaskData = parsed.data;
-    try {
-      const id = await insert({ data, idempotencyKey: key });
+    const ignored = ignoredFields(req.body);
+    const outcome = await inserts.add({ data, idempotencyKey: key });
+    if ('id' in outcome) {
       notifier.notify();
       metrics?.tasksInserted.inc();
-      res.status(201).location(`/tasks/${id}`).json(created(id));
-    } catch (err) {
-      if (!(err instanceof DuplicateIdempotencyKeyError) || key === null) throw err;
-      const first = await getTaskByIdempotencyKey(pool, key);
-      if (!first) throw err;
-      if (first.data.message !== data.message || first.data.time !== data.time) {
-        throw new HttpError(422, 'idempotency_key_reused', 'this Idempotency-Key was used with a different body');
-      }
-      res.status(201).location(`/tasks/${first.id}`).set('Idempotent-Replayed', 'true').json(created(first.id));
+      res
+        .status(201)
+        .location(`/tasks/${outcome.id}`)
+        .json(created(outcome.id, 'pending', ignored));
+      return;
     }
+    if (outcome.error instanceof TaskRejectedError) {
+      req.log.info({ err: outcome.error }, 'the database refused a task');
+      throw refused(outcome.error);
+    }
+    if (!(outcome.error instanceof DuplicateIdempotencyKeyError) || key === null) throw outcome.error;
+    const first = await getTaskByIdempotencyKey(pool, key);
+    if (!first) throw outcome.error;
+    if (first.data.message !== data.message || first.data.time !== data.time) {
+      throw new HttpError(422, 'idempotency_key_reused', 'this Idempotency-Key was used with a different body');
+    }
+    res
+      .status(201)
+      .location(`/tasks/${first.id}`)
+      .set('Idempotent-Replayed', 'true')
+      .json(created(first.id, first.status, ignored));
   });
 
   router.get('/tasks/:id', async (req, res) => {

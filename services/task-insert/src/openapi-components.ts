@@ -1,0 +1,196 @@
+import { TASK_STATUSES } from '@tasks/common';
+
+export type Json = Record<string, unknown>;
+
+export const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+export const jsonContent = (schema: Json) => ({ 'application/json': { schema } });
+
+const header = (name: string) => ({ $ref: `#/components/headers/${name}` });
+
+/**
+ * A response of any route: every answer carries X-Request-Id. `headers` names further
+ * headers of components.headers.
+ */
+export function response(description: string, content?: Json, headers: string[] = []): Json {
+  return {
+    description,
+    headers: Object.fromEntries(['X-Request-Id', ...headers].map((name) => [name, header(name)])),
+    ...(content ? { content } : {}),
+  };
+}
+
+/** An error answer: the Error body, and the given headers. */
+export const errorResponse = (description: string, headers: string[] = []) =>
+  response(description, jsonContent(ref('Error')), headers);
+
+/** Headers of the answers, referred to by name. */
+export const headers: Json = {
+  'X-Request-Id': {
+    description:
+      "The request's id, as logged with every line of the request: the client's own X-Request-Id when it " +
+      'sent one of at most 128 characters, else a new UUID.',
+    schema: { type: 'string' },
+  },
+  Location: { description: 'The path of the task, `/tasks/{id}`.', schema: { type: 'string' } },
+  'Idempotent-Replayed': {
+    description: 'Present on the answer to a repeated Idempotency-Key: the task is the one the first request made.',
+    schema: { type: 'string', const: 'true' },
+  },
+  'RateLimit-Policy': {
+    description:
+      'The limit on this route when RATE_LIMIT_PER_MINUTE is set (IETF draft 8), e.g. `"60-in-1min"; q=60; w=60`.',
+    schema: { type: 'string' },
+  },
+  RateLimit: {
+    description:
+      'What is left of the limit when RATE_LIMIT_PER_MINUTE is set (IETF draft 8), e.g. `"60-in-1min"; r=59; t=42`: ' +
+      'r requests remain for t seconds.',
+    schema: { type: 'string' },
+  },
+  'Retry-After': { description: 'Seconds until the limit lets requests through again.', schema: { type: 'integer' } },
+};
+
+const check = {
+  type: 'object',
+  required: ['ok'],
+  properties: { ok: { type: 'boolean' }, ms: { type: 'integer' }, error: { type: 'string' } },
+};
+
+/** Every schema but the task body, which is generated from its validator. */
+export const schemas: Json = {
+  Created: {
+    type: 'object',
+    required: ['id', 'message', 'status'],
+    properties: {
+      id: { type: 'integer' },
+      message: { type: 'string', const: 'Task created successfully' },
+      status: {
+        type: 'string',
+        enum: [...TASK_STATUSES],
+        description: "pending for a new task; for a repeated Idempotency-Key, the first task's current status.",
+      },
+      ignored_fields: {
+        type: 'array',
+        items: { type: 'string' },
+        description:
+          'The fields of the body other than message and time, which were ignored; only when there were any.',
+      },
+    },
+  },
+  Task: {
+    type: 'object',
+    required: ['id', 'status', 'data', 'attempts', 'last_error', 'created_at', 'updated_at'],
+    properties: {
+      id: { type: 'integer' },
+      status: { type: 'string', enum: [...TASK_STATUSES] },
+      data: {
+        type: 'object',
+        required: ['message', 'time'],
+        description: 'What the task asks for, as stored: time an integer.',
+        properties: { message: { type: 'string' }, time: { type: 'integer', minimum: 0 } },
+      },
+      attempts: { type: 'integer', description: 'Runs so far (reset to 0 by a retry).' },
+      last_error: { type: ['string', 'null'], description: 'The error of the last failed run, if any.' },
+      created_at: { type: 'string', format: 'date-time' },
+      updated_at: { type: 'string', format: 'date-time' },
+      dispatched_at: { type: ['string', 'null'], format: 'date-time' },
+      finished_at: { type: ['string', 'null'], format: 'date-time' },
+    },
+  },
+  TaskList: {
+    type: 'object',
+    required: ['tasks', 'next_after'],
+    properties: {
+      tasks: { type: 'array', items: ref('Task') },
+      next_after: {
+        type: ['integer', 'null'],
+        description: 'Pass as `after` for the next page; null on the last page.',
+      },
+    },
+  },
+  Retried: {
+    type: 'object',
+    required: ['task', 'removed_dead_letters'],
+    properties: {
+      task: ref('Task'),
+      removed_dead_letters: { type: 'integer', description: 'Its entries removed from dead-letter-queue.' },
+    },
+  },
+  Stats: {
+    type: 'object',
+    required: ['tasks', 'queue'],
+    properties: {
+      tasks: {
+        type: 'object',
+        description: 'Tasks per status.',
+        required: [...TASK_STATUSES],
+        properties: Object.fromEntries(TASK_STATUSES.map((s) => [s, { type: 'integer' }])),
+      },
+      queue: {
+        type: 'object',
+        description: 'Messages in each Redis structure.',
+        required: ['ready', 'delayed', 'inflight', 'dead_letters', 'dead_letter_inbox'],
+        properties: {
+          ready: { type: 'integer', description: 'task_queue: waiting for an executor.' },
+          delayed: { type: 'integer', description: 'Retries waiting out their backoff.' },
+          inflight: { type: 'integer', description: 'Leased by an executor, running.' },
+          dead_letters: { type: 'integer', description: 'dead-letter-queue: kept for inspection.' },
+          dead_letter_inbox: { type: 'integer', description: 'Dead letters the DLQ processor has yet to record.' },
+        },
+      },
+    },
+  },
+  Throughput: {
+    type: 'object',
+    required: ['minutes'],
+    properties: {
+      minutes: {
+        type: 'array',
+        description: 'Oldest first, one entry per minute, the current minute last.',
+        items: {
+          type: 'object',
+          required: ['minute', 'completed', 'failed'],
+          properties: {
+            minute: { type: 'string', format: 'date-time' },
+            completed: { type: 'integer' },
+            failed: { type: 'integer' },
+          },
+        },
+      },
+    },
+  },
+  Readiness: {
+    type: 'object',
+    required: ['ready', 'checks'],
+    properties: {
+      ready: { type: 'boolean' },
+      checks: {
+        type: 'object',
+        properties: {
+          mysql: check,
+          redis: check,
+          migrations: {
+            ...check,
+            description: 'Only while the database is still being prepared after a start (then not ok).',
+          },
+        },
+      },
+    },
+  },
+  Error: {
+    type: 'object',
+    required: ['error', 'message'],
+    properties: {
+      error: { type: 'string', description: 'A stable code, e.g. invalid_task.' },
+      message: { type: 'string' },
+      details: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['field', 'message'],
+          properties: { field: { type: 'string' }, message: { type: 'string' } },
+        },
+      },
+    },
+  },
+};
