@@ -1,4 +1,4 @@
-import { completeRuns, countByStatus, getStatuses, idsCondition, insertTask } from '@tasks/common';
+import { claimAndDispatch, completeRuns, countByStatus, getStatuses, idsCondition, insertTask } from '@tasks/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
 
@@ -24,7 +24,7 @@ describe('idsCondition', () => {
     it('changes exactly the rows of the ids given', async () => {
       const ids: number[] = [];
       for (let i = 0; i < 20; i++) ids.push(await insertTask(t.ctx.pool, { message: `task ${i}`, time: 0 }));
-      await t.ctx.pool.query("UPDATE tasks SET status = 'processing', run = 1 WHERE id IN (?)", [ids]);
+      await claimAndDispatch(t.ctx, 20);
       // Two runs, a single, and gaps between them.
       const chosen = [...ids.slice(2, 6), ...ids.slice(8, 9), ...ids.slice(11, 17)];
       const { completed } = await completeRuns(

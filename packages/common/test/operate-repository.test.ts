@@ -1,4 +1,12 @@
-import { completeRuns, countByStatus, getStatuses, insertTask, listTasks, retryFailedTasks } from '@tasks/common';
+import {
+  claimAndDispatch,
+  completeRuns,
+  countByStatus,
+  getStatuses,
+  insertTask,
+  listTasks,
+  retryFailedTasks,
+} from '@tasks/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deadLetteredTask } from '../../../test/support/runs.js';
 import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
@@ -10,9 +18,9 @@ let failedIds: number[] = [];
 beforeAll(async () => {
   t = await createTestEnv();
   for (let i = 0; i < 7; i++) ids.push(await insertTask(t.ctx.pool, { message: `task ${i}`, time: 0 }));
+  // Two of the pending ones (the oldest) claimed and completed.
+  await claimAndDispatch(t.ctx, 2);
   failedIds = [(await deadLetteredTask(t.ctx)).id, (await deadLetteredTask(t.ctx)).id];
-  // Two of the pending ones completed.
-  await t.ctx.pool.query("UPDATE tasks SET status = 'processing', run = 1 WHERE id IN (?)", [ids.slice(0, 2)]);
   await completeRuns(
     t.ctx,
     ids.slice(0, 2).map((id) => ({ id, run: 1, tries: 0, token: `token-${id}` })),

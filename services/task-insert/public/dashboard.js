@@ -148,10 +148,11 @@ async function refresh() {
 
 async function retry(id, button) {
   button.disabled = true;
-  const headers = { Accept: 'application/json' };
+  // A JSON content type: without a token, the API takes writes only from pages that may send one.
+  const headers = { Accept: 'application/json', 'Content-Type': 'application/json' };
   if (token()) headers.Authorization = `Bearer ${token()}`;
   try {
-    const res = await fetch(`/tasks/${id}/retry`, { method: 'POST', headers });
+    const res = await fetch(`/tasks/${id}/retry`, { method: 'POST', headers, body: '{}' });
     const body = await res.json().catch(() => ({}));
     if (res.status === 401) {
       notice('This API needs a token: enter its API_TOKEN above, then retry.', true);

@@ -1,4 +1,4 @@
-import type { Pool } from '@tasks/common';
+import { countByStatus, insertTasks, type Pool, TASK_STATUSES } from '@tasks/common';
 import { createTestEnv, type TestEnv } from '../../support/test-env.js';
 import { RedisServer } from './redis-server.js';
 import { type ServiceName, ServiceProcess } from './service-process.js';
@@ -26,7 +26,13 @@ export const FAST: Record<string, string> = {
  * services as child processes.
  */
 /** What every fault test asserts of `counts()`: nothing lost, stranded, changed once final or miscounted. */
-export const NOTHING_LOST = { lost: 0, strandedProcessing: 0, finalStatusesChanged: 0, finishesMiscounted: 0 } as const;
+export const NOTHING_LOST = {
+  lost: 0,
+  strandedProcessing: 0,
+  finalStatusesChanged: 0,
+  finishesMiscounted: 0,
+  statusesMiscounted: 0,
+} as const;
 
 export class FaultEnv {
   readonly services: ServiceProcess[] = [];
@@ -63,8 +69,12 @@ export class FaultEnv {
   async insertTasks(count: number, time: number): Promise<void> {
     for (let done = 0; done < count; done += 500) {
       const n = Math.min(500, count - done);
-      const rows = Array.from({ length: n }, (_, i) => [JSON.stringify({ message: `task ${done + i}`, time })]);
-      await this.pool.query('INSERT INTO tasks (data) VALUES ?', [rows]);
+      const tasks = Array.from({ length: n }, (_, i) => ({
+        data: { message: `task ${done + i}`, time },
+        idempotencyKey: null,
+      }));
+      const outcomes = await insertTasks(this.pool, tasks);
+      if (outcomes.some((o) => 'error' in o)) throw new Error('inserting the tasks failed');
     }
     await this.t.ctx.queue.notifyInserted();
   }
@@ -96,6 +106,7 @@ export class FaultEnv {
     const [finishes] = (await this.pool.query(
       'SELECT COALESCE(SUM(completed), 0) AS completed, COALESCE(SUM(failed), 0) AS failed FROM tasks_finished_per_minute',
     )) as unknown as [{ completed: number; failed: number }[]];
+    const kept = await countByStatus(this.pool);
     const runs = new Map<number, number>();
     for (const service of this.services) {
       for (const id of service.startedTaskIds()) runs.set(id, (runs.get(id) ?? 0) + 1);
@@ -111,6 +122,11 @@ export class FaultEnv {
       finishesMiscounted:
         Math.abs(Number(finishes[0]?.completed) - tasks.filter((t) => t.status === 'completed').length) +
         Math.abs(Number(finishes[0]?.failed) - tasks.filter((t) => t.status === 'failed').length),
+      /** The per-status counts kept by the status writes against the tasks found in each status. */
+      statusesMiscounted: TASK_STATUSES.reduce(
+        (sum, status) => sum + Math.abs(kept[status] - tasks.filter((t) => t.status === status).length),
+        0,
+      ),
       runMoreThanOnce: [...runs.values()].filter((n) => n > 1).length,
       runsBeyondAttempts: tasks.reduce((sum, t) => sum + Math.max(0, (runs.get(Number(t.id)) ?? 0) - t.attempts), 0),
     };

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { isConnectionError } from '../mysql/pool.js';
-import { isRetryableTransactionError, TRANSACTION_RETRIES } from '../mysql/transaction.js';
+import { inTransaction, isRetryableTransactionError, TRANSACTION_RETRIES } from '../mysql/transaction.js';
+import { countMoves } from './status-counts.js';
 import type { TaskData } from './task-schema.js';
 
 export class DuplicateIdempotencyKeyError extends Error {
@@ -51,17 +52,9 @@ function isDuplicateKey(err: unknown): boolean {
  * taken, TaskRejectedError when the database refuses its values, and any other error as is.
  */
 export async function insertTask(pool: Pool, data: TaskData, idempotencyKey: string | null = null): Promise<number> {
-  try {
-    // The text protocol, as the batch's INSERT: the server's errors then name the column at fault.
-    const [result] = await pool.query<ResultSetHeader>('INSERT INTO tasks (data, idempotency_key) VALUES (?, ?)', [
-      JSON.stringify(data),
-      idempotencyKey,
-    ]);
-    return result.insertId;
-  } catch (err) {
-    if (idempotencyKey !== null && isDuplicateKey(err)) throw new DuplicateIdempotencyKeyError(idempotencyKey);
-    throw asRejection(err) ?? err;
-  }
+  const [outcome] = await insertTasks(pool, [{ data, idempotencyKey }]);
+  if (!outcome || 'error' in outcome) throw outcome?.error ?? new Error('the task was not inserted');
+  return outcome.id;
 }
 
 /** A task to insert; see insertTasks. */
@@ -78,14 +71,21 @@ function failAll(tasks: NewTask[], err: unknown): InsertOutcome[] {
   return tasks.map(() => ({ error }));
 }
 
+/** The error a task's INSERT failed with, as the caller should see it. */
+function taskError(task: NewTask, err: unknown): Error {
+  if (task.idempotencyKey !== null && isDuplicateKey(err)) return new DuplicateIdempotencyKeyError(task.idempotencyKey);
+  return asRejection(err) ?? (err instanceof Error ? err : new Error(String(err)));
+}
+
 /** One task alone: a plain INSERT, run again after a deadlock. */
 async function insertOne(pool: Pool, task: NewTask): Promise<InsertOutcome> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return { id: await insertTask(pool, task.data, task.idempotencyKey) };
+      const [id] = await insertBatch(pool, [task]);
+      return { id: id as number };
     } catch (err) {
       if (attempt < TRANSACTION_RETRIES && isRetryableTransactionError(err)) continue;
-      return failAll([task], err)[0]!;
+      return { error: taskError(task, err) };
     }
   }
 }
@@ -96,47 +96,63 @@ function batchMarker(): number {
 }
 
 /**
- * Inserts several tasks with one statement — one commit, one log flush — and tells each task
- * its own id, in any `innodb_autoinc_lock_mode`. With MySQL's default (2, interleaved) the ids
- * of one multi-row INSERT need not be consecutive, but within the statement they increase in
- * row order, the first is LAST_INSERT_ID(), and every row carries the batch's random marker in
- * `insert_batch`: reading the rows from that id on with that marker, in id order, gives each
- * task its id (a short range scan of the primary key, stopped after the batch's last row).
+ * The INSERT of a batch, and the pending count, in one transaction (one commit, one log flush)
+ * that tells each task its own id, in any `innodb_autoinc_lock_mode`. One task is a plain
+ * INSERT. With MySQL's default lock mode (2, interleaved) the ids of one multi-row INSERT need
+ * not be consecutive, but within the statement they increase in row order, the first is
+ * LAST_INSERT_ID(), and every row carries the batch's random marker in `insert_batch`: reading
+ * the rows from that id on with that marker, in id order, gives each task its id (a short
+ * range scan of the primary key, stopped after the batch's last row). The text protocol is
+ * used throughout: the server's errors then name the column at fault.
+ */
+function insertBatch(pool: Pool, tasks: NewTask[]): Promise<number[]> {
+  return inTransaction(pool, async (connection) => {
+    let ids: number[];
+    if (tasks.length === 1) {
+      const [task] = tasks as [NewTask];
+      const [result] = await connection.query<ResultSetHeader>(
+        'INSERT INTO tasks (data, idempotency_key) VALUES (?, ?)',
+        [JSON.stringify(task.data), task.idempotencyKey],
+      );
+      ids = [result.insertId];
+    } else {
+      const marker = batchMarker();
+      const [result] = await connection.query<ResultSetHeader>(
+        'INSERT INTO tasks (data, idempotency_key, insert_batch) VALUES ?',
+        [tasks.map((t) => [JSON.stringify(t.data), t.idempotencyKey, marker])],
+      );
+      const [rows] = await connection.query<RowDataPacket[]>(
+        'SELECT id FROM tasks WHERE id >= ? AND insert_batch = ? ORDER BY id LIMIT ?',
+        [result.insertId, marker, tasks.length],
+      );
+      if (rows.length !== tasks.length) {
+        throw new Error(`inserted ${tasks.length} tasks from id ${result.insertId} but found ${rows.length} of them`);
+      }
+      ids = rows.map((row) => Number(row.id));
+    }
+    await countMoves(connection, [{ from: null, to: 'pending', n: tasks.length }]);
+    return ids;
+  });
+}
+
+/**
+ * Inserts several tasks with one transaction (see insertBatch) and tells each its own id.
  *
- * A batch never shares one fate. When its INSERT fails for anything but a lost connection
- * (a taken Idempotency-Key, values the database refuses, a deadlock), nothing was inserted,
- * and its halves are inserted apart, down to single tasks: only the task at fault gets an
- * error (DuplicateIdempotencyKeyError, TaskRejectedError, or the server's), the others their
- * ids. A lost connection is every task's outcome, since the statement may or may not have
- * committed. One task alone is a plain INSERT.
+ * A batch never shares one fate. When its transaction fails for anything but a lost
+ * connection (a taken Idempotency-Key, values the database refuses, a deadlock), nothing was
+ * inserted, and its halves are inserted apart, down to single tasks: only the task at fault
+ * gets an error (DuplicateIdempotencyKeyError, TaskRejectedError, or the server's), the others
+ * their ids. A lost connection is every task's outcome, since the commit may or may not have
+ * happened.
  */
 export async function insertTasks(pool: Pool, tasks: NewTask[]): Promise<InsertOutcome[]> {
   if (tasks.length === 0) return [];
-  if (tasks.length === 1) return [await insertOne(pool, tasks[0]!)];
-  const marker = batchMarker();
-  let firstId: number;
+  if (tasks.length === 1) return [await insertOne(pool, tasks[0] as NewTask)];
   try {
-    const [result] = await pool.query<ResultSetHeader>(
-      'INSERT INTO tasks (data, idempotency_key, insert_batch) VALUES ?',
-      [tasks.map((t) => [JSON.stringify(t.data), t.idempotencyKey, marker])],
-    );
-    firstId = result.insertId;
+    return (await insertBatch(pool, tasks)).map((id) => ({ id }));
   } catch (err) {
     if (isConnectionError(err)) return failAll(tasks, err);
     const half = Math.ceil(tasks.length / 2);
     return [...(await insertTasks(pool, tasks.slice(0, half))), ...(await insertTasks(pool, tasks.slice(half)))];
-  }
-  try {
-    const [rows] = await pool.query<RowDataPacket[]>(
-      'SELECT id FROM tasks WHERE id >= ? AND insert_batch = ? ORDER BY id LIMIT ?',
-      [firstId, marker, tasks.length],
-    );
-    if (rows.length !== tasks.length) {
-      throw new Error(`inserted ${tasks.length} tasks from id ${firstId} but found ${rows.length} of them`);
-    }
-    return rows.map((row) => ({ id: Number(row.id) }));
-  } catch (err) {
-    // The tasks are inserted; only their ids are unknown. Inserting them again would double them.
-    return failAll(tasks, err);
   }
 }

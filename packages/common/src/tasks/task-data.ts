@@ -1,19 +1,6 @@
 import { type Decoded, MESSAGE_LIMITS } from './message-codec.js';
+import { laxWholeNumber } from './task-input.js';
 import type { TaskData } from './task-schema.js';
-
-/**
- * A whole number as pydantic 2 reads an `int` in lax mode: an integral number, a string of
- * one with surrounding whitespace, or a boolean. Null when it is none of those.
- */
-export function laxWholeNumber(value: unknown): number | null {
-  if (typeof value === 'boolean') return value ? 1 : 0;
-  if (typeof value === 'string') {
-    const text = value.trim();
-    if (!/^[+-]?\d+(\.0*)?$/.test(text)) return null;
-    return Number(text);
-  }
-  return typeof value === 'number' && Number.isInteger(value) ? value : null;
-}
 
 /**
  * The `data` of a row as a task to run, or why it cannot become one (`invalid task data: …`):

@@ -93,6 +93,16 @@ export function pydanticIntFromString(text: string): number | undefined {
 }
 
 /**
+ * A value read as pydantic 2 reads an `int` in lax mode: an integral number, a numeric string
+ * (see pydanticIntFromString) or a boolean; null for anything else. Also how a row's `data`
+ * written by an older client or by hand is read.
+ */
+export function laxWholeNumber(value: unknown): number | null {
+  const number = laxInt(value);
+  return typeof number === 'number' && Number.isInteger(number) ? number : null;
+}
+
+/**
  * pydantic's lax `int`: booleans and numeric strings become numbers (-0 becomes 0, as Python
  * has no negative integer zero); the number schema judges the rest.
  */
