@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { type Clock, systemClock } from '../clock.js';
+import type { Redis } from './client.js';
 import type { LeaseQueueKeys } from './keys.js';
 import type { QueueRedis } from './scripts.js';
 
