@@ -31,9 +31,7 @@ export {
   type Redis,
   type RedisClientOptions,
   type RedisConfig,
-  type RedisTopology,
   reconnectOnReadonly,
-  redisTopology,
 } from './redis/client.js';
 export { type DeadLetterEntry, DeadLetterList, parseDeadLetter } from './redis/dead-letter-list.js';
 export { type ErrorLogEntry, ErrorLogLimiter, REDIS_ERROR_LOG_INTERVAL_MS } from './redis/error-log.js';

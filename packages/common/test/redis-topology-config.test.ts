@@ -6,7 +6,6 @@ import {
   hashTag,
   loadConfig,
   queueKeys,
-  redisTopology,
   sharedHashTag,
 } from '@tasks/common';
 import { describe, expect, it } from 'vitest';
@@ -26,7 +25,6 @@ const SEEDS = '127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002';
 describe('Redis Cluster settings', () => {
   it('reads the seed nodes, and gives the keys the {tasks} hash tag when KEY_PREFIX is empty', () => {
     const config = loadConfig({ REDIS_CLUSTER_NODES: SEEDS });
-    expect(redisTopology(config)).toBe('cluster');
     expect(config.REDIS_CLUSTER_NODES).toEqual([
       { host: '127.0.0.1', port: 7000 },
       { host: '127.0.0.1', port: 7001 },
@@ -85,7 +83,6 @@ describe('Redis Cluster settings', () => {
 describe('Redis Sentinel settings', () => {
   it('reads the sentinels and the master name', () => {
     const config = loadConfig({ REDIS_SENTINELS: '127.0.0.1:26379,127.0.0.1:26380', REDIS_SENTINEL_NAME: 'tasks' });
-    expect(redisTopology(config)).toBe('sentinel');
     expect(config.REDIS_SENTINELS).toEqual([
       { host: '127.0.0.1', port: 26379 },
       { host: '127.0.0.1', port: 26380 },

@@ -297,10 +297,14 @@ export function openApiDocument(config: Pick<Config, 'MAX_MESSAGE_LENGTH' | 'MAX
       },
       '/readyz': {
         get: {
-          summary: 'Readiness: MySQL and Redis answer',
+          summary: "Readiness: MySQL answers and Redis takes a write to the queue's keys",
           responses: {
             '200': { description: 'Ready.', content: jsonContent(ref('Readiness')) },
-            '503': { description: 'MySQL or Redis does not answer.', content: jsonContent(ref('Readiness')) },
+            '503': {
+              description:
+                "MySQL does not answer, or Redis does not take the write (its answer, e.g. READONLY or MOVED, is in the redis check's error).",
+              content: jsonContent(ref('Readiness')),
+            },
           },
         },
       },

@@ -21,15 +21,6 @@ export interface RedisClientOptions {
   maxRetriesPerRequest?: number | null;
 }
 
-/** How the client connects: where REDIS_CLUSTER_NODES or REDIS_SENTINELS send it, else REDIS_URL. */
-export type RedisTopology = 'standalone' | 'cluster' | 'sentinel';
-
-export function redisTopology(config: RedisConfig): RedisTopology {
-  if (config.REDIS_CLUSTER_NODES) return 'cluster';
-  if (config.REDIS_SENTINELS) return 'sentinel';
-  return 'standalone';
-}
-
 const retryStrategy = (times: number) => Math.min(times * 100, 2_000);
 
 /**
