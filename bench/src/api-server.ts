@@ -51,7 +51,10 @@ runService(logger, async () => {
   const ctx = createContext(config, 'bench-api', { logger });
   const app = express();
   app.disable('x-powered-by');
-  app.use('/noop', createApp({ config, logger, pool: storageThatDoesNothing(), queue: queueThatDoesNothing }));
+  app.use(
+    '/noop',
+    createApp({ config, logger, pool: storageThatDoesNothing(), queue: queueThatDoesNothing, redis: ctx.redis }),
+  );
   app.use(createApp(ctx));
   const server = app.listen(config.PORT, config.HOST);
   await once(server, 'listening');

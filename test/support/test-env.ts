@@ -55,7 +55,7 @@ export async function createTestEnv(overrides: Record<string, string> = {}): Pro
       const connection = await mysql.createConnection({ uri: inject('mysqlUrl') });
       await connection.query(`DROP DATABASE IF EXISTS \`test_${suffix}\``);
       await connection.end();
-      const redis = createRedis(config.REDIS_URL, logger, 'test-cleanup');
+      const redis = createRedis(config, logger, 'test-cleanup');
       const keys = await redis.keys(`${config.KEY_PREFIX}*`);
       if (keys.length > 0) await redis.del(...keys);
       redis.disconnect();

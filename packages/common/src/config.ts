@@ -1,6 +1,7 @@
 import dotenv from 'dotenv';
 import { z } from 'zod';
 import { shownValue } from './redact.js';
+import { queueKeys, sharedHashTag } from './redis/keys.js';
 
 /**
  * Every knob of every service, read from the environment (`.env` is loaded by the
@@ -31,6 +32,29 @@ const url = (protocols: string[]) =>
     { error: `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}` },
   );
 
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/** `host:port,host:port,…` (an IPv6 host in brackets: `[::1]:7000`). */
+const hostPorts = z.string().transform((value, ctx): HostPort[] => {
+  const list: HostPort[] = [];
+  for (const entry of value.split(',').map((e) => e.trim())) {
+    const match = /^(\[[0-9a-fA-F:.]+\]|[^:\s[\]]+):(\d{1,5})$/.exec(entry);
+    const port = Number(match?.[2]);
+    if (!match?.[1] || port < 1 || port > 65535) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `"${entry}" is not host:port; give a comma-separated list such as 127.0.0.1:7000,127.0.0.1:7001`,
+      });
+      return z.NEVER;
+    }
+    list.push({ host: match[1].replace(/^\[(.*)\]$/, '$1'), port });
+  }
+  return list;
+});
+
 export const configSchema = z.object({
   MYSQL_URL: url(['mysql:', 'mariadb:']).default('mysql://root@127.0.0.1:3306/tasks'),
   REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
@@ -38,6 +62,14 @@ export const configSchema = z.object({
   KEY_PREFIX: z.string().default(''),
   QUEUE_KEY: z.string().min(1).default('task_queue'),
   DEAD_LETTER_KEY: z.string().min(1).default('dead-letter-queue'),
+  /** Redis Cluster: seed nodes; REDIS_URL then gives only the credentials and TLS (`rediss://`). */
+  REDIS_CLUSTER_NODES: hostPorts.optional(),
+  /** Redis Sentinel: the sentinels; REDIS_URL then gives the data nodes' credentials, TLS and database. */
+  REDIS_SENTINELS: hostPorts.optional(),
+  /** The master name the sentinels monitor. */
+  REDIS_SENTINEL_NAME: z.string().min(1).optional(),
+  /** The sentinels' own password, when they require one. */
+  REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
 
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   LOG_PRETTY: bool.default(false),
@@ -86,6 +118,50 @@ export const configSchema = z.object({
 
 export type Config = z.infer<typeof configSchema>;
 
+/** The hash tag given to the keys in Redis Cluster mode when KEY_PREFIX is empty. */
+export const CLUSTER_KEY_PREFIX = '{tasks}:';
+
+/** In Redis Cluster mode, an empty KEY_PREFIX becomes CLUSTER_KEY_PREFIX, so every key shares one slot. */
+function withClusterKeyPrefix(config: Config): Config {
+  return config.REDIS_CLUSTER_NODES && config.KEY_PREFIX === ''
+    ? { ...config, KEY_PREFIX: CLUSTER_KEY_PREFIX }
+    : config;
+}
+
+/** The rules that relate the Redis variables to each other. */
+function checkRedisTopology(config: Config, ctx: z.RefinementCtx): void {
+  const problem = (variable: keyof Config, message: string) =>
+    ctx.addIssue({ code: 'custom', path: [variable], message });
+  if (config.REDIS_CLUSTER_NODES && config.REDIS_SENTINELS) {
+    problem('REDIS_SENTINELS', 'cannot be combined with REDIS_CLUSTER_NODES: set one of them');
+  }
+  if (config.REDIS_SENTINELS && !config.REDIS_SENTINEL_NAME) {
+    problem('REDIS_SENTINEL_NAME', 'must be set with REDIS_SENTINELS: the master name the sentinels monitor');
+  }
+  if (!config.REDIS_SENTINELS) {
+    for (const variable of ['REDIS_SENTINEL_NAME', 'REDIS_SENTINEL_PASSWORD'] as const) {
+      if (config[variable] !== undefined) problem(variable, 'has no effect without REDIS_SENTINELS');
+    }
+  }
+  if (config.REDIS_CLUSTER_NODES) {
+    const database = new URL(config.REDIS_URL).pathname.replace(/^\//, '');
+    if (database !== '' && database !== '0') {
+      problem('REDIS_URL', `selects database ${database}, but Redis Cluster has only database 0`);
+    }
+    const keys = queueKeys({ prefix: config.KEY_PREFIX, queue: config.QUEUE_KEY, deadLetter: config.DEAD_LETTER_KEY });
+    if (sharedHashTag(keys) === null) {
+      problem(
+        'KEY_PREFIX',
+        `with REDIS_CLUSTER_NODES every key must carry the same {hash tag}, so that a queue's keys share one slot ` +
+          `(now "${keys.tasks.ready}" and "${keys.deadLetters}"): use a KEY_PREFIX such as ${CLUSTER_KEY_PREFIX}`,
+      );
+    }
+  }
+}
+
+/** The schema with the rules that span several variables. */
+const checkedConfigSchema = configSchema.overwrite(withClusterKeyPrefix).superRefine(checkRedisTopology);
+
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(`invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
@@ -100,7 +176,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       .filter((key) => env[key] !== undefined && env[key] !== '')
       .map((key) => [key, env[key]]),
   );
-  const result = configSchema.safeParse(known);
+  const result = checkedConfigSchema.safeParse(known);
   if (!result.success) {
     throw new ConfigError(
       result.error.issues.map((issue) => {

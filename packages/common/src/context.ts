@@ -1,10 +1,9 @@
-import type { Redis } from 'ioredis';
 import { type Clock, systemClock } from './clock.js';
 import type { Config } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 import { migrate } from './mysql/migrate.js';
 import { createPool, ensureDatabase, type Pool, type PoolSettings } from './mysql/pool.js';
-import { createRedis } from './redis/client.js';
+import { createRedis, type Redis } from './redis/client.js';
 import { queueKeys } from './redis/keys.js';
 import { type QueueRedis, withQueueCommands } from './redis/scripts.js';
 import { TaskQueue } from './redis/task-queue.js';
@@ -17,7 +16,10 @@ export interface Context {
   redis: QueueRedis;
   queue: TaskQueue;
   clock: Clock;
-  /** Opens another Redis connection (for blocking commands or pub/sub); the caller closes it. */
+  /**
+   * Opens another Redis client like the context's own (standalone, cluster or sentinel), for
+   * blocking commands or pub/sub; its commands never fail for a reconnect. The caller closes it.
+   */
   openRedis(purpose: string): Redis;
   /** Closes what this context created; clients passed in as overrides are left open. */
   close(): Promise<void>;
@@ -45,7 +47,7 @@ export function createContext(config: Config, name: string, overrides: ContextOv
   const logger = overrides.logger ?? createLogger(config, name);
   const clock = overrides.clock ?? systemClock;
   const pool = overrides.pool ?? createPool(poolSettings(config), logger);
-  const redis = withQueueCommands(overrides.redis ?? createRedis(config.REDIS_URL, logger, name));
+  const redis = withQueueCommands(overrides.redis ?? createRedis(config, logger, name));
   const queue = new TaskQueue(
     redis,
     queueKeys({ prefix: config.KEY_PREFIX, queue: config.QUEUE_KEY, deadLetter: config.DEAD_LETTER_KEY }),
@@ -60,7 +62,7 @@ export function createContext(config: Config, name: string, overrides: ContextOv
     queue,
     clock,
     openRedis(purpose) {
-      return createRedis(config.REDIS_URL, logger, `${name}:${purpose}`, { maxRetriesPerRequest: null });
+      return createRedis(config, logger, `${name}:${purpose}`, { maxRetriesPerRequest: null });
     },
     async close() {
       if (!overrides.redis) await redis.quit().catch(() => redis.disconnect());

@@ -1,6 +1,14 @@
 export { Batcher, type BatcherOptions } from './batcher.js';
 export { type Clock, systemClock } from './clock.js';
-export { type Config, ConfigError, configFromEnvironment, configSchema, loadConfig } from './config.js';
+export {
+  CLUSTER_KEY_PREFIX,
+  type Config,
+  ConfigError,
+  configFromEnvironment,
+  configSchema,
+  type HostPort,
+  loadConfig,
+} from './config.js';
 export { type Context, type ContextOverrides, createContext, poolSettings, prepareDatabase } from './context.js';
 export { EVENTS, type EventName } from './events.js';
 export { failureBackoffMs, retryUntil, runService, sleep } from './lifecycle.js';
@@ -12,11 +20,25 @@ export { MIGRATIONS_DIR, migrate } from './mysql/migrate.js';
 export { withNamedLock } from './mysql/named-lock.js';
 export { createPool, ensureDatabase, isConnectionError, type Pool, type PoolSettings } from './mysql/pool.js';
 export { type OpsServer, type OpsServerOptions, startOpsServer, startOpsServerFromConfig } from './ops-server.js';
-export { type CheckResult, checkReadiness, READINESS_TIMEOUT_MS, type ReadinessReport } from './readiness.js';
+export {
+  type CheckResult,
+  checkReadiness,
+  READINESS_PROBE_TTL_MS,
+  READINESS_TIMEOUT_MS,
+  type ReadinessDeps,
+  type ReadinessReport,
+} from './readiness.js';
 export { redactUrl, SECRET_VARIABLES } from './redact.js';
-export { createRedis, type Redis } from './redis/client.js';
+export {
+  createRedis,
+  type Redis,
+  type RedisClientOptions,
+  type RedisConfig,
+  reconnectOnReadonly,
+} from './redis/client.js';
 export { type DeadLetterEntry, DeadLetterList, parseDeadLetter } from './redis/dead-letter-list.js';
-export { type LeaseQueueKeys, type QueueKeys, queueKeys } from './redis/keys.js';
+export { type ErrorLogEntry, ErrorLogLimiter, REDIS_ERROR_LOG_INTERVAL_MS } from './redis/error-log.js';
+export { hashTag, type LeaseQueueKeys, type QueueKeys, queueKeys, sharedHashTag, storedKeys } from './redis/keys.js';
 export { type FetchResult, type Leased, LeaseQueue, type RetryRequest } from './redis/lease-queue.js';
 export { luaSource, type QueueCommands, type QueueRedis, withQueueCommands } from './redis/scripts.js';
 export { type DeadLetterRequest, EXECUTOR_LOST, type QueueDepths, TaskQueue } from './redis/task-queue.js';

@@ -19,9 +19,11 @@ export const REDACTED_PATHS = [
   'config.API_TOKEN',
   'config.MYSQL_URL',
   'config.REDIS_URL',
+  'config.REDIS_SENTINEL_PASSWORD',
   'API_TOKEN',
   'MYSQL_URL',
   'REDIS_URL',
+  'REDIS_SENTINEL_PASSWORD',
   'mysqlUrl',
   'redisUrl',
 ];

@@ -32,8 +32,8 @@ function json(res: ServerResponse, status: number, body: unknown): void {
 
 /**
  * The small HTTP server of a service without an API of its own (scheduler, executor, DLQ
- * processor): `GET /healthz` (the process is alive and answering), `GET /readyz` (MySQL and
- * Redis answer; 503 otherwise) and `GET /metrics` (Prometheus text).
+ * processor): `GET /healthz` (the process is alive and answering), `GET /readyz` (MySQL answers
+ * and Redis takes a write to the queue's keys; 503 otherwise) and `GET /metrics` (Prometheus text).
  */
 export async function startOpsServer(options: OpsServerOptions): Promise<OpsServer> {
   const { metrics, readiness, logger } = options;

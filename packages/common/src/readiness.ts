@@ -1,5 +1,6 @@
 import type { Pool } from './mysql/pool.js';
-import type { TaskQueue } from './redis/task-queue.js';
+import type { Redis } from './redis/client.js';
+import type { QueueKeys } from './redis/keys.js';
 
 export type CheckResult = { ok: true; ms: number } | { ok: false; error: string };
 
@@ -9,7 +10,16 @@ export interface ReadinessReport {
   checks: { mysql: CheckResult; redis: CheckResult };
 }
 
+export interface ReadinessDeps {
+  pool: Pool;
+  redis: Redis;
+  queue: { keys: QueueKeys };
+}
+
 export const READINESS_TIMEOUT_MS = 2_000;
+
+/** How long a readiness probe key lives. */
+export const READINESS_PROBE_TTL_MS = 10_000;
 
 async function timed(what: string, check: () => Promise<unknown>, timeoutMs: number): Promise<CheckResult> {
   const started = performance.now();
@@ -29,14 +39,35 @@ async function timed(what: string, check: () => Promise<unknown>, timeoutMs: num
   }
 }
 
-/** Whether MySQL (`SELECT 1`) and Redis (`PING`) both answer within `timeoutMs`, checked at once. */
-export async function checkReadiness(
-  deps: { pool: Pool; queue: TaskQueue },
-  timeoutMs = READINESS_TIMEOUT_MS,
-): Promise<ReadinessReport> {
+/**
+ * Writes the probe keys in one transaction, as the queue writes its keys in one script: it
+ * fails where the queue would, with the server's own answer (READONLY from a replica, MOVED
+ * from a cluster node that does not own the queue's slot, CROSSSLOT when the keys do not
+ * share one). Redis reports a refused command inside MULTI as EXECABORT; the cause is thrown.
+ */
+async function writeProbes(redis: Redis, keys: QueueKeys): Promise<void> {
+  const transaction = redis.multi();
+  for (const key of keys.readinessProbes) transaction.set(key, '1', 'PX', READINESS_PROBE_TTL_MS);
+  let replies: [Error | null, unknown][] | null;
+  try {
+    replies = await transaction.exec();
+  } catch (err) {
+    const [cause] = (err as { previousErrors?: Error[] }).previousErrors ?? [];
+    throw cause ?? err;
+  }
+  if (replies === null) throw new Error('the readiness transaction was discarded');
+  for (const [err] of replies) if (err) throw err;
+}
+
+/**
+ * Whether MySQL answers `SELECT 1` and Redis accepts a write to the queue's keys, both within
+ * `timeoutMs`, checked at once. A Redis that answers but cannot take the queue's writes (a
+ * replica, the wrong cluster node) is not ready, and the check's error says why.
+ */
+export async function checkReadiness(deps: ReadinessDeps, timeoutMs = READINESS_TIMEOUT_MS): Promise<ReadinessReport> {
   const [mysql, redis] = await Promise.all([
     timed('MySQL', () => deps.pool.query({ sql: 'SELECT 1', timeout: timeoutMs }), timeoutMs),
-    timed('Redis', () => deps.queue.ping(), timeoutMs),
+    timed('Redis', () => writeProbes(deps.redis, deps.queue.keys), timeoutMs),
   ]);
   return { ready: mysql.ok && redis.ok, checks: { mysql, redis } };
 }

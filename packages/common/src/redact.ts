@@ -1,7 +1,7 @@
 /** Values that must never reach a log line or an error message as they are. */
 
 /** Variables whose value is a secret: never shown, not even in a configuration error. */
-export const SECRET_VARIABLES: ReadonlySet<string> = new Set(['API_TOKEN']);
+export const SECRET_VARIABLES: ReadonlySet<string> = new Set(['API_TOKEN', 'REDIS_SENTINEL_PASSWORD']);
 
 /**
  * The URL with its password replaced by `***` (`mysql://tasks:***@mysql:3306/tasks`). Works on

@@ -112,9 +112,8 @@ describe('runs fence every write', () => {
       failedAt: new Date().toISOString(),
     };
     // MySQL answers, Redis does not.
-    const unreachable = createRedis('redis://127.0.0.1:1', t.ctx.logger, 'unreachable', {
+    const unreachable = createRedis({ REDIS_URL: 'redis://127.0.0.1:1' }, t.ctx.logger, 'unreachable', {
       maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
     });
     const down = new TaskQueue(withQueueCommands(unreachable), t.ctx.queue.keys, 100);
     try {

@@ -3,11 +3,9 @@ import {
   createMetrics,
   createRedis,
   loadConfig,
-  type Redis,
+  READINESS_PROBE_TTL_MS,
   startOpsServer,
   startOpsServerFromConfig,
-  TaskQueue,
-  withQueueCommands,
 } from '@tasks/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
@@ -25,11 +23,6 @@ afterAll(async () => {
 function sample(text: string, series: string): number | undefined {
   const line = text.split('\n').find((l) => l.startsWith(`${series} `));
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
-
-/** A task queue on a Redis client that cannot connect. */
-function unreachableQueue(redis: Redis): TaskQueue {
-  return new TaskQueue(withQueueCommands(redis), t.ctx.queue.keys, 10);
 }
 
 describe('Metrics', () => {
@@ -106,16 +99,21 @@ describe('Metrics', () => {
 });
 
 describe('checkReadiness', () => {
-  it('is ready when MySQL and Redis answer', async () => {
+  it('is ready when MySQL answers and Redis takes a write to the queue keys, which expire', async () => {
     const report = await checkReadiness(t.ctx);
     expect(report).toMatchObject({ ready: true, checks: { mysql: { ok: true }, redis: { ok: true } } });
+    for (const key of t.ctx.queue.keys.readinessProbes) {
+      const ttl = await t.ctx.redis.pttl(key);
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(READINESS_PROBE_TTL_MS);
+    }
   });
 
   it('is not ready when Redis does not answer, and says which', async () => {
     // Nothing listens on port 1: the client keeps trying to connect.
-    const redis = createRedis('redis://127.0.0.1:1', t.ctx.logger, 'test-unreachable');
+    const redis = createRedis({ REDIS_URL: 'redis://127.0.0.1:1' }, t.ctx.logger, 'test-unreachable');
     try {
-      const report = await checkReadiness({ pool: t.ctx.pool, queue: unreachableQueue(redis) }, 300);
+      const report = await checkReadiness({ pool: t.ctx.pool, redis, queue: t.ctx.queue }, 300);
       expect(report.ready).toBe(false);
       expect(report.checks.mysql.ok).toBe(true);
       expect(report.checks.redis).toMatchObject({ ok: false, error: expect.any(String) });
@@ -155,12 +153,12 @@ describe('ops server', () => {
   });
 
   it('answers /readyz with 503 when a dependency is down', async () => {
-    const redis = createRedis('redis://127.0.0.1:1', t.ctx.logger, 'test-unreachable');
+    const redis = createRedis({ REDIS_URL: 'redis://127.0.0.1:1' }, t.ctx.logger, 'test-unreachable');
     const server = await startOpsServer({
       port: 0,
       host: '127.0.0.1',
       metrics: createMetrics(),
-      readiness: () => checkReadiness({ pool: t.ctx.pool, queue: unreachableQueue(redis) }, 300),
+      readiness: () => checkReadiness({ pool: t.ctx.pool, redis, queue: t.ctx.queue }, 300),
       logger: t.ctx.logger,
     });
     try {

@@ -9,6 +9,7 @@ import {
   type RecoverResult,
   sleep,
 } from '@tasks/common';
+import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { failLeased, leaseAll } from '../../../test/support/runs.js';
 import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
@@ -89,7 +90,7 @@ describe('Sweeper.sweep', () => {
     await t.ctx.pool.query('UPDATE tasks SET dispatched_at = dispatched_at - INTERVAL 1 SECOND');
     expect(await t.ctx.queue.depths()).toMatchObject({ ready: backlog });
 
-    const monitor = await t.ctx.redis.duplicate().monitor();
+    const monitor = await new Redis(t.config.REDIS_URL).monitor();
     const commands: string[][] = [];
     monitor.on('monitor', (_time: string, args: string[]) => {
       if (args.some((a) => a.startsWith(t.config.KEY_PREFIX))) commands.push(args);

@@ -5,6 +5,7 @@ import {
   type Logger,
   type Metrics,
   type Pool,
+  type Redis,
   systemClock,
   type TaskQueue,
 } from '@tasks/common';
@@ -26,6 +27,8 @@ export interface AppDeps {
   logger: Logger;
   pool: Pool;
   queue: TaskQueue;
+  /** The queue's Redis client; readiness writes through it. */
+  redis: Redis;
   /** Counters of this process; a fresh registry when not given. */
   metrics?: Metrics;
   clock?: Clock;
@@ -38,7 +41,7 @@ export interface AppDeps {
 }
 
 export function createApp(deps: AppDeps): Express {
-  const { config, logger, pool, queue } = deps;
+  const { config, logger, pool, queue, redis } = deps;
   const metrics = deps.metrics ?? createMetrics({ service: 'task-insert' });
   const clock = deps.clock ?? systemClock;
   metrics.observeQueueDepths(
@@ -72,9 +75,9 @@ export function createApp(deps: AppDeps): Express {
   app.post('/tasks', rateLimitPerMinute(config.RATE_LIMIT_PER_MINUTE));
   app.use(requireTokenForWrites(config.API_TOKEN));
   app.use(requireJsonForWrites(config.API_TOKEN));
-  if (deps.databaseReady) app.use(untilDatabaseReady(deps.databaseReady, { pool, queue }));
+  if (deps.databaseReady) app.use(untilDatabaseReady(deps.databaseReady, { pool, queue, redis }));
   app.use(taskRoutes({ pool, notifier: new InsertNotifier(queue, logger), config, metrics }));
-  app.use(operateRoutes({ pool, queue, metrics, now: () => clock.now() }));
+  app.use(operateRoutes({ pool, queue, redis, metrics, now: () => clock.now() }));
   app.use(notFound);
   app.use(errorHandler(logger));
   return app;

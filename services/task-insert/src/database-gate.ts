@@ -1,4 +1,4 @@
-import { checkReadiness, type Pool, type TaskQueue } from '@tasks/common';
+import { checkReadiness, type ReadinessDeps } from '@tasks/common';
 import type { RequestHandler } from 'express';
 import { HttpError } from './http-errors.js';
 
@@ -12,7 +12,7 @@ export const DATABASE_NOT_PREPARED = 'the database is not prepared yet (connecti
  * /healthz and /metrics answer as usual, /readyz answers 503 with each check and the
  * migrations' state, and every other route 503 `unavailable`. Then it steps aside.
  */
-export function untilDatabaseReady(ready: () => boolean, deps: { pool: Pool; queue: TaskQueue }): RequestHandler {
+export function untilDatabaseReady(ready: () => boolean, deps: ReadinessDeps): RequestHandler {
   return async (req, res, next) => {
     if (ready() || (req.method === 'GET' && WITHOUT_DATABASE.has(req.path))) return next();
     if (req.method === 'GET' && req.path === '/readyz') {

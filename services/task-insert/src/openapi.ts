@@ -233,13 +233,14 @@ export function openApiDocument(config: Pick<Config, 'MAX_MESSAGE_LENGTH' | 'MAX
       '/readyz': {
         get: operation({
           operationId: 'getReadiness',
-          summary: 'Readiness: MySQL and Redis answer, and the database is prepared',
+          summary: "Readiness: MySQL answers, the database is prepared, and Redis takes a write to the queue's keys",
           security: open,
           responses: {
             '200': response('Ready.', jsonContent(ref('Readiness'))),
-            '503': response('MySQL or Redis does not answer, or the database is not prepared yet.', {
-              'application/json': { schema: ref('Readiness') },
-            }),
+            '503': response(
+              "MySQL does not answer, the database is not prepared yet, or Redis does not take the write (its answer, e.g. READONLY or MOVED, is in the redis check's error).",
+              { 'application/json': { schema: ref('Readiness') } },
+            ),
           },
         }),
       },

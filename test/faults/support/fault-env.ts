@@ -1,4 +1,5 @@
-import { countByStatus, insertTasks, type Pool, TASK_STATUSES } from '@tasks/common';
+import { randomBytes } from 'node:crypto';
+import { countByStatus, insertTasks, type Pool, storedKeys, TASK_STATUSES } from '@tasks/common';
 import { createTestEnv, type TestEnv } from '../../support/test-env.js';
 import { RedisServer } from './redis-server.js';
 import { type ServiceName, ServiceProcess } from './service-process.js';
@@ -39,14 +40,33 @@ export class FaultEnv {
 
   private constructor(
     readonly t: TestEnv,
-    readonly redis: RedisServer,
+    private readonly ownRedis: RedisServer | null,
     readonly mysqlProxy: TcpProxy,
     readonly env: Record<string, string>,
   ) {}
 
+  /** A scenario on a Redis server of its own. */
   static async create(overrides: Record<string, string> = {}): Promise<FaultEnv> {
     const redis = await RedisServer.start();
-    const t = await createTestEnv({ REDIS_URL: redis.url });
+    return FaultEnv.build(redis, { REDIS_URL: redis.url }, overrides);
+  }
+
+  /**
+   * A scenario on a Redis the test does not own (a Redis Cluster or Sentinel setup from the
+   * redis-kit), reached through `redisEnv` (REDIS_CLUSTER_NODES, REDIS_SENTINELS, …). Its keys
+   * get a hash tag of their own, so each scenario's keys share one slot and no other's.
+   */
+  static async onRedis(redisEnv: Record<string, string>, overrides: Record<string, string> = {}): Promise<FaultEnv> {
+    const tag = `fault-${randomBytes(4).toString('hex')}`;
+    return FaultEnv.build(null, { KEY_PREFIX: `{${tag}}:`, ...redisEnv }, overrides);
+  }
+
+  private static async build(
+    redis: RedisServer | null,
+    redisEnv: Record<string, string>,
+    overrides: Record<string, string>,
+  ): Promise<FaultEnv> {
+    const t = await createTestEnv(redisEnv);
     const mysqlUrl = new URL(t.config.MYSQL_URL);
     const proxy = await TcpProxy.start(Number(mysqlUrl.port || 3306));
     mysqlUrl.hostname = '127.0.0.1';
@@ -54,6 +74,17 @@ export class FaultEnv {
     await installStatusAudit(t.ctx.pool);
     const env = { ...t.env, ...FAST, MYSQL_URL: mysqlUrl.toString(), ...overrides };
     return new FaultEnv(t, redis, proxy, env);
+  }
+
+  /** The scenario's own Redis server (not there for a scenario `onRedis`). */
+  get redis(): RedisServer {
+    if (!this.ownRedis) throw new Error('this scenario runs on a Redis it does not own');
+    return this.ownRedis;
+  }
+
+  /** The hash tag every key of this scenario shares. */
+  get keyTag(): string {
+    return this.t.config.KEY_PREFIX.slice(0, this.t.config.KEY_PREFIX.indexOf('}') + 1);
   }
 
   get pool(): Pool {
@@ -137,8 +168,9 @@ export class FaultEnv {
   async cleanup(): Promise<void> {
     await Promise.all(this.services.map((s) => s.stop(5_000)));
     await this.mysqlProxy.close();
+    if (!this.ownRedis) await this.t.ctx.redis.del(...storedKeys(this.t.ctx.queue.keys));
     await this.t.cleanup();
-    await this.redis.stop();
+    await this.ownRedis?.stop();
   }
 }
 

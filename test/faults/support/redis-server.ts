@@ -1,8 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.listen(0, '127.0.0.1', () => {
@@ -20,6 +23,8 @@ async function freePort(): Promise<number> {
  */
 export class RedisServer {
   private process: ChildProcess | null = null;
+  /** Its working directory: what a replication sync writes goes here, never into the repository. */
+  private readonly dir = mkdtempSync(join(tmpdir(), 'fault-redis-'));
 
   private constructor(readonly port: number) {}
 
@@ -57,13 +62,15 @@ export class RedisServer {
     child.kill('SIGKILL');
     await exited;
     this.process = null;
+    rmSync(this.dir, { recursive: true, force: true });
   }
 
   private async launch(): Promise<void> {
+    mkdirSync(this.dir, { recursive: true });
     this.process = spawn(
       'redis-server',
       ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'],
-      { stdio: 'ignore' },
+      { stdio: 'ignore', cwd: this.dir },
     );
     const redis = new Redis(this.url, { maxRetriesPerRequest: 0, retryStrategy: () => 50, lazyConnect: true });
     redis.on('error', () => undefined);

@@ -1,26 +1,109 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import type { ConnectionOptions } from 'node:tls';
+import { Cluster, type ClusterNode, type RedisOptions, Redis as StandaloneRedis } from 'ioredis';
+import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
+import { ErrorLogLimiter } from './error-log.js';
 
-export type { Redis } from 'ioredis';
+/** A Redis client: one server (directly or through Sentinel) or a Redis Cluster. */
+export type Redis = StandaloneRedis | Cluster;
+
+/** The settings that say where Redis is and how to reach it. */
+export type RedisConfig = Pick<
+  Config,
+  'REDIS_URL' | 'REDIS_CLUSTER_NODES' | 'REDIS_SENTINELS' | 'REDIS_SENTINEL_NAME' | 'REDIS_SENTINEL_PASSWORD'
+>;
+
+export interface RedisClientOptions {
+  /**
+   * How many reconnections a command waits through before it fails (default 3); null: it waits
+   * for as long as it takes, as a blocking or subscribing connection should.
+   */
+  maxRetriesPerRequest?: number | null;
+}
+
+const retryStrategy = (times: number) => Math.min(times * 100, 2_000);
 
 /**
- * A Redis client that reconnects by itself after an outage (with capped backoff) and logs
- * its connection errors instead of crashing the process.
+ * A server that was primary and is now a replica answers writes with READONLY (a failover
+ * happened while this connection stayed open, or a DNS name still points at the old primary).
+ * Reconnecting looks the primary up again: through the sentinels, or the name. The command
+ * that got READONLY fails; its caller retries.
  */
-export function createRedis(url: string, logger: Logger, name: string, options: RedisOptions = {}): Redis {
-  const redis = new Redis(url, {
+export function reconnectOnReadonly(err: Error): boolean {
+  return err.message.startsWith('READONLY');
+}
+
+/** The credentials, TLS and database of REDIS_URL, for the clients whose servers come from elsewhere. */
+function urlSettings(url: string): {
+  username?: string;
+  password?: string;
+  tls?: ConnectionOptions;
+  db: number;
+} {
+  const parsed = new URL(url);
+  return {
+    ...(parsed.username ? { username: decodeURIComponent(parsed.username) } : {}),
+    ...(parsed.password ? { password: decodeURIComponent(parsed.password) } : {}),
+    ...(parsed.protocol === 'rediss:' ? { tls: {} } : {}),
+    db: Number(parsed.pathname.slice(1) || 0),
+  };
+}
+
+function connect(config: RedisConfig, name: string, options: RedisClientOptions): Redis {
+  const common: RedisOptions = {
     connectionName: name,
-    maxRetriesPerRequest: 3,
-    retryStrategy: (times) => Math.min(times * 100, 2_000),
-    ...options,
-  });
-  let lastLogged = 0;
-  redis.on('error', (err: Error) => {
-    // An outage produces an error per reconnect attempt: log at most one a second.
-    const now = Date.now();
-    if (now - lastLogged < 1_000) return;
-    lastLogged = now;
-    logger.warn({ err, client: name }, 'redis connection error');
+    maxRetriesPerRequest: options.maxRetriesPerRequest === undefined ? 3 : options.maxRetriesPerRequest,
+  };
+  if (config.REDIS_CLUSTER_NODES) {
+    const { db: _db, ...auth } = urlSettings(config.REDIS_URL);
+    const nodes: ClusterNode[] = config.REDIS_CLUSTER_NODES.map(({ host, port }) => ({ host, port }));
+    return new Cluster(nodes, {
+      redisOptions: { ...common, ...auth },
+      clusterRetryStrategy: retryStrategy,
+      // Connect to the nodes by the names the cluster gives, unresolved, so that a TLS
+      // certificate issued for a name (as managed clusters do) matches.
+      dnsLookup: (address, callback) => callback(null, address),
+    });
+  }
+  if (config.REDIS_SENTINELS) {
+    const { tls, ...auth } = urlSettings(config.REDIS_URL);
+    return new StandaloneRedis({
+      ...common,
+      ...auth,
+      sentinels: config.REDIS_SENTINELS.map(({ host, port }) => ({ host, port })),
+      name: config.REDIS_SENTINEL_NAME,
+      role: 'master',
+      ...(config.REDIS_SENTINEL_PASSWORD ? { sentinelPassword: config.REDIS_SENTINEL_PASSWORD } : {}),
+      ...(tls ? { tls, enableTLSForSentinelMode: true, sentinelTLS: tls } : {}),
+      // Follow a failover as soon as the sentinels announce it, not only when the old primary drops.
+      failoverDetector: true,
+      retryStrategy,
+      reconnectOnError: reconnectOnReadonly,
+    });
+  }
+  return new StandaloneRedis(config.REDIS_URL, { ...common, retryStrategy, reconnectOnError: reconnectOnReadonly });
+}
+
+/**
+ * The Redis client of every service, built from config: a standalone server (REDIS_URL), a
+ * Redis Cluster (REDIS_CLUSTER_NODES) or the primary the sentinels name (REDIS_SENTINELS). It
+ * reconnects by itself after an outage or a failover, with capped backoff, and logs its errors
+ * at a bounded rate instead of crashing the process.
+ */
+export function createRedis(
+  config: RedisConfig,
+  logger: Logger,
+  name: string,
+  options: RedisClientOptions = {},
+): Redis {
+  const redis = connect(config, name, options);
+  const log = logger.child({ client: name });
+  const errors = new ErrorLogLimiter((entry) => log.warn(entry, 'redis connection error'));
+  redis.on('error', (err: Error) => errors.error(err));
+  redis.on('node error', (err: Error, node: string) => errors.error(err, node));
+  redis.on('ready', () => {
+    const summary = errors.recovered();
+    if (summary) log.info(summary, 'redis connection ready again');
   });
   return redis;
 }

@@ -1,5 +1,5 @@
-import type { Redis } from 'ioredis';
 import type { DeadLetter } from '../tasks/message-codec.js';
+import type { Redis } from './client.js';
 
 /** One entry of the dead-letter list, as stored and as parsed. */
 export interface DeadLetterEntry {

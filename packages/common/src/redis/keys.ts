@@ -27,6 +27,12 @@ export interface QueueKeys {
   present: string;
   /** Pub/sub channel on which the API tells schedulers that tasks were inserted. */
   insertedChannel: string;
+  /**
+   * Short-lived keys that readiness writes in one transaction: one beside the task queue, one
+   * beside the dead letters, so the write fails as the queue scripts would (MOVED, CROSSSLOT,
+   * READONLY) when the keys are not all writable on the node the client reaches.
+   */
+  readinessProbes: [string, string];
 }
 
 export interface QueueNames {
@@ -52,5 +58,34 @@ export function queueKeys({ prefix, queue, deadLetter }: QueueNames): QueueKeys 
     deadLetterInbox: leaseQueueKeys(`${prefix}${deadLetter}:inbox`),
     present: `${prefix}${queue}:present`,
     insertedChannel: `${prefix}${queue}:inserted`,
+    readinessProbes: [`${prefix}${queue}:readyz`, `${prefix}${deadLetter}:readyz`],
   };
+}
+
+/** Every key the queue stores data under (the pub/sub channel is not a key). */
+export function storedKeys(keys: QueueKeys): string[] {
+  const leaseQueue = (q: LeaseQueueKeys) => [q.ready, q.inflight, q.leases, q.delayed];
+  return [...leaseQueue(keys.tasks), keys.deadLetters, ...leaseQueue(keys.deadLetterInbox), ...keys.readinessProbes];
+}
+
+/**
+ * The hash tag Redis Cluster hashes `key` by: what lies between the first `{` and the first `}`
+ * after it, when that is not empty; null when the whole key is hashed.
+ */
+export function hashTag(key: string): string | null {
+  const open = key.indexOf('{');
+  if (open < 0) return null;
+  const close = key.indexOf('}', open + 1);
+  if (close <= open + 1) return null;
+  return key.slice(open + 1, close);
+}
+
+/**
+ * The hash tag every stored key shares, so that all of them live in one Redis Cluster slot (the
+ * queue scripts touch the task queue and the dead letters in one call); null when they do not.
+ */
+export function sharedHashTag(keys: QueueKeys): string | null {
+  const tags = new Set(storedKeys(keys).map(hashTag));
+  const [only] = tags;
+  return tags.size === 1 && only !== undefined ? only : null;
 }

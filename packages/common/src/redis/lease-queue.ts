@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { Redis } from './client.js';
 import type { LeaseQueueKeys } from './keys.js';
 import type { QueueRedis } from './scripts.js';
 

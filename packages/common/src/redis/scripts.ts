@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import type { Redis } from './client.js';
 
 /** `packages/common/lua`, the same from `src/redis` and from `dist/redis`. */
 const LUA_DIR = new URL('../../lua/', import.meta.url);

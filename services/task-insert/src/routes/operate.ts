@@ -7,6 +7,7 @@ import {
   type Metrics,
   notRedrivenReason,
   type Pool,
+  type Redis,
   redriveTask,
   TASK_STATUSES,
   type TaskQueue,
@@ -21,6 +22,7 @@ import { parseId } from './tasks.js';
 export interface OperateRoutesDeps {
   pool: Pool;
   queue: TaskQueue;
+  redis: Redis;
   metrics: Metrics;
   /** Current time (ms), for the throughput window. */
   now: () => number;
@@ -68,7 +70,7 @@ function parseQuery<T extends z.ZodType>(schema: T, req: Request): z.output<T> {
  * What operators use: the task listing, redrive of failed tasks, counts and queue depths,
  * throughput, health and metrics.
  */
-export function operateRoutes({ pool, queue, metrics, now }: OperateRoutesDeps): Router {
+export function operateRoutes({ pool, queue, redis, metrics, now }: OperateRoutesDeps): Router {
   const router = Router();
 
   // Newest first; `next_after` is the cursor of the next page (null on the last one).
@@ -118,7 +120,7 @@ export function operateRoutes({ pool, queue, metrics, now }: OperateRoutesDeps):
   });
 
   router.get('/readyz', async (_req, res) => {
-    const report = await checkReadiness({ pool, queue });
+    const report = await checkReadiness({ pool, redis, queue });
     res.status(report.ready ? 200 : 503).json(report);
   });
 
