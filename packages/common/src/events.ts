@@ -9,6 +9,8 @@ export const EVENTS = {
   stopped: 'service.stopped',
   /** A service could not start; it exits non-zero. */
   startFailed: 'service.start-failed',
+  /** The API listens (its routes that need the database answer 503 until it is `started`). */
+  apiListening: 'api.listening',
   /** /healthz, /readyz and /metrics of a service without an API listen. */
   opsListening: 'ops.listening',
   /** An executor starts a run of a task (`taskId`, `attempt`). */

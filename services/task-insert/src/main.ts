@@ -11,19 +11,19 @@ function serveApi(): void {
       // Listen at once: /healthz answers while the database is still being prepared, and the
       // routes that need it answer 503 until it is.
       let databaseReady = false;
-      databasePrepared.then(
-        () => {
-          databaseReady = true;
-          logger.info('database prepared: every route is served');
-        },
-        () => undefined,
-      );
       const app = createApp({ ...ctx, metrics, databaseReady: () => databaseReady });
       const server = app.listen(config.PORT, config.HOST);
       await once(server, 'listening');
       const address = server.address();
       const port = typeof address === 'object' && address ? address.port : config.PORT;
-      logger.info({ event: EVENTS.started, port, host: config.HOST }, 'API listening');
+      logger.info({ event: EVENTS.apiListening, port, host: config.HOST }, 'API listening');
+      databasePrepared.then(
+        () => {
+          databaseReady = true;
+          logger.info({ event: EVENTS.started, port, host: config.HOST }, 'database prepared: every route is served');
+        },
+        () => undefined,
+      );
       return async () => {
         // Stop accepting, let requests in flight finish, then drop idle keep-alive connections.
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));

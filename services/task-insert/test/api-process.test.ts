@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { EVENTS } from '@tasks/common';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type LogLine, ServiceProcess } from '../../../test/faults/support/service-process.js';
@@ -67,7 +68,7 @@ function call(port: number, method: string, path: string, options: { body?: unkn
   });
 }
 
-const listening = (line: LogLine) => line.msg === 'API listening';
+const listening = (line: LogLine) => line.event === EVENTS.apiListening;
 const portOf = (line: LogLine) => Number(line.port);
 
 function isAlive(pid: number): boolean {
@@ -93,14 +94,18 @@ describe('started while MySQL is down', () => {
     mysqlUrl.hostname = '127.0.0.1';
     mysqlUrl.port = String(proxy.port);
     mysqlUrl.pathname = `/${freshDatabase}`;
-    api = await ServiceProcess.start('task-insert', {
-      ...t.env,
-      MYSQL_URL: mysqlUrl.toString(),
-      HOST: '127.0.0.1',
-      PORT: '0',
-      DB_CONNECT_TIMEOUT_MS: '500',
-      LOG_LEVEL: 'info',
-    });
+    api = await ServiceProcess.start(
+      'task-insert',
+      {
+        ...t.env,
+        MYSQL_URL: mysqlUrl.toString(),
+        HOST: '127.0.0.1',
+        PORT: '0',
+        DB_CONNECT_TIMEOUT_MS: '500',
+        LOG_LEVEL: 'info',
+      },
+      listening,
+    );
   });
   afterAll(async () => {
     await api?.stop();

@@ -57,9 +57,14 @@ export class ServiceProcess {
     });
   }
 
-  static async start(name: ServiceName, env: Record<string, string>): Promise<ServiceProcess> {
+  /** Starts a service and waits until it is ready: its `started` line, or the line `readyWhen` picks. */
+  static async start(
+    name: ServiceName,
+    env: Record<string, string>,
+    readyWhen: (line: LogLine) => boolean = (line) => line.event === EVENTS.started,
+  ): Promise<ServiceProcess> {
     const service = new ServiceProcess(name, env);
-    await service.waitForLog((line) => line.event === EVENTS.started, 20_000);
+    await service.waitForLog(readyWhen, 20_000);
     return service;
   }
 
