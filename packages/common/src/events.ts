@@ -13,6 +13,8 @@ export const EVENTS = {
   apiListening: 'api.listening',
   /** /healthz, /readyz and /metrics of a service without an API listen. */
   opsListening: 'ops.listening',
+  /** The scheduler claimed and pushed tasks (`count`, `taskIds`; at debug level). */
+  tasksDispatched: 'tasks.dispatched',
   /** An executor starts a run of a task (`taskId`, `attempt`). */
   taskStarted: 'task.started',
   /** A run of a task succeeded and its completion was written. */

@@ -72,7 +72,7 @@ export class Scheduler {
     if (result.dispatched.length > 0) {
       this.deps.metrics?.tasksClaimed.inc(result.dispatched.length);
       logger.debug(
-        { count: result.dispatched.length, taskIds: result.dispatched.map((m) => m.id) },
+        { event: EVENTS.tasksDispatched, count: result.dispatched.length, taskIds: result.dispatched.map((m) => m.id) },
         'tasks dispatched',
       );
     }
