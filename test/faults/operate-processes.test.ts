@@ -91,7 +91,7 @@ it('a second executor on the same HEALTH_PORT runs on without it', async () => {
   const first = await startWithHealth('consumer');
   const port = new URL(first.base).port;
   const second = await f.start('consumer', { HOST: '127.0.0.1', HEALTH_PORT: port });
-  await second.waitForLog((l) => l.msg.startsWith('HEALTH_PORT is taken'));
+  await second.waitForLog((l) => l.event === EVENTS.opsPortTaken);
   expect(second.running).toBe(true);
   await f.insertTasks(5, 0);
   await f.start('scheduler');

@@ -1,4 +1,4 @@
-import type { ReadinessReport } from '@tasks/common';
+import { EVENTS, type ReadinessReport } from '@tasks/common';
 import type { Cluster } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { FaultEnv } from './support/fault-env.js';
@@ -19,7 +19,7 @@ afterAll(async () => {
 });
 
 function apiUrl(api: ServiceProcess): string {
-  const port = api.lines.find((l) => l.msg === 'API listening')?.port;
+  const port = api.lines.find((l) => l.event === EVENTS.apiListening)?.port;
   return `http://127.0.0.1:${String(port)}`;
 }
 

@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { createRedis, type ReadinessReport } from '@tasks/common';
+import { createRedis, EVENTS, type ReadinessReport } from '@tasks/common';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { FaultEnv } from './support/fault-env.js';
 import { RedisServer } from './support/redis-server.js';
@@ -17,7 +17,7 @@ afterEach(async () => {
 
 it('a plain REDIS_URL whose server is demoted to a replica: /readyz turns 503 naming READONLY, and the client reconnects on READONLY', async () => {
   const api = await f.start('task-insert');
-  const port = api.lines.find((l) => l.msg === 'API listening')?.port;
+  const port = api.lines.find((l) => l.event === EVENTS.apiListening)?.port;
   const readyz = async () => {
     const res = await fetch(`http://127.0.0.1:${String(port)}/readyz`);
     return { status: res.status, body: (await res.json()) as ReadinessReport };

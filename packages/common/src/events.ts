@@ -11,6 +11,8 @@ export const EVENTS = {
   startFailed: 'service.start-failed',
   /** The API listens (its routes that need the database answer 503 until it is `started`). */
   apiListening: 'api.listening',
+  /** HEALTH_PORT was taken by another process: this one runs without /healthz, /readyz and /metrics. */
+  opsPortTaken: 'ops.port-taken',
   /** /healthz, /readyz and /metrics of a service without an API listen. */
   opsListening: 'ops.listening',
   /** The scheduler claimed and pushed tasks (`count`, `taskIds`; at debug level). */

@@ -110,7 +110,7 @@ export async function startOpsServerFromConfig(ctx: Context, metrics: Metrics): 
   } catch (err) {
     if ((err as { code?: string }).code !== 'EADDRINUSE') throw err;
     logger.error(
-      { port: config.HEALTH_PORT },
+      { event: EVENTS.opsPortTaken, port: config.HEALTH_PORT },
       'HEALTH_PORT is taken by another process: this one runs without /healthz, /readyz and /metrics',
     );
     return null;
