@@ -1,6 +1,13 @@
 export { Batcher } from './batcher.js';
 export { type Clock, systemClock } from './clock.js';
-export { type Config, ConfigError, configFromEnvironment, configSchema, loadConfig } from './config.js';
+export {
+  type Config,
+  ConfigError,
+  configFromEnvironment,
+  configSchema,
+  loadConfig,
+  MAX_DURATION_MS,
+} from './config.js';
 export { type Context, type ContextOverrides, createContext, poolSettings, prepareDatabase } from './context.js';
 export { failureBackoffMs, retryUntil, runService, sleep } from './lifecycle.js';
 export { createLogger, type Logger, REDACTED_PATHS } from './logger.js';
