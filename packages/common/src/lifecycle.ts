@@ -1,14 +1,43 @@
 import type { Logger } from './logger.js';
 
+/**
+ * The sleeps waiting on each signal. A signal gets one abort listener that ends all of its
+ * sleeps, rather than one listener per sleep: an executor runs CONCURRENCY tasks on one
+ * signal, and more than 10 listeners on an AbortSignal make Node.js print a
+ * MaxListenersExceededWarning (plain text, among the JSON log lines).
+ */
+const sleepers = new WeakMap<AbortSignal, Set<() => void>>();
+
+/** Calls `wake` when `signal` aborts; returns the function that cancels that. */
+function onAbort(signal: AbortSignal, wake: () => void): () => void {
+  let waiting = sleepers.get(signal);
+  if (!waiting) {
+    const created = new Set<() => void>();
+    sleepers.set(signal, created);
+    signal.addEventListener(
+      'abort',
+      () => {
+        sleepers.delete(signal);
+        for (const done of created) done();
+      },
+      { once: true },
+    );
+    waiting = created;
+  }
+  const set = waiting;
+  set.add(wake);
+  return () => set.delete(wake);
+}
+
 /** Waits `ms`, or less if `signal` aborts first; never rejects. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve();
+    const forget = signal ? onAbort(signal, done) : () => true;
     const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
     function done() {
       clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
+      forget();
       resolve();
     }
   });
