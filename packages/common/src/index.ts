@@ -13,7 +13,7 @@ export { failureBackoffMs, retryUntil, runService, sleep } from './lifecycle.js'
 export { createLogger, type Logger, REDACTED_PATHS } from './logger.js';
 export { createMetrics, Metrics, type MetricsOptions } from './metrics.js';
 export { idsCondition } from './mysql/ids-condition.js';
-export { MIGRATIONS_DIR, migrate } from './mysql/migrate.js';
+export { ALREADY_DONE, MIGRATIONS_DIR, migrate, migrationStatements } from './mysql/migrate.js';
 export { createPool, ensureDatabase, isConnectionError, type Pool, type PoolSettings } from './mysql/pool.js';
 export { type OpsServer, type OpsServerOptions, startOpsServer, startOpsServerFromConfig } from './ops-server.js';
 export { type CheckResult, checkReadiness, READINESS_TIMEOUT_MS, type ReadinessReport } from './readiness.js';
