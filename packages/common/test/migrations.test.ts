@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { copyFile, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,7 +12,8 @@ import {
   type PoolSettings,
 } from '@tasks/common';
 import mysql, { type RowDataPacket } from 'mysql2/promise';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { dropTestDatabase, testDatabaseName, testDatabaseUrl } from '../../../test/support/test-env.js';
 
 const logger = createLogger({ LOG_LEVEL: 'silent', LOG_PRETTY: false }, 'test');
 
@@ -24,16 +24,14 @@ let dirs: string[] = [];
 
 /** A fresh, empty database of the test's own. */
 beforeEach(async () => {
-  database = `test_migrate_${randomBytes(4).toString('hex')}`;
-  const url = new URL(inject('mysqlUrl'));
-  url.pathname = `/${database}`;
-  settings = { url: url.toString(), size: 1, connectTimeoutMs: 5_000 };
+  database = testDatabaseName('migrate_');
+  settings = { url: testDatabaseUrl(database), size: 1, connectTimeoutMs: 5_000 };
   await ensureDatabase(settings.url, settings.connectTimeoutMs);
   connection = await mysql.createConnection({ uri: settings.url });
 });
 afterEach(async () => {
-  await connection.query(`DROP DATABASE IF EXISTS \`${database}\``);
   await connection.end();
+  await dropTestDatabase(database);
   await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
   dirs = [];
 });
@@ -221,10 +219,8 @@ describe('migrations run again after a crash', () => {
 
   /** The same rows migrated straight through, in a database of its own. */
   beforeAll(async () => {
-    referenceDatabase = `test_migrate_ref_${randomBytes(4).toString('hex')}`;
-    const url = new URL(inject('mysqlUrl'));
-    url.pathname = `/${referenceDatabase}`;
-    const ref = { url: url.toString(), size: 1, connectTimeoutMs: 5_000 };
+    referenceDatabase = testDatabaseName('migrate_ref_');
+    const ref = { url: testDatabaseUrl(referenceDatabase), size: 1, connectTimeoutMs: 5_000 };
     await ensureDatabase(ref.url, ref.connectTimeoutMs);
     const db = await mysql.createConnection({ uri: ref.url });
     try {
@@ -237,9 +233,7 @@ describe('migrations run again after a crash', () => {
     }
   });
   afterAll(async () => {
-    const db = await mysql.createConnection({ uri: inject('mysqlUrl') });
-    await db.query(`DROP DATABASE IF EXISTS \`${referenceDatabase}\``);
-    await db.end();
+    await dropTestDatabase(referenceDatabase);
   });
 
   it('the reference is the schema the migrations are for', () => {
