@@ -53,7 +53,7 @@ describe('stats', () => {
     expect(run.code).toBe(0);
     expect(run.out).toMatch(/pending\s+1/);
     expect(run.out).toMatch(/failed\s+1/);
-    expect(run.out).toMatch(/dead letters \(test:\w+:dead-letter-queue\)\s+1/);
+    expect(run.out).toMatch(new RegExp(`dead letters \\(${t.ctx.queue.keys.deadLetters}\\)\\s+1`));
   });
 
   it('prints JSON with --json', async () => {
