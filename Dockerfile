@@ -2,7 +2,10 @@
 #   node services/<name>/dist/main.js   (task-insert, scheduler, consumer, dlq-processor)
 
 FROM node:22-slim AS base
-RUN npm install -g pnpm@10 && npm cache clean --force
+# Exactly the pnpm that package.json's packageManager names (pnpm@X.Y.Z, maybe +sha512.…).
+COPY package.json /tmp/root-package.json
+RUN npm install -g "$(node -p "require('/tmp/root-package.json').packageManager.split('+')[0]")" \
+    && npm cache clean --force && rm /tmp/root-package.json
 WORKDIR /app
 
 # The workspace's manifests only (pnpm-lock.yaml, pnpm-workspace.yaml and every package.json

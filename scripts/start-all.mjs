@@ -1,10 +1,13 @@
 // `pnpm start`: the API, the scheduler, the DLQ processor and one executor in the foreground,
 // as separate processes. Ctrl-C (or SIGTERM) stops them all gracefully; a second one forces.
+// Exits 0 when every service stopped cleanly after the signal, 1 when one exited on its own
+// (the others are then stopped) or did not stop cleanly.
 import { spawn } from 'node:child_process';
 
 const services = ['task-insert', 'scheduler', 'dlq-processor', 'consumer'];
 const children = new Map();
 let stopping = false;
+let failed = false;
 
 for (const name of services) {
   // Own process group: a Ctrl-C reaches the children once, forwarded from here.
@@ -12,12 +15,16 @@ for (const name of services) {
   children.set(name, child);
   child.on('exit', (code, signal) => {
     children.delete(name);
+    const how = signal ?? `code ${code}`;
     if (!stopping) {
-      console.error(`[start] ${name} exited (${signal ?? `code ${code}`}); stopping the others`);
-      process.exitCode = 1;
+      console.error(`[start] ${name} exited (${how}); stopping the others`);
+      failed = true;
       stop('SIGTERM');
+    } else if (code !== 0) {
+      console.error(`[start] ${name} did not stop cleanly (${how})`);
+      failed = true;
     }
-    if (children.size === 0) process.exit();
+    if (children.size === 0) process.exit(failed ? 1 : 0);
   });
 }
 

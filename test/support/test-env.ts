@@ -29,15 +29,39 @@ function withDatabase(url: string, database: string): string {
 }
 
 /**
+ * A name for a database of this test run's own, `test_<run id>_<label><random>`: the run's
+ * global teardown drops every such database its tests leave behind.
+ */
+export function testDatabaseName(label = ''): string {
+  return `test_${inject('runId')}_${label}${randomBytes(4).toString('hex')}`;
+}
+
+/** TEST_MYSQL_URL with `database` instead of its own. */
+export function testDatabaseUrl(database: string): string {
+  return withDatabase(inject('mysqlUrl'), database);
+}
+
+/** Drops `database` (a no-op when it is gone). */
+export async function dropTestDatabase(database: string): Promise<void> {
+  const connection = await mysql.createConnection({ uri: withDatabase(inject('mysqlUrl'), '') });
+  try {
+    await connection.query(`DROP DATABASE IF EXISTS ${mysql.escapeId(database)}`);
+  } finally {
+    await connection.end();
+  }
+}
+
+/**
  * A database and a Redis key prefix of the test file's own, migrated and empty, so test
- * files can run in parallel against the same servers.
+ * files can run in parallel against the same servers. Both carry the run's id (the run's
+ * teardown removes what a failed test did not).
  */
 export async function createTestEnv(overrides: Record<string, string> = {}): Promise<TestEnv> {
-  const suffix = randomBytes(4).toString('hex');
+  const database = testDatabaseName();
   const env: Record<string, string> = {
-    MYSQL_URL: withDatabase(inject('mysqlUrl'), `test_${suffix}`),
+    MYSQL_URL: testDatabaseUrl(database),
     REDIS_URL: inject('redisUrl'),
-    KEY_PREFIX: `test:${suffix}:`,
+    KEY_PREFIX: `test:${inject('runId')}:${database.slice(-8)}:`,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...overrides,
   };
@@ -52,9 +76,7 @@ export async function createTestEnv(overrides: Record<string, string> = {}): Pro
     ctx,
     async cleanup() {
       await ctx.close();
-      const connection = await mysql.createConnection({ uri: inject('mysqlUrl') });
-      await connection.query(`DROP DATABASE IF EXISTS \`test_${suffix}\``);
-      await connection.end();
+      await dropTestDatabase(database);
       const redis = createRedis(config, logger, 'test-cleanup');
       const keys = await redis.keys(`${config.KEY_PREFIX}*`);
       if (keys.length > 0) await redis.del(...keys);

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { type CliDeps, type CliOutput, dlqList, dlqPurge, dlqRetry, dlqRetryAll, dlqShow, stats } from './commands.js';
+import { printableLines } from './format.js';
 
 export const USAGE = `Usage: pnpm tasks <command> [options]
 
@@ -53,7 +54,8 @@ export function parseCommand(argv: string[]): Command {
     throw new UsageError((err as Error).message);
   }
   const { values, positionals } = parsed;
-  if (values.help || positionals.length === 0) return { name: 'help' };
+  if (values.help) return { name: 'help' };
+  if (positionals.length === 0) throw new UsageError('a command is needed');
   const json = values.json ?? false;
   const [group, action, ...rest] = positionals;
   const allow = (...flags: string[]) => {
@@ -132,13 +134,19 @@ export interface CliSession extends CliDeps {
 /**
  * Runs one command line: parses it (a usage error never connects anywhere), opens the
  * clients with `open`, runs the command and closes them. Returns the exit status: 0 done,
- * 1 refused or failed, 2 not a valid command line.
+ * 1 refused or failed, 2 not a valid command line. Whatever it writes reaches `output` with
+ * no control character but its line breaks: the commands escape the data in what they
+ * print, and anything else (an error's message) is escaped here.
  */
 export async function runCli(
   argv: string[],
-  io: CliOutput,
+  output: CliOutput,
   open: () => CliSession | Promise<CliSession>,
 ): Promise<number> {
+  const io: CliOutput = {
+    out: (text) => output.out(printableLines(text)),
+    err: (text) => output.err(printableLines(text)),
+  };
   let command: Command;
   try {
     command = parseCommand(argv);

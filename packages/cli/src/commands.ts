@@ -12,7 +12,7 @@ import {
   type TaskStatus,
   taskView,
 } from '@tasks/common';
-import { fields, shorten, table } from './format.js';
+import { fields, jsonText, printable, shorten, table } from './format.js';
 
 /** What the commands work with: the clients of a context. */
 export interface CliDeps {
@@ -33,8 +33,9 @@ export interface OutputOptions {
 /** Exit status: 0 done, 1 refused or failed. */
 export type ExitCode = 0 | 1;
 
+/** Writes `data` as JSON, or the text `text` builds from it (with its data made printable). */
 function print(io: CliOutput, options: OutputOptions, data: unknown, text: () => string): void {
-  io.out(options.json ? JSON.stringify(data, null, 2) : text());
+  io.out(options.json ? jsonText(data) : text());
 }
 
 function entryView(entry: DeadLetterEntry, status: TaskStatus | null | undefined) {
@@ -137,7 +138,7 @@ export async function dlqShow(
       lines.push(`task ${options.id} is not in MySQL`);
     }
     lines.push('', `dead letters: ${entries.length}`);
-    for (const entry of entries) lines.push(`  ${entry.raw}`);
+    for (const entry of entries) lines.push(`  ${printable(entry.raw)}`);
     return lines.join('\n');
   });
   return 0;

@@ -53,7 +53,7 @@ describe('stats', () => {
     expect(run.code).toBe(0);
     expect(run.out).toMatch(/pending\s+1/);
     expect(run.out).toMatch(/failed\s+1/);
-    expect(run.out).toMatch(/dead letters \(test:\w+:dead-letter-queue\)\s+1/);
+    expect(run.out).toMatch(new RegExp(`dead letters \\(${t.ctx.queue.keys.deadLetters}\\)\\s+1`));
   });
 
   it('prints JSON with --json', async () => {
@@ -174,10 +174,71 @@ describe('dlq purge', () => {
   });
 });
 
+describe('data with control characters', () => {
+  // ANSI colour and screen-clearing sequences (7-bit ESC [ and the 8-bit CSI), a bell, DEL, a
+  // line break and a tab: none may reach the terminal as they are.
+  const hostile = 'red \x1b[31mALERT\x1b[0m \x9b2J bell\x07 del\x7f nl\nfake line\ttab';
+  /** Every control character but the line breaks between lines of output. */
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is what it is for
+  const RAW_CONTROL = /[\x00-\x09\x0b-\x1f\x7f-\x9f]/;
+
+  it.each([[['dlq', 'show']], [['dlq', 'list']]])('%j shows them escaped', async (argv) => {
+    const task = await deadLetteredTask(t.ctx, { message: hostile, error: `failed: ${hostile}` });
+    const args = argv[1] === 'show' ? [...argv, String(task.id)] : argv;
+    const run = await cli(...args);
+    expect(run.code).toBe(0);
+    expect(run.out).not.toMatch(RAW_CONTROL);
+    expect(run.out).toContain('\\x1b[31mALERT');
+    expect(run.out).not.toContain('fake line\n');
+    if (argv[1] === 'show') {
+      expect(run.out).toContain('red \\x1b[31mALERT\\x1b[0m \\x9b2J bell\\x07 del\\x7f nl\\nfake line\\ttab');
+    } else {
+      expect(run.out.split('\n')).toHaveLength(3); // the header, the entry, the count
+    }
+  });
+
+  it.each([[['dlq', 'show']], [['dlq', 'list']]])(
+    '%j --json escapes them as JSON does, readable back',
+    async (argv) => {
+      const task = await deadLetteredTask(t.ctx, { message: hostile });
+      const args = argv[1] === 'show' ? [...argv, String(task.id), '--json'] : [...argv, '--json'];
+      const run = await cli(...args);
+      expect(run.out).not.toMatch(RAW_CONTROL);
+      const body = JSON.parse(run.out);
+      expect(argv[1] === 'show' ? body.task.data.message : body.entries[0].message).toBe(hostile);
+    },
+  );
+
+  it('escapes an entry pushed by hand, whatever it holds', async () => {
+    const task = await deadLetteredTask(t.ctx);
+    // JSON allows DEL and the C1 characters raw in a string.
+    const entry = JSON.stringify({
+      ...JSON.parse((await t.ctx.redis.lindex(t.ctx.queue.keys.deadLetters, 0)) ?? ''),
+      error: 'csi \x9b2J del \x7f',
+    });
+    expect(entry).toContain('\x9b');
+    await t.ctx.redis.lpush(t.ctx.queue.keys.deadLetters, entry);
+    const run = await cli('dlq', 'show', String(task.id));
+    expect(run.out).toContain('dead letters: 2');
+    expect(run.out).not.toMatch(RAW_CONTROL);
+    expect(run.out).toContain('csi \\x9b2J del \\x7f');
+  });
+
+  it('escapes what an error message carries', async () => {
+    const errors: string[] = [];
+    await runCli(['stats'], { out: () => undefined, err: (s) => errors.push(s) }, () => ({
+      ...t.ctx,
+      pool: { query: () => Promise.reject(new Error('bad \x1b[2J\x9b')) } as never,
+      close: async () => undefined,
+    }));
+    expect(errors.join('\n')).toBe('error: bad \\x1b[2J\\x9b');
+  });
+});
+
 describe('the command line', () => {
   it.each([
-    [[], 'help'],
     [['--help'], 'help'],
+    [['-h'], 'help'],
     [['dlq', 'list', '--limit', '5'], 'dlq list'],
     [['dlq', 'retry', '1', '2'], 'dlq retry'],
     [['dlq', 'retry', '--all'], 'dlq retry --all'],
@@ -186,6 +247,7 @@ describe('the command line', () => {
   });
 
   it.each([
+    [[]],
     [['dlq', 'frobnicate']],
     [['dlq']],
     [['queue', 'list']],

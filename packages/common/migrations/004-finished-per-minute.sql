@@ -14,9 +14,15 @@ CREATE TABLE IF NOT EXISTS tasks_finished_per_minute (
   PRIMARY KEY (minute)
 ) ENGINE = InnoDB;
 -- The last day (the longest window the API shows), read through the index before it goes.
+-- Run again after a crash, it recomputes the same minutes and sets them (never adds).
 INSERT INTO tasks_finished_per_minute (minute, completed, failed)
-  SELECT UNIX_TIMESTAMP(finished_at) DIV 60, SUM(status = 'completed'), SUM(status = 'failed')
-    FROM tasks
-   WHERE finished_at >= NOW(3) - INTERVAL 1 DAY AND status IN ('completed', 'failed')
-   GROUP BY UNIX_TIMESTAMP(finished_at) DIV 60;
+  SELECT minute, completed, failed FROM (
+    SELECT UNIX_TIMESTAMP(finished_at) DIV 60 AS minute,
+           SUM(status = 'completed') AS completed,
+           SUM(status = 'failed') AS failed
+      FROM tasks
+     WHERE finished_at >= NOW(3) - INTERVAL 1 DAY AND status IN ('completed', 'failed')
+     GROUP BY UNIX_TIMESTAMP(finished_at) DIV 60
+  ) AS finished
+  ON DUPLICATE KEY UPDATE completed = finished.completed, failed = finished.failed;
 DROP INDEX tasks_finished_at ON tasks;

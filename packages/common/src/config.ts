@@ -16,21 +16,27 @@ const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
     .min(min, { error: `must be at least ${min}` })
     .max(max, { error: `must be at most ${max}` });
 
+/**
+ * The longest delay a Node.js timer keeps: a longer one fires after 1 ms (with a warning), so a
+ * huge timeout or interval would become a busy loop.
+ */
+export const MAX_DURATION_MS = 2 ** 31 - 1;
+
+/** A duration in milliseconds that a timer can wait. */
+const ms = (min: number) => int(min, MAX_DURATION_MS);
+
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no', ''], { error: 'must be true or false' })
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
-const url = (protocols: string[]) =>
-  z.string().refine(
-    (value) => {
-      try {
-        return protocols.includes(new URL(value).protocol);
-      } catch {
-        return false;
-      }
-    },
-    { error: `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}` },
-  );
+/** The parts of a URL that the clients percent-decode (mysql2 and ioredis call decodeURIComponent). */
+const DECODED_PARTS = ['username', 'password', 'hostname', 'pathname'] as const;
+const PART_NAMES: Record<(typeof DECODED_PARTS)[number], string> = {
+  username: 'user name',
+  password: 'password',
+  hostname: 'host',
+  pathname: 'path',
+};
 
 export interface HostPort {
   host: string;
@@ -55,9 +61,43 @@ const hostPorts = z.string().transform((value, ctx): HostPort[] => {
   return list;
 });
 
-export const configSchema = z.object({
+/**
+ * A URL with one of `protocols` whose parts the clients can decode; `check` may refuse more
+ * (it returns what is wrong, or null).
+ */
+const url = (protocols: string[], check: (parsed: URL) => string | null = () => null) =>
+  z.string().superRefine((value, ctx) => {
+    const problems: string[] = [];
+    let parsed: URL | null = null;
+    try {
+      parsed = new URL(value);
+    } catch {}
+    if (!parsed || !protocols.includes(parsed.protocol)) {
+      problems.push(`must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+    } else {
+      for (const part of DECODED_PARTS) {
+        try {
+          decodeURIComponent(parsed[part]);
+        } catch {
+          problems.push(
+            `its ${PART_NAMES[part]} has a "%" that does not start an escape such as %40 (write a % itself as %25)`,
+          );
+        }
+      }
+      const problem = check(parsed);
+      if (problem) problems.push(problem);
+    }
+    for (const message of problems) ctx.addIssue({ code: 'custom', message });
+  });
+
+/** Redis selects its database by number: `redis://host:6379/2`. */
+const redisUrl = url(['redis:', 'rediss:'], (parsed) =>
+  /^(\/\d*)?$/.test(parsed.pathname) ? null : 'its path must be empty or a database number, as in redis://host:6379/0',
+);
+
+const settings = z.object({
   MYSQL_URL: url(['mysql:', 'mariadb:']).default('mysql://root@127.0.0.1:3306/tasks'),
-  REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+  REDIS_URL: redisUrl.default('redis://127.0.0.1:6379'),
   /** Prepended to every Redis key, e.g. `{tasks}:` to keep all keys in one Redis Cluster slot. */
   KEY_PREFIX: z.string().default(''),
   QUEUE_KEY: z.string().min(1).default('task_queue'),
@@ -82,9 +122,9 @@ export const configSchema = z.object({
   MAX_MESSAGE_LENGTH: int(1, 1_000_000).default(10_000),
   MAX_TASK_TIME_S: int(0, 86_400).default(3_600),
   DB_POOL_SIZE: int(1, 1000).default(10),
-  DB_CONNECT_TIMEOUT_MS: int(100).default(5_000),
+  DB_CONNECT_TIMEOUT_MS: ms(100).default(5_000),
   /** The API answers 503 rather than wait longer than this for the database. */
-  REQUEST_TIMEOUT_MS: int(100).default(10_000),
+  REQUEST_TIMEOUT_MS: ms(100).default(10_000),
   /** When set, every write route of the API needs `Authorization: Bearer <API_TOKEN>`. */
   API_TOKEN: z.string().min(16, { error: 'must be at least 16 characters' }).optional(),
   /** Requests per minute one client address may make to `POST /tasks`; 0 sets no limit. */
@@ -98,22 +138,56 @@ export const configSchema = z.object({
     .max(1, { error: 'must be between 0 and 1' })
     .default(0.2),
   MAX_ATTEMPTS: int(1, 1000).default(3),
-  RETRY_BACKOFF_MS: int(0).default(1_000),
-  RETRY_BACKOFF_MAX_MS: int(0).default(60_000),
+  RETRY_BACKOFF_MS: ms(0).default(1_000),
+  RETRY_BACKOFF_MAX_MS: ms(0).default(60_000),
   CONCURRENCY: int(1, 10_000).default(1_000),
   FETCH_BATCH_SIZE: int(1, 10_000).default(1_000),
-  LEASE_MS: int(100).default(30_000),
-  SHUTDOWN_TIMEOUT_MS: int(0).default(10_000),
+  LEASE_MS: ms(100).default(30_000),
+  SHUTDOWN_TIMEOUT_MS: ms(0).default(10_000),
 
-  POLL_INTERVAL_MS: int(10).default(1_000),
+  POLL_INTERVAL_MS: ms(10).default(1_000),
   SCHEDULER_BATCH_SIZE: int(1, 100_000).default(1_000),
   MAX_QUEUE_DEPTH: int(1).default(50_000),
-  SWEEP_INTERVAL_MS: int(100).default(10_000),
-  SWEEP_GRACE_MS: int(0).default(10_000),
+  SWEEP_INTERVAL_MS: ms(100).default(10_000),
+  SWEEP_GRACE_MS: ms(0).default(10_000),
 
   DEAD_LETTER_RETENTION: int(1).default(10_000),
   /** Finished tasks older than this many days are deleted (by one scheduler at a time); 0 keeps them forever. */
   RETENTION_DAYS: int(0, 36_500).default(0),
+});
+
+/** Every Redis key and channel name the settings give, with what it is for. */
+function redisNames(config: z.infer<typeof settings>): [string, string][] {
+  const keys = queueKeys({ prefix: config.KEY_PREFIX, queue: config.QUEUE_KEY, deadLetter: config.DEAD_LETTER_KEY });
+  const names: [string, string][] = [];
+  const walk = (value: unknown, path: string) => {
+    if (typeof value === 'string') names.push([value, path]);
+    else if (value && typeof value === 'object') {
+      for (const [key, inner] of Object.entries(value)) walk(inner, path ? `${path}.${key}` : key);
+    }
+  };
+  walk(keys, '');
+  return names;
+}
+
+/** The settings, checked one by one and then together (two settings must not name one Redis key). */
+export const configSchema = settings.superRefine((config, ctx) => {
+  const seen = new Map<string, string>();
+  for (const [name, use] of redisNames(config)) {
+    const other = seen.get(name);
+    if (other === undefined) {
+      seen.set(name, use);
+      continue;
+    }
+    ctx.addIssue({
+      code: 'custom',
+      path: ['DEAD_LETTER_KEY'],
+      message:
+        `gives the Redis name "${name}" to both ${other} and ${use} (with QUEUE_KEY=${JSON.stringify(config.QUEUE_KEY)}); ` +
+        'choose a dead-letter key that is not the queue key, nor one of them with a suffix of the other',
+    });
+    return; // the first overlap says enough
+  }
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -172,7 +246,7 @@ export class ConfigError extends Error {
 /** Validates `env` (process.env by default); throws a ConfigError naming each bad variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const known = Object.fromEntries(
-    Object.keys(configSchema.shape)
+    Object.keys(settings.shape)
       .filter((key) => env[key] !== undefined && env[key] !== '')
       .map((key) => [key, env[key]]),
   );

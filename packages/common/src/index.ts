@@ -8,6 +8,7 @@ export {
   configSchema,
   type HostPort,
   loadConfig,
+  MAX_DURATION_MS,
 } from './config.js';
 export { type Context, type ContextOverrides, createContext, poolSettings, prepareDatabase } from './context.js';
 export { EVENTS, type EventName } from './events.js';
@@ -16,7 +17,7 @@ export { createLogger, type Logger, REDACTED_PATHS } from './logger.js';
 export { FailureLog, Loop, type LoopOptions, type TickResult } from './loop.js';
 export { createMetrics, Metrics, type MetricsOptions } from './metrics.js';
 export { idsCondition } from './mysql/ids-condition.js';
-export { MIGRATIONS_DIR, migrate } from './mysql/migrate.js';
+export { ALREADY_DONE, MIGRATIONS_DIR, migrate, migrationStatements } from './mysql/migrate.js';
 export { withNamedLock } from './mysql/named-lock.js';
 export { createPool, ensureDatabase, isConnectionError, type Pool, type PoolSettings } from './mysql/pool.js';
 export { type OpsServer, type OpsServerOptions, startOpsServer, startOpsServerFromConfig } from './ops-server.js';

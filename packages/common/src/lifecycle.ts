@@ -1,14 +1,43 @@
 import type { Logger } from './logger.js';
 
+/**
+ * The sleeps waiting on each signal. A signal gets one abort listener that ends all of its
+ * sleeps, rather than one listener per sleep: an executor runs CONCURRENCY tasks on one
+ * signal, and more than 10 listeners on an AbortSignal make Node.js print a
+ * MaxListenersExceededWarning (plain text, among the JSON log lines).
+ */
+const sleepers = new WeakMap<AbortSignal, Set<() => void>>();
+
+/** Calls `wake` when `signal` aborts; returns the function that cancels that. */
+function onAbort(signal: AbortSignal, wake: () => void): () => void {
+  let waiting = sleepers.get(signal);
+  if (!waiting) {
+    const created = new Set<() => void>();
+    sleepers.set(signal, created);
+    signal.addEventListener(
+      'abort',
+      () => {
+        sleepers.delete(signal);
+        for (const done of created) done();
+      },
+      { once: true },
+    );
+    waiting = created;
+  }
+  const set = waiting;
+  set.add(wake);
+  return () => set.delete(wake);
+}
+
 /** Waits `ms`, or less if `signal` aborts first; never rejects. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve();
+    const forget = signal ? onAbort(signal, done) : () => true;
     const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
     function done() {
       clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
+      forget();
       resolve();
     }
   });
@@ -40,9 +69,18 @@ export async function retryUntil<T>(
 }
 
 /**
- * Runs a service: `start` builds and starts it and returns its `stop`. The first SIGTERM or
- * SIGINT calls `stop` (finish or hand back work, close clients) and lets the process exit 0;
- * a second signal exits at once. A failure sets the exit code instead of exiting mid-flight.
+ * How long a process that has closed everything may still take to exit by itself before it
+ * is made to: a handle left open somewhere (a socket, a timer) must not keep a stopped or
+ * failed service alive.
+ */
+export const FORCE_EXIT_MS = 2_000;
+
+/**
+ * Runs a service: `start` builds and starts it and returns its `stop`; when `start` fails it
+ * must have closed whatever it had opened. The first SIGTERM or SIGINT calls `stop` (finish
+ * or hand back work, close clients) and the process exits 0; a second signal exits at once
+ * (130). A failure to start, or to stop, exits 1. Exit codes are set rather than exiting
+ * mid-flight; should a stray handle keep the process alive, it exits FORCE_EXIT_MS later.
  */
 export function runService(logger: Logger, start: (signal: AbortSignal) => Promise<() => Promise<void>>): void {
   const abort = new AbortController();
@@ -62,6 +100,13 @@ export function runService(logger: Logger, start: (signal: AbortSignal) => Promi
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
 
+  /** Nothing is left to do: leave, by force if a handle lingers. */
+  const finish = () => {
+    process.removeListener('SIGTERM', onSignal);
+    process.removeListener('SIGINT', onSignal);
+    setTimeout(() => process.exit(), FORCE_EXIT_MS).unref();
+  };
+
   const stopNow = async (fn: () => Promise<void>) => {
     try {
       await fn();
@@ -70,10 +115,7 @@ export function runService(logger: Logger, start: (signal: AbortSignal) => Promi
       logger.error({ err }, 'error while stopping');
       process.exitCode = 1;
     }
-    process.removeListener('SIGTERM', onSignal);
-    process.removeListener('SIGINT', onSignal);
-    // Everything is closed; should a stray handle keep the loop alive, leave anyway.
-    setTimeout(() => process.exit(), 2_000).unref();
+    finish();
   };
 
   start(abort.signal)
@@ -88,7 +130,6 @@ export function runService(logger: Logger, start: (signal: AbortSignal) => Promi
         logger.fatal({ err }, 'failed to start');
         process.exitCode = 1;
       }
-      process.removeListener('SIGTERM', onSignal);
-      process.removeListener('SIGINT', onSignal);
+      finish();
     });
 }

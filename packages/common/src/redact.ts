@@ -6,9 +6,11 @@ export const SECRET_VARIABLES: ReadonlySet<string> = new Set(['API_TOKEN', 'REDI
 /**
  * The URL with its password replaced by `***` (`mysql://tasks:***@mysql:3306/tasks`). Works on
  * text that does not parse as a URL too, so a malformed URL is never shown with its password.
+ * The user information ends at the last `@` of the authority, as URL parsers read it, so a
+ * password with an unescaped `@` in it is hidden whole.
  */
 export function redactUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/?#@]*):[^@/?#]*@/i, '$1:***@');
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/?#@]*):[^/?#]*@/i, '$1:***@');
 }
 
 /** How a configuration error shows the value of `name`. */

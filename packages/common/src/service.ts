@@ -29,6 +29,8 @@ export interface ServeOptions {
  * (retrying until it answers), build the clients and metrics, optionally serve health and
  * metrics, then start the service's own work. `start` returns the function that stops that
  * work; on the first SIGTERM or SIGINT it is called, then everything built here is closed.
+ * When a step fails (the API's port is taken, say), what the steps before it built is closed
+ * and the process exits 1.
  */
 export function serve(
   name: string,
@@ -38,18 +40,36 @@ export function serve(
   const config = configFromEnvironment();
   const logger = createLogger(config, name);
   runService(logger, async (signal) => {
-    const prepare = () => prepareDatabase(config, logger);
-    const databasePrepared = retryUntil('preparing the database', prepare, logger, signal);
-    databasePrepared.catch(() => undefined);
-    if (!options.startBeforeDatabase) await databasePrepared;
-    const ctx = createContext(config, name, { logger });
-    const metrics = createMetrics({ service: name, defaultMetrics: true });
-    const ops = options.opsServer ? await startOpsServerFromConfig(ctx, metrics) : null;
-    const stop = await start({ config, logger, ctx, metrics, databasePrepared });
-    return async () => {
-      await stop();
-      await ops?.close();
-      await ctx.close();
-    };
+    /** How to close what is built, in the order it was built. */
+    const built: (() => Promise<void>)[] = [];
+    try {
+      const prepare = () => prepareDatabase(config, logger);
+      const databasePrepared = retryUntil('preparing the database', prepare, logger, signal);
+      databasePrepared.catch(() => undefined);
+      if (!options.startBeforeDatabase) await databasePrepared;
+      const ctx = createContext(config, name, { logger });
+      built.push(() => ctx.close());
+      const metrics = createMetrics({ service: name, defaultMetrics: true });
+      const ops = options.opsServer ? await startOpsServerFromConfig(ctx, metrics) : null;
+      if (ops) built.push(() => ops.close());
+      built.push(await start({ config, logger, ctx, metrics, databasePrepared }));
+    } catch (err) {
+      await closeAll(built).catch((closeErr: unknown) => logger.error({ err: closeErr }, 'error while closing'));
+      throw err;
+    }
+    return () => closeAll(built);
   });
+}
+
+/** Closes the last built first; every one is closed even when one fails, then the first failure is thrown. */
+async function closeAll(built: (() => Promise<void>)[]): Promise<void> {
+  let failure: unknown = null;
+  for (const close of [...built].reverse()) {
+    try {
+      await close();
+    } catch (err) {
+      failure ??= err;
+    }
+  }
+  if (failure !== null) throw failure;
 }

@@ -1,4 +1,4 @@
-import { ConfigError, loadConfig } from '@tasks/common';
+import { type Config, ConfigError, loadConfig, MAX_DURATION_MS, queueKeys } from '@tasks/common';
 import { describe, expect, it } from 'vitest';
 
 /** The ConfigError `loadConfig(env)` throws; fails the test when it does not throw one. */
@@ -92,5 +92,68 @@ describe('loadConfig', () => {
   it('names every bad variable at once', () => {
     const err = configError({ FAILURE_RATE: '2', CONCURRENCY: 'abc', MYSQL_URL: 'http://x', PORT: '8001' });
     expect(err.problems.map((p) => p.split('=')[0]).sort()).toEqual(['CONCURRENCY', 'FAILURE_RATE', 'MYSQL_URL']);
+  });
+});
+
+describe('settings that would pass a type check but break the services', () => {
+  const durations = Object.keys(loadConfig({})).filter((name) => name.endsWith('_MS'));
+
+  it('knows the duration settings', () => {
+    expect(durations).toEqual(expect.arrayContaining(['REQUEST_TIMEOUT_MS', 'LEASE_MS', 'SHUTDOWN_TIMEOUT_MS']));
+  });
+
+  it.each(durations)('%s is at most what a timer can wait (2^31-1 ms)', (name) => {
+    expect(MAX_DURATION_MS).toBe(2 ** 31 - 1);
+    expect(loadConfig({ [name]: String(MAX_DURATION_MS) })[name as keyof Config]).toBe(MAX_DURATION_MS);
+    const err = configError({ [name]: String(MAX_DURATION_MS + 1) });
+    expect(err.problems).toEqual([`${name}="${MAX_DURATION_MS + 1}": must be at most ${MAX_DURATION_MS}`]);
+  });
+
+  it.each([
+    ['MYSQL_URL', 'mysql://tasks:50%off@db:3306/tasks', 'password'],
+    ['MYSQL_URL', 'mysql://ta%sks@db:3306/tasks', 'user name'],
+    ['MYSQL_URL', 'mysql://root@db:3306/tasks%', 'path'],
+    ['MYSQL_URL', 'mysql://root@d%zzb:3306/tasks', 'host'],
+    ['REDIS_URL', 'redis://:50%off@cache:6379', 'password'],
+  ])('rejects %s=%s: its %s cannot be decoded', (name, value, part) => {
+    const err = configError({ [name]: value });
+    expect(err.problems).toHaveLength(1);
+    expect(err.problems[0]).toMatch(new RegExp(`^${name}=".*": its ${part} has a "%" that does not start an escape`));
+    expect(err.message).not.toContain('50%off');
+  });
+
+  it('accepts escaped characters in the URLs', () => {
+    const config = loadConfig({
+      MYSQL_URL: 'mysql://tasks:50%25off%40@db/tasks',
+      REDIS_URL: 'redis://:p%2Fw@cache:6379/3',
+    });
+    expect(config.MYSQL_URL).toBe('mysql://tasks:50%25off%40@db/tasks');
+    expect(config.REDIS_URL).toBe('redis://:p%2Fw@cache:6379/3');
+  });
+
+  it('rejects a Redis URL whose path is not a database number', () => {
+    expect(configError({ REDIS_URL: 'redis://cache:6379/tasks' }).problems).toEqual([
+      'REDIS_URL="redis://cache:6379/tasks": its path must be empty or a database number, as in redis://host:6379/0',
+    ]);
+  });
+
+  it.each([
+    [{ QUEUE_KEY: 'jobs', DEAD_LETTER_KEY: 'jobs' }, 'jobs'],
+    [{ QUEUE_KEY: 'jobs', DEAD_LETTER_KEY: 'jobs:inflight' }, 'jobs:inflight'],
+    [{ QUEUE_KEY: 'jobs', DEAD_LETTER_KEY: 'jobs:inserted' }, 'jobs:inserted'],
+    [{ QUEUE_KEY: 'dead:inbox', DEAD_LETTER_KEY: 'dead' }, 'dead:inbox'],
+    [{ QUEUE_KEY: 'dead:inbox:leases', DEAD_LETTER_KEY: 'dead' }, 'dead:inbox:leases'],
+    [{ QUEUE_KEY: 'dead-letter-queue:inbox', KEY_PREFIX: '{t}:' }, '{t}:dead-letter-queue:inbox'],
+  ])('rejects %j: two Redis names would be %s', (env, name) => {
+    const err = configError(env);
+    expect(err.problems).toHaveLength(1);
+    expect(err.problems[0]).toMatch(/^DEAD_LETTER_KEY=".*": gives the Redis name /);
+    expect(err.problems[0]).toContain(`"${name}"`);
+  });
+
+  it('accepts a dead-letter key that extends the queue key with a suffix of its own', () => {
+    const config = loadConfig({ QUEUE_KEY: 'jobs', DEAD_LETTER_KEY: 'jobs:dead' });
+    const keys = queueKeys({ prefix: '', queue: config.QUEUE_KEY, deadLetter: config.DEAD_LETTER_KEY });
+    expect(keys.deadLetterInbox.ready).toBe('jobs:dead:inbox');
   });
 });

@@ -1,10 +1,19 @@
-import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { copyFile, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLogger, ensureDatabase, MIGRATIONS_DIR, migrate, type PoolSettings } from '@tasks/common';
+import {
+  ALREADY_DONE,
+  createLogger,
+  ensureDatabase,
+  MIGRATIONS_DIR,
+  migrate,
+  migrationStatements,
+  type PoolSettings,
+} from '@tasks/common';
 import mysql, { type RowDataPacket } from 'mysql2/promise';
-import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { dropTestDatabase, testDatabaseName, testDatabaseUrl } from '../../../test/support/test-env.js';
 
 const logger = createLogger({ LOG_LEVEL: 'silent', LOG_PRETTY: false }, 'test');
 
@@ -15,16 +24,14 @@ let dirs: string[] = [];
 
 /** A fresh, empty database of the test's own. */
 beforeEach(async () => {
-  database = `test_migrate_${randomBytes(4).toString('hex')}`;
-  const url = new URL(inject('mysqlUrl'));
-  url.pathname = `/${database}`;
-  settings = { url: url.toString(), size: 1, connectTimeoutMs: 5_000 };
+  database = testDatabaseName('migrate_');
+  settings = { url: testDatabaseUrl(database), size: 1, connectTimeoutMs: 5_000 };
   await ensureDatabase(settings.url, settings.connectTimeoutMs);
   connection = await mysql.createConnection({ uri: settings.url });
 });
 afterEach(async () => {
-  await connection.query(`DROP DATABASE IF EXISTS \`${database}\``);
   await connection.end();
+  await dropTestDatabase(database);
   await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
   dirs = [];
 });
@@ -133,5 +140,160 @@ describe('migrate', () => {
       "SELECT row_format FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'tasks'",
     );
     expect(String(format[0]?.row_format ?? format[0]?.ROW_FORMAT)).toBe('Redundant');
+  });
+});
+
+describe('migrationStatements', () => {
+  it('splits on ; outside strings and comments, and drops what is empty', () => {
+    const sql = [
+      '-- a comment; with a semicolon',
+      'INSERT INTO t VALUES (\'a;b\', "c;\\"d");',
+      '/* block; comment */ UPDATE `odd;name` SET x = 1 ;',
+      '',
+    ].join('\n');
+    const statements = migrationStatements(sql);
+    expect(statements).toHaveLength(2);
+    expect(statements[0]).toContain('INSERT INTO t VALUES (\'a;b\', "c;\\"d")');
+    expect(statements[1]).toContain('UPDATE `odd;name` SET x = 1');
+  });
+});
+
+/** Every shipped file with its statements, read when the tests are collected. */
+const SHIPPED = readdirSync(MIGRATIONS_DIR)
+  .filter((f) => /^\d+-.+\.sql$/.test(f))
+  .sort()
+  .map((file) => ({
+    file,
+    version: Number.parseInt(file, 10),
+    statements: migrationStatements(readFileSync(join(MIGRATIONS_DIR, file), 'utf8')),
+  }));
+
+/** A directory holding the shipped files before `version`. */
+async function shippedBefore(version: number): Promise<string> {
+  const dir = await migrationsDir({});
+  for (const m of SHIPPED.filter((s) => s.version < version)) {
+    await copyFile(join(MIGRATIONS_DIR, m.file), join(dir, m.file));
+  }
+  return dir;
+}
+
+/** Rows as the shipped 001 defines them, inserted right after it: one of each kind 002-004 care about. */
+async function seed(db: mysql.Connection): Promise<void> {
+  await db.query("SET time_zone = '+00:00'");
+  await db.query(
+    `INSERT INTO tasks (data, status, idempotency_key, finished_at) VALUES
+      ('{"message":"a","time":0}', 'completed', 'Key-1', NOW(3) - INTERVAL 2 MINUTE),
+      ('{"message":"b","time":0}', 'failed', 'clé', NOW(3) - INTERVAL 2 MINUTE),
+      ('{"message":"c","time":0}', 'completed', NULL, NOW(3) - INTERVAL 2 DAY),
+      ('{"message":"d","time":0}', 'pending', 'key-2', NULL)`,
+  );
+}
+
+/** What the migrations decide: each table's definition, the recorded files, the seeded rows' outcome. */
+async function outcome(db: mysql.Connection) {
+  const [tableRows] = await db.query<RowDataPacket[]>('SHOW TABLES');
+  const definitions: Record<string, string> = {};
+  for (const row of tableRows) {
+    const table = String(Object.values(row)[0]);
+    const [[created]] = (await db.query(`SHOW CREATE TABLE \`${table}\``)) as unknown as [RowDataPacket[]];
+    definitions[table] = String(created?.['Create Table']).replace(/ AUTO_INCREMENT=\d+/, '');
+  }
+  const [recordedRows] = await db.query<RowDataPacket[]>(
+    'SELECT version, name FROM schema_migrations ORDER BY version',
+  );
+  const [keys] = await db.query<RowDataPacket[]>('SELECT idempotency_key AS k FROM tasks ORDER BY id');
+  const [finishes] = await db.query<RowDataPacket[]>(
+    'SELECT COUNT(*) AS minutes, SUM(completed) AS completed, SUM(failed) AS failed FROM tasks_finished_per_minute',
+  );
+  return {
+    definitions,
+    recorded: recordedRows.map((r) => `${r.version} ${r.name}`),
+    keys: keys.map((r) => r.k),
+    finishes: finishes.map((r) => [Number(r.minutes), Number(r.completed), Number(r.failed)]),
+  };
+}
+
+describe('migrations run again after a crash', () => {
+  let reference: Awaited<ReturnType<typeof outcome>>;
+  let referenceDatabase: string;
+
+  /** The same rows migrated straight through, in a database of its own. */
+  beforeAll(async () => {
+    referenceDatabase = testDatabaseName('migrate_ref_');
+    const ref = { url: testDatabaseUrl(referenceDatabase), size: 1, connectTimeoutMs: 5_000 };
+    await ensureDatabase(ref.url, ref.connectTimeoutMs);
+    const db = await mysql.createConnection({ uri: ref.url });
+    try {
+      await migrate(ref, logger, await shippedBefore(2));
+      await seed(db);
+      await migrate(ref, logger);
+      reference = await outcome(db);
+    } finally {
+      await db.end();
+    }
+  });
+  afterAll(async () => {
+    await dropTestDatabase(referenceDatabase);
+  });
+
+  it('the reference is the schema the migrations are for', () => {
+    expect(reference.recorded).toEqual(SHIPPED.map((m) => `${m.version} ${m.file.replace(/\.sql$/, '')}`));
+    expect(reference.keys).toEqual(['Key-1', null, null, 'key-2']);
+    expect(reference.finishes).toEqual([[1, 1, 1]]);
+    expect(reference.definitions.tasks).toContain('ROW_FORMAT=REDUNDANT');
+    expect(reference.definitions.tasks).not.toContain('tasks_finished_at');
+  });
+
+  const cases = SHIPPED.flatMap((m) =>
+    m.statements.map((_, i) => ({ name: m.file, version: m.version, applied: i + 1, of: m.statements.length })),
+  );
+  it.each(cases)('$name: its first $applied of $of statements ran, unrecorded; migrate() finishes it', async (c) => {
+    const migration = SHIPPED.find((m) => m.version === c.version);
+    if (!migration) throw new Error(`no migration ${c.version}`);
+    if (c.version > 1) {
+      await migrate(settings, logger, await shippedBefore(2));
+      await seed(connection);
+      await migrate(settings, logger, await shippedBefore(c.version));
+    }
+    // What the crashed run did: the statements, on a connection of its own, and no record.
+    const crashed = await mysql.createConnection({ uri: settings.url });
+    for (const statement of migration.statements.slice(0, c.applied)) await crashed.query(statement);
+    await crashed.end();
+    if (c.version === 1) await seed(connection);
+
+    expect(await migrate(settings, logger)).toBe(SHIPPED.filter((m) => m.version >= c.version).length);
+    expect(await outcome(connection)).toEqual(reference);
+  });
+
+  it('running every migration a second time changes nothing', async () => {
+    await migrate(settings, logger, await shippedBefore(2));
+    await seed(connection);
+    await migrate(settings, logger);
+    const once = await outcome(connection);
+    expect(once).toEqual(reference);
+    await connection.query('DELETE FROM schema_migrations');
+    expect(await migrate(settings, logger)).toBe(SHIPPED.length);
+    expect(await outcome(connection)).toEqual(once);
+  });
+
+  it('counts an "already done" error as done, and any other error as a failure', async () => {
+    expect([...ALREADY_DONE]).toEqual(
+      expect.arrayContaining([
+        'ER_DUP_KEYNAME',
+        'ER_DUP_FIELDNAME',
+        'ER_CANT_DROP_FIELD_OR_KEY',
+        'ER_TABLE_EXISTS_ERROR',
+      ]),
+    );
+    const dir = await migrationsDir({
+      '001-table.sql':
+        'CREATE TABLE t (id INT PRIMARY KEY, a INT); ALTER TABLE t ADD COLUMN b INT; CREATE INDEX t_a ON t (a);',
+    });
+    await connection.query('CREATE TABLE t (id INT PRIMARY KEY, a INT, b INT, KEY t_a (a))');
+    expect(await migrate(settings, logger, dir)).toBe(1);
+
+    await writeFile(join(dir, '002-bad.sql'), 'ALTER TABLE t ADD COLUMN c INT; ALTER TABLE missing ADD COLUMN d INT;');
+    await expect(migrate(settings, logger, dir)).rejects.toMatchObject({ code: 'ER_NO_SUCH_TABLE' });
+    expect((await recorded()).map((r) => r.name)).toEqual(['001-table']);
   });
 });

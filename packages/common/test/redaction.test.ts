@@ -45,6 +45,8 @@ describe('redactUrl', () => {
     expect(redactUrl('mysql://root@127.0.0.1:3306/tasks')).toBe('mysql://root@127.0.0.1:3306/tasks');
     // Not a valid URL (a space in the host), still no password shown.
     expect(redactUrl('mysql://u:hunter2@bad host/x')).toBe('mysql://u:***@bad host/x');
+    // An unescaped @ in the password: the user information ends at the authority's last @.
+    expect(redactUrl('mysql://u:p@ss@db:3306/x?a=b@c')).toBe('mysql://u:***@db:3306/x?a=b@c');
   });
 });
 

@@ -1,9 +1,10 @@
 import { once } from 'node:events';
+import { accessSync, constants, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { getTask } from '@tasks/common';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,11 +13,37 @@ import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
 import { createApp } from '../src/app.js';
 
 /**
- * The dashboard in a real browser: Debian's Chromium (`apt-get install chromium`), driven by
- * playwright-core, against the real API on a loopback port.
+ * The dashboard in a real browser: Chromium (Debian's: `apt-get install chromium`; or the
+ * one CHROMIUM_PATH names), driven by playwright-core, against the real API on a loopback port.
  */
 
-const CHROMIUM = '/usr/bin/chromium';
+function isExecutableFile(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** CHROMIUM_PATH, or the first of Chromium's and Chrome's usual names on the PATH. */
+function findChromium(): string {
+  const named = process.env.CHROMIUM_PATH;
+  if (named) {
+    if (!isExecutableFile(named)) throw new Error(`CHROMIUM_PATH=${named} is not an executable file`);
+    return named;
+  }
+  const names = ['chromium', 'chromium-browser', 'google-chrome', 'google-chrome-stable'];
+  for (const dir of (process.env.PATH ?? '').split(delimiter).filter(Boolean)) {
+    for (const name of names) {
+      if (isExecutableFile(join(dir, name))) return join(dir, name);
+    }
+  }
+  throw new Error(
+    `the dashboard's browser test needs Chromium: none of ${names.join(', ')} is on the PATH; ` +
+      'install it (apt-get install chromium) or set CHROMIUM_PATH to a Chromium or Chrome executable',
+  );
+}
 const TOKEN = 'dashboard-browser-token-42';
 
 let t: TestEnv;
@@ -28,13 +55,14 @@ let page: Page;
 const problems: string[] = [];
 
 beforeAll(async () => {
+  const executablePath = findChromium();
   t = await createTestEnv({ API_TOKEN: TOKEN });
   server = createApp(t.ctx).listen(0, '127.0.0.1');
   await once(server, 'listening');
   baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   profile = await mkdtemp(join(tmpdir(), 'dashboard-chromium-'));
   browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
+    executablePath,
     headless: true,
     args: [
       '--headless',
@@ -56,11 +84,14 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  // Only what beforeAll got to build (it stops early without Chromium).
   await browser?.close();
-  await rm(profile, { recursive: true, force: true });
-  server?.closeAllConnections();
-  await new Promise<void>((resolve) => server?.close(() => resolve()));
-  await t.cleanup();
+  if (profile) await rm(profile, { recursive: true, force: true });
+  if (server) {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+  await t?.cleanup();
 });
 
 async function insertThroughApi(message: string): Promise<number> {

@@ -1,5 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import { mysqlSplitterOptions, splitQuery } from 'dbgate-query-splitter';
 import type { Logger } from '../logger.js';
 import { createMigrationConnection, type PoolSettings } from './pool.js';
 
@@ -7,6 +8,50 @@ import { createMigrationConnection, type PoolSettings } from './pool.js';
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
 
 const LOCK_TIMEOUT_S = 60;
+
+/**
+ * How a migration file is applied, and so how one is written.
+ *
+ * A file's statements run one at a time, each committed on its own (MySQL commits DDL
+ * implicitly, so a file could not be one transaction anyway), and the file is recorded in
+ * `schema_migrations` after its last statement. A crash (or a lost connection, or a
+ * killed server) between two statements leaves the file unrecorded, and the next start
+ * runs it again from its first statement. So every statement must be safe to run again
+ * after itself and everything before it have run, on MySQL 8.4+ and MariaDB 10.6+:
+ *
+ * - Either it is idempotent by itself: `CREATE TABLE IF NOT EXISTS`, `DROP TABLE IF
+ *   EXISTS`, an `ALTER TABLE … MODIFY` to the final definition, an `UPDATE` whose result
+ *   is the same when it runs twice, `SET` of a session variable.
+ * - Or, once done, it fails with one of ALREADY_DONE, which counts as done: `ADD COLUMN`
+ *   (duplicate column), `CREATE INDEX`/`ADD INDEX` (duplicate key name), `DROP INDEX`/
+ *   `DROP COLUMN` (cannot drop what is not there), `CREATE TABLE` (table exists). MySQL has
+ *   no `ADD COLUMN IF NOT EXISTS` or `CREATE INDEX IF NOT EXISTS`; write these plainly.
+ *   Make one such change per statement, so "already done" is true of the whole statement.
+ * - Data written from other data sets values rather than adding to them: an
+ *   `INSERT … SELECT … ON DUPLICATE KEY UPDATE c = s.c` recomputes a row on a second run,
+ *   where `c = c + s.c` would count it twice and a plain `INSERT` would fail.
+ *
+ * Statements end with `;` (outside strings and comments); there is no `DELIMITER`, so no
+ * stored programs. A session setting made by a statement (`SET time_zone`) holds for the
+ * rest of the run on the same connection. A file already recorded never runs again: fix a
+ * mistake with a new file.
+ */
+
+/** MySQL errors (the same codes on MariaDB) that mean a statement's change is already there. */
+export const ALREADY_DONE: ReadonlySet<string> = new Set([
+  'ER_TABLE_EXISTS_ERROR', // 1050: CREATE TABLE of a table that exists
+  'ER_BAD_TABLE_ERROR', // 1051: DROP TABLE of a table that is gone
+  'ER_DUP_FIELDNAME', // 1060: ADD COLUMN of a column that exists
+  'ER_DUP_KEYNAME', // 1061: CREATE INDEX / ADD INDEX of an index that exists
+  'ER_CANT_DROP_FIELD_OR_KEY', // 1091: DROP COLUMN / DROP INDEX of one that is gone
+]);
+
+/** A migration file's statements, in order: split on `;`, except within strings and comments. */
+export function migrationStatements(sql: string): string[] {
+  return splitQuery(sql, mysqlSplitterOptions)
+    .map((item) => (typeof item === 'string' ? item : item.text))
+    .filter((statement) => statement.trim() !== '');
+}
 
 interface Migration {
   version: number;
@@ -24,9 +69,9 @@ async function listMigrations(dir: string): Promise<Migration[]> {
 }
 
 /**
- * Applies the numbered SQL files not yet recorded in `schema_migrations`, in order. A
- * named lock (`GET_LOCK`) makes services that start together take turns; the later ones
- * find nothing left to do.
+ * Applies the numbered SQL files not yet recorded in `schema_migrations`, in order, one
+ * statement at a time (see the rules above). A named lock (`GET_LOCK`) makes services that
+ * start together take turns; the later ones find nothing left to do.
  */
 export async function migrate(settings: PoolSettings, logger: Logger, dir = MIGRATIONS_DIR): Promise<number> {
   const connection = await createMigrationConnection(settings);
@@ -51,9 +96,20 @@ export async function migrate(settings: PoolSettings, logger: Logger, dir = MIGR
       let count = 0;
       for (const migration of await listMigrations(dir)) {
         if (applied.has(migration.version)) continue;
-        const sql = await readFile(migration.file, 'utf8');
+        const statements = migrationStatements(await readFile(migration.file, 'utf8'));
         logger.info({ migration: migration.name }, 'applying migration');
-        await connection.query(sql);
+        for (const [index, statement] of statements.entries()) {
+          try {
+            await connection.query(statement);
+          } catch (err) {
+            const code = (err as { code?: string }).code;
+            if (code === undefined || !ALREADY_DONE.has(code)) throw err;
+            logger.info(
+              { migration: migration.name, statement: index + 1, code },
+              'migration statement already applied',
+            );
+          }
+        }
         await connection.query('INSERT INTO schema_migrations (version, name) VALUES (?, ?)', [
           migration.version,
           migration.name,

@@ -58,9 +58,9 @@ export async function ensureDatabase(url: string, connectTimeoutMs: number): Pro
   }
 }
 
-/** A single connection that may run several statements at once (migrations only). */
+/** A single connection for the migrations, which run one statement at a time. */
 export function createMigrationConnection(settings: PoolSettings) {
-  return mysql.createConnection({ ...baseOptions(settings), multipleStatements: true });
+  return mysql.createConnection(baseOptions(settings));
 }
 
 /** Errors that mean "the database cannot be reached right now", as opposed to a bad query. */
