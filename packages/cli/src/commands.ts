@@ -5,9 +5,8 @@ import {
   getTask,
   notRedrivenReason,
   type Pool,
-  type RedriveOutcome,
   redriveAllDeadLetters,
-  redriveTask,
+  redriveTasks,
   type TaskQueue,
   type TaskStatus,
   taskView,
@@ -150,13 +149,16 @@ export async function dlqRetry(
   io: CliOutput,
   options: OutputOptions & { ids: number[] },
 ): Promise<ExitCode> {
-  const outcomes: RedriveOutcome[] = [];
-  for (const id of options.ids) outcomes.push(await redriveTask(deps, id));
+  const outcomes = await redriveTasks(deps, options.ids);
+  const removed = (n: number | null) =>
+    n === null
+      ? 'its dead-letter entries could not be removed: Redis did not answer; they stay in the list'
+      : `${n} dead-letter ${n === 1 ? 'entry' : 'entries'} removed`;
   print(io, options, { results: outcomes.map((o) => (o.redriven ? o : { ...o, message: notRedrivenReason(o) })) }, () =>
     outcomes
       .map((o) =>
         o.redriven
-          ? `task ${o.id}: pending again (${o.removedEntries} dead-letter ${o.removedEntries === 1 ? 'entry' : 'entries'} removed)`
+          ? `task ${o.id}: pending again (${removed(o.removedEntries)})`
           : `task ${o.id}: not retried: ${notRedrivenReason(o)}`,
       )
       .join('\n'),
@@ -170,7 +172,9 @@ export async function dlqRetryAll(deps: CliDeps, io: CliOutput, options: OutputO
   print(io, options, result, () => {
     const lines = [
       `${result.redriven.length} failed ${result.redriven.length === 1 ? 'task' : 'tasks'} pending again; ` +
-        `${result.removedEntries} dead-letter entries removed`,
+        (result.removedEntries === null
+          ? `their dead-letter entries could not be removed (${result.removalError}); they stay in the list`
+          : `${result.removedEntries} dead-letter entries removed`),
     ];
     if (result.keptEntries > 0) {
       lines.push(

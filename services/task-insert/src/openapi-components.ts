@@ -113,7 +113,14 @@ export const schemas: Json = {
     required: ['task', 'removed_dead_letters'],
     properties: {
       task: ref('Task'),
-      removed_dead_letters: { type: 'integer', description: 'Its entries removed from dead-letter-queue.' },
+      removed_dead_letters: {
+        type: ['integer', 'null'],
+        description: 'Its entries removed from dead-letter-queue; null when Redis failed after the task was redriven.',
+      },
+      warning: {
+        type: 'string',
+        description: 'Present when the entries could not be removed (they stay in the list).',
+      },
     },
   },
   Stats: {

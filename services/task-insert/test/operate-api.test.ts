@@ -141,6 +141,25 @@ describe('GET /stats when Redis is unavailable', () => {
     }
   });
 
+  it('answers a retry 503 with MySQL unchanged: the task stays failed, to be retried once Redis is back', async () => {
+    const failed = await deadLetteredTask(t.ctx, { message: 'retried while Redis is down' });
+    const ctx = createContext(loadConfig({ ...t.env, REDIS_URL: 'redis://127.0.0.1:1' }), 'test-redis-down', {
+      logger: t.ctx.logger,
+      pool: t.ctx.pool,
+    });
+    try {
+      const res = await request(createApp(ctx))
+        .post(`/tasks/${failed.id}/retry`)
+        .set('Content-Type', 'application/json');
+      expect(res.status).toBe(503);
+      expect(res.body).toMatchObject({ error: 'unavailable' });
+    } finally {
+      await ctx.close();
+    }
+    expect(await getTask(t.ctx.pool, failed.id)).toEqual(failed);
+    await retry(`/tasks/${failed.id}/retry`).expect(200);
+  });
+
   it('answers 503 when the connection to Redis is closed', async () => {
     const ctx = createContext(t.config, 'test-redis-closed', { logger: t.ctx.logger, pool: t.ctx.pool });
     try {

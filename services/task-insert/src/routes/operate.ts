@@ -90,7 +90,14 @@ export function operateRoutes({ pool, queue, redis, metrics, now }: OperateRoute
     }
     req.log.info({ taskId: id, removedDeadLetters: outcome.removedEntries }, 'failed task redriven');
     const task = await getTask(pool, id);
-    res.json({ task: task ? taskView(task) : null, removed_dead_letters: outcome.removedEntries });
+    res.json({
+      task: task ? taskView(task) : null,
+      removed_dead_letters: outcome.removedEntries,
+      // Redis failed after MySQL was written: say exactly what was done.
+      ...(outcome.removedEntries === null
+        ? { warning: 'the task is pending again, but Redis did not answer: its dead-letter entries stay in the list' }
+        : {}),
+    });
   });
 
   router.get('/stats', async (_req, res) => {
