@@ -19,6 +19,7 @@ import { InsertNotifier } from './insert-notifier.js';
 import { openApiDocument } from './openapi.js';
 import { rateLimitPerMinute } from './rate-limit.js';
 import { dashboardRoutes } from './routes/dashboard.js';
+import { deadLetterRoutes } from './routes/dead-letters.js';
 import { operateRoutes } from './routes/operate.js';
 import { taskRoutes } from './routes/tasks.js';
 
@@ -78,6 +79,7 @@ export function createApp(deps: AppDeps): Express {
   if (deps.databaseReady) app.use(untilDatabaseReady(deps.databaseReady, { pool, queue, redis }));
   app.use(taskRoutes({ pool, notifier: new InsertNotifier(queue, logger), config, metrics }));
   app.use(operateRoutes({ pool, queue, redis, metrics, now: () => clock.now() }));
+  app.use(deadLetterRoutes({ pool, queue, metrics }));
   app.use(notFound);
   app.use(errorHandler(logger));
   return app;

@@ -123,6 +123,62 @@ export const schemas: Json = {
       },
     },
   },
+  DeadLetter: {
+    type: 'object',
+    required: ['id', 'message', 'tries', 'error', 'failed_at', 'status', 'raw'],
+    properties: {
+      id: {
+        type: ['integer', 'null'],
+        description: 'The task; null for an entry that names none (an invalid message).',
+      },
+      message: { type: ['string', 'null'] },
+      tries: { type: ['integer', 'null'], description: 'Tries of the run that was given up.' },
+      error: { type: ['string', 'null'], description: 'Why it was given up.' },
+      failed_at: { type: ['string', 'null'], format: 'date-time' },
+      status: {
+        type: ['string', 'null'],
+        enum: [...TASK_STATUSES, null],
+        description:
+          'The status of the task in MySQL now (processing: the DLQ processor has not recorded it yet); null when ' +
+          'the entry names no task or its task no longer exists. Only a failed task can be retried.',
+      },
+      raw: {
+        type: ['string', 'null'],
+        description: 'For an entry that names no task: the text that was not a valid message.',
+      },
+    },
+  },
+  DeadLetterPage: {
+    type: 'object',
+    required: ['entries', 'total', 'offset', 'limit', 'next_offset'],
+    properties: {
+      entries: { type: 'array', items: ref('DeadLetter'), description: 'Newest first.' },
+      total: { type: 'integer', description: 'Entries in dead-letter-queue.' },
+      offset: { type: 'integer' },
+      limit: { type: 'integer' },
+      next_offset: {
+        type: ['integer', 'null'],
+        description: 'Pass as `offset` for the next page; null on the last page.',
+      },
+    },
+  },
+  RetriedAll: {
+    type: 'object',
+    required: ['redriven', 'removed_dead_letters', 'kept_entries'],
+    properties: {
+      redriven: { type: 'integer', description: 'Failed tasks now pending again.' },
+      removed_dead_letters: {
+        type: ['integer', 'null'],
+        description:
+          'Their entries removed from dead-letter-queue; null when Redis failed after the tasks were redriven (the entries stay, and removal_error says why).',
+      },
+      kept_entries: {
+        type: 'integer',
+        description: 'Entries left in the list: their task is not failed in MySQL, or they name none.',
+      },
+      removal_error: { type: 'string', description: 'Only when the entries could not be removed.' },
+    },
+  },
   Stats: {
     type: 'object',
     required: ['tasks', 'queue'],

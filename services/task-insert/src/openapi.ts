@@ -1,6 +1,7 @@
 import { type Config, TASK_STATUSES, taskInputSchema } from '@tasks/common';
 import { z } from 'zod';
 import { errorResponse, headers, type Json, jsonContent, ref, response, schemas } from './openapi-components.js';
+import { DEAD_LETTER_OFFSET, DEAD_LETTER_PAGE } from './routes/dead-letters.js';
 import { LIST_LIMIT, THROUGHPUT_MINUTES } from './routes/limits.js';
 
 /** Routes that need the bearer token when API_TOKEN is set (the empty alternative: when it is not). */
@@ -179,6 +180,64 @@ export function openApiDocument(config: Pick<Config, 'MAX_MESSAGE_LENGTH' | 'MAX
             '401': unauthorized,
             '404': errorResponse('No such task.'),
             '409': errorResponse('The task is not failed.'),
+            '415': errorResponse('Neither the bearer token nor Content-Type: application/json was sent.'),
+            '503': unavailable,
+          },
+        }),
+      },
+      '/dead-letters': {
+        get: operation({
+          operationId: 'listDeadLetters',
+          summary: 'Dead letters, newest first (the order in which tasks failed)',
+          description:
+            "A page of dead-letter-queue with the status of each entry's task in MySQL now, and the number of " +
+            'entries in the list. Pages are by position: entries that fail meanwhile push the others down.',
+          security: open,
+          parameters: [
+            {
+              name: 'offset',
+              in: 'query',
+              required: false,
+              description: 'Entries to skip from the newest (`next_offset` of the previous page).',
+              schema: {
+                type: 'integer',
+                minimum: DEAD_LETTER_OFFSET.min,
+                maximum: DEAD_LETTER_OFFSET.max,
+                default: DEAD_LETTER_OFFSET.min,
+              },
+            },
+            {
+              name: 'limit',
+              in: 'query',
+              required: false,
+              schema: {
+                type: 'integer',
+                minimum: DEAD_LETTER_PAGE.min,
+                maximum: DEAD_LETTER_PAGE.max,
+                default: DEAD_LETTER_PAGE.default,
+              },
+            },
+          ],
+          responses: {
+            '200': response('A page of dead letters.', jsonContent(ref('DeadLetterPage'))),
+            '400': errorResponse('A query parameter is not valid.'),
+            '503': unavailable,
+          },
+        }),
+      },
+      '/dead-letters/retry': {
+        post: operation({
+          operationId: 'retryAllDeadLetters',
+          summary: 'Run every failed task of the dead letters again',
+          description:
+            'Every task named in dead-letter-queue that is failed in MySQL goes back to pending with its attempts ' +
+            'reset, and its entries leave the list; the other entries stay. The list is read first: when Redis ' +
+            'cannot be reached, nothing changes. Without the bearer token, declare ' +
+            '`Content-Type: application/json` (there is no body).',
+          security: tokenWhenSet,
+          responses: {
+            '200': response('What was redriven and what stays.', jsonContent(ref('RetriedAll'))),
+            '401': unauthorized,
             '415': errorResponse('Neither the bearer token nor Content-Type: application/json was sent.'),
             '503': unavailable,
           },

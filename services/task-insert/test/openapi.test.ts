@@ -104,6 +104,8 @@ describe('/openapi.json', () => {
     expect(Object.keys(doc.paths).sort()).toEqual(
       [
         '/',
+        '/dead-letters',
+        '/dead-letters/retry',
         '/healthz',
         '/metrics',
         '/openapi.json',
@@ -140,7 +142,16 @@ describe('/openapi.json', () => {
         );
       }
     }
-    for (const path of ['/tasks', '/tasks/{id}', '/tasks/{id}/retry', '/stats', '/stats/throughput', '/readyz']) {
+    for (const path of [
+      '/tasks',
+      '/tasks/{id}',
+      '/tasks/{id}/retry',
+      '/dead-letters',
+      '/dead-letters/retry',
+      '/stats',
+      '/stats/throughput',
+      '/readyz',
+    ]) {
       for (const [method, op] of Object.entries(doc.paths[path]!)) {
         expect(Object.keys(op.responses), `${method} ${path}`).toContain('503');
       }

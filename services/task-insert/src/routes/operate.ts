@@ -29,7 +29,7 @@ export interface OperateRoutesDeps {
 }
 
 /** A whole number written in digits only (query strings are text). */
-const digits = (min: number, max: number) =>
+export const digits = (min: number, max: number) =>
   z
     .string({ error: 'must be given once' })
     .regex(/^\d{1,16}$/, { error: 'must be a whole number' })
@@ -55,7 +55,7 @@ export const throughputQuerySchema = z.strictObject(
   { error: (issue) => (issue.code === 'unrecognized_keys' ? 'is not a known parameter' : undefined) },
 );
 
-function parseQuery<T extends z.ZodType>(schema: T, req: Request): z.output<T> {
+export function parseQuery<T extends z.ZodType>(schema: T, req: Request): z.output<T> {
   const parsed = schema.safeParse(req.query);
   if (parsed.success) return parsed.data;
   const details = parsed.error.issues.flatMap((issue) =>
