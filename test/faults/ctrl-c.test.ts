@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { getTask, insertTask } from '@tasks/common';
@@ -24,12 +25,28 @@ beforeEach(async () => {
 });
 afterEach(async () => {
   if (child && child.exitCode === null && child.signalCode === null) {
+    // The services run in process groups of their own: kill the whole tree, not just the group.
+    const tree = descendants(child.pid ?? 0);
     process.kill(-(child.pid ?? 0), 'SIGKILL');
+    for (const pid of tree) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {}
+    }
     await once(child, 'exit');
   }
   child = null;
   await t.cleanup();
 });
+
+/** Every process below `pid`, from /proc (Linux). */
+function descendants(pid: number): number[] {
+  let children: number[] = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+  } catch {}
+  return children.flatMap((c) => [c, ...descendants(c)]);
+}
 
 async function freePort(): Promise<number> {
   const server = createServer();

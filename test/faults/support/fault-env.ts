@@ -118,7 +118,22 @@ export class FaultEnv {
       if (Number((rows as { n: number }[])[0]?.n) === 0) return true;
       await new Promise((r) => setTimeout(r, 100));
     }
+    await this.reportUnsettled();
     return false;
+  }
+
+  /** Prints the tasks still pending or processing, with what Redis holds of them, to say why. */
+  private async reportUnsettled(): Promise<void> {
+    const [rows] = (await this.pool.query(
+      `SELECT id, status, attempts, run, dispatched_at FROM tasks
+        WHERE status IN ('pending', 'processing') ORDER BY id LIMIT 20`,
+    )) as unknown as [{ id: number; status: string; attempts: number; run: number; dispatched_at: Date | null }[]];
+    const present = await this.t.ctx.queue.present(rows.map((r) => Number(r.id)));
+    const depths = await this.t.ctx.queue.depths();
+    console.log(
+      `[faults] not settled: ${JSON.stringify(rows.map((r, i) => ({ ...r, present: present[i] })))}; ` +
+        `queue ${JSON.stringify(depths)}`,
+    );
   }
 
   async deadLetterIds(): Promise<number[]> {

@@ -64,7 +64,13 @@ export class ServiceProcess {
     readyWhen: (line: LogLine) => boolean = (line) => line.event === EVENTS.started,
   ): Promise<ServiceProcess> {
     const service = new ServiceProcess(name, env);
-    await service.waitForLog(readyWhen, 20_000);
+    try {
+      await service.waitForLog(readyWhen, 20_000);
+    } catch (err) {
+      // Never ready: leave no process behind.
+      service.kill('SIGKILL');
+      throw err;
+    }
     return service;
   }
 
