@@ -228,7 +228,7 @@ async function main(): Promise<void> {
     const banner = missingServerBanner(missing);
     const tables = [
       ...(banner.length > 0 ? [banner.join('\n')] : []),
-      markdownTable(grouped),
+      ...(grouped.length > 0 ? [markdownTable(grouped)] : []),
       ...(history.length > 0
         ? [historyTable(history, Math.min(BASELINE_ROWS, settings.historyRows), settings.historyRows)]
         : []),
