@@ -48,6 +48,14 @@ export function historyRows(figures: HistoryFigures): HistoryRow[] {
     pass: null,
   });
   rows.push({
+    figure: "The claim's read (EXPLAIN)",
+    server,
+    baseline: baseline.claimPlan.join('; '),
+    history: history.claimPlan.join('; '),
+    target: 'reported',
+    pass: null,
+  });
+  rows.push({
     figure: 'GET /stats counts the rows as filled',
     server,
     baseline: baseline.statsMatchTable ? 'yes' : 'NO',

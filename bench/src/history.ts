@@ -5,6 +5,7 @@ import { resetDatabase } from './database.js';
 import { type DrainFigures, runDrain } from './drain.js';
 import { type FillFigures, fillHistory, waitForFlush } from './history-fill.js';
 import { freePort, get, waitForReady } from './http.js';
+import { CLAIM_SELECT, explain } from './plans.js';
 import { percentile, progress } from './progress.js';
 import { deleteKeys } from './redis-keys.js';
 import type { DatabaseServer } from './servers.js';
@@ -45,6 +46,8 @@ export interface TableFigures {
    * per-status count kept apart from `tasks` does not see a fill that writes `tasks` directly.
    */
   statsMatchTable: boolean;
+  /** The server's plan for the claim's read on this table. */
+  claimPlan: string[];
   drain: DrainFigures;
 }
 
@@ -132,6 +135,8 @@ async function measureTable(
       `${fill.completed} completed, ${fill.failed} failed${fill.binlogSkipped ? '; binary log skipped for the fill' : ''}), ` +
       `ANALYZE TABLE ${fill.analyzeSeconds.toFixed(1)} s, dirty pages written out in ${flushSeconds.toFixed(1)} s`,
   );
+  const claimPlan = await explain(server, CLAIM_SELECT);
+  progress(`${label}: the claim's read: ${claimPlan.join('; ')}`);
   const port = await freePort();
   const api = ServiceProcess.service(
     'task-insert',
@@ -156,7 +161,7 @@ async function measureTable(
     await api.stop();
   }
   const drain = await runDrain(ctx, server, { executors: 1, failureRate: 0, keepRows: true });
-  return { rows, fill, flushSeconds, reads, statsMatchTable, drain };
+  return { rows, fill, flushSeconds, reads, statsMatchTable, claimPlan, drain };
 }
 
 /**
