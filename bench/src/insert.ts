@@ -1,11 +1,13 @@
-import { createServer, request } from 'node:http';
 import type { Logger } from '@tasks/common';
 import autocannon from 'autocannon';
 import type { Redis } from 'ioredis';
 import { resetDatabase } from './database.js';
-import { progress, waitFor } from './progress.js';
+import { freePort, waitForReady } from './http.js';
+import { cpuSeconds } from './processes.js';
+import { progress } from './progress.js';
 import { deleteKeys } from './redis-keys.js';
-import { cpuSeconds, ServiceProcess, serverPids, serviceEnv } from './services.js';
+import type { DatabaseServer } from './servers.js';
+import { ServiceProcess, serviceEnv } from './services.js';
 import type { BenchSettings } from './settings.js';
 
 export interface LoadFigures {
@@ -20,6 +22,7 @@ export interface LoadFigures {
 }
 
 export interface InsertFigures {
+  server: string;
   tasks: LoadFigures;
   noop: LoadFigures;
   connections: number;
@@ -29,36 +32,7 @@ export interface InsertFigures {
 
 const BODY = JSON.stringify({ message: 'bench', time: 0 });
 
-/** A port nothing listens on right now. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
-
-/** Resolves once the server at `port` answers HTTP. */
-export async function waitForHttp(port: number, service: ServiceProcess): Promise<void> {
-  await waitFor(
-    `${service.label} to listen on ${port}`,
-    () => {
-      service.assertRunning();
-      return new Promise<boolean>((resolve) => {
-        const req = request({ host: '127.0.0.1', port, path: '/', method: 'GET' }, (res) => {
-          res.resume();
-          resolve(true);
-        });
-        req.on('error', () => resolve(false));
-        req.end();
-      });
-    },
-    { timeoutMs: 30_000, intervalMs: 100 },
-  );
-}
-
-async function load(url: string, connections: number, seconds: number): Promise<LoadFigures> {
+export async function load(url: string, connections: number, seconds: number): Promise<LoadFigures> {
   const result = await autocannon({
     url,
     method: 'POST',
@@ -78,28 +52,47 @@ async function load(url: string, connections: number, seconds: number): Promise<
   };
 }
 
+/** The mean of rates and CPU times, the sums of counts and the worst latencies of several rounds. */
+export function combine(list: LoadFigures[]): LoadFigures {
+  return {
+    perSecond: list.reduce((s, f) => s + f.perSecond, 0) / list.length,
+    requests: list.reduce((s, f) => s + f.requests, 0),
+    errors: list.reduce((s, f) => s + f.errors, 0),
+    p50Ms: Math.max(...list.map((f) => f.p50Ms)),
+    p99Ms: Math.max(...list.map((f) => f.p99Ms)),
+    apiCpuMicros: list.reduce((s, f) => s + f.apiCpuMicros, 0) / list.length,
+    mysqlCpuMicros: list.reduce((s, f) => s + f.mysqlCpuMicros, 0) / list.length,
+  };
+}
+
 /**
  * `POST /tasks` against `POST /noop/tasks` of the same process (see api-server.ts), each with
  * `connections` keep-alive clients for `insertSeconds` after a warm-up, alternating twice.
  */
-export async function runInsert(settings: BenchSettings, logger: Logger, redis: Redis): Promise<InsertFigures> {
-  progress('insert: preparing');
-  await resetDatabase(settings.mysqlUrl, logger);
+export async function runInsert(
+  settings: BenchSettings,
+  server: DatabaseServer,
+  logger: Logger,
+  redis: Redis,
+): Promise<InsertFigures> {
+  const label = `${server.label} insert`;
+  progress(`${label}: preparing`);
+  await resetDatabase(server.url, logger);
   await deleteKeys(redis, settings.keyPrefix);
   const port = await freePort();
   const api = ServiceProcess.benchEntry(
     'api-server.js',
-    serviceEnv(settings, { HOST: '127.0.0.1', PORT: String(port) }),
+    serviceEnv(settings, server.url, { HOST: '127.0.0.1', PORT: String(port) }),
     'api',
   );
   try {
-    await waitForHttp(port, api);
+    await waitForReady(port, api);
     const base = `http://127.0.0.1:${port}`;
     const connections = settings.insertConnections;
     const half = settings.insertSeconds / 2;
-    const mysqlPid = serverPids().mysql;
+    const mysqlPid = server.pid;
     const totals = { tasks: [] as LoadFigures[], noop: [] as LoadFigures[] };
-    progress(`insert: warming up (${connections} connections)`);
+    progress(`${label}: warming up (${connections} connections)`);
     await load(`${base}/noop/tasks`, connections, 1);
     await load(`${base}/tasks`, connections, 1);
     for (let round = 1; round <= 2; round++) {
@@ -115,30 +108,22 @@ export async function runInsert(settings: BenchSettings, logger: Logger, redis: 
         figures.mysqlCpuMicros = perRequest((cpuSeconds(mysqlPid) ?? Number.NaN) - mysqlBefore);
         totals[name].push(figures);
         progress(
-          `insert: POST ${path} round ${round}: ${figures.perSecond.toFixed(0)} req/s, ` +
+          `${label}: POST ${path} round ${round}: ${figures.perSecond.toFixed(0)} req/s, ` +
             `p50 ${figures.p50Ms} ms, p99 ${figures.p99Ms} ms, ${figures.errors} errors; CPU µs per request: ` +
             `api ${figures.apiCpuMicros.toFixed(0)}, mysql ${figures.mysqlCpuMicros.toFixed(0)}`,
         );
       }
     }
     api.assertRunning();
-    const combine = (list: LoadFigures[]): LoadFigures => ({
-      perSecond: list.reduce((s, f) => s + f.perSecond, 0) / list.length,
-      requests: list.reduce((s, f) => s + f.requests, 0),
-      errors: list.reduce((s, f) => s + f.errors, 0),
-      p50Ms: Math.max(...list.map((f) => f.p50Ms)),
-      p99Ms: Math.max(...list.map((f) => f.p99Ms)),
-      apiCpuMicros: list.reduce((s, f) => s + f.apiCpuMicros, 0) / list.length,
-      mysqlCpuMicros: list.reduce((s, f) => s + f.mysqlCpuMicros, 0) / list.length,
-    });
     const figures = {
+      server: server.label,
       tasks: combine(totals.tasks),
       noop: combine(totals.noop),
       connections,
       seconds: settings.insertSeconds,
       apiPeakRssMb: api.peakRssMb() ?? Number.NaN,
     };
-    if (api.logLines > 0) progress(`api logged: ${api.logSummary()}`);
+    if (api.logLines > 0) progress(`${label}: api logged: ${api.logSummary()}`);
     return figures;
   } finally {
     await api.stop();

@@ -1,15 +1,17 @@
 import { Agent, request } from 'node:http';
-import type { Logger, Pool } from '@tasks/common';
+import type { Logger } from '@tasks/common';
 import { sleep } from '@tasks/common';
 import type { Redis } from 'ioredis';
 import { allFinished, finishTimes, resetDatabase } from './database.js';
-import { freePort, waitForHttp } from './insert.js';
+import { freePort, waitForReady } from './http.js';
 import { percentile, progress, waitFor } from './progress.js';
 import { deleteKeys } from './redis-keys.js';
+import type { DatabaseServer } from './servers.js';
 import { ServiceProcess, serviceEnv, stopAll } from './services.js';
 import type { BenchSettings } from './settings.js';
 
 export interface LatencyFigures {
+  server: string;
   rate: number;
   seconds: number;
   tasks: number;
@@ -96,23 +98,25 @@ async function offer(agent: Agent, port: number, rate: number, seconds: number):
  */
 export async function runLatency(
   settings: BenchSettings,
+  server: DatabaseServer,
   logger: Logger,
-  pool: Pool,
   redis: Redis,
 ): Promise<LatencyFigures> {
   const { latencyRate: rate, latencySeconds: seconds } = settings;
-  progress(`latency: preparing (${rate} tasks/s for ${seconds} s)`);
-  await resetDatabase(settings.mysqlUrl, logger);
+  const { pool } = server;
+  const label = `${server.label} latency`;
+  progress(`${label}: preparing (${rate} tasks/s for ${seconds} s)`);
+  await resetDatabase(server.url, logger);
   await deleteKeys(redis, settings.keyPrefix);
   const port = await freePort();
-  const env = serviceEnv(settings, { HOST: '127.0.0.1', PORT: String(port), FAILURE_RATE: '0' });
+  const env = serviceEnv(settings, server.url, { HOST: '127.0.0.1', PORT: String(port), FAILURE_RATE: '0' });
   const api = ServiceProcess.service('task-insert', env);
   const scheduler = ServiceProcess.service('scheduler', env);
   const consumer = ServiceProcess.service('consumer', env);
   const all = [api, scheduler, consumer];
   const agent = new Agent({ keepAlive: true, maxSockets: 64 });
   try {
-    await waitForHttp(port, api);
+    await waitForReady(port, api);
     const drained = () =>
       waitFor(
         'the offered tasks to finish',
@@ -122,10 +126,10 @@ export async function runLatency(
         },
         { timeoutMs: 60_000, intervalMs: 100 },
       );
-    progress('latency: warming up for 2 s');
+    progress(`${label}: warming up for 2 s`);
     await offer(agent, port, rate, 2);
     await drained();
-    progress('latency: measuring');
+    progress(`${label}: measuring`);
     const sent = await offer(agent, port, rate, seconds);
     await drained();
     const ok = sent.filter((s): s is Sent & { id: number } => s.id !== null);
@@ -139,6 +143,7 @@ export async function runLatency(
       .sort((a, b) => a - b);
     const responses = sent.map((s) => s.responseMs).sort((a, b) => a - b);
     const figures: LatencyFigures = {
+      server: server.label,
       rate,
       seconds,
       tasks: sent.length,
@@ -152,11 +157,11 @@ export async function runLatency(
       executorPeakRssMb: consumer.peakRssMb() ?? Number.NaN,
     };
     progress(
-      `latency: insert-to-completed p50 ${figures.p50Ms.toFixed(1)} ms, p99 ${figures.p99Ms.toFixed(1)} ms, ` +
+      `${label}: insert-to-completed p50 ${figures.p50Ms.toFixed(1)} ms, p99 ${figures.p99Ms.toFixed(1)} ms, ` +
         `max ${figures.maxMs.toFixed(1)} ms; POST p50 ${figures.postP50Ms.toFixed(1)} ms, ` +
         `p99 ${figures.postP99Ms.toFixed(1)} ms; ${figures.errors} errors`,
     );
-    for (const p of all) if (p.logLines > 0) progress(`${p.label} logged: ${p.logSummary()}`);
+    for (const p of all) if (p.logLines > 0) progress(`${label}: ${p.label} logged: ${p.logSummary()}`);
     return figures;
   } finally {
     agent.destroy();

@@ -1,6 +1,7 @@
-// `pnpm bench`: runs the real services against the local MySQL and Redis and measures each
-// figure beside its ceiling, taken in the same run. Progress goes to stderr; the table (Markdown)
-// to stdout; everything to bench/results/latest.json. Exits 1 when a target is missed.
+// `pnpm bench`: runs the real services against the local MySQL/MariaDB servers and Redis and
+// measures each figure beside its ceiling, taken in the same run, on every server. Progress
+// goes to stderr; the tables (Markdown) to stdout; everything to bench/results/latest.json.
+// Exits 1 when a target is missed.
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
@@ -8,21 +9,24 @@ import os from 'node:os';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { type BullmqFigures, measureBullmq } from './bullmq-ceiling.js';
-import { openPool, resetDatabase, serverVersion } from './database.js';
-import { type DrainFigures, runDrain } from './drain.js';
-import { runInsert } from './insert.js';
-import { runLatency } from './latency.js';
+import { runApiWorkers, type WorkersFigures } from './api-workers.js';
+import { drainSection } from './drain-figures.js';
+import { BASELINE_ROWS, type HistoryFigures, runHistory } from './history.js';
+import { historyRows } from './history-rows.js';
+import { type InsertFigures, runInsert } from './insert.js';
+import { type LatencyFigures, runLatency } from './latency.js';
 import { progress } from './progress.js';
 import { measureRedis } from './redis-ceiling.js';
-import { markdownTable, type Row, row } from './report.js';
+import { type HistoryRow, historyTable, markdownTable, type Row, row } from './report.js';
+import { announceMissing, closeServers, missingServerBanner, resolveServers } from './servers.js';
 import { readSettings, runs } from './settings.js';
 
 const run = promisify(execFile);
 const RESULTS = new URL('../results/', import.meta.url);
-const BULLMQ_JOBS = 20_000;
-const BULLMQ_JOBS_C1 = 5_000;
-const REPEATS = 3;
+
+/** Targets of the insert and latency figures, on every server. */
+export const INSERT_TARGET = 0.9;
+export const LATENCY_BOUNDS_MS = { p50: 20, p99: 50 };
 
 function packageVersion(name: string): string {
   try {
@@ -45,14 +49,25 @@ async function gitCommit(): Promise<string> {
   }
 }
 
+/** Puts each figure's rows (one per server) next to each other, figures in the order first measured. */
+function groupedByFigure(rows: Row[]): Row[] {
+  const order = new Map<string, number>();
+  for (const r of rows) if (!order.has(r.figure)) order.set(r.figure, order.size);
+  return rows
+    .map((r, i) => ({ r, i }))
+    .sort((a, b) => (order.get(a.r.figure) ?? 0) - (order.get(b.r.figure) ?? 0) || a.i - b.i)
+    .map(({ r }) => r);
+}
+
 async function main(): Promise<void> {
   const settings = readSettings();
   const logger = pino({ name: 'bench', level: 'warn' }, pino.destination(2));
-  await resetDatabase(settings.mysqlUrl, logger);
-  const pool = openPool(settings.mysqlUrl, logger);
+  const { servers, missing } = await resolveServers(settings, logger);
+  announceMissing(missing);
   const redis = new Redis(settings.redisUrl);
   const started = new Date();
   const rows: Row[] = [];
+  const history: HistoryRow[] = [];
   const details: Record<string, unknown> = {};
   try {
     const machine = {
@@ -61,176 +76,167 @@ async function main(): Promise<void> {
       memoryGiB: Math.round(os.totalmem() / 2 ** 30),
       kernel: os.release(),
       node: process.version,
-      database: await serverVersion(pool),
+      databases: servers.map((s) => s.version),
       redis: /redis_version:(\S+)/.exec(await redis.info('server'))?.[1] ?? 'unknown',
       bullmq: packageVersion('bullmq'),
     };
     progress(
       `machine: ${machine.cpus} cpus (${machine.cpuModel}), ${machine.memoryGiB} GiB, node ${machine.node}, ` +
-        `${machine.database}, redis ${machine.redis}`,
+        `redis ${machine.redis}; servers: ${servers.map((s) => `${s.label} (${s.url})`).join(', ')}`,
     );
+    for (const s of servers) progress(`${s.label} settings: ${JSON.stringify(s.variables)}`);
     if (Object.keys(settings.serviceOverrides).length > 0) {
       progress(`service settings from the environment: ${JSON.stringify(settings.serviceOverrides)}`);
     }
     details.machine = machine;
+    details.servers = servers.map((s) => ({ label: s.label, version: s.version, url: s.url, variables: s.variables }));
+    details.missingServers = missing;
     details.serviceOverrides = settings.serviceOverrides;
 
     if (runs(settings, 'redis')) {
       const figures = await measureRedis(settings.redisUrl, settings.keyPrefix);
       details.redis = figures;
       if (figures) {
-        rows.push(row('Redis LPUSH/RPOP, 50 clients, unpipelined', figures.unpipelined, 'ops/s', null, '—', null));
-        rows.push(row('Redis LPUSH/RPOP, 50 clients, pipelined ×16', figures.pipelined, 'ops/s', null, '—', null));
-      }
-    }
-
-    // BullMQ and the drain take turns, REPEATS times each, and the best of each is kept: a
-    // burst of load from elsewhere on the machine then hurts both or is outrun by a repeat.
-    const ctx = { settings, logger, pool, redis };
-    const drains: DrainFigures[] = [];
-    const bullmqRuns: BullmqFigures[] = [];
-    const singles: DrainFigures[] = [];
-    const bullmqPrefix = `${settings.keyPrefix}bullmq`;
-    const measureDrain = runs(settings, 'drain');
-    if (runs(settings, 'bullmq') || measureDrain) {
-      for (let i = 0; i < (measureDrain ? REPEATS : 1); i++) {
-        bullmqRuns.push(await measureBullmq(settings.redisUrl, bullmqPrefix, BULLMQ_JOBS, 16, settings.warmUpRows));
-        if (measureDrain) singles.push(await runDrain(ctx, 1, 0));
-      }
-    }
-    const best = <T>(list: T[], by: (item: T) => number): T | null =>
-      list.reduce<T | null>((b, item) => (b === null || by(item) > by(b) ? item : b), null);
-    const c16 = best(bullmqRuns, (r) => r.processPerSecond);
-    let single = best(singles, (d) => d.perSecond);
-    drains.push(...singles);
-    details.bullmq = { c16: bullmqRuns };
-    if (c16) {
-      rows.push(
-        row(
-          `BullMQ no-op jobs, 1 worker, concurrency 16${bullmqRuns.length > 1 ? `, best of ${bullmqRuns.length}` : ''}`,
-          c16.processPerSecond,
-          'jobs/s',
-          null,
-          '—',
-          null,
-        ),
-      );
-    }
-    if (runs(settings, 'bullmq')) {
-      const c1 = await measureBullmq(settings.redisUrl, bullmqPrefix, BULLMQ_JOBS_C1, 1, settings.warmUpRows);
-      details.bullmq = { c16: bullmqRuns, c1 };
-      rows.push(row('BullMQ no-op jobs, 1 worker, concurrency 1', c1.processPerSecond, 'jobs/s', null, '—', null));
-      rows.push(row('BullMQ addBulk', c16?.addPerSecond ?? Number.NaN, 'jobs/s', null, '—', null));
-    }
-
-    const againstBullmq = { ceiling: c16?.processPerSecond ?? Number.NaN, label: 'BullMQ c=16' };
-    if (single) {
-      const consistent = singles.every((d) => d.consistent);
-      rows.push(
-        row(
-          `Drain ${settings.drainRows.toLocaleString('en-US')} tasks, 1 executor, FAILURE_RATE=0, best of ${singles.length}`,
-          single.perSecond,
-          'tasks/s',
-          againstBullmq,
-          '≥ 2× BullMQ c=16, all completed',
-          (_v, ratio) => consistent && ratio !== null && ratio >= 2,
-        ),
-      );
-    }
-    if (runs(settings, 'failures')) {
-      const failing = await runDrain(ctx, 1, 0.2);
-      drains.push(failing);
-      const failingConsistent = failing.consistent;
-      rows.push(
-        row(
-          'Drain, 1 executor, FAILURE_RATE=0.2 (immediate retries, dead letters)',
-          failing.perSecond,
-          'tasks/s',
-          c16 ? againstBullmq : null,
-          'reported, all final',
-          () => failingConsistent,
-        ),
-      );
-    }
-    if (runs(settings, 'scaling')) {
-      for (const executors of settings.scaling) {
-        if (executors === 1 && single) continue;
-        const figures = await runDrain(ctx, executors, 0);
-        drains.push(figures);
-        if (executors === 1) single = figures;
         rows.push(
-          row(
-            `Drain, ${executors} executor${executors > 1 ? 's' : ''}, FAILURE_RATE=0`,
-            figures.perSecond,
-            'tasks/s',
-            single && executors > 1 ? { ceiling: single.perSecond, label: '1 executor' } : null,
-            'reported, all completed',
-            () => figures.consistent,
-          ),
+          row('Redis LPUSH/RPOP, 50 clients, unpipelined', 'Redis', figures.unpipelined, 'ops/s', null, '—', null),
+        );
+        rows.push(
+          row('Redis LPUSH/RPOP, 50 clients, pipelined ×16', 'Redis', figures.pipelined, 'ops/s', null, '—', null),
         );
       }
     }
-    details.drains = drains;
-    if (drains.length > 0) {
-      const peak = Math.max(...drains.flatMap((d) => d.executorPeakRssMb));
-      rows.push(
-        row(
-          'Executor peak RSS during the drains',
-          peak,
-          'MB',
-          { ceiling: 150, label: 'bound' },
-          '≤ 150 MB',
-          (v) => v <= 150,
-        ),
-      );
+
+    const drains = await drainSection({ settings, logger, redis }, servers);
+    rows.push(...drains.rows);
+    Object.assign(details, drains.details);
+
+    const inserts: InsertFigures[] = [];
+    if (runs(settings, 'insert')) {
+      for (const server of servers) {
+        const insert = await runInsert(settings, server, logger, redis);
+        inserts.push(insert);
+        const errors = insert.tasks.errors + insert.noop.errors;
+        rows.push(
+          row(
+            `Insert POST /tasks, ${insert.connections} keep-alive clients`,
+            server.label,
+            insert.tasks.perSecond,
+            'req/s',
+            { ceiling: insert.noop.perSecond, label: 'no-op POST' },
+            `≥ ${INSERT_TARGET.toFixed(2)}×, 0 errors`,
+            (_v, ratio) => ratio !== null && ratio >= INSERT_TARGET && errors === 0,
+          ),
+        );
+        rows.push(row('Insert errors (both routes)', server.label, errors, '', null, '0', (v) => v === 0));
+        rows.push(
+          row(
+            `API peak RSS, ${insert.connections} clients (both apps of api-server.ts)`,
+            server.label,
+            insert.apiPeakRssMb,
+            'MB',
+            null,
+            '—',
+            null,
+          ),
+        );
+      }
+      details.insert = inserts;
     }
 
-    if (runs(settings, 'insert')) {
-      const insert = await runInsert(settings, logger, redis);
-      details.insert = insert;
-      const errors = insert.tasks.errors + insert.noop.errors;
-      rows.push(
-        row(
-          `Insert POST /tasks, ${insert.connections} keep-alive clients`,
-          insert.tasks.perSecond,
-          'req/s',
-          { ceiling: insert.noop.perSecond, label: 'no-op POST' },
-          '≥ 0.60×, 0 errors',
-          (_v, ratio) => ratio !== null && ratio >= 0.6 && errors === 0,
-        ),
-      );
-      rows.push(row('Insert errors (both routes)', errors, '', null, '0', (v) => v === 0));
-      rows.push(
-        row('API peak RSS, 64 clients (both apps of api-server.ts)', insert.apiPeakRssMb, 'MB', null, '—', null),
-      );
+    if (runs(settings, 'workers')) {
+      const all: WorkersFigures[] = [];
+      for (const server of servers) {
+        const figures = await runApiWorkers(settings, server, logger, redis);
+        all.push(...figures);
+        const one = figures.find((f) => f.workers === 1);
+        const noop = inserts.find((i) => i.server === server.label)?.noop;
+        for (const f of figures) {
+          const against =
+            f.workers === 1
+              ? noop
+                ? { ceiling: noop.perSecond, label: 'no-op POST' }
+                : null
+              : one
+                ? { ceiling: one.load.perSecond, label: 'API_WORKERS=1' }
+                : null;
+          const honoured = f.honoured ? '' : ` (ran as ${f.processes} process: API_WORKERS not honoured by this build)`;
+          rows.push(
+            row(
+              `Insert POST /tasks, the API service, API_WORKERS=${f.workers}${honoured}`,
+              server.label,
+              f.load.perSecond,
+              'req/s',
+              against,
+              'reported, 0 errors',
+              () => f.load.errors === 0,
+            ),
+          );
+        }
+      }
+      details.workers = all;
     }
 
     if (runs(settings, 'latency')) {
-      const latency = await runLatency(settings, logger, pool, redis);
-      details.latency = latency;
-      const offered = `${latency.rate}/s`;
-      const percentiles = [
-        ['p50', latency.p50Ms, 20],
-        ['p99', latency.p99Ms, 200],
-      ] as const;
-      for (const [name, value, bound] of percentiles) {
+      const all: LatencyFigures[] = [];
+      for (const server of servers) {
+        const latency = await runLatency(settings, server, logger, redis);
+        all.push(latency);
+        const offered = `${latency.rate.toLocaleString('en-US')}/s`;
+        const percentiles = [
+          ['p50', latency.p50Ms, LATENCY_BOUNDS_MS.p50],
+          ['p99', latency.p99Ms, LATENCY_BOUNDS_MS.p99],
+        ] as const;
+        for (const [name, value, bound] of percentiles) {
+          rows.push(
+            row(
+              `Insert-to-completed ${name} at ${offered}`,
+              server.label,
+              value,
+              'ms',
+              { ceiling: bound, label: 'bound' },
+              `≤ ${bound} ms, 0 errors`,
+              (v) => v <= bound && latency.errors === 0,
+            ),
+          );
+        }
         rows.push(
           row(
-            `Insert-to-completed ${name} at ${offered}`,
-            value,
-            'ms',
-            { ceiling: bound, label: 'bound' },
-            `≤ ${bound} ms`,
-            (v) => v <= bound && latency.errors === 0,
+            `API peak RSS at ${offered} (the service itself)`,
+            server.label,
+            latency.apiPeakRssMb,
+            'MB',
+            null,
+            '—',
+            null,
           ),
         );
       }
-      rows.push(row(`API peak RSS at ${offered} (the service itself)`, latency.apiPeakRssMb, 'MB', null, '—', null));
+      details.latency = all;
     }
 
-    const table = markdownTable(rows);
+    if (runs(settings, 'history')) {
+      const all: HistoryFigures[] = [];
+      for (const server of servers) {
+        const figures = await runHistory({ settings, logger, redis }, server);
+        all.push(figures);
+        history.push(...historyRows(figures));
+      }
+      details.history = all;
+    }
+
+    const grouped = groupedByFigure(rows);
+    const banner = missingServerBanner(missing);
+    const tables = [
+      ...(banner.length > 0 ? [banner.join('\n')] : []),
+      ...(grouped.length > 0 ? [markdownTable(grouped)] : []),
+      ...(history.length > 0
+        ? [historyTable(history, Math.min(BASELINE_ROWS, settings.historyRows), settings.historyRows)]
+        : []),
+    ];
+    const table = tables.join('\n\n');
     process.stdout.write(`\n${table}\n\n`);
-    const passed = rows.every((r) => r.pass !== false);
+    const passed = grouped.every((r) => r.pass !== false) && history.every((r) => r.pass !== false);
+    announceMissing(missing);
     progress(passed ? 'every target met' : 'some targets missed');
     await mkdir(RESULTS, { recursive: true });
     const file = new URL('latest.json', RESULTS);
@@ -244,7 +250,8 @@ async function main(): Promise<void> {
           commit: await gitCommit(),
           seconds: (finished.getTime() - started.getTime()) / 1000,
           passed,
-          rows,
+          rows: grouped,
+          historyRows: history,
           table,
           ...details,
         },
@@ -258,7 +265,7 @@ async function main(): Promise<void> {
     );
     if (!passed) process.exitCode = 1;
   } finally {
-    await pool.end();
+    await closeServers(servers);
     redis.disconnect();
   }
 }

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { cpuSeconds, descendants, procStatusMb } from './processes.js';
 import { progress } from './progress.js';
 import type { BenchSettings } from './settings.js';
 
@@ -10,69 +10,26 @@ const BENCH_DIR = fileURLToPath(new URL('../', import.meta.url));
 
 export type ServiceName = 'task-insert' | 'scheduler' | 'consumer' | 'dlq-processor';
 
-/** The environment of every service the bench starts: its own database and key prefix, warnings only. */
-export function serviceEnv(settings: BenchSettings, extra: Record<string, string> = {}): Record<string, string> {
+/**
+ * The environment of every service the bench starts: the server's database, the run's key
+ * prefix, warnings only.
+ */
+export function serviceEnv(
+  settings: BenchSettings,
+  mysqlUrl: string,
+  extra: Record<string, string> = {},
+): Record<string, string> {
   return {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     // The run's own settings, which a variable from the environment overrides (readSettings
     // leaves out the ones the bench must own, set below).
     ...extra,
     ...settings.serviceOverrides,
-    MYSQL_URL: settings.mysqlUrl,
+    MYSQL_URL: mysqlUrl,
     REDIS_URL: settings.redisUrl,
     KEY_PREFIX: settings.keyPrefix,
     LOG_LEVEL: 'warn',
   };
-}
-
-/** Reads a `/proc/<pid>/status` field in kB, as MB; null once the process is gone. */
-function procStatusMb(pid: number | undefined, field: 'VmHWM' | 'VmRSS'): number | null {
-  if (pid === undefined) return null;
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
-    return match ? Number(match[1]) / 1024 : null;
-  } catch {
-    return null;
-  }
-}
-
-/** CPU time a process has used, in seconds (user + system, or system alone); null once it is gone. */
-export function cpuSeconds(pid: number | undefined, which: 'total' | 'system' = 'total'): number | null {
-  if (pid === undefined) return null;
-  try {
-    // The fields after the command name (which may hold spaces) start at the state, field 3.
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const system = Number(fields[12]);
-    return (which === 'system' ? system : Number(fields[11]) + system) / CLOCK_TICKS;
-  } catch {
-    return null;
-  }
-}
-
-const CLOCK_TICKS = 100;
-
-/**
- * Pids of the local servers (mariadbd or mysqld; the redis-server on `redisPort`, whose
- * process title names its address), to account their CPU.
- */
-export function serverPids(redisPort = 6379): Record<string, number> {
-  const found: Record<string, number> = {};
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const comm = readFileSync(`/proc/${entry}/comm`, 'utf8').trim();
-      if (comm === 'mariadbd' || comm === 'mysqld') found.mysql = Number(entry);
-      if (comm === 'redis-server') {
-        const title = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-        if (title.includes(`:${redisPort}`)) found.redis = Number(entry);
-      }
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found;
 }
 
 /**
@@ -139,6 +96,22 @@ export class ServiceProcess {
 
   cpuSeconds(): number | null {
     return cpuSeconds(this.child.pid);
+  }
+
+  /** The pids of the process and its descendants (an API's cluster workers). */
+  tree(): number[] {
+    const pid = this.child.pid;
+    return pid === undefined ? [] : [pid, ...descendants(pid)];
+  }
+
+  /** CPU seconds of the process and its live descendants. */
+  treeCpuSeconds(): number {
+    return this.tree().reduce((sum, pid) => sum + (cpuSeconds(pid) ?? 0), 0);
+  }
+
+  /** The sum of the peak RSS of the process and its live descendants, in MB. */
+  treePeakRssMb(): number {
+    return this.tree().reduce((sum, pid) => sum + (procStatusMb(pid, 'VmHWM') ?? 0), 0);
   }
 
   /** What it logged, counted by message: `175× task dead-lettered; 2× ...`. */
