@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from './client.js';
 import type { LeaseQueueKeys } from './keys.js';
+import { exec } from './multi.js';
 import type { QueueRedis } from './scripts.js';
 
 /** A message taken from the queue; it stays in Redis under `token` until it is settled. */
@@ -77,7 +78,12 @@ export class LeaseQueue {
    */
   async ack(tokens: string[], ids: number[]): Promise<number> {
     if (tokens.length === 0 && ids.length === 0) return 0;
-    return this.redis.queueAck(this.keys.inflight, this.keys.leases, this.presentKey, tokens.length, ...tokens, ...ids);
+    // One MULTI of plain commands: atomic, and cheaper for Redis than a script's arguments.
+    const multi = this.redis.multi();
+    if (tokens.length > 0) multi.hdel(this.keys.inflight, ...tokens).zrem(this.keys.leases, ...tokens);
+    if (ids.length > 0) multi.srem(this.presentKey, ...ids);
+    const [held] = await exec(multi);
+    return tokens.length > 0 ? Number(held) : 0;
   }
 
   /** Pushes the leases' deadlines out; leases already lost are not recreated. Returns how many were held. */

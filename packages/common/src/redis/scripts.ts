@@ -8,10 +8,8 @@ type Arg = string | number;
 
 /** The Lua scripts as ioredis commands; each script's header documents its KEYS and ARGV. */
 export interface QueueCommands {
-  queueDispatch(k1: Arg, k2: Arg, ...argv: Arg[]): Promise<number>;
   queueFetch(k1: Arg, k2: Arg, k3: Arg, k4: Arg, ...argv: Arg[]): Promise<(string | number)[]>;
   queueExtend(k1: Arg, ...argv: Arg[]): Promise<number>;
-  queueAck(k1: Arg, k2: Arg, k3: Arg, ...argv: Arg[]): Promise<number>;
   queueRetry(k1: Arg, k2: Arg, k3: Arg, k4: Arg, ...argv: Arg[]): Promise<number[]>;
   queueRelease(k1: Arg, k2: Arg, k3: Arg, ...tokens: Arg[]): Promise<number>;
   queueDeadLetter(k1: Arg, k2: Arg, k3: Arg, k4: Arg, k5: Arg, ...argv: Arg[]): Promise<number[]>;
@@ -21,10 +19,8 @@ export interface QueueCommands {
 export type QueueRedis = Redis & QueueCommands;
 
 const SCRIPTS: [keyof QueueCommands, string, number][] = [
-  ['queueDispatch', 'dispatch.lua', 2],
   ['queueFetch', 'fetch.lua', 4],
   ['queueExtend', 'extend.lua', 1],
-  ['queueAck', 'ack.lua', 3],
   ['queueRetry', 'retry.lua', 4],
   ['queueRelease', 'release.lua', 3],
   ['queueDeadLetter', 'dead-letter.lua', 5],

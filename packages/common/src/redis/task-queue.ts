@@ -10,6 +10,7 @@ import {
 import { DeadLetterList } from './dead-letter-list.js';
 import type { LeaseQueueKeys, QueueKeys } from './keys.js';
 import { LeaseQueue } from './lease-queue.js';
+import { exec } from './multi.js';
 import type { QueueRedis } from './scripts.js';
 
 export interface QueueDepths {
@@ -46,15 +47,18 @@ export class TaskQueue {
     this.inbox = new LeaseQueue(redis, keys.deadLetterInbox, keys.present);
   }
 
-  /** Pushes task messages onto `task_queue` in one script call, first taken first; their tasks become present. */
+  /**
+   * Pushes task messages onto `task_queue`, first taken first, and their tasks become present:
+   * one MULTI of an LPUSH and an SADD (plain commands cost Redis a fraction of a script's
+   * handling of a thousand arguments).
+   */
   async dispatch(messages: QueueMessage[]): Promise<void> {
     if (messages.length === 0) return;
-    await this.redis.queueDispatch(
-      this.keys.tasks.ready,
-      this.keys.present,
-      messages.length,
-      ...messages.map(encodeMessage),
-      ...messages.map((m) => m.id),
+    await exec(
+      this.redis
+        .multi()
+        .lpush(this.keys.tasks.ready, ...messages.map(encodeMessage))
+        .sadd(this.keys.present, ...messages.map((m) => m.id)),
     );
   }
 
