@@ -12,7 +12,7 @@ function readCell(read: ReadFigures | undefined): string {
 
 function fillCell(table: TableFigures): string {
   const { fill } = table;
-  return `${number(fill.insertSeconds)} s (${number(fill.rows / fill.insertSeconds)} rows/s) + ANALYZE ${number(fill.analyzeSeconds)} s`;
+  return `${number(fill.insertSeconds)} s (${number(fill.rows / fill.insertSeconds)} rows/s) + ANALYZE ${number(fill.analyzeSeconds)} s + recount ${number(fill.recountSeconds)} s`;
 }
 
 /** The history table's rows for one server: each read, the drain, the fill, the counts of /stats. */

@@ -133,7 +133,7 @@ async function measureTable(
   progress(
     `${label}: filled in ${fill.insertSeconds.toFixed(1)} s (${(rows / fill.insertSeconds).toFixed(0)} rows/s; ` +
       `${fill.completed} completed, ${fill.failed} failed${fill.binlogSkipped ? '; binary log skipped for the fill' : ''}), ` +
-      `ANALYZE TABLE ${fill.analyzeSeconds.toFixed(1)} s, dirty pages written out in ${flushSeconds.toFixed(1)} s`,
+      `ANALYZE TABLE ${fill.analyzeSeconds.toFixed(1)} s, recount ${fill.recountSeconds.toFixed(1)} s, dirty pages written out in ${flushSeconds.toFixed(1)} s`,
   );
   const claimPlan = await explain(server, CLAIM_SELECT);
   progress(`${label}: the claim's read: ${claimPlan.join('; ')}`);

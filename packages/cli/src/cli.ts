@@ -4,7 +4,8 @@ import { printableLines } from './format.js';
 
 export const USAGE = `Usage: pnpm tasks <command> [options]
 
-  stats                       tasks per status (MySQL) and queue depths (Redis)
+  stats [--recount]           tasks per status (MySQL) and queue depths (Redis); --recount first sets
+                              the per-status counts from the table (after rows were loaded by hand)
   dlq list [--limit N] [--offset N]
                               dead-letter entries, newest first, with their task's status
   dlq show <id>               a task and its dead-letter entries
@@ -23,7 +24,7 @@ export class UsageError extends Error {}
 
 export type Command =
   | { name: 'help' }
-  | { name: 'stats'; json: boolean }
+  | { name: 'stats'; json: boolean; recount: boolean }
   | { name: 'dlq list'; json: boolean; limit: number; offset: number }
   | { name: 'dlq show'; json: boolean; id: number }
   | { name: 'dlq retry'; json: boolean; ids: number[] }
@@ -59,7 +60,7 @@ export function parseCommand(argv: string[]): Command {
   const json = values.json ?? false;
   const [group, action, ...rest] = positionals;
   const allow = (...flags: string[]) => {
-    for (const flag of ['all', 'yes', 'limit', 'offset'] as const) {
+    for (const flag of ['all', 'yes', 'limit', 'offset', 'recount'] as const) {
       if (values[flag] !== undefined && !flags.includes(flag)) {
         throw new UsageError(`--${flag} does not apply to "${positionals.join(' ')}"`);
       }
@@ -71,8 +72,8 @@ export function parseCommand(argv: string[]): Command {
 
   if (group === 'stats') {
     noMore(positionals.slice(1));
-    allow();
-    return { name: 'stats', json };
+    allow('recount');
+    return { name: 'stats', json, recount: values.recount ?? false };
   }
   if (group !== 'dlq') throw new UsageError(`unknown command ${JSON.stringify(group)}`);
   switch (action) {
@@ -122,6 +123,7 @@ function parse(argv: string[]) {
       yes: { type: 'boolean' },
       limit: { type: 'string' },
       offset: { type: 'string' },
+      recount: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });

@@ -5,6 +5,7 @@ import {
   getTask,
   notRedrivenReason,
   type Pool,
+  recountStatuses,
   redriveAllDeadLetters,
   redriveTasks,
   type TaskQueue,
@@ -51,7 +52,12 @@ function entryView(entry: DeadLetterEntry, status: TaskStatus | null | undefined
 }
 
 /** `stats`: tasks per status in MySQL and the depth of each Redis structure. */
-export async function stats(deps: CliDeps, io: CliOutput, options: OutputOptions): Promise<ExitCode> {
+export async function stats(
+  deps: CliDeps,
+  io: CliOutput,
+  options: OutputOptions & { recount?: boolean },
+): Promise<ExitCode> {
+  if (options.recount) await recountStatuses(deps.pool);
   const [tasks, depths] = await Promise.all([countByStatus(deps.pool), deps.queue.depths()]);
   const queue = {
     ready: depths.ready,

@@ -46,6 +46,19 @@ async function listed(): Promise<(number | undefined)[]> {
 }
 
 describe('stats', () => {
+  it('--recount sets the per-status counts from the table, after rows were written by hand', async () => {
+    await t.ctx.pool.query('INSERT INTO tasks (data, status) VALUES (?, ?), (?, ?)', [
+      '{"message":"by hand","time":0}',
+      'pending',
+      '{"message":"by hand","time":0}',
+      'completed',
+    ]);
+    expect(JSON.parse((await cli('stats', '--json')).out).tasks).toMatchObject({ pending: 0, completed: 0 });
+    const run = await cli('stats', '--recount', '--json');
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.out).tasks).toEqual({ pending: 1, processing: 0, completed: 1, failed: 0 });
+  });
+
   it('prints tasks per status and queue depths', async () => {
     await insertTask(t.ctx.pool, { message: 'a', time: 0 });
     await deadLetteredTask(t.ctx);

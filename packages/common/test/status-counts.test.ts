@@ -4,6 +4,7 @@ import {
   deleteExpiredTasks,
   insertTask,
   insertTasks,
+  recountStatuses,
   redriveAllDeadLetters,
   withNamedLock,
 } from '@tasks/common';
@@ -60,6 +61,17 @@ describe('task counts', () => {
     await t.ctx.pool.query("UPDATE tasks SET finished_at = NOW(3) - INTERVAL 10 DAY WHERE status = 'completed'");
     await deleteExpiredTasks(t.ctx.pool, { days: 7, pageSize: 100 }, 0);
     await expectExact({ pending: 8, processing: 0, completed: 0, failed: 0 });
+  });
+});
+
+describe('recountStatuses', () => {
+  it('sets the counts from the table, and a status write during the recount still counts once', async () => {
+    await insertTask(t.ctx.pool, { message: 'counted', time: 0 });
+    await t.ctx.pool.query('INSERT INTO tasks (data, status) VALUES (\'{"message":"by hand","time":0}\', \'failed\')');
+    expect((await countByStatus(t.ctx.pool)).failed).toBe(0);
+    const [recounted] = await Promise.all([recountStatuses(t.ctx.pool), claimAndDispatch(t.ctx, 10)]);
+    expect(recounted.failed).toBe(1);
+    await expectExact(await counted());
   });
 });
 

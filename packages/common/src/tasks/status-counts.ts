@@ -57,3 +57,32 @@ export async function countByStatus(db: Pool | PoolConnection): Promise<Record<T
   for (const row of rows) counts[row.status as TaskStatus] = Number(row.n);
   return counts;
 }
+
+/**
+ * Sets the per-status counts to the table's, exactly, for rows written around the status
+ * writes (loaded in bulk, or by hand). The count rows are locked first, so a status write that
+ * commits meanwhile waits and adds its change after; the table is then counted as of that
+ * moment. Takes as long as counting the table (seconds for millions of rows), during which
+ * status writes wait.
+ */
+export async function recountStatuses(pool: Pool): Promise<Record<TaskStatus, number>> {
+  const connection = await pool.getConnection();
+  try {
+    await connection.beginTransaction();
+    await connection.query('SELECT n FROM task_counts FOR UPDATE');
+    const [rows] = await connection.query<RowDataPacket[]>('SELECT status, COUNT(*) AS n FROM tasks GROUP BY status');
+    const counts: Record<TaskStatus, number> = { pending: 0, processing: 0, completed: 0, failed: 0 };
+    for (const row of rows) counts[row.status as TaskStatus] = Number(row.n);
+    await connection.query('UPDATE task_counts SET n = 0 WHERE shard <> 0');
+    for (const [status, n] of Object.entries(counts)) {
+      await connection.query('UPDATE task_counts SET n = ? WHERE status = ? AND shard = 0', [n, status]);
+    }
+    await connection.commit();
+    return counts;
+  } catch (err) {
+    await connection.rollback().catch(() => undefined);
+    throw err;
+  } finally {
+    connection.release();
+  }
+}
