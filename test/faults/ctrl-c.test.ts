@@ -98,7 +98,7 @@ it('pnpm start: Ctrl-C with a task running stops everything and exits 0', async 
   const port = await freePort();
   const leader = pnpm('start', { PORT: String(port) });
   // The whole pipeline runs: a task inserted through the API completes.
-  await until(() => answers(`http://127.0.0.1:${port}/healthz`), 60_000);
+  await until(() => answers(`http://127.0.0.1:${port}/readyz`), 60_000);
   const quick = await fetch(`http://127.0.0.1:${port}/tasks/`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
