@@ -64,7 +64,10 @@ function errorMessage(err: unknown): string {
  * and that item alone is set aside.
  */
 export class Executor {
+  /** Every message leased and not yet settled: running, or its outcome being written. */
   private readonly running = new Map<string, number>();
+  /** Of those, how many are still running their work (what `concurrency` bounds). */
+  private working = 0;
   private readonly completions: Batcher<Completion>;
   private readonly failedRuns: Batcher<FailedRun, FailedRunOutcome>;
   private readonly random: () => number;
@@ -151,7 +154,9 @@ export class Executor {
   /** Leases as many messages as there are free slots and starts them; waits when there is nothing to do. */
   private async fetchOnce(stopping: AbortSignal): Promise<'again' | 'idle'> {
     const { queue, blocking } = { queue: this.deps.queue, blocking: this.blocking };
-    const free = this.options.concurrency - this.running.size;
+    // Work runs up to `concurrency` at once; while a batch of outcomes is being written, as
+    // many more may be fetched and run, so the writes do not stall the work.
+    const free = Math.min(this.options.concurrency - this.working, 2 * this.options.concurrency - this.running.size);
     if (free <= 0) {
       await new Promise<void>((resolve) => {
         this.slotFreed = resolve;
@@ -188,17 +193,30 @@ export class Executor {
 
   private launch(item: Leased): void {
     this.running.set(item.token, this.deps.clock.now());
-    this.handle(item).then(
-      () => this.finished(item.token),
+    this.working++;
+    let working = true;
+    const workDone = () => {
+      if (!working) return;
+      working = false;
+      this.working--;
+      this.wakeFetch();
+    };
+    this.handle(item, workDone).then(
+      () => this.finished(item.token, workDone),
       (err: unknown) => {
         this.deps.logger.error({ err, token: item.token }, 'task could not be settled; its lease will expire');
-        this.finished(item.token);
+        this.finished(item.token, workDone);
       },
     );
   }
 
-  private finished(token: string): void {
+  private finished(token: string, workDone: () => void): void {
     this.running.delete(token);
+    workDone();
+    this.wakeFetch();
+  }
+
+  private wakeFetch(): void {
     const wake = this.slotFreed;
     this.slotFreed = null;
     wake?.();
@@ -244,7 +262,8 @@ export class Executor {
     if (moved) metrics?.tasksDeadLettered.inc();
   }
 
-  private async handle(item: Leased): Promise<void> {
+  /** Runs one leased message and settles it; `workDone` is called once its work is over. */
+  private async handle(item: Leased, workDone: () => void): Promise<void> {
     const { logger, work, clock, metrics } = this.deps;
     const decoded = decodeMessage(item.raw);
     if (!decoded.ok) return this.setAside(item, decoded.reason, null);
@@ -260,6 +279,7 @@ export class Executor {
     } catch (err) {
       failure = errorMessage(err);
     }
+    workDone();
     if (this.giveUp.signal.aborted) return; // handed back by stop()
     const outcome = failure === null ? 'completed' : 'failed';
     metrics?.taskRunSeconds.observe({ outcome }, (clock.now() - started) / 1000);
