@@ -1,5 +1,6 @@
 import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { idsCondition } from '../../mysql/ids-condition.js';
+import { withNamedLock } from '../../mysql/named-lock.js';
 import { inTransaction, isRetryableTransactionError } from '../../mysql/transaction.js';
 import { errorText, type QueueMessage } from '../message-codec.js';
 import { countMoves } from '../status-counts.js';
@@ -19,6 +20,8 @@ export interface ClaimResult {
   dispatched: QueueMessage[];
   /** Tasks marked `failed` because their data cannot become a message. */
   invalid: { id: number; reason: string }[];
+  /** True when another scheduler was claiming at that moment, so this one claimed nothing. */
+  busy?: boolean;
 }
 
 interface PendingRow extends RowDataPacket {
@@ -33,11 +36,20 @@ interface Claim {
   invalid: { id: number; reason: string }[];
 }
 
-/** Claims up to `limit` pending tasks, oldest first, then pushes their messages. */
+/**
+ * Claims up to `limit` pending tasks, oldest first, then pushes their messages. Schedulers take
+ * turns (the named lock `claim`): all of them are woken by the same insert, and claiming the
+ * same oldest rows at once would make all but one wait for the winner's commit and then find
+ * nothing. One that finds another claiming returns `busy` at once; the claim itself stays safe
+ * without the lock (a scheduler of an older version, say).
+ */
 export async function claimAndDispatch(deps: TransitionDeps, limit: number): Promise<ClaimResult> {
-  const claim = await claimPending(deps.pool, limit);
-  await deps.queue.dispatch(claim.dispatched);
-  return claim;
+  const claimed = await withNamedLock(deps.pool, 'claim', async () => {
+    const claim = await claimPending(deps.pool, limit);
+    await deps.queue.dispatch(claim.dispatched);
+    return claim;
+  });
+  return claimed ?? { dispatched: [], invalid: [], busy: true };
 }
 
 /**
