@@ -90,6 +90,28 @@ async function insertOne(pool: Pool, task: NewTask): Promise<InsertOutcome> {
   }
 }
 
+interface AutoIncrement {
+  /** Whether the ids of one multi-row INSERT are consecutive (innodb_autoinc_lock_mode 0 or 1). */
+  consecutive: boolean;
+  /** auto_increment_increment: the distance between consecutive ids. */
+  step: number;
+}
+
+const autoIncrementByPool = new WeakMap<Pool, Promise<AutoIncrement>>();
+
+/** The server's auto-increment settings, read once per pool. */
+function autoIncrementOf(pool: Pool): Promise<AutoIncrement> {
+  let known = autoIncrementByPool.get(pool);
+  if (!known) {
+    known = pool
+      .query<RowDataPacket[]>('SELECT @@innodb_autoinc_lock_mode AS mode, @@auto_increment_increment AS step')
+      .then(([[row]]) => ({ consecutive: Number(row?.mode) <= 1, step: Number(row?.step ?? 1) }));
+    known.catch(() => autoIncrementByPool.delete(pool));
+    autoIncrementByPool.set(pool, known);
+  }
+  return known;
+}
+
 /** A number of 53 random bits: exact as a JavaScript number and as a double on the server. */
 function batchMarker(): number {
   return Number(randomBytes(8).readBigUInt64BE() >> 11n);
@@ -102,10 +124,12 @@ function batchMarker(): number {
  * not be consecutive, but within the statement they increase in row order, the first is
  * LAST_INSERT_ID(), and every row carries the batch's random marker in `insert_batch`: reading
  * the rows from that id on with that marker, in id order, gives each task its id (a short
- * range scan of the primary key, stopped after the batch's last row). The text protocol is
+ * range scan of the primary key, stopped after the batch's last row). In lock modes 0 and 1
+ * (MariaDB's default) the ids are consecutive, and that read is skipped. The text protocol is
  * used throughout: the server's errors then name the column at fault.
  */
-function insertBatch(pool: Pool, tasks: NewTask[]): Promise<number[]> {
+async function insertBatch(pool: Pool, tasks: NewTask[]): Promise<number[]> {
+  const { consecutive, step } = await autoIncrementOf(pool);
   return inTransaction(pool, async (connection) => {
     let ids: number[];
     if (tasks.length === 1) {
@@ -121,14 +145,19 @@ function insertBatch(pool: Pool, tasks: NewTask[]): Promise<number[]> {
         'INSERT INTO tasks (data, idempotency_key, insert_batch) VALUES ?',
         [tasks.map((t) => [JSON.stringify(t.data), t.idempotencyKey, marker])],
       );
-      const [rows] = await connection.query<RowDataPacket[]>(
-        'SELECT id FROM tasks WHERE id >= ? AND insert_batch = ? ORDER BY id LIMIT ?',
-        [result.insertId, marker, tasks.length],
-      );
-      if (rows.length !== tasks.length) {
-        throw new Error(`inserted ${tasks.length} tasks from id ${result.insertId} but found ${rows.length} of them`);
+      if (consecutive) {
+        // Lock mode 0 or 1 (MariaDB's default): the statement's ids are consecutive.
+        ids = tasks.map((_, i) => result.insertId + i * step);
+      } else {
+        const [rows] = await connection.query<RowDataPacket[]>(
+          'SELECT id FROM tasks WHERE id >= ? AND insert_batch = ? ORDER BY id LIMIT ?',
+          [result.insertId, marker, tasks.length],
+        );
+        if (rows.length !== tasks.length) {
+          throw new Error(`inserted ${tasks.length} tasks from id ${result.insertId} but found ${rows.length} of them`);
+        }
+        ids = rows.map((row) => Number(row.id));
       }
-      ids = rows.map((row) => Number(row.id));
     }
     await countMoves(connection, [{ from: null, to: 'pending', n: tasks.length }]);
     return ids;
