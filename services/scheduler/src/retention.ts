@@ -25,7 +25,8 @@ export class Retention {
     this.loop = new Loop(() => this.step(), {
       name: 'deleting expired tasks',
       logger: deps.logger,
-      idleMs: options.passPauseMs,
+      // The first step a step's pause after the start; then each step says how long to wait.
+      idleMs: options.stepPauseMs,
       idleFirst: true,
     });
   }
