@@ -68,6 +68,10 @@ export interface DrainOptions {
   keepRows?: boolean;
   /** Count the claims with a trigger (see claims-audit.ts). */
   auditClaims?: boolean;
+  /** Tasks drained (settings.drainRows by default). */
+  rows?: number;
+  /** Settings given to every service of this drain, e.g. RETENTION_DAYS. */
+  serviceSettings?: Record<string, string>;
 }
 
 function labelOf(server: DatabaseServer, o: DrainOptions): string {
@@ -77,6 +81,7 @@ function labelOf(server: DatabaseServer, o: DrainOptions): string {
     `FAILURE_RATE=${o.failureRate}`,
     ...(o.keepRows ? ['on the rows already there'] : []),
     ...(o.auditClaims ? ['claims audited'] : []),
+    ...Object.entries(o.serviceSettings ?? {}).map(([k, v]) => `${k}=${v}`),
   ];
   return `${server.label} drain (${parts.join(', ')})`;
 }
@@ -96,7 +101,7 @@ export async function runDrain(
   const { executors, failureRate } = options;
   const schedulers = options.schedulers ?? 1;
   const pool = server.pool;
-  const rows = settings.drainRows;
+  const rows = options.rows ?? settings.drainRows;
   const label = labelOf(server, options);
   progress(`${label}: preparing`);
   const purgeBaseline = await historyListLength(pool);
@@ -106,6 +111,7 @@ export async function runDrain(
   const env = serviceEnv(settings, server.url, {
     FAILURE_RATE: String(failureRate),
     ...(failureRate > 0 ? { RETRY_BACKOFF_MS: '0' } : {}),
+    ...options.serviceSettings,
   });
   const config = loadConfig(env);
   const channel = queueKeys({

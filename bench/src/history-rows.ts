@@ -39,6 +39,18 @@ export function historyRows(figures: HistoryFigures): HistoryRow[] {
     target: 'reported, all completed',
     pass: baseline.drain.consistent && history.drain.consistent,
   });
+  const retention = history.retention;
+  if (retention) {
+    const ratio = retention.with.perSecond / retention.without.perSecond;
+    rows.push({
+      figure: `Drain ${retention.rows.toLocaleString('en-US')} tasks while retention deletes (RETENTION_DAYS=${retention.days}), best of 2`,
+      server,
+      baseline: 'n/a',
+      history: `${number(retention.with.perSecond)} tasks/s against ${number(retention.without.perSecond)} without (${ratio.toFixed(2)}×); ${retention.deleted.toLocaleString('en-US')} old tasks deleted meanwhile`,
+      target: '≥ 0.95× without, all completed',
+      pass: ratio >= 0.95 && retention.with.consistent && retention.without.consistent && retention.deleted > 0,
+    });
+  }
   rows.push({
     figure: `Fill (INSERT … SELECT, ${history.fill.binlogSkipped ? 'binary log skipped, ' : ''}1M rows a statement)`,
     server,

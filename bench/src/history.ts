@@ -49,6 +49,64 @@ export interface TableFigures {
   /** The server's plan for the claim's read on this table. */
   claimPlan: string[];
   drain: DrainFigures;
+  /** On the long history: drains taking turns without and with retention deleting meanwhile. */
+  retention: RetentionFigures | null;
+}
+
+export interface RetentionFigures {
+  days: number;
+  rows: number;
+  /** The best of each. */
+  without: DrainFigures;
+  with: DrainFigures;
+  /** Tasks retention deleted while the drains with it ran. */
+  deleted: number;
+}
+
+/** Days of retention in the retention figure: most of the history (30 days) is older. */
+const RETENTION_DAYS = 7;
+/** Tasks of each retention drain: long enough for retention to delete pages meanwhile. */
+const RETENTION_DRAIN_ROWS = 100_000;
+
+/**
+ * Drains on top of the history, without and then with RETENTION_DAYS (the scheduler deleting a
+ * page of old tasks a second meanwhile), twice each: whether retention slows the drain.
+ */
+async function measureRetention(
+  ctx: { settings: BenchSettings; logger: Logger; redis: Redis },
+  server: DatabaseServer,
+): Promise<RetentionFigures> {
+  const count = async () => {
+    const [[row]] = (await server.pool.query('SELECT COUNT(*) AS n FROM tasks')) as unknown as [[{ n: number }]];
+    return Number(row.n);
+  };
+  const without: DrainFigures[] = [];
+  const withRetention: DrainFigures[] = [];
+  let deleted = 0;
+  for (let i = 0; i < 2; i++) {
+    without.push(
+      await runDrain(ctx, server, { executors: 1, failureRate: 0, keepRows: true, rows: RETENTION_DRAIN_ROWS }),
+    );
+    const before = await count();
+    const drain = await runDrain(ctx, server, {
+      executors: 1,
+      failureRate: 0,
+      keepRows: true,
+      rows: RETENTION_DRAIN_ROWS,
+      serviceSettings: { RETENTION_DAYS: String(RETENTION_DAYS) },
+    });
+    withRetention.push(drain);
+    // The drain added its tasks (and its warm-up's); what is missing was deleted.
+    deleted += before + RETENTION_DRAIN_ROWS + ctx.settings.warmUpRows - (await count());
+  }
+  const best = (list: DrainFigures[]) => list.reduce((b, d) => (d.perSecond > b.perSecond ? d : b));
+  return {
+    days: RETENTION_DAYS,
+    rows: RETENTION_DRAIN_ROWS,
+    without: best(without),
+    with: best(withRetention),
+    deleted,
+  };
 }
 
 export interface HistoryFigures {
@@ -161,7 +219,8 @@ async function measureTable(
     await api.stop();
   }
   const drain = await runDrain(ctx, server, { executors: 1, failureRate: 0, keepRows: true });
-  return { rows, fill, flushSeconds, reads, statsMatchTable, claimPlan, drain };
+  const retention = rows > BASELINE_ROWS ? await measureRetention(ctx, server) : null;
+  return { rows, fill, flushSeconds, reads, statsMatchTable, claimPlan, drain, retention };
 }
 
 /**
