@@ -52,6 +52,9 @@ export class Sweeper {
     metrics?.leasesExpired.inc(result.reaped);
     metrics?.tasksDeadLettered.inc(result.reapedDeadLettered + result.deadLettered.length);
     const ids = (list: number[]) => list.slice(0, IDS_LOGGED);
+    if (result.restored > 0) {
+      logger.warn({ restored: result.restored }, 'present set rebuilt from the messages Redis holds');
+    }
     if (result.reaped + result.repushed.length + result.deadLettered.length + result.invalid.length > 0) {
       logger.warn(
         {

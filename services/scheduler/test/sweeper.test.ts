@@ -116,6 +116,26 @@ describe('Sweeper.sweep', () => {
     expect(await ready()).toHaveLength(backlog + 1);
   });
 
+  it('rebuilds the present set when it is missing but messages are there, and pushes nothing again', async () => {
+    // As after an upgrade from a version that kept no present set: messages, and no set.
+    const [ready, leased, delayed] = await claimWithoutPush(3);
+    await t.ctx.queue.dispatch([leased!, delayed!]);
+    const [retried] = (await t.ctx.queue.tasks.fetch(1, 60_000)).leased;
+    const next = encodeMessage({ ...leased!, tries: 1 });
+    await t.ctx.queue.tasks.retry([{ token: retried!.token, next, delayMs: 60_000 }]);
+    await t.ctx.queue.tasks.fetch(1, 60_000);
+    await t.ctx.queue.dispatch([ready!]);
+    await t.ctx.redis.del(t.ctx.queue.keys.present);
+    expect(await t.ctx.queue.depths()).toMatchObject({ ready: 1, inflight: 1, delayed: 1 });
+
+    const result = await newSweeper().sweep();
+    expect(result.restored).toBe(3);
+    expect(result.repushed).toEqual([]);
+    expect(await t.ctx.queue.present([ready!.id, leased!.id, delayed!.id])).toEqual([true, true, true]);
+    // Present already: nothing to rebuild.
+    expect((await newSweeper().sweep()).restored).toBe(0);
+  });
+
   it('leaves a task alone while it is within the grace period', async () => {
     await claimWithoutPush(1);
     expect(await sweep({ graceMs: 60_000 })).toEqual(NOTHING);

@@ -5,6 +5,7 @@ import {
   encodeInvalidEntry,
   encodeMessage,
   type InvalidEntry,
+  namedTaskId,
   type QueueMessage,
 } from '../tasks/message-codec.js';
 import { DeadLetterList } from './dead-letter-list.js';
@@ -25,6 +26,9 @@ export interface QueueDepths {
 export type DeadLetterRequest =
   | { token: string | null; letter: DeadLetter }
   | { token: string | null; invalid: InvalidEntry };
+
+/** Entries read per command when the present set is rebuilt. */
+const PAGE = 1_000;
 
 export const EXECUTOR_LOST = 'executor lost: its lease expired before the task finished';
 
@@ -137,6 +141,47 @@ export class TaskQueue {
   /** Tells schedulers that tasks were inserted, so they claim now rather than at the next poll. */
   async notifyInserted(): Promise<void> {
     await this.redis.publish(this.keys.insertedChannel, '1');
+  }
+
+  /**
+   * Rebuilds the present set from the messages Redis holds, when the set is missing while
+   * messages are there: after an upgrade from a version that did not keep it, or an eviction
+   * of that key alone. Without it, every `processing` task would look lost and be pushed again
+   * (a second run of each). Read a page at a time; a message that moves meanwhile may be
+   * missed, which at worst costs that task one more run. Returns how many ids it added.
+   */
+  async restorePresence(): Promise<number> {
+    const k = this.keys;
+    if ((await this.redis.exists(k.present)) === 1) return 0;
+    const [tasks, inbox] = await Promise.all([this.tasks.depths(), this.inbox.depths()]);
+    if (tasks.ready + tasks.delayed + tasks.inflight + inbox.ready + inbox.inflight === 0) return 0;
+    let added = 0;
+    const add = async (messages: string[]) => {
+      const ids = messages.map(namedTaskId).filter((id): id is number => id !== null);
+      if (ids.length > 0) added += await this.redis.sadd(k.present, ...ids);
+    };
+    for (const list of [k.tasks.ready, k.deadLetterInbox.ready]) {
+      for (let start = 0; ; start += PAGE) {
+        const page = await this.redis.lrange(list, start, start + PAGE - 1);
+        await add(page);
+        if (page.length < PAGE) break;
+      }
+    }
+    for (const hash of [k.tasks.inflight, k.deadLetterInbox.inflight]) {
+      let cursor = '0';
+      do {
+        const [next, entries] = await this.redis.hscan(hash, cursor, 'COUNT', PAGE);
+        await add(entries.filter((_, i) => i % 2 === 1));
+        cursor = next;
+      } while (cursor !== '0');
+    }
+    let cursor = '0';
+    do {
+      const [next, entries] = await this.redis.zscan(k.tasks.delayed, cursor, 'COUNT', PAGE);
+      await add(entries.filter((_, i) => i % 2 === 0));
+      cursor = next;
+    } while (cursor !== '0');
+    return added;
   }
 
   async depths(): Promise<QueueDepths> {

@@ -38,6 +38,8 @@ export interface RecoverResult {
   invalid: number[];
   /** `processing` tasks looked up. */
   checked: number;
+  /** Task ids put back into the present set, rebuilt from the messages Redis holds (see restorePresence). */
+  restored: number;
 }
 
 interface ProcessingRow extends RowDataPacket {
@@ -120,6 +122,7 @@ export async function recoverLost(
   now: () => number = Date.now,
 ): Promise<RecoverResult> {
   const { pool, queue } = deps;
+  const restored = await queue.restorePresence();
   const reaped = await queue.reapExpired(options.maxAttempts);
   await queue.reapExpiredInbox();
   const result: RecoverResult = {
@@ -129,6 +132,7 @@ export async function recoverLost(
     deadLettered: [],
     invalid: [],
     checked: 0,
+    restored,
   };
 
   for (let afterId = 0; ; ) {
