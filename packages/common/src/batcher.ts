@@ -11,11 +11,6 @@ export interface BatcherOptions {
    * every item alike). Without it, a failed batch fails all its items.
    */
   isolate?: (err: unknown) => boolean;
-  /**
-   * Batches written at the same time (default 1). More than one lets the next batch be written
-   * while the last one waits for its commit, where commits take a while (a log flush).
-   */
-  maxInFlight?: number;
 }
 
 /**
@@ -31,7 +26,7 @@ export interface BatcherOptions {
  */
 export class Batcher<T, R = void> {
   private queue: Pending<T, R>[] = [];
-  private readonly runners = new Set<Promise<void>>();
+  private running: Promise<void> | null = null;
 
   constructor(
     private readonly write: (items: T[]) => Promise<R[]> | Promise<void>,
@@ -42,10 +37,7 @@ export class Batcher<T, R = void> {
   add(item: T): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
-      if (this.runners.size < (this.options.maxInFlight ?? 1)) {
-        const runner = this.run().finally(() => this.runners.delete(runner));
-        this.runners.add(runner);
-      }
+      this.running ??= this.run();
     });
   }
 
@@ -55,13 +47,16 @@ export class Batcher<T, R = void> {
 
   /** Resolves once everything added so far is written. */
   async drain(): Promise<void> {
-    while (this.runners.size > 0) await Promise.all(this.runners);
+    while (this.running) await this.running;
   }
 
-  /** Writes batches while items are waiting; several runners share the queue. */
   private async run(): Promise<void> {
     await new Promise<void>((resolve) => setImmediate(resolve));
-    while (this.queue.length > 0) await this.flush(this.queue.splice(0, this.maxBatch));
+    try {
+      while (this.queue.length > 0) await this.flush(this.queue.splice(0, this.maxBatch));
+    } finally {
+      this.running = null;
+    }
   }
 
   private async flush(batch: Pending<T, R>[]): Promise<void> {

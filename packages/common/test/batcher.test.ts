@@ -44,33 +44,4 @@ describe('Batcher', () => {
     expect(results.every((r) => r.status === 'rejected' && r.reason instanceof Outage)).toBe(true);
     expect(batches).toEqual([[1, 2, 3, 4]]);
   });
-
-  it('writes the next batch while one waits, with maxInFlight 2', async () => {
-    const batches: number[][] = [];
-    let inFlight = 0;
-    let most = 0;
-    const release: (() => void)[] = [];
-    const batcher = new Batcher<number, number>(
-      async (items) => {
-        batches.push(items);
-        inFlight++;
-        most = Math.max(most, inFlight);
-        await new Promise<void>((resolve) => release.push(resolve));
-        inFlight--;
-        return items;
-      },
-      100,
-      { maxInFlight: 2 },
-    );
-    const first = batcher.add(1);
-    await new Promise((resolve) => setImmediate(resolve));
-    const second = [batcher.add(2), batcher.add(3)];
-    await new Promise((resolve) => setTimeout(resolve, 10));
-    // The first batch still waits for its commit; the second is being written meanwhile.
-    expect(batches).toEqual([[1], [2, 3]]);
-    for (const r of release) r();
-    expect(await Promise.all([first, ...second])).toEqual([1, 2, 3]);
-    expect(most).toBe(2);
-    await batcher.drain();
-  });
 });

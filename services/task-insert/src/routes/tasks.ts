@@ -83,10 +83,7 @@ export function taskRoutes({ pool, notifier, config, metrics }: TaskRoutesDeps):
   const json = express.json({ limit: config.BODY_LIMIT_BYTES, strict: false, type: () => true });
   // Group commit: the inserts of requests that arrive together share one statement. Each
   // request gets its own outcome: a task the database refuses fails alone.
-  // Two transactions at once: one gathers requests while the other waits for its commit.
-  const inserts = new Batcher<NewTask, InsertOutcome>((tasks) => insertTasks(pool, tasks), MAX_INSERT_BATCH, {
-    maxInFlight: 2,
-  });
+  const inserts = new Batcher<NewTask, InsertOutcome>((tasks) => insertTasks(pool, tasks), MAX_INSERT_BATCH);
 
   router.post('/tasks', requireJsonBody, json, async (req, res) => {
     const key = idempotencyKey(req.get('Idempotency-Key'));
