@@ -20,7 +20,9 @@ const IDS_LOGGED = 50;
 /**
  * Runs the recover transition every `intervalMs`: expired leases are returned, and every
  * `processing` task that Redis has no message of is pushed again (or dead-lettered, or failed
- * if its data cannot run). A task lost at any moment is back within grace + interval.
+ * if its data cannot run). A task lost at any moment is back within grace + interval (one
+ * more interval should the sweeper that claimed an interval die before its pass). With several
+ * schedulers, one of them sweeps in each interval.
  */
 export class Sweeper {
   private readonly loop: Loop;
@@ -31,7 +33,8 @@ export class Sweeper {
   ) {
     this.loop = new Loop(
       async () => {
-        await this.sweep();
+        // With several schedulers, the first to come in each interval does its pass.
+        if (await deps.queue.claimSweep(Math.floor(options.intervalMs * 0.9))) await this.sweep();
         return 'idle';
       },
       { name: 'sweeping', logger: deps.logger, idleMs: options.intervalMs, idleFirst: true },

@@ -268,4 +268,23 @@ describe('Sweeper.start', () => {
     sweeper = null;
     expect(Date.now() - stopping).toBeLessThan(2_000);
   });
+
+  it('with several sweepers, one of them sweeps in each interval', async () => {
+    const swept: number[] = [];
+    const sweepers = [0, 1, 2].map((i) => {
+      const s = newSweeper({ intervalMs: 300 });
+      const sweep = s.sweep.bind(s);
+      s.sweep = async () => {
+        swept.push(i);
+        return sweep();
+      };
+      return s;
+    });
+    for (const s of sweepers) s.start();
+    await sleep(1_000);
+    await Promise.all(sweepers.map((s) => s.stop()));
+    // Three sweepers ticking every 300 ms for a second: a pass per interval, not three.
+    expect(swept.length).toBeGreaterThanOrEqual(2);
+    expect(swept.length).toBeLessThanOrEqual(4);
+  });
 });

@@ -25,6 +25,11 @@ export interface QueueKeys {
    * messages, so the sweeper finds what Redis lost with one SMISMEMBER per page of tasks.
    */
   present: string;
+  /**
+   * A key that lives for one sweep interval, set by the sweeper that sweeps in it: with several
+   * schedulers, one of them does each interval's pass instead of every one.
+   */
+  sweeping: string;
   /** Pub/sub channel on which the API tells schedulers that tasks were inserted. */
   insertedChannel: string;
   /**
@@ -57,6 +62,7 @@ export function queueKeys({ prefix, queue, deadLetter }: QueueNames): QueueKeys 
     deadLetters: `${prefix}${deadLetter}`,
     deadLetterInbox: leaseQueueKeys(`${prefix}${deadLetter}:inbox`),
     present: `${prefix}${queue}:present`,
+    sweeping: `${prefix}${queue}:sweeping`,
     insertedChannel: `${prefix}${queue}:inserted`,
     readinessProbes: [`${prefix}${queue}:readyz`, `${prefix}${deadLetter}:readyz`],
   };
@@ -65,7 +71,14 @@ export function queueKeys({ prefix, queue, deadLetter }: QueueNames): QueueKeys 
 /** Every key the queue stores data under (the pub/sub channel is not a key). */
 export function storedKeys(keys: QueueKeys): string[] {
   const leaseQueue = (q: LeaseQueueKeys) => [q.ready, q.inflight, q.leases, q.delayed];
-  return [...leaseQueue(keys.tasks), keys.deadLetters, ...leaseQueue(keys.deadLetterInbox), ...keys.readinessProbes];
+  return [
+    ...leaseQueue(keys.tasks),
+    keys.deadLetters,
+    ...leaseQueue(keys.deadLetterInbox),
+    keys.present,
+    keys.sweeping,
+    ...keys.readinessProbes,
+  ];
 }
 
 /**

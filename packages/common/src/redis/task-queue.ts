@@ -121,6 +121,14 @@ export class TaskQueue {
     );
   }
 
+  /**
+   * Claims this sweep interval for the caller: true for the first sweeper to ask within
+   * `intervalMs`, false for the others (one SET NX PX).
+   */
+  async claimSweep(intervalMs: number): Promise<boolean> {
+    return (await this.redis.set(this.keys.sweeping, '1', 'PX', intervalMs, 'NX')) === 'OK';
+  }
+
   /** For each of `ids`, whether Redis holds a message of that task (one SMISMEMBER). */
   async present(ids: number[]): Promise<boolean[]> {
     if (ids.length === 0) return [];
