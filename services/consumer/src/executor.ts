@@ -229,7 +229,9 @@ export class Executor {
    * retry loop, so the common case costs one promise per task.
    */
   private async settle<T>(add: () => Promise<T>, item: Leased, message: QueueMessage): Promise<T | null> {
-    for (;;) {
+    // Each item backs off on its own count: a batch that fails fails all its items together,
+    // which must not make each of them wait as if it had failed that many times.
+    for (let failures = 0; ; failures++) {
       try {
         const result = await add();
         this.settleFailures.succeeded();
@@ -240,7 +242,8 @@ export class Executor {
           await this.setAside(item, `could not record the outcome: ${errorMessage(err)}`, message);
           return null;
         }
-        await sleep(failureBackoffMs(this.settleFailures.failed(err), 250), this.giveUp.signal);
+        this.settleFailures.failed(err);
+        await sleep(failureBackoffMs(failures, 50), this.giveUp.signal);
       }
     }
   }
