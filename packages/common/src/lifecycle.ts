@@ -1,3 +1,4 @@
+import { EVENTS } from './events.js';
 import type { Logger } from './logger.js';
 
 /**
@@ -110,7 +111,7 @@ export function runService(logger: Logger, start: (signal: AbortSignal) => Promi
   const stopNow = async (fn: () => Promise<void>) => {
     try {
       await fn();
-      logger.info('stopped');
+      logger.info({ event: EVENTS.stopped }, 'stopped');
     } catch (err) {
       logger.error({ err }, 'error while stopping');
       process.exitCode = 1;
@@ -125,9 +126,9 @@ export function runService(logger: Logger, start: (signal: AbortSignal) => Promi
     })
     .catch((err: unknown) => {
       if (stopping) {
-        logger.info('stopped before start completed');
+        logger.info({ event: EVENTS.stopped }, 'stopped before start completed');
       } else {
-        logger.fatal({ err }, 'failed to start');
+        logger.fatal({ event: EVENTS.startFailed, err }, 'failed to start');
         process.exitCode = 1;
       }
       finish();

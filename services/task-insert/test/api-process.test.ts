@@ -205,6 +205,6 @@ describe('API_WORKERS=2', () => {
     await api!.stop();
     expect(await api!.exited).toEqual({ code: 0, signal: null });
     for (const pid of workers) expect(isAlive(pid), `worker ${pid}`).toBe(false);
-    expect(api!.lines.filter((l) => l.msg === 'stopped').length).toBeGreaterThanOrEqual(2);
+    expect(api!.lines.filter((l) => l.event === EVENTS.stopped).length).toBeGreaterThanOrEqual(2);
   });
 });
