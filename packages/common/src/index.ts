@@ -57,7 +57,7 @@ export * from './tasks/task-schema.js';
 export { taskView } from './tasks/task-view.js';
 export * from './tasks/transitions/claim-and-dispatch.js';
 export * from './tasks/transitions/complete.js';
-export { finishedOrGone, type TransitionDeps } from './tasks/transitions/deps.js';
+export type { TransitionDeps } from './tasks/transitions/deps.js';
 export * from './tasks/transitions/fail-runs.js';
 export * from './tasks/transitions/record-dead-letters.js';
 export * from './tasks/transitions/recover.js';

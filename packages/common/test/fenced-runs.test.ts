@@ -5,6 +5,7 @@ import {
   getTask,
   isTransientError,
   recordDeadLetters,
+  recoverLost,
   redriveTask,
   TaskQueue,
   withQueueCommands,
@@ -95,8 +96,9 @@ describe('runs fence every write', () => {
     await completeLeased(t.ctx, [stale]);
     expect(await failLeased(t.ctx, [stale], { last: true })).toEqual(['dropped']);
     expect(await getTask(t.ctx.pool, task.id)).toMatchObject({ status: 'processing', attempts: 0 });
-    // The new run's message is still there, and its task still counted as present.
-    expect(await t.ctx.queue.present([task.id])).toEqual([true]);
+    // The new run's message is still there. The drop took the task out of the present set (the
+    // safe side: at worst the sweeper pushes one more copy of the new run, which is fenced too).
+    expect(await t.ctx.queue.present([task.id])).toEqual([false]);
     expect(await leaseAll(t.ctx)).toEqual([expect.objectContaining({ message: expect.objectContaining({ run: 2 }) })]);
   });
 
@@ -126,6 +128,28 @@ describe('runs fence every write', () => {
     // The executor settles the same run again once Redis answers.
     expect(await failRuns(t.ctx, [run])).toEqual(['retried']);
     expect(await getTask(t.ctx.pool, message!.id)).toMatchObject({ status: 'processing', attempts: 1 });
+    expect(await leaseAll(t.ctx)).toEqual([expect.objectContaining({ message: { ...message!, tries: 1 } })]);
+  });
+
+  it('a stale copy dropped after Redis lost the counted try’s next message leaves its task findable', async () => {
+    const [message] = await dispatchedTasks(t.ctx, 1);
+    const [first] = await leaseAll(t.ctx);
+    // Redis loses its data while the first try runs.
+    const k = t.ctx.queue.keys;
+    await t.ctx.redis.del(k.tasks.ready, k.tasks.inflight, k.tasks.leases, k.present);
+    // The sweeper pushes the task again, from its attempts so far (none).
+    await t.ctx.pool.query('UPDATE tasks SET dispatched_at = dispatched_at - INTERVAL 1 SECOND');
+    const sweep = () => recoverLost(t.ctx, { graceMs: 0, maxAttempts: 3, pageSize: 100 });
+    expect((await sweep()).repushed).toEqual([message!.id]);
+    // The first try fails: counted, but its next message cannot be pushed (its lease went with the data).
+    expect(await failLeased(t.ctx, [first!])).toEqual(['lease-lost']);
+    // The sweeper's copy, of before that try, fails too: stale, dropped.
+    expect(await failLeased(t.ctx, await leaseAll(t.ctx))).toEqual(['dropped']);
+    expect(await t.ctx.redis.llen(k.tasks.ready)).toBe(0);
+
+    // No message is left: the task must look missing, so the next pass pushes its next try.
+    await t.ctx.pool.query('UPDATE tasks SET dispatched_at = dispatched_at - INTERVAL 1 SECOND');
+    expect((await sweep()).repushed).toEqual([message!.id]);
     expect(await leaseAll(t.ctx)).toEqual([expect.objectContaining({ message: { ...message!, tries: 1 } })]);
   });
 });

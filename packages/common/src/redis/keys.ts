@@ -21,8 +21,12 @@ export interface QueueKeys {
   deadLetterInbox: LeaseQueueKeys;
   /**
    * SET of the ids of the tasks that have a message in Redis: ready, leased, waiting for a
-   * retry, or dead-lettered and not yet recorded. Kept by the scripts that add and remove
-   * messages, so the sweeper finds what Redis lost with one SMISMEMBER per page of tasks.
+   * retry, or dead-lettered and not yet recorded, so the sweeper finds what Redis lost with one
+   * SMISMEMBER per page of tasks. The rule that keeps it safe: whatever adds a message adds its
+   * id in the same step, and whatever removes one (an acknowledgement, a dropped copy, a
+   * recorded dead letter) removes its id. A task with two messages may so look missing while
+   * one is left, and get pushed once more (fenced like any duplicate); it can never look
+   * present with none left.
    */
   present: string;
   /**

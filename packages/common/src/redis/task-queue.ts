@@ -34,8 +34,9 @@ export const EXECUTOR_LOST = 'executor lost: its lease expired before the task f
 
 /**
  * The task queue and its dead letters: the operations the scheduler, executors and DLQ
- * processor need, each atomic in Redis. Every script that adds or removes a task's message
- * keeps the present set (`keys.present`) in step, so what Redis lost is found by id.
+ * processor need, each atomic in Redis. Every operation that adds or removes a task's message
+ * keeps the present set (`keys.present`) in step (see its rule), so what Redis lost is found
+ * by id.
  */
 export class TaskQueue {
   readonly tasks: LeaseQueue;
@@ -155,8 +156,9 @@ export class TaskQueue {
    * Rebuilds the present set from the messages Redis holds, when the set is missing while
    * messages are there: after an upgrade from a version that did not keep it, or an eviction
    * of that key alone. Without it, every `processing` task would look lost and be pushed again
-   * (a second run of each). Read a page at a time; a message that moves meanwhile may be
-   * missed, which at worst costs that task one more run. Returns how many ids it added.
+   * (a second run of each). Read a page at a time: a message that moves meanwhile may be
+   * missed, which at worst costs that task one more run; one settled meanwhile may leave its
+   * id behind, which for a finished task is only an entry too many. Returns how many ids it added.
    */
   async restorePresence(): Promise<number> {
     const k = this.keys;

@@ -2,7 +2,7 @@ import type { PoolConnection, ResultSetHeader } from 'mysql2/promise';
 import { groupBy, idsCondition } from '../../mysql/ids-condition.js';
 import { inTransaction } from '../../mysql/transaction.js';
 import { countMoves } from '../status-counts.js';
-import { finishedOrGone, type TransitionDeps } from './deps.js';
+import type { TransitionDeps } from './deps.js';
 
 /**
  * Complete: runs that succeeded mark their tasks `completed` in MySQL (only a task still
@@ -47,19 +47,11 @@ async function markCompleted(connection: PoolConnection, completions: Completion
 
 export async function completeRuns(deps: TransitionDeps, completions: Completion[]): Promise<CompleteResult> {
   if (completions.length === 0) return { completed: 0, leasesLost: 0 };
-  const { completed, settledIds } = await inTransaction(deps.pool, async (connection) => {
-    const changed = await markCompleted(connection, completions);
-    const ids = completions.map((c) => c.id);
-    // Usually every task changed. Otherwise some messages were stale or duplicates: their
-    // tasks stay present unless they are finished (a newer run's message is elsewhere).
-    return {
-      completed: changed,
-      settledIds: changed === completions.length ? ids : await finishedOrGone(connection, ids),
-    };
-  });
+  const completed = await inTransaction(deps.pool, (connection) => markCompleted(connection, completions));
+  // Every acknowledged message takes its task out of the present set (the rule of QueueKeys.present).
   const held = await deps.queue.tasks.ack(
     completions.map((c) => c.token),
-    settledIds,
+    completions.map((c) => c.id),
   );
   return { completed, leasesLost: completions.length - held };
 }

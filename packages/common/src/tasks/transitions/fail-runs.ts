@@ -2,7 +2,7 @@ import type { PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { groupBy } from '../../mysql/ids-condition.js';
 import { inTransaction } from '../../mysql/transaction.js';
 import { type DeadLetter, encodeMessage, errorText, type QueueMessage } from '../message-codec.js';
-import { finishedOrGone, type TransitionDeps } from './deps.js';
+import type { TransitionDeps } from './deps.js';
 
 /**
  * Fail runs: a failed try is recorded in MySQL first (attempts and last error), then settled
@@ -12,7 +12,9 @@ import { finishedOrGone, type TransitionDeps } from './deps.js';
  *
  * A try counts only if its task is `processing` in the same run and has not counted this try
  * already (`attempts <= tries`): a stale message, or a duplicate copy of one whose try was
- * counted, changes nothing, uses none of the run's attempts, and is dropped.
+ * counted, changes nothing, uses none of the run's attempts, and is dropped. A counted try
+ * whose lease was lost (`lease-lost`) pushes nothing: the reaper already returned its message,
+ * or Redis lost it, and then the sweeper pushes the task again from its attempts.
  */
 
 /** A failed try of a leased message. */
@@ -85,16 +87,16 @@ export async function failRuns(deps: TransitionDeps, runs: FailedRun[]): Promise
     });
   }
   const counts = runs.map((r) => r.counted === true);
-  const settledIds = await finishedOrGone(
-    deps.pool,
-    runs.filter((_, i) => !counts[i]).map((r) => r.message.id),
-  );
 
+  // A dropped message leaves, and so does its task's presence, whatever the task's state: the
+  // copy that counted this try may itself have been lost (Redis lost its data, and its next
+  // message with it). If another copy is still there, the sweeper pushes one more, which the
+  // same rule fences; never may a task be present with no message left.
   const outcomes: FailedRunOutcome[] = runs.map((_, i) => (counts[i] ? 'lease-lost' : 'dropped'));
   const dropped = runs.filter((_, i) => !counts[i]);
   await deps.queue.tasks.ack(
     dropped.map((r) => r.token),
-    settledIds,
+    dropped.map((r) => r.message.id),
   );
 
   const retryAt = runs.flatMap((r, i) => (counts[i] && !r.last ? [i] : []));

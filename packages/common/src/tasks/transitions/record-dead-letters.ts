@@ -4,7 +4,7 @@ import { inTransaction } from '../../mysql/transaction.js';
 import type { Leased } from '../../redis/lease-queue.js';
 import { type DeadLetterRecord, decodeDeadLetter, errorText } from '../message-codec.js';
 import { countMoves } from '../status-counts.js';
-import { finishedOrGone, type TransitionDeps } from './deps.js';
+import type { TransitionDeps } from './deps.js';
 
 /**
  * Record dead letters: the DLQ processor's inbox entries mark their tasks `failed` in MySQL
@@ -55,20 +55,12 @@ export async function recordDeadLetters(deps: TransitionDeps, entries: Leased[])
     if (decoded.ok) letters.push(decoded.value);
     else invalid.push({ raw: entry.raw, reason: decoded.reason });
   }
-  const { markedFailed, settledIds } =
-    letters.length === 0
-      ? { markedFailed: 0, settledIds: [] }
-      : await inTransaction(deps.pool, async (connection) => {
-          const changed = await markFailed(connection, letters);
-          const ids = letters.map((l) => l.id);
-          return {
-            markedFailed: changed,
-            settledIds: changed === letters.length ? ids : await finishedOrGone(connection, ids),
-          };
-        });
+  const markedFailed =
+    letters.length === 0 ? 0 : await inTransaction(deps.pool, (connection) => markFailed(connection, letters));
+  // Every entry that leaves takes its task out of the present set (the rule of QueueKeys.present).
   await deps.queue.inbox.ack(
     entries.map((e) => e.token),
-    settledIds,
+    letters.map((l) => l.id),
   );
   return { entries: entries.length, markedFailed, invalid, letters };
 }
