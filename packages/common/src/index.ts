@@ -42,7 +42,7 @@ export { type DeadLetterEntry, DeadLetterList, parseDeadLetter } from './redis/d
 export { type ErrorLogEntry, ErrorLogLimiter, REDIS_ERROR_LOG_INTERVAL_MS } from './redis/error-log.js';
 export { hashTag, type LeaseQueueKeys, type QueueKeys, queueKeys, sharedHashTag, storedKeys } from './redis/keys.js';
 export { type FetchResult, type Leased, LeaseQueue, type RetryRequest } from './redis/lease-queue.js';
-export { luaSource, type QueueCommands, type QueueRedis, withQueueCommands } from './redis/scripts.js';
+export { luaSource, type QueueCommands, type QueueRedis, withIncludes, withQueueCommands } from './redis/scripts.js';
 export { type DeadLetterRequest, EXECUTOR_LOST, type QueueDepths, TaskQueue } from './redis/task-queue.js';
 export { type ServeOptions, type ServiceParts, serve } from './service.js';
 export * from './tasks/insert-tasks.js';

@@ -32,7 +32,11 @@ const SCRIPTS: [keyof QueueCommands, string, number][] = [
  * fragments several scripts share (Redis's clock, the message codec) are written once.
  */
 export function luaSource(file: string): string {
-  const source = readFileSync(new URL(file, LUA_DIR), 'utf8');
+  return withIncludes(readFileSync(new URL(file, LUA_DIR), 'utf8'));
+}
+
+/** Lua source with each `--@include name` line replaced by `lua/includes/name.lua`. */
+export function withIncludes(source: string): string {
   return source.replace(/^--@include ([a-z-]+)$/gm, (_line, name: string) =>
     readFileSync(new URL(`includes/${name}.lua`, LUA_DIR), 'utf8'),
   );

@@ -1,0 +1,102 @@
+import {
+  decodeMessage,
+  encodeDeadLetter,
+  encodeInvalidEntry,
+  encodeMessage,
+  type QueueMessage,
+  withIncludes,
+} from '@tasks/common';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
+
+/**
+ * The wire format has two writers: message-codec.ts and its Lua twin, lua/includes/message.lua
+ * (reap.lua builds messages and dead letters in Redis). They must write the same bytes, and read
+ * with the same rules.
+ */
+
+let t: TestEnv;
+beforeAll(async () => {
+  t = await createTestEnv();
+});
+afterAll(async () => {
+  await t.cleanup();
+});
+
+/** Runs `body` (Lua, after the codec's functions) in Redis with `args` as ARGV. */
+async function lua(body: string, ...args: string[]): Promise<unknown> {
+  return t.ctx.redis.eval(withIncludes(`--@include message\n${body}`), 0, ...args);
+}
+
+const MESSAGES: QueueMessage[] = [
+  { id: 1, message: 'spiderman 3', time: 3, tries: 0, run: 1 },
+  { id: 9_007_199_254_740_991, message: '', time: 86_400, tries: 1_000, run: 4_294_967_295 },
+  { id: 42, message: 'quotes " and \\ backslash / slash', time: 0, tries: 2, run: 0 },
+  { id: 43, message: 'controls \u0000\u0001\b\t\n\u000b\f\r\u001f and DEL \u007f', time: 1, tries: 0, run: 7 },
+  { id: 44, message: 'unicode é ☃ 𝄞 中文 🙂', time: 5, tries: 1, run: 2 },
+  { id: 45, message: '<script>alert(1)</script> \u2028 \u2029', time: 2, tries: 0, run: 1 },
+];
+
+/** A Lua message table built from the TypeScript one, field by field. */
+const TABLE =
+  'local m = {id = tonumber(ARGV[1]), message = ARGV[2], time = tonumber(ARGV[3]), tries = tonumber(ARGV[4]), run = tonumber(ARGV[5])}';
+const argsOf = (m: QueueMessage) => [String(m.id), m.message, String(m.time), String(m.tries), String(m.run)];
+
+describe('the message codec, in TypeScript and in Lua', () => {
+  it('writes the same bytes for a message', async () => {
+    for (const m of MESSAGES) {
+      expect(await lua(`${TABLE}\nreturn encode_message(m)`, ...argsOf(m))).toBe(encodeMessage(m));
+    }
+  });
+
+  it('writes the same bytes for a dead letter', async () => {
+    for (const m of MESSAGES) {
+      const error = `boom: ${m.message}`;
+      const failedAt = '2026-11-29T06:00:00.000Z';
+      const written = await lua(
+        `${TABLE}\nreturn encode_dead_letter(m, ARGV[6], ARGV[7])`,
+        ...argsOf(m),
+        error,
+        failedAt,
+      );
+      expect(written).toBe(encodeDeadLetter({ ...m, error, failed_at: failedAt }));
+    }
+  });
+
+  it('writes the same bytes for an invalid entry', async () => {
+    const raw = 'not json: "quoted" \n and \u001b[31m an escape';
+    const written = await lua(
+      'return encode_invalid_entry(ARGV[1], ARGV[2], ARGV[3])',
+      'invalid message: not JSON',
+      raw,
+      'x',
+    );
+    expect(written).toBe(encodeInvalidEntry({ error: 'invalid message: not JSON', raw, failed_at: 'x' }));
+  });
+
+  it('reads back what it writes, and refuses what TypeScript refuses, with the same reason', async () => {
+    const read = `local m, why = decode_message(ARGV[1])
+      if m then return encode_message(m) end
+      return 'invalid message: ' .. why`;
+    for (const m of MESSAGES) expect(await lua(read, encodeMessage(m))).toBe(encodeMessage(m));
+    const bad = [
+      'not json',
+      '"a string"',
+      '[1, 2]',
+      '{"id":0,"message":"m","time":1,"tries":0}',
+      '{"id":1,"message":5,"time":1,"tries":0}',
+      '{"id":1,"message":"m","time":1.5,"tries":0}',
+      '{"id":1,"message":"m","time":1,"tries":4294967295}',
+      '{"id":1,"message":"m","time":1,"tries":0,"run":-1}',
+    ];
+    for (const raw of bad) {
+      const decoded = decodeMessage(raw);
+      expect(decoded.ok).toBe(false);
+      expect(await lua(read, raw)).toBe(decoded.ok ? '' : decoded.reason);
+    }
+    // A message of before runs were counted is of run 0, on both sides.
+    const old = '{"id":7,"message":"m","time":1,"tries":0}';
+    expect(await lua(read, old)).toBe(encodeMessage({ id: 7, message: 'm', time: 1, tries: 0, run: 0 }));
+    expect(decodeMessage(old)).toEqual({ ok: true, value: { id: 7, message: 'm', time: 1, tries: 0, run: 0 } });
+  });
+});
