@@ -7,12 +7,19 @@ import { isRetryableTransactionError } from './mysql/transaction.js';
  */
 export function isRedisUnavailable(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
-  const code = (err as { code?: string }).code;
-  if (code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'ETIMEDOUT' || code === 'EPIPE') return true;
+  // (A refused or reset socket is isConnectionError's: a command on a lost Redis connection
+  // fails with one of these instead.)
+  // ioredis's own: retries used up, no node of a cluster, no sentinel.
   if (err.name === 'MaxRetriesPerRequestError' || err.name === 'ClusterAllFailedError') return true;
-  return /^(Connection is closed|Stream isn't writeable|READONLY|LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|BUSY|NOREPLICAS|OOM)/.test(
-    err.message,
-  );
+  if (
+    /^(Connection is closed|Stream isn't writeable|None of startup nodes is available|All sentinels are unreachable)/.test(
+      err.message,
+    )
+  ) {
+    return true;
+  }
+  // A server that is up but cannot serve the write now: loading, a replica, failing over, busy, full.
+  return /^(READONLY|LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|BUSY|NOREPLICAS|OOM)\b/.test(err.message);
 }
 
 /**
