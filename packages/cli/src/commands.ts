@@ -1,10 +1,10 @@
 import {
-  countByStatus,
   type DeadLetterEntry,
-  getStatuses,
   getTask,
   notRedrivenReason,
   type Pool,
+  readDeadLetterPage,
+  readStats,
   recountStatuses,
   redriveAllDeadLetters,
   redriveTasks,
@@ -58,14 +58,7 @@ export async function stats(
   options: OutputOptions & { recount?: boolean },
 ): Promise<ExitCode> {
   if (options.recount) await recountStatuses(deps.pool);
-  const [tasks, depths] = await Promise.all([countByStatus(deps.pool), deps.queue.depths()]);
-  const queue = {
-    ready: depths.ready,
-    delayed: depths.delayed,
-    inflight: depths.inflight,
-    dead_letters: depths.deadLetters,
-    dead_letter_inbox: depths.deadLetterInbox,
-  };
+  const { tasks, queue } = await readStats(deps);
   print(io, options, { tasks, queue }, () =>
     [
       'tasks (MySQL)',
@@ -90,10 +83,8 @@ export async function dlqList(
   io: CliOutput,
   options: OutputOptions & { offset: number; limit: number },
 ): Promise<ExitCode> {
-  const list = deps.queue.deadLetterList();
-  const [total, entries] = await Promise.all([list.length(), list.range(options.offset, options.limit)]);
-  const statuses = await getStatuses(deps.pool, [...new Set(entries.flatMap((e) => (e.id === null ? [] : [e.id])))]);
-  const views = entries.map((e) => entryView(e, e.id === null ? null : (statuses.get(e.id) ?? null)));
+  const { total, entries } = await readDeadLetterPage(deps, options.offset, options.limit);
+  const views = entries.map(({ entry, status }) => entryView(entry, status));
   print(io, options, { total, offset: options.offset, entries: views }, () => {
     if (views.length === 0) return total === 0 ? 'the dead-letter list is empty' : `no entries from ${options.offset}`;
     const rows = views.map((v) => [

@@ -43,10 +43,19 @@ export { type ErrorLogEntry, ErrorLogLimiter, REDIS_ERROR_LOG_INTERVAL_MS } from
 export { hashTag, type LeaseQueueKeys, type QueueKeys, queueKeys, sharedHashTag, storedKeys } from './redis/keys.js';
 export { type FetchResult, type Leased, LeaseQueue, type RetryRequest } from './redis/lease-queue.js';
 export { luaSource, type QueueCommands, type QueueRedis, withIncludes, withQueueCommands } from './redis/scripts.js';
-export { type DeadLetterRequest, EXECUTOR_LOST, type QueueDepths, TaskQueue } from './redis/task-queue.js';
+export {
+  type DeadLetterRequest,
+  depthsByName,
+  EXECUTOR_LOST,
+  QUEUE_DEPTH_NAMES,
+  type QueueDepthName,
+  type QueueDepths,
+  TaskQueue,
+} from './redis/task-queue.js';
 export { type ServeOptions, type ServiceParts, serve } from './service.js';
 export * from './tasks/insert-tasks.js';
 export * from './tasks/message-codec.js';
+export * from './tasks/operator-reads.js';
 export * from './tasks/retention.js';
 export * from './tasks/status-counts.js';
 export * from './tasks/task-data.js';

@@ -1,5 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { QueueDepths } from './redis/task-queue.js';
+import { depthsByName, type QueueDepths } from './redis/task-queue.js';
 
 export interface MetricsOptions {
   /** The `service` label every series carries (task-insert, scheduler, consumer, dlq-processor, ...). */
@@ -10,15 +10,6 @@ export interface MetricsOptions {
 
 /** Seconds; tasks run from milliseconds (`time` 0) up to MAX_TASK_TIME_S. */
 const RUN_SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600];
-
-/** The `queue` label of `queue_depth` for each structure `TaskQueue.depths()` measures. */
-const DEPTH_LABELS: [keyof QueueDepths, string][] = [
-  ['ready', 'ready'],
-  ['delayed', 'delayed'],
-  ['inflight', 'inflight'],
-  ['deadLetters', 'dead_letters'],
-  ['deadLetterInbox', 'dead_letter_inbox'],
-];
 
 /**
  * The Prometheus metrics of one process, on a registry of its own (never prom-client's global
@@ -94,7 +85,7 @@ export class Metrics {
         this.reset();
         try {
           const depths = await metrics.readDepths();
-          for (const [key, queue] of DEPTH_LABELS) this.set({ queue }, depths[key]);
+          for (const [queue, depth] of Object.entries(depthsByName(depths))) this.set({ queue }, depth);
         } catch (err) {
           metrics.onDepthError(err);
         }

@@ -22,6 +22,24 @@ export interface QueueDepths {
   deadLetterInbox: number;
 }
 
+/** The name of each depth in /stats, `pnpm tasks stats` and the `queue` label of `queue_depth`. */
+export const QUEUE_DEPTH_NAMES = {
+  ready: 'ready',
+  delayed: 'delayed',
+  inflight: 'inflight',
+  deadLetters: 'dead_letters',
+  deadLetterInbox: 'dead_letter_inbox',
+} as const satisfies Record<keyof QueueDepths, string>;
+
+export type QueueDepthName = (typeof QUEUE_DEPTH_NAMES)[keyof QueueDepths];
+
+/** The depths under the names operators read them by. */
+export function depthsByName(depths: QueueDepths): Record<QueueDepthName, number> {
+  return Object.fromEntries(
+    Object.entries(QUEUE_DEPTH_NAMES).map(([key, name]) => [name, depths[key as keyof QueueDepths]]),
+  ) as Record<QueueDepthName, number>;
+}
+
 /** An entry to move to the dead letters; `token` null for one that was never leased. */
 export type DeadLetterRequest =
   | { token: string | null; letter: DeadLetter }

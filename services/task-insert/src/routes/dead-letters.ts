@@ -1,8 +1,8 @@
 import {
   type DeadLetterEntry,
-  getStatuses,
   type Metrics,
   type Pool,
+  readDeadLetterPage,
   redriveAllDeadLetters,
   type TaskQueue,
   type TaskStatus,
@@ -75,12 +75,10 @@ export function deadLetterRoutes({ pool, queue, metrics }: DeadLetterRoutesDeps)
   // Paged by position: `next_offset` is the offset of the next page (null on the last one).
   router.get('/dead-letters', async (req, res) => {
     const { offset, limit } = parseQuery(deadLetterQuerySchema, req);
-    const list = queue.deadLetterList();
-    const [total, entries] = await Promise.all([list.length(), list.range(offset, limit)]);
-    const statuses = await getStatuses(pool, [...new Set(entries.flatMap((e) => (e.id === null ? [] : [e.id])))]);
+    const { total, entries } = await readDeadLetterPage({ pool, queue }, offset, limit);
     const end = offset + entries.length;
     res.json({
-      entries: entries.map((e) => deadLetterView(e, e.id === null ? null : (statuses.get(e.id) ?? null))),
+      entries: entries.map(({ entry, status }) => deadLetterView(entry, status)),
       total,
       offset,
       limit,

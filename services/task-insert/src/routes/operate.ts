@@ -1,6 +1,5 @@
 import {
   checkReadiness,
-  countByStatus,
   finishedPerMinute,
   getTask,
   listTasks,
@@ -8,6 +7,7 @@ import {
   notRedrivenReason,
   type Pool,
   type Redis,
+  readStats,
   redriveTask,
   TASK_STATUSES,
   type TaskQueue,
@@ -101,17 +101,7 @@ export function operateRoutes({ pool, queue, redis, metrics, now }: OperateRoute
   });
 
   router.get('/stats', async (_req, res) => {
-    const [tasks, depths] = await Promise.all([countByStatus(pool), queue.depths()]);
-    res.json({
-      tasks,
-      queue: {
-        ready: depths.ready,
-        delayed: depths.delayed,
-        inflight: depths.inflight,
-        dead_letters: depths.deadLetters,
-        dead_letter_inbox: depths.deadLetterInbox,
-      },
-    });
+    res.json(await readStats({ pool, queue }));
   });
 
   router.get('/stats/throughput', async (req, res) => {
