@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { parseTaskId } from '@tasks/common';
 import { type CliDeps, type CliOutput, dlqList, dlqPurge, dlqRetry, dlqRetryAll, dlqShow, stats } from './commands.js';
 import { printableLines } from './format.js';
 
@@ -39,8 +40,8 @@ function count(name: string, raw: string | undefined, fallback: number, min: num
 }
 
 function taskId(raw: string): number {
-  const id = Number(raw);
-  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(id) || id < 1) {
+  const id = parseTaskId(raw);
+  if (id === null) {
     throw new UsageError(`a task id is a positive integer (got ${JSON.stringify(raw)})`);
   }
   return id;

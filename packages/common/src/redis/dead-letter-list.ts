@@ -1,5 +1,6 @@
 import type { DeadLetter } from '../tasks/message-codec.js';
 import type { Redis } from './client.js';
+import { exec } from './multi.js';
 
 /** One entry of the dead-letter list, as stored and as parsed. */
 export interface DeadLetterEntry {
@@ -72,9 +73,7 @@ export class DeadLetterList {
 
   /** Empties the list in one transaction; returns how many entries it held. */
   async purge(): Promise<number> {
-    const replies = (await this.redis.multi().llen(this.key).del(this.key).exec()) ?? [];
-    const [llen] = replies;
-    if (!llen || llen[0]) throw llen?.[0] ?? new Error('purging the dead-letter list failed');
-    return Number(llen[1]);
+    const [length] = await exec(this.redis.multi().llen(this.key).del(this.key));
+    return Number(length);
   }
 }

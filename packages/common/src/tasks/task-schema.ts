@@ -1,6 +1,12 @@
 export const TASK_STATUSES = ['pending', 'processing', 'completed', 'failed'] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
 
+/** A task id as written by a person (a path segment, an argument): digits only, 1 to 2^53−1; null otherwise. */
+export function parseTaskId(raw: string | undefined): number | null {
+  const id = Number(raw);
+  return /^\d+$/.test(raw ?? '') && Number.isSafeInteger(id) && id >= 1 ? id : null;
+}
+
 /** What a task asks for: the original's `{"message", "time"}`, kept in the `data` column. */
 export interface TaskData {
   message: string;

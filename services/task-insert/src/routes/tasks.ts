@@ -10,6 +10,7 @@ import {
   type Metrics,
   type NewTask,
   type Pool,
+  parseTaskId,
   type TaskData,
   TaskRejectedError,
   type TaskStatus,
@@ -68,8 +69,8 @@ function idempotencyKey(header: string | undefined): string | null {
 }
 
 export function parseId(raw: string | undefined): number {
-  const id = Number(raw);
-  if (!/^\d+$/.test(raw ?? '') || !Number.isSafeInteger(id) || id < 1) {
+  const id = parseTaskId(raw);
+  if (id === null) {
     throw new HttpError(400, 'invalid_id', `task id must be a positive integer (got ${JSON.stringify(raw)})`, [
       { field: 'id', message: 'must be a positive integer' },
     ]);
