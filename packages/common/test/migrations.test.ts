@@ -119,14 +119,7 @@ describe('migrate', () => {
     const dir = await migrationsDir({});
     for (const m of before) await copyFile(join(MIGRATIONS_DIR, `${m.name}.sql`), join(dir, `${m.name}.sql`));
     await migrate(settings, logger, dir);
-    await connection.query("SET time_zone = '+00:00'");
-    await connection.query(
-      `INSERT INTO tasks (data, status, idempotency_key, finished_at) VALUES
-        ('{"message":"a","time":0}', 'completed', 'Key-1', NOW(3) - INTERVAL 2 MINUTE),
-        ('{"message":"b","time":0}', 'failed', 'clé', NOW(3) - INTERVAL 2 MINUTE),
-        ('{"message":"c","time":0}', 'completed', NULL, NOW(3) - INTERVAL 2 DAY),
-        ('{"message":"d","time":0}', 'pending', 'key-2', NULL)`,
-    );
+    await seed(connection);
 
     expect(await migrate(settings, logger)).toBe((await shipped()).length - before.length);
 
