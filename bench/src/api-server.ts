@@ -15,23 +15,35 @@ import {
 } from '@tasks/common';
 import { createApp } from '@tasks/task-insert/dist/app.js';
 import express from 'express';
+import mysql from 'mysql2';
+
+/** More rows than a batch of the API ever has. */
+const MAX_BATCH = 1_000;
 
 /**
  * Answers every statement at once as "rows inserted", with increasing ids; the one SELECT of
- * the insert path (the server's auto-increment settings) as MariaDB's defaults.
+ * the insert path (the server's auto-increment settings) as MariaDB's defaults. A query of
+ * several statements (a transaction in one round trip) gets one such answer per statement.
  */
 function storageThatDoesNothing(): Pool {
   let nextId = 1;
-  const answer = async (sql: unknown, values?: unknown) => {
-    if (typeof sql === 'string' && /^\s*SELECT\s+@@/i.test(sql)) return [[{ mode: 1, step: 1 }], []];
-    const rows = Array.isArray(values) && Array.isArray(values[0]) ? values[0].length : 1;
+  const inserted = () => {
     const insertId = nextId;
-    nextId += rows;
-    return [{ insertId, affectedRows: rows, warningStatus: 0 }, []];
+    nextId += MAX_BATCH;
+    return { insertId, affectedRows: 0, warningStatus: 0 };
+  };
+  const answer = async (sql: unknown) => {
+    if (typeof sql === 'string' && /^\s*SELECT\s+@@/i.test(sql)) return [[{ mode: 1, step: 1 }], []];
+    if (typeof sql === 'string' && sql.includes(';')) {
+      // START TRANSACTION, the statements, COMMIT.
+      return [sql.split(';\n').map(inserted), []];
+    }
+    return [inserted(), []];
   };
   const connection = {
     query: answer,
     execute: answer,
+    format: (sql: string, values: Parameters<typeof mysql.format>[1]) => mysql.format(sql, values),
     beginTransaction: async () => undefined,
     commit: async () => undefined,
     rollback: async () => undefined,

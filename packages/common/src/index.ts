@@ -20,7 +20,12 @@ export { idsCondition } from './mysql/ids-condition.js';
 export { ALREADY_DONE, MIGRATIONS_DIR, migrate, migrationStatements } from './mysql/migrate.js';
 export { withNamedLock } from './mysql/named-lock.js';
 export { createPool, ensureDatabase, isConnectionError, type Pool, type PoolSettings } from './mysql/pool.js';
-export { inTransaction, isRetryableTransactionError } from './mysql/transaction.js';
+export {
+  inTransaction,
+  isRetryableTransactionError,
+  type Statement,
+  transactionInOneTrip,
+} from './mysql/transaction.js';
 export { type OpsServer, type OpsServerOptions, startOpsServer, startOpsServerFromConfig } from './ops-server.js';
 export {
   type CheckResult,

@@ -1,5 +1,5 @@
-import { insertTask, inTransaction } from '@tasks/common';
-import type { PoolConnection } from 'mysql2/promise';
+import { insertTask, inTransaction, transactionInOneTrip } from '@tasks/common';
+import type { PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
 
@@ -41,5 +41,64 @@ describe('inTransaction', () => {
       [a, b],
     ])) as unknown as [{ attempts: number }[]];
     expect(rows.map((r) => r.attempts)).toEqual([2, 2]);
+  });
+});
+
+describe('transactionInOneTrip', () => {
+  const attemptsOf = async (ids: number[]) => {
+    const [rows] = await t.ctx.pool.query<RowDataPacket[]>('SELECT attempts FROM tasks WHERE id IN (?) ORDER BY id', [
+      ids,
+    ]);
+    return rows.map((r) => Number(r.attempts));
+  };
+
+  it('commits every statement together and answers each one', async () => {
+    const a = await insertTask(t.ctx.pool, { message: 'a', time: 0 });
+    const b = await insertTask(t.ctx.pool, { message: 'b', time: 0 });
+    const [first, second, read] = await transactionInOneTrip(t.ctx.pool, [
+      { sql: 'UPDATE tasks SET attempts = ? WHERE id = ?', values: [5, a] },
+      { sql: 'UPDATE tasks SET attempts = ? WHERE id IN (?)', values: [7, [b]] },
+      { sql: 'SELECT id FROM tasks WHERE attempts = ?', values: [7] },
+    ]);
+    expect((first as ResultSetHeader).affectedRows).toBe(1);
+    expect((second as ResultSetHeader).affectedRows).toBe(1);
+    expect((read as RowDataPacket[]).map((r) => Number(r.id))).toContain(b);
+    expect(await attemptsOf([a, b])).toEqual([5, 7]);
+  });
+
+  it('rolls back the statements before the one that fails, throws its error, and leaves the connection clean', async () => {
+    const a = await insertTask(t.ctx.pool, { message: 'a', time: 0 });
+    const failing = transactionInOneTrip(t.ctx.pool, [
+      { sql: 'UPDATE tasks SET attempts = 9 WHERE id = ?', values: [a] },
+      { sql: 'INSERT INTO tasks (id, data) VALUES (?, ?)', values: [a, '{}'] },
+      { sql: 'UPDATE tasks SET attempts = 10 WHERE id = ?', values: [a] },
+    ]);
+    await expect(failing).rejects.toMatchObject({ code: 'ER_DUP_ENTRY' });
+    expect(await attemptsOf([a])).toEqual([0]);
+    // No connection of the pool is left inside the transaction (which holds the row's lock).
+    const connections = await Promise.all(
+      Array.from({ length: t.config.DB_POOL_SIZE }, () => t.ctx.pool.getConnection()),
+    );
+    try {
+      for (const connection of connections) {
+        const [[row]] = await connection.query<RowDataPacket[]>(
+          'SELECT COUNT(*) AS open FROM information_schema.innodb_trx WHERE trx_mysql_thread_id = CONNECTION_ID()',
+        );
+        expect(Number(row?.open)).toBe(0);
+      }
+    } finally {
+      for (const connection of connections) connection.release();
+    }
+  });
+
+  it('is values, never text: a value with quotes, semicolons and newlines is stored as given', async () => {
+    const message = "x'; DROP TABLE tasks; --\n;\nSELECT 1";
+    const [inserted] = await transactionInOneTrip(t.ctx.pool, [
+      { sql: 'INSERT INTO tasks (data) VALUES (?)', values: [JSON.stringify({ message, time: 0 })] },
+    ]);
+    const id = (inserted as ResultSetHeader).insertId;
+    const [[row]] = await t.ctx.pool.query<RowDataPacket[]>('SELECT data FROM tasks WHERE id = ?', [id]);
+    const data = typeof row?.data === 'string' ? JSON.parse(row.data) : row?.data;
+    expect(data.message).toBe(message);
   });
 });

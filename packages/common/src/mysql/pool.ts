@@ -28,6 +28,9 @@ function baseOptions(settings: PoolSettings): PoolOptions {
 export function createPool(settings: PoolSettings, logger: Logger): Pool {
   const pool = mysql.createPool({
     ...baseOptions(settings),
+    // A transaction whose statements do not wait for each other's results goes to the server
+    // as one query (transactionInOneTrip). Every statement is built from placeholders.
+    multipleStatements: true,
     connectionLimit: settings.size,
     maxIdle: settings.size,
     idleTimeout: 60_000,

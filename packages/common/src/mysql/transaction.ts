@@ -38,3 +38,42 @@ async function once<T>(pool: Pool, work: (connection: PoolConnection) => Promise
     connection.release();
   }
 }
+
+/** One SQL statement and the values of its `?` placeholders. */
+export interface Statement {
+  sql: string;
+  values?: unknown[];
+}
+
+/**
+ * Runs `statements` as one transaction in a single round trip: START TRANSACTION, the
+ * statements and COMMIT go to the server as one query (the pool's connections accept several
+ * statements per query; each is formatted from its placeholders, never from raw text), and
+ * come back as one result per statement. For transactions whose statements do not depend on
+ * each other's results: where a commit waits for a log flush, every round trip saved is time
+ * the caller's batch is not open to the next requests.
+ *
+ * The server stops at the first statement that fails; the transaction is then rolled back and
+ * that statement's error thrown. Deadlocks and lock wait timeouts are run again as
+ * inTransaction does.
+ */
+export async function transactionInOneTrip(pool: Pool, statements: Statement[]): Promise<unknown[]> {
+  for (let attempt = 1; ; attempt++) {
+    const connection = await pool.getConnection();
+    try {
+      const sql = [
+        'START TRANSACTION',
+        ...statements.map((s) => (s.values ? connection.format(s.sql, s.values) : s.sql)),
+        'COMMIT',
+      ].join(';\n');
+      const [results] = await connection.query(sql);
+      // One result for START TRANSACTION, then the statements', then COMMIT's.
+      return (results as unknown[]).slice(1, 1 + statements.length);
+    } catch (err) {
+      await connection.query('ROLLBACK').catch(() => undefined);
+      if (attempt >= TRANSACTION_RETRIES || !isRetryableTransactionError(err)) throw err;
+    } finally {
+      connection.release();
+    }
+  }
+}

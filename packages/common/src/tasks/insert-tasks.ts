@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { isConnectionError } from '../mysql/pool.js';
-import { inTransaction, isRetryableTransactionError, TRANSACTION_RETRIES } from '../mysql/transaction.js';
-import { countMoves } from './status-counts.js';
+import { type Statement, transactionInOneTrip } from '../mysql/transaction.js';
+import { countStatements } from './status-counts.js';
 import type { TaskData } from './task-schema.js';
 
 export class DuplicateIdempotencyKeyError extends Error {
@@ -77,16 +77,13 @@ function taskError(task: NewTask, err: unknown): Error {
   return asRejection(err) ?? (err instanceof Error ? err : new Error(String(err)));
 }
 
-/** One task alone: a plain INSERT, run again after a deadlock. */
+/** One task alone (insertBatch runs it again after a deadlock). */
 async function insertOne(pool: Pool, task: NewTask): Promise<InsertOutcome> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const [id] = await insertBatch(pool, [task]);
-      return { id: id as number };
-    } catch (err) {
-      if (attempt < TRANSACTION_RETRIES && isRetryableTransactionError(err)) continue;
-      return { error: taskError(task, err) };
-    }
+  try {
+    const [id] = await insertBatch(pool, [task]);
+    return { id: id as number };
+  } catch (err) {
+    return { error: taskError(task, err) };
   }
 }
 
@@ -119,49 +116,43 @@ function batchMarker(): number {
 
 /**
  * The INSERT of a batch, and the pending count, in one transaction (one commit, one log flush)
- * that tells each task its own id, in any `innodb_autoinc_lock_mode`. One task is a plain
- * INSERT. With MySQL's default lock mode (2, interleaved) the ids of one multi-row INSERT need
- * not be consecutive, but within the statement they increase in row order, the first is
+ * sent in one round trip, that tells each task its own id in any `innodb_autoinc_lock_mode`.
+ * With MySQL's default lock mode (2, interleaved) the ids of one multi-row INSERT need not be
+ * consecutive, but within the statement they increase in row order, the first is
  * LAST_INSERT_ID(), and every row carries the batch's random marker in `insert_batch`: reading
  * the rows from that id on with that marker, in id order, gives each task its id (a short
- * range scan of the primary key, stopped after the batch's last row). In lock modes 0 and 1
- * (MariaDB's default) the ids are consecutive, and that read is skipped. The text protocol is
- * used throughout: the server's errors then name the column at fault.
+ * range scan of the primary key, stopped after the batch's last row), in the same round trip.
+ * In lock modes 0 and 1 (MariaDB's default), and for a single task, the ids are consecutive
+ * and that read is left out. The text protocol is used throughout: the server's errors then
+ * name the column at fault.
  */
 async function insertBatch(pool: Pool, tasks: NewTask[]): Promise<number[]> {
   const { consecutive, step } = await autoIncrementOf(pool);
-  return inTransaction(pool, async (connection) => {
-    let ids: number[];
-    if (tasks.length === 1) {
-      const [task] = tasks as [NewTask];
-      const [result] = await connection.query<ResultSetHeader>(
-        'INSERT INTO tasks (data, idempotency_key) VALUES (?, ?)',
-        [JSON.stringify(task.data), task.idempotencyKey],
-      );
-      ids = [result.insertId];
-    } else {
-      const marker = batchMarker();
-      const [result] = await connection.query<ResultSetHeader>(
-        'INSERT INTO tasks (data, idempotency_key, insert_batch) VALUES ?',
-        [tasks.map((t) => [JSON.stringify(t.data), t.idempotencyKey, marker])],
-      );
-      if (consecutive) {
-        // Lock mode 0 or 1 (MariaDB's default): the statement's ids are consecutive.
-        ids = tasks.map((_, i) => result.insertId + i * step);
-      } else {
-        const [rows] = await connection.query<RowDataPacket[]>(
-          'SELECT id FROM tasks WHERE id >= ? AND insert_batch = ? ORDER BY id LIMIT ?',
-          [result.insertId, marker, tasks.length],
-        );
-        if (rows.length !== tasks.length) {
-          throw new Error(`inserted ${tasks.length} tasks from id ${result.insertId} but found ${rows.length} of them`);
-        }
-        ids = rows.map((row) => Number(row.id));
-      }
-    }
-    await countMoves(connection, [{ from: null, to: 'pending', n: tasks.length }]);
-    return ids;
-  });
+  const marker = tasks.length === 1 ? null : batchMarker();
+  const readBack = !consecutive && marker !== null;
+  const statements: Statement[] = [
+    {
+      sql: 'INSERT INTO tasks (data, idempotency_key, insert_batch) VALUES ?',
+      values: [tasks.map((t) => [JSON.stringify(t.data), t.idempotencyKey, marker])],
+    },
+    ...(readBack
+      ? [
+          {
+            sql: 'SELECT id FROM tasks WHERE id >= LAST_INSERT_ID() AND insert_batch = ? ORDER BY id LIMIT ?',
+            values: [marker, tasks.length],
+          },
+        ]
+      : []),
+    ...countStatements([{ from: null, to: 'pending', n: tasks.length }]),
+  ];
+  const [inserted, read] = await transactionInOneTrip(pool, statements);
+  const first = (inserted as ResultSetHeader).insertId;
+  if (!readBack) return tasks.map((_, i) => first + i * step);
+  const rows = read as RowDataPacket[];
+  if (rows.length !== tasks.length) {
+    throw new Error(`inserted ${tasks.length} tasks from id ${first} but found ${rows.length} of them`);
+  }
+  return rows.map((row) => Number(row.id));
 }
 
 /**

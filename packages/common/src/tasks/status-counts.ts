@@ -1,5 +1,6 @@
 import { randomInt } from 'node:crypto';
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
+import type { Statement } from '../mysql/transaction.js';
 import type { TaskStatus } from './task-schema.js';
 
 /**
@@ -24,6 +25,11 @@ export interface StatusMove {
 
 /** Counts moves in the transaction that made them; finishes also count in their minute. */
 export async function countMoves(connection: PoolConnection, moves: StatusMove[]): Promise<void> {
+  for (const { sql, values } of countStatements(moves)) await connection.query(sql, values);
+}
+
+/** The statements that count `moves` (none when nothing moved), for a transaction to run. */
+export function countStatements(moves: StatusMove[]): Statement[] {
   const delta = new Map<TaskStatus, number>();
   let completed = 0;
   let failed = 0;
@@ -34,20 +40,23 @@ export async function countMoves(connection: PoolConnection, moves: StatusMove[]
     if (to === 'completed') completed += n;
     if (to === 'failed') failed += n;
   }
+  const statements: Statement[] = [];
   if (completed + failed > 0) {
-    await connection.query(
-      `INSERT INTO tasks_finished_per_minute (minute, completed, failed) VALUES (UNIX_TIMESTAMP() DIV 60, ?, ?)
+    statements.push({
+      sql: `INSERT INTO tasks_finished_per_minute (minute, completed, failed) VALUES (UNIX_TIMESTAMP() DIV 60, ?, ?)
         ON DUPLICATE KEY UPDATE completed = completed + ?, failed = failed + ?`,
-      [completed, failed, completed, failed],
-    );
+      values: [completed, failed, completed, failed],
+    });
   }
   const changes = [...delta].filter(([, n]) => n !== 0);
-  if (changes.length === 0) return;
-  await connection.query(
-    `UPDATE task_counts SET n = n + CASE status ${changes.map(() => 'WHEN ? THEN ?').join(' ')} END
+  if (changes.length > 0) {
+    statements.push({
+      sql: `UPDATE task_counts SET n = n + CASE status ${changes.map(() => 'WHEN ? THEN ?').join(' ')} END
       WHERE shard = ? AND status IN (?)`,
-    [...changes.flat(), randomInt(COUNT_SHARDS), changes.map(([status]) => status)],
-  );
+      values: [...changes.flat(), randomInt(COUNT_SHARDS), changes.map(([status]) => status)],
+    });
+  }
+  return statements;
 }
 
 /** How many tasks have each status (every status present, 0 when none): a read of 64 rows. */
