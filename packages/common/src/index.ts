@@ -22,8 +22,10 @@ export { withNamedLock } from './mysql/named-lock.js';
 export { createPool, ensureDatabase, isConnectionError, type Pool, type PoolSettings } from './mysql/pool.js';
 export {
   inTransaction,
+  inTransactionTrips,
   isRetryableTransactionError,
   type Statement,
+  type Trip,
   transactionInOneTrip,
 } from './mysql/transaction.js';
 export { type OpsServer, type OpsServerOptions, startOpsServer, startOpsServerFromConfig } from './ops-server.js';

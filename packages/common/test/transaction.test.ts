@@ -1,4 +1,4 @@
-import { insertTask, inTransaction, transactionInOneTrip } from '@tasks/common';
+import { insertTask, inTransaction, inTransactionTrips, transactionInOneTrip } from '@tasks/common';
 import type { PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
@@ -100,5 +100,45 @@ describe('transactionInOneTrip', () => {
     const [[row]] = await t.ctx.pool.query<RowDataPacket[]>('SELECT data FROM tasks WHERE id = ?', [id]);
     const data = typeof row?.data === 'string' ? JSON.parse(row.data) : row?.data;
     expect(data.message).toBe(message);
+  });
+});
+
+describe('inTransactionTrips', () => {
+  const attemptsOf = async (id: number) => {
+    const [[row]] = await t.ctx.pool.query<RowDataPacket[]>('SELECT attempts FROM tasks WHERE id = ?', [id]);
+    return Number(row?.attempts);
+  };
+
+  it('sends trips on one transaction, each seeing the ones before, and commits after work when no trip did', async () => {
+    const a = await insertTask(t.ctx.pool, { message: 'a', time: 0 });
+    const seen = await inTransactionTrips(t.ctx.pool, async (trip) => {
+      await trip([{ sql: 'UPDATE tasks SET attempts = attempts + 1 WHERE id = ?', values: [a] }]);
+      const [rows] = (await trip([{ sql: 'SELECT attempts FROM tasks WHERE id = ?', values: [a] }])) as [
+        RowDataPacket[],
+      ];
+      // Not committed yet: another connection still reads the old value.
+      expect(await attemptsOf(a)).toBe(0);
+      return Number(rows[0]?.attempts);
+    });
+    expect(seen).toBe(1);
+    expect(await attemptsOf(a)).toBe(1);
+  });
+
+  it('rolls back what earlier trips sent when work throws between trips', async () => {
+    const a = await insertTask(t.ctx.pool, { message: 'a', time: 0 });
+    const refused = inTransactionTrips(t.ctx.pool, async (trip) => {
+      await trip([{ sql: 'UPDATE tasks SET attempts = 4 WHERE id = ?', values: [a] }]);
+      throw new Error('changed my mind');
+    });
+    await expect(refused).rejects.toThrow('changed my mind');
+    expect(await attemptsOf(a)).toBe(0);
+  });
+
+  it('refuses a trip after the one that committed', async () => {
+    const late = inTransactionTrips(t.ctx.pool, async (trip) => {
+      await trip([{ sql: 'SELECT 1' }], { commit: true });
+      await trip([{ sql: 'SELECT 2' }]);
+    });
+    await expect(late).rejects.toThrow('committed already');
   });
 });

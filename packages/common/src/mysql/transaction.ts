@@ -46,34 +46,57 @@ export interface Statement {
 }
 
 /**
- * Runs `statements` as one transaction in a single round trip: START TRANSACTION, the
- * statements and COMMIT go to the server as one query (the pool's connections accept several
- * statements per query; each is formatted from its placeholders, never from raw text), and
- * come back as one result per statement. For transactions whose statements do not depend on
- * each other's results: where a commit waits for a log flush, every round trip saved is time
- * the caller's batch is not open to the next requests.
- *
- * The server stops at the first statement that fails; the transaction is then rolled back and
- * that statement's error thrown. Deadlocks and lock wait timeouts are run again as
- * inTransaction does.
+ * Sends statements of a transaction to the server, several in one round trip; see
+ * inTransactionTrips. Resolves with one result per statement.
  */
-export async function transactionInOneTrip(pool: Pool, statements: Statement[]): Promise<unknown[]> {
+export type Trip = (statements: Statement[], options?: { commit?: boolean }) => Promise<unknown[]>;
+
+/**
+ * Runs `work` in a transaction whose statements go to the server a round trip at a time, as
+ * many statements in each as `work` passes to `trip` (the pool's connections accept several
+ * statements per query; each is formatted from its placeholders, never pasted as text).
+ * START TRANSACTION goes with the first trip, and COMMIT with the trip `work` marks
+ * `{ commit: true }` (or on its own after `work`, when none did). Where a commit waits for a log
+ * flush, every round trip saved is time a batch of the caller is not waiting.
+ *
+ * The server stops at the first statement that fails; the transaction is then rolled back
+ * (before the connection returns to the pool) and that error thrown, as when `work` throws.
+ * Deadlocks and lock wait timeouts run the whole of `work` again, as inTransaction does.
+ */
+export async function inTransactionTrips<T>(pool: Pool, work: (trip: Trip) => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     const connection = await pool.getConnection();
-    try {
+    let started = false;
+    let committed = false;
+    const trip: Trip = async (statements, options = {}) => {
+      if (committed) throw new Error('the transaction was committed already');
       const sql = [
-        'START TRANSACTION',
+        ...(started ? [] : ['START TRANSACTION']),
         ...statements.map((s) => (s.values ? connection.format(s.sql, s.values) : s.sql)),
-        'COMMIT',
-      ].join(';\n');
-      const [results] = await connection.query(sql);
-      // One result for START TRANSACTION, then the statements', then COMMIT's.
-      return (results as unknown[]).slice(1, 1 + statements.length);
+        ...(options.commit ? ['COMMIT'] : []),
+      ];
+      const skip = started ? 0 : 1;
+      started = true;
+      const [results] = await connection.query(sql.join(';\n'));
+      committed = options.commit === true;
+      if (statements.length === 0) return [];
+      // A query of one statement answers with its result; of several, with one per statement.
+      return sql.length === 1 ? [results] : (results as unknown[]).slice(skip, skip + statements.length);
+    };
+    try {
+      const result = await work(trip);
+      if (!committed) await trip([], { commit: true });
+      return result;
     } catch (err) {
-      await connection.query('ROLLBACK').catch(() => undefined);
+      if (started && !committed) await connection.query('ROLLBACK').catch(() => undefined);
       if (attempt >= TRANSACTION_RETRIES || !isRetryableTransactionError(err)) throw err;
     } finally {
       connection.release();
     }
   }
+}
+
+/** The statements as one transaction in a single round trip (see inTransactionTrips); one result per statement. */
+export function transactionInOneTrip(pool: Pool, statements: Statement[]): Promise<unknown[]> {
+  return inTransactionTrips(pool, (trip) => trip(statements, { commit: true }));
 }

@@ -1,9 +1,9 @@
-import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { idsCondition } from '../../mysql/ids-condition.js';
 import { withNamedLock } from '../../mysql/named-lock.js';
-import { inTransaction, isRetryableTransactionError } from '../../mysql/transaction.js';
+import { inTransactionTrips, isRetryableTransactionError, type Statement, type Trip } from '../../mysql/transaction.js';
 import { errorText, type QueueMessage } from '../message-codec.js';
-import { countMoves } from '../status-counts.js';
+import { countStatements } from '../status-counts.js';
 import { decodeTaskData } from '../task-data.js';
 import type { TransitionDeps } from './deps.js';
 
@@ -79,71 +79,79 @@ function toClaim(rows: PendingRow[]): Claim {
 }
 
 /**
- * Marks the claimed rows: `processing` in a new run, or `failed` for those that cannot run.
- * Returns how many rows were still pending.
+ * Marks the claimed rows, `processing` in a new run or `failed` for those that cannot run, in
+ * one round trip, then counts them and commits in another. `check` is told how many rows were
+ * still pending before the commit; an error it throws rolls the transaction back.
  */
-async function mark(connection: PoolConnection, claim: Claim): Promise<number> {
-  let claimed = 0;
+async function mark(trip: Trip, claim: Claim, check: (marked: number) => void): Promise<void> {
+  const statements: Statement[] = [];
   if (claim.messages.length > 0) {
     const ids = idsCondition(claim.messages.map((m) => m.id));
-    const [result] = await connection.query<ResultSetHeader>(
-      `UPDATE tasks SET status = 'processing', run = run + 1, dispatched_at = NOW(3)
+    statements.push({
+      sql: `UPDATE tasks SET status = 'processing', run = run + 1, dispatched_at = NOW(3)
         WHERE ${ids.sql} AND status = 'pending'`,
-      ids.params,
-    );
-    claimed = result.affectedRows;
+      values: ids.params,
+    });
   }
-  let failed = 0;
   for (const { id, reason } of claim.invalid) {
-    const [result] = await connection.query<ResultSetHeader>(
-      `UPDATE tasks SET status = 'failed', run = run + 1, last_error = ?, finished_at = NOW(3)
+    statements.push({
+      sql: `UPDATE tasks SET status = 'failed', run = run + 1, last_error = ?, finished_at = NOW(3)
         WHERE id = ? AND status = 'pending'`,
-      [errorText(reason), id],
-    );
-    failed += result.affectedRows;
+      values: [errorText(reason), id],
+    });
   }
-  await countMoves(connection, [
-    { from: 'pending', to: 'processing', n: claimed },
-    { from: 'pending', to: 'failed', n: failed },
-  ]);
-  return claimed + failed;
+  if (statements.length === 0) return;
+  const results = (await trip(statements)) as ResultSetHeader[];
+  const changed = results.map((r) => r.affectedRows);
+  const claimed = claim.messages.length > 0 ? (changed.shift() ?? 0) : 0;
+  const failed = changed.reduce((sum, n) => sum + n, 0);
+  check(claimed + failed);
+  await trip(
+    countStatements([
+      { from: 'pending', to: 'processing', n: claimed },
+      { from: 'pending', to: 'failed', n: failed },
+    ]),
+    { commit: true },
+  );
 }
+
+/** Thrown to roll back an optimistic claim that found some of its rows claimed meanwhile. */
+class ClaimedMeanwhile extends Error {}
 
 /**
  * The usual case, one scheduler or schedulers that do not collide: read the oldest pending
  * tasks without locking them, then mark exactly those. If every one was still pending, the
  * claim is ours (each changed row stays locked until the commit). If another scheduler took
  * some meanwhile, undo and claim with locks instead. Locking reads cost the database about as
- * much as the update itself, so this roughly halves the work of a claim.
+ * much as the update itself, so this roughly halves the work of a claim. Three round trips:
+ * the read, the marks, the counts with the commit.
  */
 async function claimOptimistically(pool: Pool, limit: number): Promise<Claim | null> {
-  const connection = await pool.getConnection();
   try {
-    await connection.beginTransaction();
-    const [rows] = await connection.query<PendingRow[]>(PENDING, ['pending', limit]);
-    const claim = toClaim(rows);
-    if (rows.length > 0 && (await mark(connection, claim)) !== rows.length) {
-      await connection.rollback();
-      return null;
-    }
-    await connection.commit();
-    return claim;
+    return await inTransactionTrips(pool, async (trip) => {
+      const [rows] = (await trip([{ sql: PENDING, values: ['pending', limit] }])) as [PendingRow[]];
+      const claim = toClaim(rows);
+      await mark(trip, claim, (marked) => {
+        if (marked !== rows.length) throw new ClaimedMeanwhile();
+      });
+      return claim;
+    });
   } catch (err) {
-    await connection.rollback().catch(() => undefined);
-    // Two schedulers updating the same rows: the one the server chose to roll back claims with locks.
-    if (isRetryableTransactionError(err)) return null;
+    // Another scheduler took some of the rows, or two updated the same rows and the server
+    // rolled this one back: claim with locks.
+    if (err instanceof ClaimedMeanwhile || isRetryableTransactionError(err)) return null;
     throw err;
-  } finally {
-    connection.release();
   }
 }
 
 /** Claims with `SKIP LOCKED`, so schedulers claiming at the same moment never share a task. */
 function claimWithLocks(pool: Pool, limit: number): Promise<Claim> {
-  return inTransaction(pool, async (connection) => {
-    const [rows] = await connection.query<PendingRow[]>(`${PENDING} FOR UPDATE SKIP LOCKED`, ['pending', limit]);
+  return inTransactionTrips(pool, async (trip) => {
+    const [rows] = (await trip([{ sql: `${PENDING} FOR UPDATE SKIP LOCKED`, values: ['pending', limit] }])) as [
+      PendingRow[],
+    ];
     const claim = toClaim(rows);
-    if (rows.length > 0) await mark(connection, claim);
+    await mark(trip, claim, () => undefined);
     return claim;
   });
 }

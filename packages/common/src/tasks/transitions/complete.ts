@@ -1,7 +1,7 @@
-import type { PoolConnection, ResultSetHeader } from 'mysql2/promise';
+import type { Pool, ResultSetHeader } from 'mysql2/promise';
 import { groupBy, idsCondition } from '../../mysql/ids-condition.js';
-import { inTransaction } from '../../mysql/transaction.js';
-import { countMoves } from '../status-counts.js';
+import { inTransactionTrips } from '../../mysql/transaction.js';
+import { countStatements } from '../status-counts.js';
 import type { TransitionDeps } from './deps.js';
 
 /**
@@ -29,25 +29,31 @@ export interface CompleteResult {
 /** Groups that share their run and attempts, so one statement writes each group. */
 const runAndAttempts = (c: Completion) => `${c.run}:${c.tries + 1}`;
 
-async function markCompleted(connection: PoolConnection, completions: Completion[]): Promise<number> {
-  let changed = 0;
-  for (const group of groupBy(completions, runAndAttempts)) {
-    const first = group[0] as Completion;
-    const ids = idsCondition(group.map((c) => c.id));
-    const [result] = await connection.query<ResultSetHeader>(
-      `UPDATE tasks SET status = 'completed', attempts = GREATEST(attempts, ?), finished_at = NOW(3)
+/**
+ * Marks the runs completed, and counts the tasks that changed, in one transaction of two round
+ * trips: the UPDATEs (one per group), then the counts with the commit.
+ */
+function markCompleted(pool: Pool, completions: Completion[]): Promise<number> {
+  return inTransactionTrips(pool, async (trip) => {
+    const updates = groupBy(completions, runAndAttempts).map((group) => {
+      const first = group[0] as Completion;
+      const ids = idsCondition(group.map((c) => c.id));
+      return {
+        sql: `UPDATE tasks SET status = 'completed', attempts = GREATEST(attempts, ?), finished_at = NOW(3)
         WHERE ${ids.sql} AND status = 'processing' AND run = ?`,
-      [first.tries + 1, ...ids.params, first.run],
-    );
-    changed += result.affectedRows;
-  }
-  await countMoves(connection, [{ from: 'processing', to: 'completed', n: changed }]);
-  return changed;
+        values: [first.tries + 1, ...ids.params, first.run],
+      };
+    });
+    const results = (await trip(updates)) as ResultSetHeader[];
+    const changed = results.reduce((sum, result) => sum + result.affectedRows, 0);
+    await trip(countStatements([{ from: 'processing', to: 'completed', n: changed }]), { commit: true });
+    return changed;
+  });
 }
 
 export async function completeRuns(deps: TransitionDeps, completions: Completion[]): Promise<CompleteResult> {
   if (completions.length === 0) return { completed: 0, leasesLost: 0 };
-  const completed = await inTransaction(deps.pool, (connection) => markCompleted(connection, completions));
+  const completed = await markCompleted(deps.pool, completions);
   // Every acknowledged message takes its task out of the present set (the rule of QueueKeys.present).
   const held = await deps.queue.tasks.ack(
     completions.map((c) => c.token),
