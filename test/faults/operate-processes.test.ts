@@ -115,7 +115,10 @@ it('dead letters are redriven with the tasks CLI and completed by the normal pat
   const dead = await (await fetch(`${failing.base}/metrics`)).text();
   expect(metricValue(dead, 'tasks_dead_lettered_total')).toBe(4);
   expect(metricValue(dead, 'tasks_retried_total')).toBe(8);
-  expect(metricValue(await (await fetch(`${dlq.base}/metrics`)).text(), 'tasks_failed_total')).toBe(4);
+  // The DLQ processor counts its batch once the batch is written, a moment after the tasks read failed.
+  const failedMetric = async () => metricValue(await (await fetch(`${dlq.base}/metrics`)).text(), 'tasks_failed_total');
+  await until(async () => (await failedMetric()) === 4, 5_000, 50);
+  expect(await failedMetric()).toBe(4);
   expect(metricValue(await (await fetch(`${scheduler.base}/metrics`)).text(), 'tasks_claimed_total')).toBe(4);
 
   // Fix the cause (an executor that succeeds), then redrive.
@@ -131,7 +134,12 @@ it('dead letters are redriven with the tasks CLI and completed by the normal pat
   expect(all.stdout).toContain('3 failed tasks pending again; 3 dead-letter entries removed');
   await until(async () => (await countByStatus(f.pool)).completed === 4, 30_000, 100);
   expect(await f.t.ctx.redis.llen(f.t.ctx.queue.keys.deadLetters)).toBe(0);
-  expect(metricValue(await (await fetch(`${healthy.base}/metrics`)).text(), 'tasks_completed_total')).toBe(4);
+  // The executor counts a completion once its batch is committed and its messages acknowledged,
+  // a moment after the task reads completed.
+  const completedMetric = async () =>
+    metricValue(await (await fetch(`${healthy.base}/metrics`)).text(), 'tasks_completed_total');
+  await until(async () => (await completedMetric()) === 4, 5_000, 50);
+  expect(await completedMetric()).toBe(4);
 
   const stats = JSON.parse((await tasksCli('stats', '--json')).stdout);
   expect(stats.tasks).toEqual({ pending: 0, processing: 0, completed: 4, failed: 0 });
