@@ -28,8 +28,8 @@ function baseOptions(settings: PoolSettings): PoolOptions {
 export function createPool(settings: PoolSettings, logger: Logger): Pool {
   const pool = mysql.createPool({
     ...baseOptions(settings),
-    // A transaction whose statements do not wait for each other's results goes to the server
-    // as one query (transactionInOneTrip). Every statement is built from placeholders.
+    // A transaction sends its statements several to a query (inTransactionTrips); every one is
+    // formatted from its placeholders.
     multipleStatements: true,
     connectionLimit: settings.size,
     maxIdle: settings.size,
