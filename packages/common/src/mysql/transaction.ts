@@ -14,10 +14,15 @@ export function isRetryableTransactionError(err: unknown): boolean {
  * timeout is run again at once, up to TRANSACTION_RETRIES times in all: `work` must do nothing
  * but its statements (it may run more than once).
  */
-export async function inTransaction<T>(pool: Pool, work: (connection: PoolConnection) => Promise<T>): Promise<T> {
+export function inTransaction<T>(pool: Pool, work: (connection: PoolConnection) => Promise<T>): Promise<T> {
+  return retried(() => once(pool, work));
+}
+
+/** Runs `transaction` again while the server rolls it back for a deadlock or a lock wait timeout, up to TRANSACTION_RETRIES times in all. */
+async function retried<T>(transaction: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await once(pool, work);
+      return await transaction();
     } catch (err) {
       if (attempt >= TRANSACTION_RETRIES || !isRetryableTransactionError(err)) throw err;
     }
@@ -63,36 +68,38 @@ export type Trip = (statements: Statement[], options?: { commit?: boolean }) => 
  * (before the connection returns to the pool) and that error thrown, as when `work` throws.
  * Deadlocks and lock wait timeouts run the whole of `work` again, as inTransaction does.
  */
-export async function inTransactionTrips<T>(pool: Pool, work: (trip: Trip) => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    const connection = await pool.getConnection();
-    let started = false;
-    let committed = false;
-    const trip: Trip = async (statements, options = {}) => {
-      if (committed) throw new Error('the transaction was committed already');
-      const sql = [
-        ...(started ? [] : ['START TRANSACTION']),
-        ...statements.map((s) => (s.values ? connection.format(s.sql, s.values) : s.sql)),
-        ...(options.commit ? ['COMMIT'] : []),
-      ];
-      const skip = started ? 0 : 1;
-      started = true;
-      const [results] = await connection.query(sql.join(';\n'));
-      committed = options.commit === true;
-      if (statements.length === 0) return [];
-      // A query of one statement answers with its result; of several, with one per statement.
-      return sql.length === 1 ? [results] : (results as unknown[]).slice(skip, skip + statements.length);
-    };
-    try {
-      const result = await work(trip);
-      if (!committed) await trip([], { commit: true });
-      return result;
-    } catch (err) {
-      if (started && !committed) await connection.query('ROLLBACK').catch(() => undefined);
-      if (attempt >= TRANSACTION_RETRIES || !isRetryableTransactionError(err)) throw err;
-    } finally {
-      connection.release();
-    }
+export function inTransactionTrips<T>(pool: Pool, work: (trip: Trip) => Promise<T>): Promise<T> {
+  return retried(() => tripsOnce(pool, work));
+}
+
+async function tripsOnce<T>(pool: Pool, work: (trip: Trip) => Promise<T>): Promise<T> {
+  const connection = await pool.getConnection();
+  let started = false;
+  let committed = false;
+  const trip: Trip = async (statements, options = {}) => {
+    if (committed) throw new Error('the transaction was committed already');
+    const sql = [
+      ...(started ? [] : ['START TRANSACTION']),
+      ...statements.map((s) => (s.values ? connection.format(s.sql, s.values) : s.sql)),
+      ...(options.commit ? ['COMMIT'] : []),
+    ];
+    const skip = started ? 0 : 1;
+    started = true;
+    const [results] = await connection.query(sql.join(';\n'));
+    committed = options.commit === true;
+    if (statements.length === 0) return [];
+    // A query of one statement answers with its result; of several, with one per statement.
+    return sql.length === 1 ? [results] : (results as unknown[]).slice(skip, skip + statements.length);
+  };
+  try {
+    const result = await work(trip);
+    if (!committed) await trip([], { commit: true });
+    return result;
+  } catch (err) {
+    if (started && !committed) await connection.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    connection.release();
   }
 }
 
