@@ -78,12 +78,17 @@ function toClaim(rows: PendingRow[]): Claim {
   return claim;
 }
 
+/** How many claimed rows each mark changed (those still pending). */
+interface Marked {
+  claimed: number;
+  failed: number;
+}
+
 /**
  * Marks the claimed rows, `processing` in a new run or `failed` for those that cannot run, in
- * one round trip, then counts them and commits in another. `check` is told how many rows were
- * still pending before the commit; an error it throws rolls the transaction back.
+ * one round trip of the claim's transaction.
  */
-async function mark(trip: Trip, claim: Claim, check: (marked: number) => void): Promise<void> {
+async function mark(trip: Trip, claim: Claim): Promise<Marked> {
   const statements: Statement[] = [];
   if (claim.messages.length > 0) {
     const ids = idsCondition(claim.messages.map((m) => m.id));
@@ -100,13 +105,15 @@ async function mark(trip: Trip, claim: Claim, check: (marked: number) => void): 
       values: [errorText(reason), id],
     });
   }
-  if (statements.length === 0) return;
-  const results = (await trip(statements)) as ResultSetHeader[];
-  const changed = results.map((r) => r.affectedRows);
+  if (statements.length === 0) return { claimed: 0, failed: 0 };
+  const changed = ((await trip(statements)) as ResultSetHeader[]).map((r) => r.affectedRows);
   const claimed = claim.messages.length > 0 ? (changed.shift() ?? 0) : 0;
-  const failed = changed.reduce((sum, n) => sum + n, 0);
-  check(claimed + failed);
-  await trip(
+  return { claimed, failed: changed.reduce((sum, n) => sum + n, 0) };
+}
+
+/** The counts of what `mark` changed, sent with the claim's commit. */
+function commitCounted(trip: Trip, { claimed, failed }: Marked): Promise<unknown[]> {
+  return trip(
     countStatements([
       { from: 'pending', to: 'processing', n: claimed },
       { from: 'pending', to: 'failed', n: failed },
@@ -131,9 +138,9 @@ async function claimOptimistically(pool: Pool, limit: number): Promise<Claim | n
     return await inTransactionTrips(pool, async (trip) => {
       const [rows] = (await trip([{ sql: PENDING, values: ['pending', limit] }])) as [PendingRow[]];
       const claim = toClaim(rows);
-      await mark(trip, claim, (marked) => {
-        if (marked !== rows.length) throw new ClaimedMeanwhile();
-      });
+      const marked = await mark(trip, claim);
+      if (marked.claimed + marked.failed !== rows.length) throw new ClaimedMeanwhile();
+      await commitCounted(trip, marked);
       return claim;
     });
   } catch (err) {
@@ -151,7 +158,7 @@ function claimWithLocks(pool: Pool, limit: number): Promise<Claim> {
       PendingRow[],
     ];
     const claim = toClaim(rows);
-    await mark(trip, claim, () => undefined);
+    await commitCounted(trip, await mark(trip, claim));
     return claim;
   });
 }
