@@ -1,5 +1,5 @@
 import { Agent } from 'node:http';
-import type { Logger } from '@tasks/common';
+import { countByStatus, type Logger } from '@tasks/common';
 import type { Redis } from 'ioredis';
 import { resetDatabase } from './database.js';
 import { type DrainFigures, runDrain } from './drain.js';
@@ -76,10 +76,8 @@ async function measureRetention(
   ctx: { settings: BenchSettings; logger: Logger; redis: Redis },
   server: DatabaseServer,
 ): Promise<RetentionFigures> {
-  const count = async () => {
-    const [[row]] = (await server.pool.query('SELECT COUNT(*) AS n FROM tasks')) as unknown as [[{ n: number }]];
-    return Number(row.n);
-  };
+  // The kept per-status counts (64 rows) rather than COUNT(*) over the ten million.
+  const count = async () => Object.values(await countByStatus(server.pool)).reduce((sum, n) => sum + n, 0);
   const without: DrainFigures[] = [];
   const withRetention: DrainFigures[] = [];
   let deleted = 0;
