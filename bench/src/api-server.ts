@@ -8,7 +8,7 @@ import {
   configFromEnvironment,
   createContext,
   createLogger,
-  type Pool,
+  type Database,
   prepareDatabase,
   runService,
   type TaskQueue,
@@ -25,7 +25,7 @@ const MAX_BATCH = 1_000;
  * the insert path (the server's auto-increment settings) as MariaDB's defaults. A query of
  * several statements (a transaction in one round trip) gets one such answer per statement.
  */
-function storageThatDoesNothing(): Pool {
+function storageThatDoesNothing(): Database {
   let nextId = 1;
   const inserted = () => {
     const insertId = nextId;
@@ -49,7 +49,7 @@ function storageThatDoesNothing(): Pool {
     rollback: async () => undefined,
     release: () => undefined,
   };
-  return { query: answer, execute: answer, getConnection: async () => connection } as unknown as Pool;
+  return { query: answer, execute: answer, getConnection: async () => connection } as unknown as Database;
 }
 
 /** Announces nothing. */

@@ -1,4 +1,12 @@
-import { countMoves, createPool, ensureDatabase, type Logger, migrate, type Pool, sleep } from '@tasks/common';
+import {
+  countedTransaction,
+  createDatabase,
+  type Database,
+  ensureDatabase,
+  type Logger,
+  migrate,
+  sleep,
+} from '@tasks/common';
 import mysql, { type ResultSetHeader, type RowDataPacket } from 'mysql2/promise';
 
 const SEED_CHUNK = 1_000;
@@ -15,12 +23,12 @@ export async function resetDatabase(url: string, logger: Logger): Promise<void> 
   } finally {
     await connection.end();
   }
-  await ensureDatabase(url, 5_000);
-  await migrate({ url, size: 1, connectTimeoutMs: 5_000 }, logger);
+  await ensureDatabase({ url, size: 1, connectTimeoutMs: 5_000, lockWaitTimeoutS: 5 });
+  await migrate({ url, size: 1, connectTimeoutMs: 5_000, lockWaitTimeoutS: 5 }, logger);
 }
 
-export function openPool(url: string, logger: Logger): Pool {
-  return createPool({ url, size: 4, connectTimeoutMs: 5_000 }, logger);
+export function openPool(url: string, logger: Logger): Database {
+  return createDatabase({ url, size: 4, connectTimeoutMs: 5_000, lockWaitTimeoutS: 5 }, logger);
 }
 
 /**
@@ -28,39 +36,33 @@ export function openPool(url: string, logger: Logger): Pool {
  * to the scheduler all at once. Returns the database's clock at the commit and the ids.
  */
 export async function seedPending(
-  pool: Pool,
+  pool: Database,
   count: number,
   data: { message: string; time: number },
 ): Promise<{ committedAt: number; firstId: number; lastId: number }> {
-  const connection = await pool.getConnection();
-  try {
-    await connection.beginTransaction();
-    const json = JSON.stringify(data);
+  const json = JSON.stringify(data);
+  // Counted as the API counts its inserts, so that the per-status counts stay exact.
+  const { firstId, lastId } = await countedTransaction(pool, async (trip) => {
     let firstId = 0;
     let lastId = 0;
     for (let done = 0; done < count; done += SEED_CHUNK) {
       const n = Math.min(SEED_CHUNK, count - done);
       const rows = Array.from({ length: n }, () => [json]);
-      const [result] = await connection.query<ResultSetHeader>('INSERT INTO tasks (data) VALUES ?', [rows]);
+      const [result] = (await trip([
+        { sql: 'INSERT INTO tasks (data) VALUES ?', values: [rows], move: { from: null, to: 'pending' } },
+      ])) as [ResultSetHeader];
       if (done === 0) firstId = result.insertId;
       lastId = result.insertId + n - 1;
     }
-    // Counted as the API counts its inserts, so that the per-status counts stay exact.
-    await countMoves(connection, [{ from: null, to: 'pending', n: count }]);
-    await connection.commit();
-    const [[row]] = await connection.query<RowDataPacket[]>('SELECT NOW(3) AS now');
-    if (!(row?.now instanceof Date)) throw new Error('the database did not say what time it is');
-    return { committedAt: row.now.getTime(), firstId, lastId };
-  } catch (err) {
-    await connection.rollback().catch(() => undefined);
-    throw err;
-  } finally {
-    connection.release();
-  }
+    return { firstId, lastId };
+  });
+  const [[row]] = await pool.query<RowDataPacket[]>('SELECT NOW(3) AS now');
+  if (!(row?.now instanceof Date)) throw new Error('the database did not say what time it is');
+  return { committedAt: row.now.getTime(), firstId, lastId };
 }
 
 /** How many tasks are pending or processing, by the per-status counts the transitions keep (64 rows). */
-export async function unfinished(pool: Pool): Promise<number> {
+export async function unfinished(pool: Database): Promise<number> {
   const [[row]] = await pool.query<RowDataPacket[]>(
     "SELECT COALESCE(SUM(n), 0) AS n FROM task_counts WHERE status IN ('pending', 'processing')",
   );
@@ -74,7 +76,7 @@ export async function unfinished(pool: Pool): Promise<number> {
  * pending one steps over (milliseconds of the server's CPU per poll on MySQL, taken from the
  * drain it watches). A wrong count cannot pass unseen: every drain checks its tasks after.
  */
-export async function allFinished(pool: Pool): Promise<boolean> {
+export async function allFinished(pool: Database): Promise<boolean> {
   return (await unfinished(pool)) === 0;
 }
 
@@ -91,7 +93,7 @@ export interface RangeSummary {
 }
 
 /** Outcome of the tasks with ids in [firstId, lastId]. */
-export async function summarizeRange(pool: Pool, firstId: number, lastId: number): Promise<RangeSummary> {
+export async function summarizeRange(pool: Database, firstId: number, lastId: number): Promise<RangeSummary> {
   const [[row]] = await pool.query<RowDataPacket[]>(
     `SELECT SUM(status = 'completed') AS completed, SUM(status = 'failed') AS failed,
             SUM(status IN ('pending', 'processing')) AS unfinished, SUM(attempts) AS attempts,
@@ -110,7 +112,7 @@ export async function summarizeRange(pool: Pool, firstId: number, lastId: number
 }
 
 /** Finish times (ms since the epoch, the database's clock) of the given tasks; unfinished ones are left out. */
-export async function finishTimes(pool: Pool, ids: number[]): Promise<Map<number, number>> {
+export async function finishTimes(pool: Database, ids: number[]): Promise<Map<number, number>> {
   const times = new Map<number, number>();
   for (let i = 0; i < ids.length; i += SEED_CHUNK) {
     const [rows] = await pool.query<RowDataPacket[]>(
@@ -122,7 +124,7 @@ export async function finishTimes(pool: Pool, ids: number[]): Promise<Map<number
   return times;
 }
 
-export async function serverVersion(pool: Pool): Promise<string> {
+export async function serverVersion(pool: Database): Promise<string> {
   const [[row]] = await pool.query<RowDataPacket[]>('SELECT VERSION() AS v');
   return String(row?.v ?? 'unknown');
 }
@@ -132,7 +134,7 @@ export async function serverVersion(pool: Pool): Promise<string> {
  * writes, such as a warm-up's, still cost the server in the background. MariaDB reports it as
  * a status variable, MySQL 8+ as an InnoDB metric.
  */
-export async function historyListLength(pool: Pool): Promise<number> {
+export async function historyListLength(pool: Database): Promise<number> {
   const [status] = await pool.query<RowDataPacket[]>("SHOW GLOBAL STATUS LIKE 'Innodb_history_list_length'");
   if (status[0]) return Number(status[0].Value);
   const [metric] = await pool.query<RowDataPacket[]>(
@@ -147,7 +149,7 @@ export async function historyListLength(pool: Pool): Promise<number> {
  * shared server keep it above 0), or has stopped shrinking for `idleMs` (MySQL's purge leaves
  * a short list alone until more comes).
  */
-export async function waitForPurge(pool: Pool, baseline = 0, timeoutMs = 15_000, idleMs = 1_000): Promise<void> {
+export async function waitForPurge(pool: Database, baseline = 0, timeoutMs = 15_000, idleMs = 1_000): Promise<void> {
   const started = performance.now();
   let last = Number.POSITIVE_INFINITY;
   let lastShrank = started;

@@ -8,7 +8,7 @@
 // during the cycle and until InnoDB has purged what the cycle left (MySQL purges as it goes,
 // MariaDB mostly afterwards), from /proc: other clients of a shared server add to it.
 // Prints a Markdown table per server and the plans of the claim's statements.
-import { claimPending, completeRuns, createPool, type Pool, type TaskQueue } from '@tasks/common';
+import { claimPending, completeRuns, createDatabase, type Database, type TaskQueue } from '@tasks/common';
 import { pino } from 'pino';
 import { historyListLength, resetDatabase, seedPending, waitForPurge } from './database.js';
 import { CLAIM_SELECT, explain } from './plans.js';
@@ -28,8 +28,8 @@ const TASK = { message: 'bench', time: 0 };
 
 interface Variant {
   name: string;
-  /** Run on each new connection of the pool. */
-  session?: string[];
+  /** Set globally for the variant (the services' sessions start from it), and set back after. */
+  global?: { set: string; reset: string };
   /** Run once on the table after the migrations. */
   table?: string[];
   batch?: number;
@@ -39,10 +39,23 @@ interface Variant {
 
 const VARIANTS: Variant[] = [
   { name: 'as the services run' },
-  { name: 'binlog_row_image=MINIMAL', session: ["SET SESSION binlog_row_image = 'MINIMAL'"], needsBinlog: true },
-  { name: 'binlog_row_image=NOBLOB', session: ["SET SESSION binlog_row_image = 'NOBLOB'"], needsBinlog: true },
-  { name: 'no binary log (sql_log_bin=0)', session: ['SET SESSION sql_log_bin = 0'], needsBinlog: true },
-  { name: 'READ COMMITTED', session: ['SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED'] },
+  {
+    name: 'binlog_row_image=MINIMAL',
+    global: { set: "SET GLOBAL binlog_row_image = 'MINIMAL'", reset: "SET GLOBAL binlog_row_image = 'FULL'" },
+    needsBinlog: true,
+  },
+  {
+    name: 'binlog_row_image=NOBLOB',
+    global: { set: "SET GLOBAL binlog_row_image = 'NOBLOB'", reset: "SET GLOBAL binlog_row_image = 'FULL'" },
+    needsBinlog: true,
+  },
+  {
+    name: 'READ COMMITTED',
+    global: {
+      set: 'SET GLOBAL TRANSACTION ISOLATION LEVEL READ COMMITTED',
+      reset: 'SET GLOBAL TRANSACTION ISOLATION LEVEL REPEATABLE READ',
+    },
+  },
   { name: 'ROW_FORMAT=DYNAMIC', table: ['ALTER TABLE tasks ROW_FORMAT = DYNAMIC'] },
   { name: 'batches of 5,000', batch: 5_000 },
   // Not a setting to deploy (the claim needs the index once the table holds a history): what
@@ -66,7 +79,7 @@ interface Measure {
 }
 
 /** Claims and completes every pending task, a batch at a time, as the scheduler and an executor would. */
-async function cycle(pool: Pool, batch: number): Promise<number> {
+async function cycle(pool: Database, batch: number): Promise<number> {
   let done = 0;
   for (;;) {
     const { dispatched } = await claimPending(pool, batch);
@@ -83,10 +96,8 @@ async function measure(server: DatabaseServer, variant: Variant): Promise<Measur
   const logger = pino({ level: 'warn' });
   await resetDatabase(server.url, logger);
   for (const sql of variant.table ?? []) await server.pool.query(sql);
-  const pool = createPool({ url: server.url, size: 2, connectTimeoutMs: 5_000 }, logger);
-  pool.pool.on('connection', (connection) => {
-    for (const sql of variant.session ?? []) connection.query(sql);
-  });
+  if (variant.global) await server.pool.query(variant.global.set);
+  const pool = createDatabase({ url: server.url, size: 2, connectTimeoutMs: 5_000, lockWaitTimeoutS: 5 }, logger);
   try {
     const batch = variant.batch ?? 1_000;
     const baseline = await historyListLength(server.pool);
@@ -117,6 +128,7 @@ async function measure(server: DatabaseServer, variant: Variant): Promise<Measur
       counters: serverCounters(before, after, TASKS),
     };
   } finally {
+    if (variant.global) await server.pool.query(variant.global.reset);
     await pool.end();
   }
 }

@@ -2,7 +2,7 @@ import {
   type Context,
   claimAndDispatch,
   completeRuns,
-  countMoves,
+  countedOneTrip,
   decodeMessage,
   type FailedRunOutcome,
   failRuns,
@@ -40,17 +40,13 @@ export async function dispatchedTasks(ctx: Ctx, count: number, time = 0, message
  */
 export async function claimedTask(ctx: Ctx, data: { message: string; time: number }): Promise<number> {
   const id = await insertTask(ctx.pool, data);
-  const connection = await ctx.pool.getConnection();
-  try {
-    await connection.beginTransaction();
-    await connection.query("UPDATE tasks SET status = 'processing', run = 1, dispatched_at = NOW(3) WHERE id = ?", [
-      id,
-    ]);
-    await countMoves(connection, [{ from: 'pending', to: 'processing', n: 1 }]);
-    await connection.commit();
-  } finally {
-    connection.release();
-  }
+  await countedOneTrip(ctx.pool, [
+    {
+      sql: "UPDATE tasks SET status = 'processing', run = 1, dispatched_at = NOW(3) WHERE id = ?",
+      values: [id],
+      move: { from: 'pending', to: 'processing' },
+    },
+  ]);
   await ctx.queue.dispatch([{ id, ...data, tries: 0, run: 1 }]);
   return id;
 }

@@ -5,10 +5,10 @@ import {
   createContext,
   createLogger,
   createRedis,
+  databaseSettings,
   ensureDatabase,
   loadConfig,
   migrate,
-  poolSettings,
 } from '@tasks/common';
 import mysql from 'mysql2/promise';
 import { inject } from 'vitest';
@@ -67,8 +67,8 @@ export async function createTestEnv(overrides: Record<string, string> = {}): Pro
   };
   const config = loadConfig(env);
   const logger = createLogger(config, 'test');
-  await ensureDatabase(config.MYSQL_URL, config.DB_CONNECT_TIMEOUT_MS);
-  await migrate(poolSettings(config), logger);
+  await ensureDatabase(databaseSettings(config));
+  await migrate(databaseSettings(config), logger);
   const ctx = createContext(config, 'test', { logger });
   return {
     config,

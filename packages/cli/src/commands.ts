@@ -1,8 +1,8 @@
 import {
+  type Database,
   type DeadLetterEntry,
   getTask,
   notRedrivenReason,
-  type Pool,
   readDeadLetterPage,
   readStats,
   recountStatuses,
@@ -16,7 +16,7 @@ import { fields, jsonText, printable, shorten, table } from './format.js';
 
 /** What the commands work with: the clients of a context. */
 export interface CliDeps {
-  pool: Pool;
+  pool: Database;
   queue: TaskQueue;
 }
 

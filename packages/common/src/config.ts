@@ -123,6 +123,11 @@ const settings = z.object({
   MAX_TASK_TIME_S: int(0, 86_400).default(3_600),
   DB_POOL_SIZE: int(1, 1000).default(10),
   DB_CONNECT_TIMEOUT_MS: ms(100).default(5_000),
+  /**
+   * How long a statement waits for a row lock held by another session before it fails and is
+   * retried (seconds): a process that stopped answering while holding one stalls others this long at most.
+   */
+  DB_LOCK_WAIT_TIMEOUT_S: int(1, 3_600).default(5),
   /** The API answers 503 rather than wait longer than this for the database. */
   REQUEST_TIMEOUT_MS: ms(100).default(10_000),
   /** When set, every write route of the API needs `Authorization: Bearer <API_TOKEN>`. */

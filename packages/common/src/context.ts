@@ -1,8 +1,8 @@
 import { type Clock, systemClock } from './clock.js';
 import type { Config } from './config.js';
 import { createLogger, type Logger } from './logger.js';
+import { createDatabase, type Database, type DatabaseSettings, ensureDatabase } from './mysql/database.js';
 import { migrate } from './mysql/migrate.js';
-import { createPool, ensureDatabase, type Pool, type PoolSettings } from './mysql/pool.js';
 import { createRedis, type Redis } from './redis/client.js';
 import { queueKeys } from './redis/keys.js';
 import { type QueueRedis, withQueueCommands } from './redis/scripts.js';
@@ -12,7 +12,7 @@ import { TaskQueue } from './redis/task-queue.js';
 export interface Context {
   config: Config;
   logger: Logger;
-  pool: Pool;
+  pool: Database;
   redis: QueueRedis;
   queue: TaskQueue;
   clock: Clock;
@@ -27,26 +27,31 @@ export interface Context {
 
 export interface ContextOverrides {
   logger?: Logger;
-  pool?: Pool;
+  pool?: Database;
   redis?: Redis;
   clock?: Clock;
 }
 
-export function poolSettings(config: Config): PoolSettings {
-  return { url: config.MYSQL_URL, size: config.DB_POOL_SIZE, connectTimeoutMs: config.DB_CONNECT_TIMEOUT_MS };
+export function databaseSettings(config: Config): DatabaseSettings {
+  return {
+    url: config.MYSQL_URL,
+    size: config.DB_POOL_SIZE,
+    connectTimeoutMs: config.DB_CONNECT_TIMEOUT_MS,
+    lockWaitTimeoutS: config.DB_LOCK_WAIT_TIMEOUT_S,
+  };
 }
 
 /** Creates the database if needed and applies pending migrations. */
 export async function prepareDatabase(config: Config, logger: Logger): Promise<void> {
-  await ensureDatabase(config.MYSQL_URL, config.DB_CONNECT_TIMEOUT_MS);
-  const applied = await migrate(poolSettings(config), logger);
+  await ensureDatabase(databaseSettings(config));
+  const applied = await migrate(databaseSettings(config), logger);
   if (applied > 0) logger.info({ applied }, 'database migrated');
 }
 
 export function createContext(config: Config, name: string, overrides: ContextOverrides = {}): Context {
   const logger = overrides.logger ?? createLogger(config, name);
   const clock = overrides.clock ?? systemClock;
-  const pool = overrides.pool ?? createPool(poolSettings(config), logger);
+  const pool = overrides.pool ?? createDatabase(databaseSettings(config), logger);
   const redis = withQueueCommands(overrides.redis ?? createRedis(config, logger, name));
   const queue = new TaskQueue(
     redis,

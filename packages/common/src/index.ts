@@ -10,24 +10,32 @@ export {
   loadConfig,
   MAX_DURATION_MS,
 } from './config.js';
-export { type Context, type ContextOverrides, createContext, poolSettings, prepareDatabase } from './context.js';
+export { type Context, type ContextOverrides, createContext, databaseSettings, prepareDatabase } from './context.js';
 export { EVENTS, type EventName } from './events.js';
 export { failureBackoffMs, retryUntil, runService, sleep } from './lifecycle.js';
 export { createLogger, type Logger, REDACTED_PATHS } from './logger.js';
 export { FailureLog, Loop, type LoopOptions, type TickResult } from './loop.js';
 export { createMetrics, Metrics, type MetricsOptions } from './metrics.js';
+export {
+  createDatabase,
+  Database,
+  type DatabaseSettings,
+  ensureDatabase,
+  openConnection,
+  SESSION_SQL_MODE,
+} from './mysql/database.js';
+export {
+  isAccessDenied,
+  isConnectionError,
+  isDatabaseUnavailable,
+  isLockWaitTimeout,
+  isReadOnlyError,
+  isRolledBack,
+} from './mysql/errors.js';
 export { idsCondition } from './mysql/ids-condition.js';
 export { ALREADY_DONE, MIGRATIONS_DIR, migrate, migrationStatements } from './mysql/migrate.js';
-export { withNamedLock } from './mysql/named-lock.js';
-export { createPool, ensureDatabase, isConnectionError, type Pool, type PoolSettings } from './mysql/pool.js';
-export {
-  inTransaction,
-  inTransactionTrips,
-  isRetryableTransactionError,
-  type Statement,
-  type Trip,
-  transactionInOneTrip,
-} from './mysql/transaction.js';
+export { NAMED_LOCK_SILENT_S, withNamedLock } from './mysql/named-lock.js';
+export { oneTrip, type Statement, type Trip, transaction } from './mysql/transaction.js';
 export { type OpsServer, type OpsServerOptions, startOpsServer, startOpsServerFromConfig } from './ops-server.js';
 export {
   type CheckResult,

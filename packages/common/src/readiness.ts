@@ -1,4 +1,4 @@
-import type { Pool } from './mysql/pool.js';
+import type { Database } from './mysql/database.js';
 import type { Redis } from './redis/client.js';
 import type { QueueKeys } from './redis/keys.js';
 
@@ -11,7 +11,7 @@ export interface ReadinessReport {
 }
 
 export interface ReadinessDeps {
-  pool: Pool;
+  pool: Database;
   redis: Redis;
   queue: { keys: QueueKeys };
 }

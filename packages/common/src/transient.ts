@@ -1,5 +1,4 @@
-import { isConnectionError } from './mysql/pool.js';
-import { isRetryableTransactionError } from './mysql/transaction.js';
+import { isDatabaseUnavailable } from './mysql/errors.js';
 
 /**
  * Errors that mean "Redis cannot be reached or cannot take writes right now" (down, restarting,
@@ -23,9 +22,10 @@ export function isRedisUnavailable(err: unknown): boolean {
 }
 
 /**
- * Errors worth retrying as they are: a store unreachable or busy, or a transaction the server
- * rolled back. Anything else is caused by what was written, and retrying would fail again.
+ * Errors worth retrying as they are: a store unreachable, read-only or failing over, a lock
+ * held elsewhere, or a transaction the server rolled back. Anything else is caused by what was
+ * written, and retrying would fail again.
  */
 export function isTransientError(err: unknown): boolean {
-  return isConnectionError(err) || isRetryableTransactionError(err) || isRedisUnavailable(err);
+  return isDatabaseUnavailable(err) || isRedisUnavailable(err);
 }

@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import {
   ALREADY_DONE,
   createLogger,
+  type DatabaseSettings,
   ensureDatabase,
   MIGRATIONS_DIR,
   migrate,
   migrationStatements,
-  type PoolSettings,
 } from '@tasks/common';
 import mysql, { type RowDataPacket } from 'mysql2/promise';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -18,15 +18,15 @@ import { dropTestDatabase, testDatabaseName, testDatabaseUrl } from '../../../te
 const logger = createLogger({ LOG_LEVEL: 'silent', LOG_PRETTY: false }, 'test');
 
 let database: string;
-let settings: PoolSettings;
+let settings: DatabaseSettings;
 let connection: mysql.Connection;
 let dirs: string[] = [];
 
 /** A fresh, empty database of the test's own. */
 beforeEach(async () => {
   database = testDatabaseName('migrate_');
-  settings = { url: testDatabaseUrl(database), size: 1, connectTimeoutMs: 5_000 };
-  await ensureDatabase(settings.url, settings.connectTimeoutMs);
+  settings = { url: testDatabaseUrl(database), size: 1, connectTimeoutMs: 5_000, lockWaitTimeoutS: 5 };
+  await ensureDatabase(settings);
   connection = await mysql.createConnection({ uri: settings.url });
 });
 afterEach(async () => {
@@ -213,8 +213,8 @@ describe('migrations run again after a crash', () => {
   /** The same rows migrated straight through, in a database of its own. */
   beforeAll(async () => {
     referenceDatabase = testDatabaseName('migrate_ref_');
-    const ref = { url: testDatabaseUrl(referenceDatabase), size: 1, connectTimeoutMs: 5_000 };
-    await ensureDatabase(ref.url, ref.connectTimeoutMs);
+    const ref = { url: testDatabaseUrl(referenceDatabase), size: 1, connectTimeoutMs: 5_000, lockWaitTimeoutS: 5 };
+    await ensureDatabase(ref);
     const db = await mysql.createConnection({ uri: ref.url });
     try {
       await migrate(ref, logger, await shippedBefore(2));

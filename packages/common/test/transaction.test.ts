@@ -1,5 +1,5 @@
-import { insertTask, inTransaction, inTransactionTrips, transactionInOneTrip } from '@tasks/common';
-import type { PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import { insertTask, oneTrip, transaction } from '@tasks/common';
+import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
 
@@ -19,7 +19,7 @@ async function attemptsOf(...ids: number[]): Promise<number[]> {
   return rows.map((r) => Number(r.attempts));
 }
 
-describe('inTransaction', () => {
+describe('transaction', () => {
   it('runs again a transaction the server rolled back for a deadlock, so both sides commit', async () => {
     const a = await insertTask(t.ctx.pool, { message: 'a', time: 0 });
     const b = await insertTask(t.ctx.pool, { message: 'b', time: 0 });
@@ -33,14 +33,14 @@ describe('inTransaction', () => {
     const runs = { ab: 0, ba: 0 };
     // Each locks one row, waits until the other has locked its own, then wants the other's.
     const crossing = (first: number, second: number, key: 'ab' | 'ba') =>
-      inTransaction(t.ctx.pool, async (connection: PoolConnection) => {
+      transaction(t.ctx.pool, async (trip) => {
         runs[key]++;
-        await connection.query('UPDATE tasks SET attempts = attempts + 1 WHERE id = ?', [first]);
+        await trip([{ sql: 'UPDATE tasks SET attempts = attempts + 1 WHERE id = ?', values: [first] }]);
         if (runs[key] === 1) {
           bothLockedFirst();
           await firstLocks;
         }
-        await connection.query('UPDATE tasks SET attempts = attempts + 1 WHERE id = ?', [second]);
+        await trip([{ sql: 'UPDATE tasks SET attempts = attempts + 1 WHERE id = ?', values: [second] }]);
       });
     await Promise.all([crossing(a, b, 'ab'), crossing(b, a, 'ba')]);
     // One of them was chosen as the deadlock's victim and ran twice; both committed once.
@@ -49,11 +49,11 @@ describe('inTransaction', () => {
   });
 });
 
-describe('transactionInOneTrip', () => {
+describe('oneTrip', () => {
   it('commits every statement together and answers each one', async () => {
     const a = await insertTask(t.ctx.pool, { message: 'a', time: 0 });
     const b = await insertTask(t.ctx.pool, { message: 'b', time: 0 });
-    const [first, second, read] = await transactionInOneTrip(t.ctx.pool, [
+    const [first, second, read] = await oneTrip(t.ctx.pool, [
       { sql: 'UPDATE tasks SET attempts = ? WHERE id = ?', values: [5, a] },
       { sql: 'UPDATE tasks SET attempts = ? WHERE id IN (?)', values: [7, [b]] },
       { sql: 'SELECT id FROM tasks WHERE attempts = ?', values: [7] },
@@ -66,32 +66,25 @@ describe('transactionInOneTrip', () => {
 
   it('rolls back the statements before the one that fails, throws its error, and leaves the connection clean', async () => {
     const a = await insertTask(t.ctx.pool, { message: 'a', time: 0 });
-    const failing = transactionInOneTrip(t.ctx.pool, [
+    const failing = oneTrip(t.ctx.pool, [
       { sql: 'UPDATE tasks SET attempts = 9 WHERE id = ?', values: [a] },
       { sql: 'INSERT INTO tasks (id, data) VALUES (?, ?)', values: [a, '{}'] },
       { sql: 'UPDATE tasks SET attempts = 10 WHERE id = ?', values: [a] },
     ]);
     await expect(failing).rejects.toMatchObject({ code: 'ER_DUP_ENTRY' });
     expect(await attemptsOf(a)).toEqual([0]);
-    // No connection of the pool is left inside the transaction (which holds the row's lock).
-    const connections = await Promise.all(
-      Array.from({ length: t.config.DB_POOL_SIZE }, () => t.ctx.pool.getConnection()),
+    // No session of this test's database is left inside the transaction (which holds the row's lock).
+    const [[row]] = await t.ctx.pool.query<RowDataPacket[]>(
+      `SELECT COUNT(*) AS open FROM information_schema.innodb_trx AS x
+         JOIN information_schema.PROCESSLIST AS p ON p.ID = x.trx_mysql_thread_id
+        WHERE p.DB = DATABASE() AND p.ID <> CONNECTION_ID()`,
     );
-    try {
-      for (const connection of connections) {
-        const [[row]] = await connection.query<RowDataPacket[]>(
-          'SELECT COUNT(*) AS open FROM information_schema.innodb_trx WHERE trx_mysql_thread_id = CONNECTION_ID()',
-        );
-        expect(Number(row?.open)).toBe(0);
-      }
-    } finally {
-      for (const connection of connections) connection.release();
-    }
+    expect(Number(row?.open)).toBe(0);
   });
 
   it('is values, never text: a value with quotes, semicolons and newlines is stored as given', async () => {
     const message = "x'; DROP TABLE tasks; --\n;\nSELECT 1";
-    const [inserted] = await transactionInOneTrip(t.ctx.pool, [
+    const [inserted] = await oneTrip(t.ctx.pool, [
       { sql: 'INSERT INTO tasks (data) VALUES (?)', values: [JSON.stringify({ message, time: 0 })] },
     ]);
     const id = (inserted as ResultSetHeader).insertId;
@@ -101,10 +94,10 @@ describe('transactionInOneTrip', () => {
   });
 });
 
-describe('inTransactionTrips', () => {
+describe('transaction trips', () => {
   it('sends trips on one transaction, each seeing the ones before, and commits after work when no trip did', async () => {
     const a = await insertTask(t.ctx.pool, { message: 'a', time: 0 });
-    const seen = await inTransactionTrips(t.ctx.pool, async (trip) => {
+    const seen = await transaction(t.ctx.pool, async (trip) => {
       await trip([{ sql: 'UPDATE tasks SET attempts = attempts + 1 WHERE id = ?', values: [a] }]);
       const [rows] = (await trip([{ sql: 'SELECT attempts FROM tasks WHERE id = ?', values: [a] }])) as [
         RowDataPacket[],
@@ -119,7 +112,7 @@ describe('inTransactionTrips', () => {
 
   it('rolls back what earlier trips sent when work throws between trips', async () => {
     const a = await insertTask(t.ctx.pool, { message: 'a', time: 0 });
-    const refused = inTransactionTrips(t.ctx.pool, async (trip) => {
+    const refused = transaction(t.ctx.pool, async (trip) => {
       await trip([{ sql: 'UPDATE tasks SET attempts = 4 WHERE id = ?', values: [a] }]);
       throw new Error('changed my mind');
     });
@@ -128,7 +121,7 @@ describe('inTransactionTrips', () => {
   });
 
   it('refuses a trip after the one that committed', async () => {
-    const late = inTransactionTrips(t.ctx.pool, async (trip) => {
+    const late = transaction(t.ctx.pool, async (trip) => {
       await trip([{ sql: 'SELECT 1' }], { commit: true });
       await trip([{ sql: 'SELECT 2' }]);
     });

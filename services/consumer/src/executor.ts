@@ -3,6 +3,7 @@ import {
   type Clock,
   type Completion,
   completeRuns,
+  type Database,
   decodeMessage,
   EVENTS,
   type FailedRun,
@@ -15,7 +16,6 @@ import {
   type Logger,
   Loop,
   type Metrics,
-  type Pool,
   type QueueMessage,
   type Redis,
   sleep,
@@ -36,7 +36,7 @@ export interface ExecutorOptions {
 }
 
 export interface ExecutorDeps {
-  pool: Pool;
+  pool: Database;
   queue: TaskQueue;
   /** Opens a connection for the blocking wait on the ready list; the executor closes it. */
   openBlocking: () => Redis;

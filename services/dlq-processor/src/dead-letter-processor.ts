@@ -1,12 +1,12 @@
 import {
   type Clock,
+  type Database,
   EVENTS,
   isTransientError,
   type Leased,
   type Logger,
   Loop,
   type Metrics,
-  type Pool,
   type RecordResult,
   type Redis,
   recordDeadLetters,
@@ -20,7 +20,7 @@ export interface DeadLetterProcessorOptions {
 }
 
 export interface DeadLetterProcessorDeps {
-  pool: Pool;
+  pool: Database;
   queue: TaskQueue;
   logger: Logger;
   clock: Clock;

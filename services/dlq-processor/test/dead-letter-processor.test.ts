@@ -1,11 +1,11 @@
 import {
   claimPending,
   completeRuns,
-  createPool,
+  createDatabase,
+  type Database,
   type DeadLetter,
   getTask,
   insertTask,
-  type Pool,
   type QueueMessage,
 } from '@tasks/common';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -27,7 +27,7 @@ afterEach(async () => {
   await t.cleanup();
 });
 
-function newProcessor(pool: Pool = t.ctx.pool): DeadLetterProcessor {
+function newProcessor(pool: Database = t.ctx.pool): DeadLetterProcessor {
   return new DeadLetterProcessor(
     {
       pool,
@@ -131,7 +131,10 @@ describe('DeadLetterProcessor.recordBatch', () => {
   it('hands the entries back to the inbox when MySQL cannot be written', async () => {
     const [message] = await processing(1);
     await deadLetter(message!);
-    const down = createPool({ url: 'mysql://root@127.0.0.1:1/x', size: 1, connectTimeoutMs: 500 }, t.ctx.logger);
+    const down = createDatabase(
+      { url: 'mysql://root@127.0.0.1:1/x', size: 1, connectTimeoutMs: 500, lockWaitTimeoutS: 5 },
+      t.ctx.logger,
+    );
     try {
       await expect(newProcessor(down).recordBatch()).rejects.toMatchObject({ code: 'ECONNREFUSED' });
     } finally {

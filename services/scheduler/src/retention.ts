@@ -1,4 +1,4 @@
-import { deleteExpiredTasks, type Logger, Loop, type Pool } from '@tasks/common';
+import { type Database, deleteExpiredTasks, type Logger, Loop } from '@tasks/common';
 
 export interface RetentionLoopOptions {
   days: number;
@@ -19,7 +19,7 @@ export class Retention {
   private afterId = 0;
 
   constructor(
-    private readonly deps: { pool: Pool; logger: Logger },
+    private readonly deps: { pool: Database; logger: Logger },
     private readonly options: RetentionLoopOptions,
   ) {
     this.loop = new Loop(() => this.step(), {

@@ -1,11 +1,11 @@
 import {
   type ClaimResult,
   claimAndDispatch,
+  type Database,
   EVENTS,
   type Logger,
   Loop,
   type Metrics,
-  type Pool,
   type Redis,
   type TaskQueue,
 } from '@tasks/common';
@@ -18,7 +18,7 @@ export interface SchedulerOptions {
 }
 
 export interface SchedulerDeps {
-  pool: Pool;
+  pool: Database;
   queue: TaskQueue;
   logger: Logger;
   /** Opens the connection that listens for inserts; the scheduler closes it. */

@@ -1,9 +1,9 @@
 import {
+  type Database,
   EVENTS,
   type Logger,
   Loop,
   type Metrics,
-  type Pool,
   type RecoverOptions,
   type RecoverResult,
   recoverLost,
@@ -28,7 +28,7 @@ export class Sweeper {
   private readonly loop: Loop;
 
   constructor(
-    private readonly deps: { pool: Pool; queue: TaskQueue; logger: Logger; metrics?: Metrics },
+    private readonly deps: { pool: Database; queue: TaskQueue; logger: Logger; metrics?: Metrics },
     private readonly options: SweeperOptions,
   ) {
     this.loop = new Loop(

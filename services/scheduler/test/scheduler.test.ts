@@ -1,4 +1,4 @@
-import { createPool, getTask, insertTask, type Pool, poolSettings } from '@tasks/common';
+import { createDatabase, type Database, databaseSettings, getTask, insertTask } from '@tasks/common';
 import type { RowDataPacket } from 'mysql2/promise';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
@@ -9,7 +9,7 @@ const options: SchedulerOptions = { batchSize: 100, pollIntervalMs: 50, maxQueue
 
 let t: TestEnv;
 let started: Scheduler[] = [];
-let pools: Pool[] = [];
+let pools: Database[] = [];
 
 beforeEach(async () => {
   t = await createTestEnv();
@@ -22,7 +22,7 @@ afterEach(async () => {
   await t.cleanup();
 });
 
-function scheduler(overrides: Partial<SchedulerOptions> = {}, pool: Pool = t.ctx.pool): Scheduler {
+function scheduler(overrides: Partial<SchedulerOptions> = {}, pool: Database = t.ctx.pool): Scheduler {
   return new Scheduler(
     { pool, queue: t.ctx.queue, logger: t.ctx.logger, openSubscriber: () => t.ctx.openRedis('test-inserted') },
     { ...options, ...overrides },
@@ -140,7 +140,7 @@ describe('Scheduler.dispatchBatch', () => {
     const ids = idRows.map((r) => Number(r.id));
 
     // Two schedulers, each with a pool of its own, as two processes would have.
-    pools = [0, 1].map(() => createPool(poolSettings(t.config), t.ctx.logger));
+    pools = [0, 1].map(() => createDatabase(databaseSettings(t.config), t.ctx.logger));
     const schedulers = pools.map((pool) => scheduler({ batchSize: 50 }, pool));
     const runUntilDrained = async (s: Scheduler): Promise<number> => {
       let dispatched = 0;

@@ -2,9 +2,9 @@ import {
   type Clock,
   type Config,
   createMetrics,
+  type Database,
   type Logger,
   type Metrics,
-  type Pool,
   type Redis,
   systemClock,
   type TaskQueue,
@@ -26,7 +26,7 @@ import { taskRoutes } from './routes/tasks.js';
 export interface AppDeps {
   config: Config;
   logger: Logger;
-  pool: Pool;
+  pool: Database;
   queue: TaskQueue;
   /** The queue's Redis client; readiness writes through it. */
   redis: Redis;

@@ -1,4 +1,12 @@
-import { createContext, createMetrics, createPool, getTask, loadConfig, type Metrics, type Pool } from '@tasks/common';
+import {
+  createContext,
+  createDatabase,
+  createMetrics,
+  type Database,
+  getTask,
+  loadConfig,
+  type Metrics,
+} from '@tasks/common';
 import type { Express } from 'express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -246,9 +254,12 @@ describe('health', () => {
   });
 
   describe('when MySQL is unreachable', () => {
-    let down: Pool;
+    let down: Database;
     beforeAll(() => {
-      down = createPool({ url: 'mysql://root@127.0.0.1:1/x', size: 1, connectTimeoutMs: 500 }, t.ctx.logger);
+      down = createDatabase(
+        { url: 'mysql://root@127.0.0.1:1/x', size: 1, connectTimeoutMs: 500, lockWaitTimeoutS: 5 },
+        t.ctx.logger,
+      );
     });
     afterAll(async () => {
       await down.end();

@@ -1,5 +1,5 @@
 import { gzipSync } from 'node:zlib';
-import { createPool, getTask, type Pool } from '@tasks/common';
+import { createDatabase, type Database, getTask } from '@tasks/common';
 import type { Express } from 'express';
 import type { RowDataPacket } from 'mysql2/promise';
 import request from 'supertest';
@@ -18,7 +18,7 @@ afterAll(async () => {
   await t.cleanup();
 });
 
-async function countRows(pool: Pool = t.ctx.pool): Promise<number> {
+async function countRows(pool: Database = t.ctx.pool): Promise<number> {
   const [[row]] = await pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM tasks');
   return Number(row!.n);
 }
@@ -355,11 +355,14 @@ describe('unknown routes', () => {
 });
 
 describe('when the database is unreachable', () => {
-  let down: Pool;
+  let down: Database;
   let downApp: Express;
 
   beforeAll(() => {
-    down = createPool({ url: 'mysql://root@127.0.0.1:1/x', size: 1, connectTimeoutMs: 500 }, t.ctx.logger);
+    down = createDatabase(
+      { url: 'mysql://root@127.0.0.1:1/x', size: 1, connectTimeoutMs: 500, lockWaitTimeoutS: 5 },
+      t.ctx.logger,
+    );
     downApp = createApp({ ...t.ctx, pool: down });
   });
   afterAll(async () => {

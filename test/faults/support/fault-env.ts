@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { countByStatus, insertTasks, type Pool, storedKeys, TASK_STATUSES } from '@tasks/common';
+import { countByStatus, type Database, insertTasks, storedKeys, TASK_STATUSES } from '@tasks/common';
 import { createTestEnv, type TestEnv } from '../../support/test-env.js';
 import { RedisServer } from './redis-server.js';
 import { type ServiceName, ServiceProcess } from './service-process.js';
@@ -87,7 +87,7 @@ export class FaultEnv {
     return this.t.config.KEY_PREFIX.slice(0, this.t.config.KEY_PREFIX.indexOf('}') + 1);
   }
 
-  get pool(): Pool {
+  get pool(): Database {
     return this.t.ctx.pool;
   }
 
@@ -190,7 +190,7 @@ export class FaultEnv {
 }
 
 /** Records every status change, so a test can prove a final status was never changed. */
-async function installStatusAudit(pool: Pool): Promise<void> {
+async function installStatusAudit(pool: Database): Promise<void> {
   await pool.query(`CREATE TABLE task_status_changes (
     task_id BIGINT UNSIGNED NOT NULL,
     old_status VARCHAR(16) NOT NULL,

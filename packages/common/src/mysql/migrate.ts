@@ -2,7 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { mysqlSplitterOptions, splitQuery } from 'dbgate-query-splitter';
 import type { Logger } from '../logger.js';
-import { createMigrationConnection, type PoolSettings } from './pool.js';
+import { type DatabaseSettings, openConnection } from './database.js';
 
 /** `packages/common/migrations`, the same from `src/mysql` and from `dist/mysql`. */
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
@@ -73,8 +73,8 @@ async function listMigrations(dir: string): Promise<Migration[]> {
  * statement at a time (see the rules above). A named lock (`GET_LOCK`) makes services that
  * start together take turns; the later ones find nothing left to do.
  */
-export async function migrate(settings: PoolSettings, logger: Logger, dir = MIGRATIONS_DIR): Promise<number> {
-  const connection = await createMigrationConnection(settings);
+export async function migrate(settings: DatabaseSettings, logger: Logger, dir = MIGRATIONS_DIR): Promise<number> {
+  const connection = await openConnection(settings);
   try {
     const [[{ db }]] = (await connection.query('SELECT DATABASE() AS db')) as unknown as [[{ db: string }]];
     const lockName = `migrate:${db}`.slice(0, 64);

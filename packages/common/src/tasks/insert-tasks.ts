@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
-import { isConnectionError } from '../mysql/pool.js';
-import { type Statement, transactionInOneTrip } from '../mysql/transaction.js';
-import { countStatements } from './status-counts.js';
+import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import type { Database } from '../mysql/database.js';
+import { isConnectionError } from '../mysql/errors.js';
+import { type CountedStatement, countedOneTrip } from './status-counts.js';
 import type { TaskData } from './task-schema.js';
 
 export class DuplicateIdempotencyKeyError extends Error {
@@ -51,7 +51,11 @@ function isDuplicateKey(err: unknown): boolean {
  * Inserts one task and returns its id. Throws DuplicateIdempotencyKeyError when its key is
  * taken, TaskRejectedError when the database refuses its values, and any other error as is.
  */
-export async function insertTask(pool: Pool, data: TaskData, idempotencyKey: string | null = null): Promise<number> {
+export async function insertTask(
+  pool: Database,
+  data: TaskData,
+  idempotencyKey: string | null = null,
+): Promise<number> {
   const [outcome] = await insertTasks(pool, [{ data, idempotencyKey }]);
   if (!outcome || 'error' in outcome) throw outcome?.error ?? new Error('the task was not inserted');
   return outcome.id;
@@ -78,7 +82,7 @@ function taskError(task: NewTask, err: unknown): Error {
 }
 
 /** One task alone (insertBatch runs it again after a deadlock). */
-async function insertOne(pool: Pool, task: NewTask): Promise<InsertOutcome> {
+async function insertOne(pool: Database, task: NewTask): Promise<InsertOutcome> {
   try {
     const [id] = await insertBatch(pool, [task]);
     return { id: id as number };
@@ -94,10 +98,10 @@ interface AutoIncrement {
   step: number;
 }
 
-const autoIncrementByPool = new WeakMap<Pool, Promise<AutoIncrement>>();
+const autoIncrementByPool = new WeakMap<Database, Promise<AutoIncrement>>();
 
 /** The server's auto-increment settings, read once per pool. */
-function autoIncrementOf(pool: Pool): Promise<AutoIncrement> {
+function autoIncrementOf(pool: Database): Promise<AutoIncrement> {
   let known = autoIncrementByPool.get(pool);
   if (!known) {
     known = pool
@@ -126,14 +130,15 @@ function batchMarker(): number {
  * and that read is left out. The text protocol is used throughout: the server's errors then
  * name the column at fault.
  */
-async function insertBatch(pool: Pool, tasks: NewTask[]): Promise<number[]> {
+async function insertBatch(pool: Database, tasks: NewTask[]): Promise<number[]> {
   const { consecutive, step } = await autoIncrementOf(pool);
   const marker = tasks.length === 1 ? null : batchMarker();
   const readBack = !consecutive && marker !== null;
-  const statements: Statement[] = [
+  const statements: CountedStatement[] = [
     {
       sql: 'INSERT INTO tasks (data, idempotency_key, insert_batch) VALUES ?',
       values: [tasks.map((t) => [JSON.stringify(t.data), t.idempotencyKey, marker])],
+      move: { from: null, to: 'pending' },
     },
     ...(readBack
       ? [
@@ -143,9 +148,8 @@ async function insertBatch(pool: Pool, tasks: NewTask[]): Promise<number[]> {
           },
         ]
       : []),
-    ...countStatements([{ from: null, to: 'pending', n: tasks.length }]),
   ];
-  const [inserted, read] = await transactionInOneTrip(pool, statements);
+  const [inserted, read] = await countedOneTrip(pool, statements);
   const first = (inserted as ResultSetHeader).insertId;
   if (!readBack) return tasks.map((_, i) => first + i * step);
   const rows = read as RowDataPacket[];
@@ -165,7 +169,7 @@ async function insertBatch(pool: Pool, tasks: NewTask[]): Promise<number[]> {
  * their ids. A lost connection is every task's outcome, since the commit may or may not have
  * happened.
  */
-export async function insertTasks(pool: Pool, tasks: NewTask[]): Promise<InsertOutcome[]> {
+export async function insertTasks(pool: Database, tasks: NewTask[]): Promise<InsertOutcome[]> {
   if (tasks.length === 0) return [];
   if (tasks.length === 1) return [await insertOne(pool, tasks[0] as NewTask)];
   try {

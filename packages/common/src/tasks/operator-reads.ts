@@ -1,4 +1,4 @@
-import type { Pool } from 'mysql2/promise';
+import type { Database } from '../mysql/database.js';
 import type { DeadLetterEntry } from '../redis/dead-letter-list.js';
 import { depthsByName, type QueueDepthName, type TaskQueue } from '../redis/task-queue.js';
 import { countByStatus } from './status-counts.js';
@@ -13,7 +13,7 @@ export interface Stats {
 }
 
 /** Tasks per status (the kept counts) and the depth of each Redis structure. */
-export async function readStats(deps: { pool: Pool; queue: TaskQueue }): Promise<Stats> {
+export async function readStats(deps: { pool: Database; queue: TaskQueue }): Promise<Stats> {
   const [tasks, depths] = await Promise.all([countByStatus(deps.pool), deps.queue.depths()]);
   return { tasks, queue: depthsByName(depths) };
 }
@@ -27,7 +27,7 @@ export interface DeadLetterPage {
 
 /** `limit` entries of `dead-letter-queue` from `offset`, with their tasks' statuses (one query). */
 export async function readDeadLetterPage(
-  deps: { pool: Pool; queue: TaskQueue },
+  deps: { pool: Database; queue: TaskQueue },
   offset: number,
   limit: number,
 ): Promise<DeadLetterPage> {

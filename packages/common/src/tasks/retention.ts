@@ -1,7 +1,7 @@
-import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import type { Database } from '../mysql/database.js';
 import { withNamedLock } from '../mysql/named-lock.js';
-import { inTransaction } from '../mysql/transaction.js';
-import { countMoves } from './status-counts.js';
+import { countedOneTrip } from './status-counts.js';
 
 /**
  * Retention: finished tasks (`completed`, `failed`) older than a number of days are deleted, a
@@ -10,8 +10,10 @@ import { countMoves } from './status-counts.js';
  * never deleted, however old. A task's Idempotency-Key goes with it: a replay of that key after
  * the task was deleted creates a new task.
  *
- * Each call does a bounded amount of work (one page read by primary key, one DELETE of at most
- * a page), and only in the one process holding the named lock `retention:<database>`.
+ * Each call does a bounded amount of work (one page read by primary key, one transaction of one
+ * round trip deleting at most a page), normally only in the one process holding the named lock
+ * `retention:<database>`. Two that run at once (a holder that stopped answering, a failover)
+ * stay exact: a row deleted by one is not there for the other to delete or count.
  */
 
 export interface RetentionOptions {
@@ -37,19 +39,14 @@ interface PageRow extends RowDataPacket {
   recent: number;
 }
 
-interface ExpiredRow extends RowDataPacket {
-  id: number;
-  status: 'completed' | 'failed';
-}
-
-/** One step of retention from `afterId`; null when another process holds the lock. */
+/** One step of retention from `afterId`; null when another process is doing it. */
 export function deleteExpiredTasks(
-  pool: Pool,
+  db: Database,
   options: RetentionOptions,
   afterId: number,
 ): Promise<RetentionStep | null> {
-  return withNamedLock(pool, 'retention', async () => {
-    const [page] = await pool.query<PageRow[]>(
+  return withNamedLock(db, 'retention', async () => {
+    const [page] = await db.query<PageRow[]>(
       `SELECT id,
               status IN ('completed', 'failed') AND finished_at < NOW(3) - INTERVAL ? DAY AS expired,
               created_at >= NOW(3) - INTERVAL ? DAY AS recent
@@ -58,27 +55,8 @@ export function deleteExpiredTasks(
     );
     const expired = page.filter((r) => Number(r.expired) === 1).map((r) => Number(r.id));
     const deleted =
-      expired.length === 0
-        ? { completed: 0, failed: 0 }
-        : await inTransaction(pool, async (connection) => {
-            // Still finished and old: locked, then deleted with their counts.
-            const [rows] = await connection.query<ExpiredRow[]>(
-              `SELECT id, status FROM tasks
-                WHERE id IN (?) AND status IN ('completed', 'failed') AND finished_at < NOW(3) - INTERVAL ? DAY
-                FOR UPDATE`,
-              [expired, options.days],
-            );
-            if (rows.length === 0) return { completed: 0, failed: 0 };
-            await connection.query('DELETE FROM tasks WHERE id IN (?)', [rows.map((r) => Number(r.id))]);
-            const completed = rows.filter((r) => r.status === 'completed').length;
-            const failed = rows.length - completed;
-            await countMoves(connection, [
-              { from: 'completed', to: null, n: completed },
-              { from: 'failed', to: null, n: failed },
-            ]);
-            return { completed, failed };
-          });
-    const [minutes] = await pool.query<ResultSetHeader>(
+      expired.length === 0 ? { completed: 0, failed: 0 } : await deleteFinished(db, expired, options.days);
+    const [minutes] = await db.query<ResultSetHeader>(
       `DELETE FROM tasks_finished_per_minute WHERE minute < (UNIX_TIMESTAMP() DIV 60) - ? * 1440 LIMIT ?`,
       [options.days, options.pageSize],
     );
@@ -87,4 +65,22 @@ export function deleteExpiredTasks(
     const over = !last || page.length < options.pageSize || Number(last.recent) === 1;
     return { ...deleted, minutes: minutes.affectedRows, nextAfterId: over ? 0 : Number(last.id) };
   });
+}
+
+/** Deletes those of `ids` still finished and old, counted, in one transaction of one round trip. */
+async function deleteFinished(
+  db: Database,
+  ids: number[],
+  days: number,
+): Promise<{ completed: number; failed: number }> {
+  const deleteOld = (status: 'completed' | 'failed') => ({
+    sql: `DELETE FROM tasks WHERE id IN (?) AND status = ? AND finished_at < NOW(3) - INTERVAL ? DAY`,
+    values: [ids, status, days],
+    move: { from: status, to: null },
+  });
+  const [completed, failed] = (await countedOneTrip(db, [deleteOld('completed'), deleteOld('failed')])) as [
+    ResultSetHeader,
+    ResultSetHeader,
+  ];
+  return { completed: completed.affectedRows, failed: failed.affectedRows };
 }

@@ -1,15 +1,16 @@
-import type { Pool, RowDataPacket } from 'mysql2/promise';
+import type { RowDataPacket } from 'mysql2/promise';
+import type { Database } from '../mysql/database.js';
 import { type Task, type TaskRow, toTask } from './task-row.js';
 import type { TaskStatus } from './task-schema.js';
 
 /** The reads of `tasks`: one task, a page of tasks, counts, the throughput series. */
 
-export async function getTask(pool: Pool, id: number): Promise<Task | null> {
+export async function getTask(pool: Database, id: number): Promise<Task | null> {
   const [rows] = await pool.execute<TaskRow[]>('SELECT * FROM tasks WHERE id = ?', [id]);
   return rows[0] ? toTask(rows[0]) : null;
 }
 
-export async function getTaskByIdempotencyKey(pool: Pool, key: string): Promise<Task | null> {
+export async function getTaskByIdempotencyKey(pool: Database, key: string): Promise<Task | null> {
   const [rows] = await pool.execute<TaskRow[]>('SELECT * FROM tasks WHERE idempotency_key = ?', [key]);
   return rows[0] ? toTask(rows[0]) : null;
 }
@@ -24,7 +25,7 @@ export interface ListTasksOptions {
 }
 
 /** Tasks newest first (by id), optionally of one status; a page of `limit` after the cursor. */
-export async function listTasks(pool: Pool, { status, limit, after }: ListTasksOptions): Promise<Task[]> {
+export async function listTasks(pool: Database, { status, limit, after }: ListTasksOptions): Promise<Task[]> {
   const where: string[] = [];
   const params: (string | number)[] = [];
   if (status !== undefined) {
@@ -43,7 +44,7 @@ export async function listTasks(pool: Pool, { status, limit, after }: ListTasksO
 }
 
 /** The status of each of `ids` that exists. */
-export async function getStatuses(pool: Pool, ids: number[]): Promise<Map<number, TaskStatus>> {
+export async function getStatuses(pool: Database, ids: number[]): Promise<Map<number, TaskStatus>> {
   if (ids.length === 0) return new Map();
   const [rows] = await pool.query<RowDataPacket[]>('SELECT id, status FROM tasks WHERE id IN (?)', [ids]);
   return new Map(rows.map((r) => [Number(r.id), r.status as TaskStatus]));
@@ -60,7 +61,7 @@ export interface MinuteCounts {
  * Tasks that finished (completed, or recorded failed) in each of the `minutes` minutes up to
  * and including the one holding `now`, oldest first; minutes without any count 0.
  */
-export async function finishedPerMinute(pool: Pool, minutes: number, now: number): Promise<MinuteCounts[]> {
+export async function finishedPerMinute(pool: Database, minutes: number, now: number): Promise<MinuteCounts[]> {
   const last = Math.floor(now / 60_000);
   const first = last - minutes + 1;
   const [rows] = await pool.query<RowDataPacket[]>(

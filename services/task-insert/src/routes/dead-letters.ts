@@ -1,7 +1,7 @@
 import {
+  type Database,
   type DeadLetterEntry,
   type Metrics,
-  type Pool,
   readDeadLetterPage,
   redriveAllDeadLetters,
   type TaskQueue,
@@ -12,7 +12,7 @@ import { z } from 'zod';
 import { digits, parseQuery } from './operate.js';
 
 export interface DeadLetterRoutesDeps {
-  pool: Pool;
+  pool: Database;
   queue: TaskQueue;
   metrics: Metrics;
 }

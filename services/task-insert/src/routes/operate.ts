@@ -1,11 +1,11 @@
 import {
   checkReadiness,
+  type Database,
   finishedPerMinute,
   getTask,
   listTasks,
   type Metrics,
   notRedrivenReason,
-  type Pool,
   type Redis,
   readStats,
   redriveTask,
@@ -20,7 +20,7 @@ import { LIST_LIMIT, THROUGHPUT_MINUTES } from './limits.js';
 import { parseId } from './tasks.js';
 
 export interface OperateRoutesDeps {
-  pool: Pool;
+  pool: Database;
   queue: TaskQueue;
   redis: Redis;
   metrics: Metrics;

@@ -1,6 +1,7 @@
 import {
   Batcher,
   type Config,
+  type Database,
   DuplicateIdempotencyKeyError,
   getTask,
   getTaskByIdempotencyKey,
@@ -9,7 +10,6 @@ import {
   insertTasks,
   type Metrics,
   type NewTask,
-  type Pool,
   parseTaskId,
   type TaskData,
   TaskRejectedError,
@@ -23,7 +23,7 @@ import { HttpError } from '../http-errors.js';
 import type { InsertNotifier } from '../insert-notifier.js';
 
 export interface TaskRoutesDeps {
-  pool: Pool;
+  pool: Database;
   notifier: InsertNotifier;
   config: Pick<Config, 'MAX_MESSAGE_LENGTH' | 'MAX_TASK_TIME_S' | 'BODY_LIMIT_BYTES'>;
   metrics?: Metrics;

@@ -1,9 +1,10 @@
-import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import type { Database } from '../../mysql/database.js';
+import { isLockWaitTimeout, isRolledBack } from '../../mysql/errors.js';
 import { idsCondition } from '../../mysql/ids-condition.js';
 import { withNamedLock } from '../../mysql/named-lock.js';
-import { inTransactionTrips, isRetryableTransactionError, type Statement, type Trip } from '../../mysql/transaction.js';
 import { errorText, type QueueMessage } from '../message-codec.js';
-import { countStatements } from '../status-counts.js';
+import { type CountedStatement, type CountedTrip, countedTransaction } from '../status-counts.js';
 import { decodeTaskData } from '../task-data.js';
 import type { TransitionDeps } from './deps.js';
 
@@ -40,12 +41,14 @@ interface Claim {
  * Claims up to `limit` pending tasks, oldest first, then pushes their messages. Schedulers take
  * turns (the named lock `claim`): all of them are woken by the same insert, and claiming the
  * same oldest rows at once would make all but one wait for the winner's commit and then find
- * nothing. One that finds another claiming returns `busy` at once; the claim itself stays safe
- * without the lock (a scheduler of an older version, say).
+ * nothing. One that finds another claiming returns `busy` at once. The lock is only an
+ * optimisation: when its holder has stopped answering (see withNamedLock), or when two hold it
+ * at once (named locks do not survive a failover), the claim goes ahead with `SKIP LOCKED`,
+ * which never shares a task and never waits on rows another claim holds.
  */
 export async function claimAndDispatch(deps: TransitionDeps, limit: number): Promise<ClaimResult> {
-  const claimed = await withNamedLock(deps.pool, 'claim', async () => {
-    const claim = await claimPending(deps.pool, limit);
+  const claimed = await withNamedLock(deps.pool, 'claim', async (locked) => {
+    const claim = await claimPending(deps.pool, limit, { optimistic: locked });
     await deps.queue.dispatch(claim.dispatched);
     return claim;
   });
@@ -55,9 +58,14 @@ export async function claimAndDispatch(deps: TransitionDeps, limit: number): Pro
 /**
  * The MySQL half of the transition alone: the claim, committed, with nothing pushed. What a
  * scheduler that dies between the two halves leaves behind (the fault tests make it so).
+ * `optimistic` (the default) tries the lock-free read first: for a caller that holds the lock.
  */
-export async function claimPending(pool: Pool, limit: number): Promise<ClaimResult> {
-  const claim = (await claimOptimistically(pool, limit)) ?? (await claimWithLocks(pool, limit));
+export async function claimPending(
+  db: Database,
+  limit: number,
+  { optimistic = true }: { optimistic?: boolean } = {},
+): Promise<ClaimResult> {
+  const claim = (optimistic ? await claimOptimistically(db, limit) : null) ?? (await claimWithLocks(db, limit));
   return { dispatched: claim.messages, invalid: claim.invalid };
 }
 
@@ -86,16 +94,17 @@ interface Marked {
 
 /**
  * Marks the claimed rows, `processing` in a new run or `failed` for those that cannot run, in
- * one round trip of the claim's transaction.
+ * one round trip of the claim's transaction (with its commit when `commit`).
  */
-async function mark(trip: Trip, claim: Claim): Promise<Marked> {
-  const statements: Statement[] = [];
+async function mark(trip: CountedTrip, claim: Claim, commit: boolean): Promise<Marked> {
+  const statements: CountedStatement[] = [];
   if (claim.messages.length > 0) {
     const ids = idsCondition(claim.messages.map((m) => m.id));
     statements.push({
       sql: `UPDATE tasks SET status = 'processing', run = run + 1, dispatched_at = NOW(3)
         WHERE ${ids.sql} AND status = 'pending'`,
       values: ids.params,
+      move: { from: 'pending', to: 'processing' },
     });
   }
   for (const { id, reason } of claim.invalid) {
@@ -103,23 +112,13 @@ async function mark(trip: Trip, claim: Claim): Promise<Marked> {
       sql: `UPDATE tasks SET status = 'failed', run = run + 1, last_error = ?, finished_at = NOW(3)
         WHERE id = ? AND status = 'pending'`,
       values: [errorText(reason), id],
+      move: { from: 'pending', to: 'failed' },
     });
   }
   if (statements.length === 0) return { claimed: 0, failed: 0 };
-  const changed = ((await trip(statements)) as ResultSetHeader[]).map((r) => r.affectedRows);
+  const changed = ((await trip(statements, { commit })) as ResultSetHeader[]).map((r) => r.affectedRows);
   const claimed = claim.messages.length > 0 ? (changed.shift() ?? 0) : 0;
   return { claimed, failed: changed.reduce((sum, n) => sum + n, 0) };
-}
-
-/** The counts of what `mark` changed, sent with the claim's commit. */
-function commitCounted(trip: Trip, { claimed, failed }: Marked): Promise<unknown[]> {
-  return trip(
-    countStatements([
-      { from: 'pending', to: 'processing', n: claimed },
-      { from: 'pending', to: 'failed', n: failed },
-    ]),
-    { commit: true },
-  );
 }
 
 /** Thrown to roll back an optimistic claim that found some of its rows claimed meanwhile. */
@@ -131,34 +130,38 @@ class ClaimedMeanwhile extends Error {}
  * claim is ours (each changed row stays locked until the commit). If another scheduler took
  * some meanwhile, undo and claim with locks instead. Locking reads cost the database about as
  * much as the update itself, so this roughly halves the work of a claim. Three round trips:
- * the read, the marks, the counts with the commit.
+ * the read, the marks, the counts with the commit (the marks' locks live one turn of this
+ * process; a claim by another scheduler meanwhile passes over them with SKIP LOCKED).
  */
-async function claimOptimistically(pool: Pool, limit: number): Promise<Claim | null> {
+async function claimOptimistically(db: Database, limit: number): Promise<Claim | null> {
   try {
-    return await inTransactionTrips(pool, async (trip) => {
+    return await countedTransaction(db, async (trip) => {
       const [rows] = (await trip([{ sql: PENDING, values: ['pending', limit] }])) as [PendingRow[]];
       const claim = toClaim(rows);
-      const marked = await mark(trip, claim);
+      const marked = await mark(trip, claim, false);
       if (marked.claimed + marked.failed !== rows.length) throw new ClaimedMeanwhile();
-      await commitCounted(trip, marked);
       return claim;
     });
   } catch (err) {
-    // Another scheduler took some of the rows, or two updated the same rows and the server
-    // rolled this one back: claim with locks.
-    if (err instanceof ClaimedMeanwhile || isRetryableTransactionError(err)) return null;
+    // Another scheduler took some of the rows, two updated the same rows and the server rolled
+    // this one back, or a row is locked by a claim that does not end: claim with locks.
+    if (err instanceof ClaimedMeanwhile || isRolledBack(err) || isLockWaitTimeout(err)) return null;
     throw err;
   }
 }
 
-/** Claims with `SKIP LOCKED`, so schedulers claiming at the same moment never share a task. */
-function claimWithLocks(pool: Pool, limit: number): Promise<Claim> {
-  return inTransactionTrips(pool, async (trip) => {
+/**
+ * Claims with `SKIP LOCKED`, so schedulers claiming at the same moment never share a task, and
+ * rows held by a claim whose scheduler stopped answering are passed over. Two round trips: the
+ * locking read, then the marks with the counts and the commit.
+ */
+function claimWithLocks(db: Database, limit: number): Promise<Claim> {
+  return countedTransaction(db, async (trip) => {
     const [rows] = (await trip([{ sql: `${PENDING} FOR UPDATE SKIP LOCKED`, values: ['pending', limit] }])) as [
       PendingRow[],
     ];
     const claim = toClaim(rows);
-    await commitCounted(trip, await mark(trip, claim));
+    await mark(trip, claim, true);
     return claim;
   });
 }

@@ -1,7 +1,7 @@
-import type { Pool, ResultSetHeader } from 'mysql2/promise';
+import type { ResultSetHeader } from 'mysql2/promise';
+import type { Database } from '../../mysql/database.js';
 import { groupBy, idsCondition } from '../../mysql/ids-condition.js';
-import { inTransactionTrips } from '../../mysql/transaction.js';
-import { countStatements } from '../status-counts.js';
+import { countedOneTrip } from '../status-counts.js';
 import type { TransitionDeps } from './deps.js';
 
 /**
@@ -30,25 +30,22 @@ export interface CompleteResult {
 const runAndAttempts = (c: Completion) => `${c.run}:${c.tries + 1}`;
 
 /**
- * Marks the runs completed, and counts the tasks that changed, in one transaction of two round
- * trips: the UPDATEs (one per group), then the counts with the commit.
+ * Marks the runs completed, and counts the tasks that changed, in one transaction of one round
+ * trip: the UPDATEs (one per group), the counts and the commit.
  */
-function markCompleted(pool: Pool, completions: Completion[]): Promise<number> {
-  return inTransactionTrips(pool, async (trip) => {
-    const updates = groupBy(completions, runAndAttempts).map((group) => {
-      const first = group[0] as Completion;
-      const ids = idsCondition(group.map((c) => c.id));
-      return {
-        sql: `UPDATE tasks SET status = 'completed', attempts = GREATEST(attempts, ?), finished_at = NOW(3)
+async function markCompleted(db: Database, completions: Completion[]): Promise<number> {
+  const updates = groupBy(completions, runAndAttempts).map((group) => {
+    const first = group[0] as Completion;
+    const ids = idsCondition(group.map((c) => c.id));
+    return {
+      sql: `UPDATE tasks SET status = 'completed', attempts = GREATEST(attempts, ?), finished_at = NOW(3)
         WHERE ${ids.sql} AND status = 'processing' AND run = ?`,
-        values: [first.tries + 1, ...ids.params, first.run],
-      };
-    });
-    const results = (await trip(updates)) as ResultSetHeader[];
-    const changed = results.reduce((sum, result) => sum + result.affectedRows, 0);
-    await trip(countStatements([{ from: 'processing', to: 'completed', n: changed }]), { commit: true });
-    return changed;
+      values: [first.tries + 1, ...ids.params, first.run],
+      move: { from: 'processing', to: 'completed' } as const,
+    };
   });
+  const results = (await countedOneTrip(db, updates)) as ResultSetHeader[];
+  return results.reduce((sum, result) => sum + result.affectedRows, 0);
 }
 
 export async function completeRuns(deps: TransitionDeps, completions: Completion[]): Promise<CompleteResult> {

@@ -1,8 +1,8 @@
-import type { Pool } from 'mysql2/promise';
+import type { Database } from '../../mysql/database.js';
 import type { TaskQueue } from '../../redis/task-queue.js';
 
 /** What every transition works on: MySQL, the source of truth, written first; then Redis. */
 export interface TransitionDeps {
-  pool: Pool;
+  pool: Database;
   queue: TaskQueue;
 }

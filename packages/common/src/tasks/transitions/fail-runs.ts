@@ -1,6 +1,6 @@
-import type { PoolConnection, RowDataPacket } from 'mysql2/promise';
-import { groupBy } from '../../mysql/ids-condition.js';
-import { inTransaction } from '../../mysql/transaction.js';
+import type { ResultSetHeader } from 'mysql2/promise';
+import type { Database } from '../../mysql/database.js';
+import { oneTrip } from '../../mysql/transaction.js';
 import { type DeadLetter, encodeMessage, errorText, type QueueMessage } from '../message-codec.js';
 import type { TransitionDeps } from './deps.js';
 
@@ -39,49 +39,29 @@ export interface FailedRun {
 /** What became of a failed run; `dropped`: stale or a duplicate, nothing followed. */
 export type FailedRunOutcome = 'retried' | 'dead-lettered' | 'dropped' | 'lease-lost';
 
-interface AttemptRow extends RowDataPacket {
-  id: number;
-  status: string;
-  run: number;
-  attempts: number;
-}
-
 /**
- * Which runs count, checked under the rows' locks and in order (two copies in one batch count
- * once), and their attempts written: one UPDATE per group that shares attempts and error.
+ * Counts the tries that count, in one transaction of one round trip (no row stays locked while
+ * this process is away): one guarded UPDATE per run, so each run learns from its own statement
+ * whether it counted, and a second copy of a run in the same batch finds its try counted by the
+ * first.
  */
-async function countTries(connection: PoolConnection, runs: FailedRun[]): Promise<boolean[]> {
-  const ids = [...new Set(runs.map((r) => r.message.id))];
-  const [rows] = await connection.query<AttemptRow[]>(
-    'SELECT id, status, run, attempts FROM tasks WHERE id IN (?) FOR UPDATE',
-    [ids],
-  );
-  const tasks = new Map(rows.map((r) => [Number(r.id), { ...r }]));
-  const counts = runs.map((r) => {
-    const task = tasks.get(r.message.id);
-    if (task?.status !== 'processing' || task.run !== r.message.run || task.attempts > r.message.tries) {
-      return false;
-    }
-    task.attempts = r.message.tries + 1;
-    return true;
-  });
-  const counted = runs.filter((_, i) => counts[i]);
-  for (const group of groupBy(counted, (r) => `${r.message.tries}\u0000${r.error}`)) {
-    const first = group[0] as FailedRun;
-    await connection.query('UPDATE tasks SET attempts = ?, last_error = ? WHERE id IN (?)', [
-      first.message.tries + 1,
-      errorText(first.error),
-      group.map((r) => r.message.id),
-    ]);
-  }
-  return counts;
+async function countTries(db: Database, runs: FailedRun[]): Promise<boolean[]> {
+  const results = (await oneTrip(
+    db,
+    runs.map((r) => ({
+      sql: `UPDATE tasks SET attempts = ?, last_error = ?
+        WHERE id = ? AND status = 'processing' AND run = ? AND attempts <= ?`,
+      values: [r.message.tries + 1, errorText(r.error), r.message.id, r.message.run, r.message.tries],
+    })),
+  )) as ResultSetHeader[];
+  return results.map((result) => result.affectedRows === 1);
 }
 
 export async function failRuns(deps: TransitionDeps, runs: FailedRun[]): Promise<FailedRunOutcome[]> {
   if (runs.length === 0) return [];
   const fresh = runs.filter((r) => r.counted === undefined);
   if (fresh.length > 0) {
-    const counted = await inTransaction(deps.pool, (connection) => countTries(connection, fresh));
+    const counted = await countTries(deps.pool, fresh);
     fresh.forEach((r, i) => {
       r.counted = counted[i] === true;
     });

@@ -1,9 +1,9 @@
-import type { PoolConnection, ResultSetHeader } from 'mysql2/promise';
+import type { ResultSetHeader } from 'mysql2/promise';
+import type { Database } from '../../mysql/database.js';
 import { groupBy, idsCondition } from '../../mysql/ids-condition.js';
-import { inTransaction } from '../../mysql/transaction.js';
 import type { Leased } from '../../redis/lease-queue.js';
 import { type DeadLetterRecord, decodeDeadLetter, errorText } from '../message-codec.js';
-import { countMoves } from '../status-counts.js';
+import { countedOneTrip } from '../status-counts.js';
 import type { TransitionDeps } from './deps.js';
 
 /**
@@ -29,22 +29,22 @@ export interface RecordResult {
 /** Groups that share their run, attempts and error, so one statement writes each group. */
 const sameWrite = (l: DeadLetterRecord) => `${l.run}:${l.tries}:${l.problem}\u0000${l.error}`;
 
-async function markFailed(connection: PoolConnection, letters: DeadLetterRecord[]): Promise<number> {
-  let changed = 0;
-  for (const group of groupBy(letters, sameWrite)) {
+/** Marks the letters' tasks failed, counted, in one transaction of one round trip. */
+async function markFailed(db: Database, letters: DeadLetterRecord[]): Promise<number> {
+  const updates = groupBy(letters, sameWrite).map((group) => {
     const first = group[0] as DeadLetterRecord;
     const ids = idsCondition(group.map((l) => l.id));
     // A letter whose tries is not a valid count fails its task without changing its attempts.
     const error = first.problem === null ? first.error : errorText(`${first.error} (${first.problem})`);
-    const [result] = await connection.query<ResultSetHeader>(
-      `UPDATE tasks SET status = 'failed', attempts = GREATEST(attempts, ?), last_error = ?, finished_at = NOW(3)
+    return {
+      sql: `UPDATE tasks SET status = 'failed', attempts = GREATEST(attempts, ?), last_error = ?, finished_at = NOW(3)
         WHERE ${ids.sql} AND status = 'processing' AND run = ?`,
-      [first.tries ?? 0, error, ...ids.params, first.run],
-    );
-    changed += result.affectedRows;
-  }
-  await countMoves(connection, [{ from: 'processing', to: 'failed', n: changed }]);
-  return changed;
+      values: [first.tries ?? 0, error, ...ids.params, first.run],
+      move: { from: 'processing', to: 'failed' } as const,
+    };
+  });
+  const results = (await countedOneTrip(db, updates)) as ResultSetHeader[];
+  return results.reduce((sum, result) => sum + result.affectedRows, 0);
 }
 
 export async function recordDeadLetters(deps: TransitionDeps, entries: Leased[]): Promise<RecordResult> {
@@ -55,8 +55,7 @@ export async function recordDeadLetters(deps: TransitionDeps, entries: Leased[])
     if (decoded.ok) letters.push(decoded.value);
     else invalid.push({ raw: entry.raw, reason: decoded.reason });
   }
-  const markedFailed =
-    letters.length === 0 ? 0 : await inTransaction(deps.pool, (connection) => markFailed(connection, letters));
+  const markedFailed = letters.length === 0 ? 0 : await markFailed(deps.pool, letters);
   // Every entry that leaves takes its task out of the present set (the rule of QueueKeys.present).
   await deps.queue.inbox.ack(
     entries.map((e) => e.token),

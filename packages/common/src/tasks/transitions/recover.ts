@@ -1,8 +1,9 @@
-import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
-import { inTransaction } from '../../mysql/transaction.js';
+import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import type { Database } from '../../mysql/database.js';
+import { oneTrip } from '../../mysql/transaction.js';
 import { EXECUTOR_LOST } from '../../redis/task-queue.js';
 import { type DeadLetter, errorText, type QueueMessage } from '../message-codec.js';
-import { countMoves } from '../status-counts.js';
+import { countedOneTrip } from '../status-counts.js';
 import { decodeTaskData } from '../task-data.js';
 import type { TransitionDeps } from './deps.js';
 
@@ -56,7 +57,7 @@ interface LostRow extends RowDataPacket {
 }
 
 /** One page of `processing` tasks after `afterId`, each with whether its grace has passed. */
-async function processingPage(pool: Pool, afterId: number, options: RecoverOptions): Promise<ProcessingRow[]> {
+async function processingPage(pool: Database, afterId: number, options: RecoverOptions): Promise<ProcessingRow[]> {
   const [rows] = await pool.query<ProcessingRow[]>(
     `SELECT id, dispatched_at < NOW(3) - INTERVAL ? MICROSECOND AS due FROM tasks
       WHERE status = 'processing' AND id > ? ORDER BY id LIMIT ?`,
@@ -73,37 +74,29 @@ interface Redispatch {
 
 /**
  * The lost tasks still `processing` and still past their grace (another sweeper may have
- * pushed them meanwhile: it renewed `dispatched_at`), locked, renewed, and turned into what
- * to push.
+ * pushed them meanwhile: it renewed `dispatched_at`), renewed, and turned into what to push:
+ * one transaction of one round trip. A row whose data cannot become a message is then failed,
+ * guarded by its run.
  */
-async function redispatch(
-  connection: PoolConnection,
-  ids: number[],
-  options: RecoverOptions,
-  failedAt: string,
-): Promise<Redispatch> {
-  const [rows] = await connection.query<LostRow[]>(
-    `SELECT id, data, attempts, run, last_error FROM tasks
-      WHERE id IN (?) AND status = 'processing' AND dispatched_at < NOW(3) - INTERVAL ? MICROSECOND
-      ORDER BY id FOR UPDATE`,
-    [ids, options.graceMs * 1000],
-  );
+async function redispatch(db: Database, ids: number[], options: RecoverOptions, failedAt: string): Promise<Redispatch> {
+  const lost = "id IN (?) AND status = 'processing' AND dispatched_at < @lost_before";
+  const [, selected] = await oneTrip(db, [
+    { sql: 'SET @lost_before = NOW(3) - INTERVAL ? MICROSECOND', values: [options.graceMs * 1000] },
+    {
+      sql: `SELECT id, data, attempts, run, last_error FROM tasks WHERE ${lost} ORDER BY id FOR UPDATE`,
+      values: [ids],
+    },
+    { sql: `UPDATE tasks SET dispatched_at = NOW(3) WHERE ${lost}`, values: [ids] },
+  ]);
   const out: Redispatch = { messages: [], letters: [], invalid: [] };
-  const renewed: number[] = [];
-  let failed = 0;
-  for (const row of rows) {
+  const invalid: { id: number; run: number; reason: string }[] = [];
+  for (const row of selected as LostRow[]) {
     const id = Number(row.id);
     const data = decodeTaskData(row.data);
     if (!data.ok) {
-      const [result] = await connection.query<ResultSetHeader>(
-        `UPDATE tasks SET status = 'failed', last_error = ?, finished_at = NOW(3) WHERE id = ? AND status = 'processing'`,
-        [errorText(data.reason), id],
-      );
-      failed += result.affectedRows;
-      out.invalid.push(id);
+      invalid.push({ id, run: row.run, reason: data.reason });
       continue;
     }
-    renewed.push(id);
     const message: QueueMessage = { id, ...data.value, tries: row.attempts, run: row.run };
     if (row.attempts >= options.maxAttempts) {
       out.letters.push({ ...message, error: row.last_error ?? EXECUTOR_LOST, failed_at: failedAt });
@@ -111,8 +104,18 @@ async function redispatch(
       out.messages.push(message);
     }
   }
-  if (renewed.length > 0) await connection.query('UPDATE tasks SET dispatched_at = NOW(3) WHERE id IN (?)', [renewed]);
-  await countMoves(connection, [{ from: 'processing', to: 'failed', n: failed }]);
+  if (invalid.length > 0) {
+    const results = (await countedOneTrip(
+      db,
+      invalid.map(({ id, run, reason }) => ({
+        sql: `UPDATE tasks SET status = 'failed', last_error = ?, finished_at = NOW(3)
+          WHERE id = ? AND status = 'processing' AND run = ?`,
+        values: [errorText(reason), id, run],
+        move: { from: 'processing', to: 'failed' } as const,
+      })),
+    )) as ResultSetHeader[];
+    out.invalid = invalid.filter((_, i) => results[i]?.affectedRows === 1).map((r) => r.id);
+  }
   return out;
 }
 
@@ -143,7 +146,7 @@ export async function recoverLost(
     const missing = due.filter((_, i) => !present[i]);
     if (missing.length > 0) {
       const failedAt = new Date(now()).toISOString();
-      const lost = await inTransaction(pool, (connection) => redispatch(connection, missing, options, failedAt));
+      const lost = await redispatch(pool, missing, options, failedAt);
       // Committed: should these pushes fail, the tasks are still missing at the next pass.
       await queue.dispatch(lost.messages);
       await queue.deadLetter(lost.letters.map((letter) => ({ token: null, letter })));

@@ -1,9 +1,9 @@
-import type { Pool, RowDataPacket } from 'mysql2/promise';
+import type { RowDataPacket } from 'mysql2/promise';
 import type { Metrics } from '../../metrics.js';
-import { inTransaction } from '../../mysql/transaction.js';
+import type { Database } from '../../mysql/database.js';
 import type { DeadLetterEntry } from '../../redis/dead-letter-list.js';
 import type { TaskQueue } from '../../redis/task-queue.js';
-import { countMoves } from '../status-counts.js';
+import { countedOneTrip } from '../status-counts.js';
 import type { TaskStatus } from '../task-schema.js';
 
 /**
@@ -20,7 +20,7 @@ import type { TaskStatus } from '../task-schema.js';
  */
 
 export interface RedriveDeps {
-  pool: Pool;
+  pool: Database;
   queue: TaskQueue;
   metrics?: Metrics;
 }
@@ -63,23 +63,18 @@ async function wakeSchedulers(queue: TaskQueue): Promise<void> {
  * scheduler runs them again from the start; `last_error` keeps the error they failed with
  * until a new run replaces it. Returns the ids that were failed and now are pending.
  */
-export async function retryFailedTasks(pool: Pool, ids: number[]): Promise<number[]> {
+export async function retryFailedTasks(db: Database, ids: number[]): Promise<number[]> {
   if (ids.length === 0) return [];
-  return inTransaction(pool, async (connection) => {
-    const [rows] = await connection.query<RowDataPacket[]>(
-      `SELECT id FROM tasks WHERE id IN (?) AND status = 'failed' ORDER BY id FOR UPDATE`,
-      [ids],
-    );
-    const failed = rows.map((r) => Number(r.id));
-    if (failed.length === 0) return [];
-    await connection.query(
-      `UPDATE tasks SET status = 'pending', attempts = 0, dispatched_at = NULL, finished_at = NULL
+  const [rows] = await countedOneTrip(db, [
+    { sql: `SELECT id FROM tasks WHERE id IN (?) AND status = 'failed' ORDER BY id FOR UPDATE`, values: [ids] },
+    {
+      sql: `UPDATE tasks SET status = 'pending', attempts = 0, dispatched_at = NULL, finished_at = NULL
         WHERE id IN (?) AND status = 'failed'`,
-      [failed],
-    );
-    await countMoves(connection, [{ from: 'failed', to: 'pending', n: failed.length }]);
-    return failed;
-  });
+      values: [ids],
+      move: { from: 'failed', to: 'pending' },
+    },
+  ]);
+  return (rows as RowDataPacket[]).map((r) => Number(r.id));
 }
 
 /**
