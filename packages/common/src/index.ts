@@ -1,4 +1,4 @@
-export { Batcher, type BatcherOptions } from './batcher.js';
+export { Batcher, type BatcherOptions, type Split } from './batcher.js';
 export { type Clock, systemClock } from './clock.js';
 export {
   CLUSTER_KEY_PREFIX,

@@ -11,6 +11,7 @@ import {
   FailureLog,
   failRuns,
   failureBackoffMs,
+  isLockWaitTimeout,
   isTransientError,
   type Leased,
   type Logger,
@@ -18,6 +19,7 @@ import {
   type Metrics,
   type QueueMessage,
   type Redis,
+  type Split,
   sleep,
   type TaskQueue,
 } from '@tasks/common';
@@ -50,6 +52,23 @@ export interface ExecutorDeps {
 
 /** Most outcomes written in one statement. */
 const OUTCOME_BATCH = 1_000;
+
+/**
+ * A batch of outcomes still being written after this long (ms) is stuck (a row it needs is
+ * locked elsewhere, the database fails over): the outcomes behind it start beside it.
+ */
+const OUTCOME_STALLED_MS = 1_000;
+
+/**
+ * How a batch of outcomes that failed is split: an error of the database's own (unreachable,
+ * read-only) is every item's, and the whole batch is retried; a row locked elsewhere holds up
+ * only its own item, so each is written alone at once; anything else is some item's fault,
+ * found by halving.
+ */
+function splitOutcomes(err: unknown): Split | null {
+  if (isLockWaitTimeout(err)) return 'singles';
+  return isTransientError(err) ? null : 'halves';
+}
 
 function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -84,15 +103,15 @@ export class Executor {
     private readonly options: ExecutorOptions,
   ) {
     this.random = deps.random ?? Math.random;
-    const isolate = { isolate: (err: unknown) => !isTransientError(err) };
+    const batching = { split: splitOutcomes, stalledAfterMs: OUTCOME_STALLED_MS };
     this.completions = new Batcher(
       async (items) => {
         await completeRuns(deps, items);
       },
       OUTCOME_BATCH,
-      isolate,
+      batching,
     );
-    this.failedRuns = new Batcher((items) => failRuns(deps, items), OUTCOME_BATCH, isolate);
+    this.failedRuns = new Batcher((items) => failRuns(deps, items), OUTCOME_BATCH, batching);
     this.fetching = new Loop((signal) => this.fetchOnce(signal), {
       name: 'fetching tasks',
       logger: deps.logger,
@@ -223,17 +242,24 @@ export class Executor {
   }
 
   /**
-   * Adds to a batch; should its write fail for a passing reason (a store unreachable), retries
-   * with backoff until it succeeds or the executor gives up. A write that fails for this item
-   * alone (the batch was split down to it) sets its message aside. The first try needs no
-   * retry loop, so the common case costs one promise per task.
+   * Writes an outcome: first in a batch (`batched`); should that fail for a passing reason (a
+   * store unreachable or read-only, a row locked elsewhere), again alone (`alone`), with
+   * backoff, until it succeeds or the executor gives up, so an outcome that keeps failing
+   * never joins, and holds up, the batches of the others. A write that fails for this item's
+   * own reason (the batch was split down to it) sets its message aside; a passing one never
+   * does: a run that succeeded stays leased until its completion is written.
    */
-  private async settle<T>(add: () => Promise<T>, item: Leased, message: QueueMessage): Promise<T | null> {
+  private async settle<T>(
+    batched: () => Promise<T>,
+    alone: () => Promise<T>,
+    item: Leased,
+    message: QueueMessage,
+  ): Promise<T | null> {
     // Each item backs off on its own count: a batch that fails fails all its items together,
     // which must not make each of them wait as if it had failed that many times.
     for (let failures = 0; ; failures++) {
       try {
-        const result = await add();
+        const result = await (failures === 0 ? batched() : alone());
         this.settleFailures.succeeded();
         return result;
       } catch (err) {
@@ -289,7 +315,14 @@ export class Executor {
 
     if (failure === null) {
       const completion: Completion = { id: message.id, run: message.run, tries: message.tries, token: item.token };
-      await this.settle(() => this.completions.add(completion), item, message);
+      await this.settle(
+        () => this.completions.add(completion),
+        async () => {
+          await completeRuns(this.deps, [completion]);
+        },
+        item,
+        message,
+      );
       logger.debug({ event: EVENTS.taskCompleted, ...task }, 'task completed');
       metrics?.tasksCompleted.inc();
       return;
@@ -307,7 +340,12 @@ export class Executor {
       delayMs,
       failedAt: new Date(clock.now()).toISOString(),
     };
-    const settled = await this.settle(() => this.failedRuns.add(run), item, message);
+    const settled = await this.settle(
+      () => this.failedRuns.add(run),
+      async () => (await failRuns(this.deps, [run]))[0] as FailedRunOutcome,
+      item,
+      message,
+    );
     if (settled === 'retried') {
       logger.debug(
         { event: EVENTS.taskRetried, ...task, err: failure, retryInMs: delayMs },

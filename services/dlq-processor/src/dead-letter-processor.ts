@@ -2,11 +2,13 @@ import {
   type Clock,
   type Database,
   EVENTS,
+  isLockWaitTimeout,
   isTransientError,
   type Leased,
   type Logger,
   Loop,
   type Metrics,
+  namedTaskId,
   type RecordResult,
   type Redis,
   recordDeadLetters,
@@ -101,6 +103,11 @@ export class DeadLetterProcessor {
     try {
       result = await recordDeadLetters(this.deps, entries);
     } catch (err) {
+      if (entries.length > 1 && isLockWaitTimeout(err)) {
+        // A row locked elsewhere holds up its own entry only.
+        await Promise.all(entries.map((entry) => this.record([entry])));
+        return;
+      }
       if (isTransientError(err)) throw err;
       if (entries.length > 1) {
         const half = Math.ceil(entries.length / 2);
@@ -113,7 +120,10 @@ export class DeadLetterProcessor {
         { event: EVENTS.invalidEntry, err, raw: entry.raw.slice(0, 200) },
         'a dead letter could not be recorded; taken off the inbox (it stays in the dead-letter list)',
       );
-      await this.deps.queue.inbox.ack([entry.token], []);
+      // Its task leaves the present set with it (the rule of QueueKeys.present): the sweeper
+      // finds the task still processing with no message, and settles it again.
+      const id = namedTaskId(entry.raw);
+      await this.deps.queue.inbox.ack([entry.token], id === null ? [] : [id]);
       return;
     }
     metrics?.tasksFailed.inc(result.markedFailed);
