@@ -19,6 +19,19 @@ export class TcpProxy {
     return proxy;
   }
 
+  private freezeOn: { marker: string; frozen: () => void } | null = null;
+
+  /**
+   * The next client connection that sends a packet containing `marker` goes silent right after
+   * that packet has been passed on: nothing more is forwarded either way, and the sockets stay
+   * open. Resolves when that happens. Other connections carry on.
+   */
+  freezeAfter(marker: string): Promise<void> {
+    return new Promise((resolve) => {
+      this.freezeOn = { marker, frozen: resolve };
+    });
+  }
+
   cut(): Promise<void> {
     for (const socket of this.sockets) socket.destroy();
     this.sockets.clear();
@@ -48,8 +61,24 @@ export class TcpProxy {
       };
       client.on('error', drop).on('close', drop);
       upstream.on('error', drop).on('close', drop);
-      client.pipe(upstream);
-      upstream.pipe(client);
+      let frozen = false;
+      client.on('data', (chunk: Buffer) => {
+        if (frozen) return;
+        upstream.write(chunk);
+        const freeze = this.freezeOn;
+        if (freeze && chunk.toString('latin1').includes(freeze.marker)) {
+          // This connection goes silent both ways, as a process that stopped answering would
+          // leave it: open, nothing more read or sent.
+          frozen = true;
+          this.freezeOn = null;
+          client.pause();
+          upstream.pause();
+          freeze.frozen();
+        }
+      });
+      upstream.on('data', (chunk: Buffer) => {
+        if (!frozen) client.write(chunk);
+      });
     });
     this.server = server;
     return new Promise((resolve, reject) => {
