@@ -1,8 +1,8 @@
-import { isConnectionError, isRedisUnavailable } from '@tasks/common';
+import { isDatabaseUnavailable, isRedisUnavailable } from '@tasks/common';
 
 /** What is unavailable when `err` says a store cannot be reached; null for any other error. */
 export function unavailableStore(err: unknown): 'database' | 'Redis' | null {
   if (isRedisUnavailable(err)) return 'Redis';
-  if (isConnectionError(err)) return 'database';
+  if (isDatabaseUnavailable(err)) return 'database';
   return null;
 }
