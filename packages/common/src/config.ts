@@ -2,6 +2,7 @@ import dotenv from 'dotenv';
 import { z } from 'zod';
 import { shownValue } from './redact.js';
 import { queueKeys, sharedHashTag } from './redis/keys.js';
+import { MESSAGE_LIMITS } from './tasks/message-codec.js';
 
 /**
  * Every knob of every service, read from the environment (`.env` is loaded by the
@@ -120,7 +121,7 @@ const settings = z.object({
   API_WORKERS: int(1, 256).default(1),
   BODY_LIMIT_BYTES: int(64, 10 * 1024 * 1024).default(64 * 1024),
   MAX_MESSAGE_LENGTH: int(1, 1_000_000).default(10_000),
-  MAX_TASK_TIME_S: int(0, 86_400).default(3_600),
+  MAX_TASK_TIME_S: int(0, MESSAGE_LIMITS.maxTimeS).default(3_600),
   DB_POOL_SIZE: int(1, 1000).default(10),
   DB_CONNECT_TIMEOUT_MS: ms(100).default(5_000),
   /**
@@ -142,7 +143,7 @@ const settings = z.object({
     .min(0, { error: 'must be between 0 and 1' })
     .max(1, { error: 'must be between 0 and 1' })
     .default(0.2),
-  MAX_ATTEMPTS: int(1, 1000).default(3),
+  MAX_ATTEMPTS: int(1, MESSAGE_LIMITS.maxTries).default(3),
   RETRY_BACKOFF_MS: ms(0).default(1_000),
   RETRY_BACKOFF_MAX_MS: ms(0).default(60_000),
   CONCURRENCY: int(1, 10_000).default(1_000),

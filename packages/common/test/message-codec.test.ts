@@ -1,4 +1,5 @@
 import {
+  cutText,
   decodeMessage,
   encodeDeadLetter,
   encodeInvalidEntry,
@@ -72,6 +73,23 @@ describe('the message codec, in TypeScript and in Lua', () => {
       'x',
     );
     expect(written).toBe(encodeInvalidEntry({ error: 'invalid message: not JSON', raw, failed_at: 'x' }));
+  });
+
+  it('cuts long text at the same byte as TypeScript, whatever character straddles the limit', async () => {
+    const max = 10_000;
+    // Characters of 1, 2, 3 and 4 bytes, each placed so that it straddles the cut.
+    for (const wide of ['a', 'é', '☃', '𝄞']) {
+      for (let shift = 0; shift < 4; shift++) {
+        const raw = `${'x'.repeat(max - 3 - shift)}${wide.repeat(2_000)}`;
+        const written = await lua('return encode_invalid_entry(ARGV[1], ARGV[2], ARGV[3])', 'e', raw, 'x');
+        const expected = encodeInvalidEntry({ error: 'e', raw, failed_at: 'x' });
+        expect(written).toBe(expected);
+        const kept = (JSON.parse(expected) as { raw: string }).raw;
+        expect(Buffer.byteLength(kept)).toBeLessThanOrEqual(max);
+        expect(kept.endsWith('…')).toBe(true);
+        expect(cutText(raw, max)).toBe(kept);
+      }
+    }
   });
 
   it('reads back what it writes, and refuses what TypeScript refuses, with the same reason', async () => {

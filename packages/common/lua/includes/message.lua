@@ -1,5 +1,6 @@
 -- The wire format in Lua: writes the same bytes as packages/common/src/tasks/message-codec.ts
--- (a test pins both) and applies the same checks when reading.
+-- (a test pins both) and applies the same checks when reading. The bounds are the codec's
+-- MESSAGE_LIMITS, handed in as LIMITS when the scripts are built (redis/scripts.ts).
 
 local json_escapes = { ['"'] = '\\"', ['\\'] = '\\\\', ['\b'] = '\\b', ['\f'] = '\\f',
   ['\n'] = '\\n', ['\r'] = '\\r', ['\t'] = '\\t' }
@@ -28,7 +29,7 @@ local function encode_dead_letter(m, err, failed_at)
     .. ',"failed_at":' .. json_string(failed_at) .. '}'
 end
 
--- `s` cut to at most `max` bytes at a character boundary, marked with … when cut.
+-- `s` cut to at most `max` bytes at a character boundary, marked with … when cut (cutText).
 local function cut_text(s, max)
   if #s <= max then return s end
   local e = max - 3
@@ -37,7 +38,7 @@ local function cut_text(s, max)
 end
 
 local function encode_invalid_entry(err, raw, failed_at)
-  return '{"error":' .. json_string(err) .. ',"raw":' .. json_string(cut_text(raw, 10000))
+  return '{"error":' .. json_string(err) .. ',"raw":' .. json_string(cut_text(raw, LIMITS.max_raw_bytes))
     .. ',"failed_at":' .. json_string(failed_at) .. '}'
 end
 
@@ -49,9 +50,15 @@ local function decode_message(raw)
   if m.run == nil then m.run = 0 end
   if not whole(m.id, 1, 9007199254740991) then return nil, 'id must be a positive integer' end
   if type(m.message) ~= 'string' then return nil, 'message must be a string' end
-  if not whole(m.time, 0, 86400) then return nil, 'time must be a whole number of seconds from 0 to 86400' end
-  if not whole(m.tries, 0, 1000) then return nil, 'tries must be a whole number from 0 to 1000' end
-  if not whole(m.run, 0, 4294967295) then return nil, 'run must be a whole number from 0 to 4294967295' end
+  if not whole(m.time, 0, LIMITS.max_time_s) then
+    return nil, 'time must be a whole number of seconds from 0 to ' .. string.format('%d', LIMITS.max_time_s)
+  end
+  if not whole(m.tries, 0, LIMITS.max_tries) then
+    return nil, 'tries must be a whole number from 0 to ' .. string.format('%d', LIMITS.max_tries)
+  end
+  if not whole(m.run, 0, LIMITS.max_run) then
+    return nil, 'run must be a whole number from 0 to ' .. string.format('%d', LIMITS.max_run)
+  end
   return m
 end
 

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { MESSAGE_LIMITS } from '../tasks/message-codec.js';
 import type { Redis } from './client.js';
 
 /** `packages/common/lua`, the same from `src/redis` and from `dist/redis`. */
@@ -35,11 +36,23 @@ export function luaSource(file: string): string {
   return withIncludes(readFileSync(new URL(file, LUA_DIR), 'utf8'));
 }
 
-/** Lua source with each `--@include name` line replaced by `lua/includes/name.lua`. */
+/**
+ * The codec's MESSAGE_LIMITS as a Lua table `LIMITS` (snake_case names), so the scripts check
+ * and cut with the very numbers TypeScript uses.
+ */
+const LIMITS_TABLE = `local LIMITS = { ${Object.entries(MESSAGE_LIMITS)
+  .map(([name, value]) => `${name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)} = ${value}`)
+  .join(', ')} }\n`;
+
+/**
+ * Lua source with each `--@include name` line replaced by `lua/includes/name.lua`; the
+ * message include is preceded by LIMITS.
+ */
 export function withIncludes(source: string): string {
-  return source.replace(/^--@include ([a-z-]+)$/gm, (_line, name: string) =>
-    readFileSync(new URL(`includes/${name}.lua`, LUA_DIR), 'utf8'),
-  );
+  return source.replace(/^--@include ([a-z-]+)$/gm, (_line, name: string) => {
+    const include = readFileSync(new URL(`includes/${name}.lua`, LUA_DIR), 'utf8');
+    return name === 'message' ? `${LIMITS_TABLE}${include}` : include;
+  });
 }
 
 const sources = new Map(SCRIPTS.map(([, file]) => [file, luaSource(file)]));

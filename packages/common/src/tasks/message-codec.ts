@@ -1,7 +1,8 @@
 /**
  * The wire format: the one place that writes and reads the messages on `task_queue` and the
  * entries of `dead-letter-queue`. The Lua scripts that must build a message (reap.lua) use
- * `lua/includes/message.lua`, which writes the same bytes; a test pins both.
+ * `lua/includes/message.lua`, which writes the same bytes and is handed MESSAGE_LIMITS; a test
+ * pins both.
  *
  * A message is the original's `{"id","message","time","tries"}` plus `run`: the run of the
  * task it belongs to (each claim of a task starts a new run, see the claim transition), so a
@@ -31,7 +32,11 @@ export interface InvalidEntry {
   failed_at: string;
 }
 
-/** The bounds every message field is checked against, so nothing the database would reject gets that far. */
+/**
+ * The bounds every message field is checked against, so nothing the database would reject gets
+ * that far. Written here only: the Lua scripts are handed them (see redis/scripts.ts), and the
+ * settings that feed these fields are bounded by them (config.ts).
+ */
 export const MESSAGE_LIMITS = {
   /** The largest `time` (s) of any message; MAX_TASK_TIME_S cannot be set above it. */
   maxTimeS: 86_400,
@@ -39,26 +44,35 @@ export const MESSAGE_LIMITS = {
   maxTries: 1_000,
   /** `run` is an INT UNSIGNED column. */
   maxRun: 4_294_967_295,
-  /** Characters of an error kept in a dead letter and in `last_error`; longer ones are cut, marked with `…`. */
-  maxErrorLength: 2_000,
-  /** Characters of an invalid entry kept in its dead letter. */
-  maxRawLength: 10_000,
+  /** UTF-8 bytes of an error kept in a dead letter and in `last_error`; longer ones are cut, marked with `…`. */
+  maxErrorBytes: 2_000,
+  /** UTF-8 bytes of an invalid entry kept in its dead letter. */
+  maxRawBytes: 10_000,
 } as const;
 
 export type Decoded<T> = { ok: true; value: T } | { ok: false; reason: string };
 
-/** `text` cut to `max` characters (never inside a surrogate pair), marked with `…` when cut. */
-export function truncateText(text: string, max: number): string {
-  if (text.length <= max) return text;
-  let end = max - 1;
-  const last = text.charCodeAt(end - 1);
-  if (last >= 0xd800 && last <= 0xdbff) end--;
-  return `${text.slice(0, end)}…`;
+const ELLIPSIS = '…';
+/** The ellipsis's length in UTF-8. */
+const ELLIPSIS_BYTES = 3;
+
+/**
+ * `text` cut to at most `maxBytes` bytes of UTF-8, at a character boundary, marked with `…`
+ * when cut: the same bytes as cut_text in lua/includes/message.lua.
+ */
+export function cutText(text: string, maxBytes: number): string {
+  if (text.length * 3 <= maxBytes) return text;
+  const bytes = Buffer.from(text, 'utf8');
+  if (bytes.length <= maxBytes) return text;
+  let end = maxBytes - ELLIPSIS_BYTES;
+  // Back off the continuation bytes (10xxxxxx) of a character cut in the middle.
+  while (end > 0 && ((bytes[end] as number) & 0xc0) === 0x80) end--;
+  return `${bytes.subarray(0, end).toString('utf8')}${ELLIPSIS}`;
 }
 
-/** An error text as it is kept: at most `MESSAGE_LIMITS.maxErrorLength` characters. */
+/** An error text as it is kept: at most `MESSAGE_LIMITS.maxErrorBytes` bytes. */
 export function errorText(error: string): string {
-  return truncateText(error, MESSAGE_LIMITS.maxErrorLength);
+  return cutText(error, MESSAGE_LIMITS.maxErrorBytes);
 }
 
 export function encodeMessage(m: QueueMessage): string {
@@ -73,7 +87,7 @@ export function encodeDeadLetter(letter: DeadLetter): string {
 export function encodeInvalidEntry(entry: InvalidEntry): string {
   return JSON.stringify({
     error: errorText(entry.error),
-    raw: truncateText(entry.raw, MESSAGE_LIMITS.maxRawLength),
+    raw: cutText(entry.raw, MESSAGE_LIMITS.maxRawBytes),
     failed_at: entry.failed_at,
   });
 }
