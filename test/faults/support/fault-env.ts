@@ -134,6 +134,15 @@ export class FaultEnv {
       `[faults] not settled: ${JSON.stringify(rows.map((r, i) => ({ ...r, present: present[i] })))}; ` +
         `queue ${JSON.stringify(depths)}`,
     );
+    // What each service logged of the first of them, to say where it went.
+    const first = Number(rows[0]?.id);
+    for (const service of this.services) {
+      const lines = service.lines.filter((l) => l.taskId === first || JSON.stringify(l).includes(`"id":${first},`));
+      if (lines.length > 0)
+        console.log(
+          `[faults] ${service.name} (${service.pid}) on task ${first}:\n${lines.map((l) => JSON.stringify(l)).join('\n')}`,
+        );
+    }
   }
 
   async deadLetterIds(): Promise<number[]> {
