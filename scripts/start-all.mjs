@@ -4,7 +4,7 @@
 // (the others are then stopped) or did not stop cleanly.
 import { spawn } from 'node:child_process';
 
-const services = ['task-insert', 'scheduler', 'dlq-processor', 'consumer'];
+const services = ['task-insert', 'scheduler', 'dlq-processor', 'executor'];
 const children = new Map();
 let stopping = false;
 let failed = false;

@@ -10,8 +10,10 @@ import {
   createLogger,
   type Database,
   prepareDatabase,
+  retryPolicy,
   runService,
   type TaskQueue,
+  TaskStore,
 } from '@tasks/common';
 import { createApp } from '@tasks/task-insert/dist/app.js';
 import express from 'express';
@@ -65,9 +67,19 @@ runService(logger, async () => {
   app.disable('x-powered-by');
   app.use(
     '/noop',
-    createApp({ config, logger, pool: storageThatDoesNothing(), queue: queueThatDoesNothing, redis: ctx.redis }),
+    createApp({
+      config,
+      logger,
+      store: new TaskStore({
+        db: storageThatDoesNothing(),
+        queue: queueThatDoesNothing,
+        redis: ctx.redis,
+        openRedis: ctx.openRedis,
+        retry: retryPolicy(config),
+      }),
+    }),
   );
-  app.use(createApp(ctx));
+  app.use(createApp({ config, logger, store: ctx.store }));
   const server = app.listen(config.PORT, config.HOST);
   await once(server, 'listening');
   return async () => {

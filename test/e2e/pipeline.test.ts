@@ -3,9 +3,9 @@ import type { AddressInfo } from 'node:net';
 import { sleep } from '@tasks/common';
 import type { RowDataPacket } from 'mysql2/promise';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Executor } from '../../services/consumer/src/executor.js';
-import { simulatedWork } from '../../services/consumer/src/simulated-work.js';
 import { DeadLetterProcessor } from '../../services/dlq-processor/src/dead-letter-processor.js';
+import { Executor } from '../../services/executor/src/executor.js';
+import { simulatedWork } from '../../services/executor/src/simulated-work.js';
 import { Scheduler } from '../../services/scheduler/src/scheduler.js';
 import { Sweeper } from '../../services/scheduler/src/sweeper.js';
 import { createApp } from '../../services/task-insert/src/app.js';
@@ -32,7 +32,7 @@ let t: TestEnv;
 let pipeline: Pipeline | null = null;
 
 beforeEach(async () => {
-  t = await createTestEnv();
+  t = await createTestEnv({ RETRY_BACKOFF_MS: '10', RETRY_BACKOFF_MAX_MS: '100' });
 });
 afterEach(async () => {
   await pipeline?.stop();
@@ -42,49 +42,27 @@ afterEach(async () => {
 
 async function startPipeline(failureRate: number): Promise<Pipeline> {
   const { ctx } = t;
-  const server = createApp(ctx).listen(0, '127.0.0.1');
+  const server = createApp({ config: ctx.config, logger: ctx.logger, store: ctx.store }).listen(0, '127.0.0.1');
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;
 
   const scheduler = new Scheduler(
-    { pool: ctx.pool, queue: ctx.queue, logger: ctx.logger, openSubscriber: () => ctx.openRedis('inserted') },
+    { store: ctx.store, logger: ctx.logger },
     { batchSize: 100, pollIntervalMs: 200, maxQueueDepth: 10_000 },
   );
   const sweeper = new Sweeper(
-    { pool: ctx.pool, queue: ctx.queue, logger: ctx.logger },
-    { intervalMs: 500, graceMs: 5_000, maxAttempts: 3, pageSize: 100 },
+    { store: ctx.store, logger: ctx.logger },
+    { intervalMs: 500, graceMs: 5_000, pageSize: 100 },
   );
   const executors = [0, 1].map(
-    (i) =>
+    () =>
       new Executor(
-        {
-          pool: ctx.pool,
-          queue: ctx.queue,
-          logger: ctx.logger,
-          clock: ctx.clock,
-          work: simulatedWork(failureRate),
-          openBlocking: () => ctx.openRedis(`fetch-${i}`),
-        },
-        {
-          concurrency: 16,
-          fetchBatchSize: 16,
-          leaseMs: 5_000,
-          maxAttempts: 3,
-          retryBackoffMs: 10,
-          retryBackoffMaxMs: 100,
-          pollIntervalMs: 100,
-          shutdownTimeoutMs: 2_000,
-        },
+        { store: ctx.store, logger: ctx.logger, clock: ctx.clock, work: simulatedWork(failureRate) },
+        { concurrency: 16, fetchBatchSize: 16, leaseMs: 5_000, pollIntervalMs: 100, shutdownTimeoutMs: 2_000 },
       ),
   );
   const processor = new DeadLetterProcessor(
-    {
-      pool: ctx.pool,
-      queue: ctx.queue,
-      logger: ctx.logger,
-      clock: ctx.clock,
-      openBlocking: () => ctx.openRedis('dlq-fetch'),
-    },
+    { store: ctx.store, logger: ctx.logger },
     { batchSize: 64, leaseMs: 5_000, pollIntervalMs: 100 },
   );
 

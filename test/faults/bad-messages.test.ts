@@ -11,7 +11,7 @@ afterEach(async () => {
 });
 
 it('poison messages pushed by hand are dead-lettered with the reason, and the executor keeps running', async () => {
-  const executor = await f.start('consumer');
+  const executor = await f.start('executor');
   await f.start('dlq-processor');
   const ready = f.t.ctx.queue.keys.tasks.ready;
   await f.t.ctx.redis.lpush(ready, 'hello', '{"id":1,"message":"no time"}', '[1,2,3]');
@@ -36,7 +36,7 @@ it('a message pushed twice runs twice but its task finishes once and never chang
   const messages = (await claimPending(f.pool, 10)).dispatched.map(encodeMessage);
   // Every message twice, as a hand-made duplicate would be.
   await f.t.ctx.redis.lpush(f.t.ctx.queue.keys.tasks.ready, ...messages, ...messages);
-  await f.start('consumer', { CONCURRENCY: '4' });
+  await f.start('executor', { CONCURRENCY: '4' });
   await f.start('dlq-processor');
 
   expect(await f.settled(30_000)).toBe(true);

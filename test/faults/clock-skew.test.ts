@@ -22,8 +22,8 @@ it('hosts whose clocks are minutes apart agree on every lease: each task runs on
   // Tasks of 3 s: each lease (1.5 s) must be renewed twice while the task runs.
   await f.insertTasks(20, 3);
   await f.start('scheduler', skewed(-FIVE_MINUTES));
-  await f.start('consumer', { ...skewed(FIVE_MINUTES), CONCURRENCY: '10' });
-  await f.start('consumer', { ...skewed(-FIVE_MINUTES), CONCURRENCY: '10' });
+  await f.start('executor', { ...skewed(FIVE_MINUTES), CONCURRENCY: '10' });
+  await f.start('executor', { ...skewed(-FIVE_MINUTES), CONCURRENCY: '10' });
   await f.start('dlq-processor', skewed(FIVE_MINUTES));
 
   expect(await f.settled(60_000)).toBe(true);

@@ -12,14 +12,14 @@ afterEach(async () => {
 
 it('SIGKILL of an executor mid-task: another executor finishes its tasks after the lease expires', async () => {
   await f.start('scheduler');
-  const victim = await f.start('consumer', { CONCURRENCY: '8' });
+  const victim = await f.start('executor', { CONCURRENCY: '8' });
   await f.insertTasks(40, 1);
   // Let the victim take tasks, then kill it while they run.
   await victim.waitForLog(() => victim.startedTaskIds().length >= 4);
   const started = new Set(victim.startedTaskIds());
   victim.kill('SIGKILL');
   await victim.exited;
-  const survivor = await f.start('consumer', { CONCURRENCY: '8' });
+  const survivor = await f.start('executor', { CONCURRENCY: '8' });
 
   expect(await f.settled(60_000)).toBe(true);
   const counts = await f.counts('executor SIGKILL');
@@ -36,7 +36,7 @@ it('SIGKILL of an executor mid-task: another executor finishes its tasks after t
 
 it('SIGTERM of an executor mid-task: it exits 0 within the shutdown timeout and nothing is lost', async () => {
   await f.start('scheduler');
-  const executor = await f.start('consumer', { CONCURRENCY: '4', SHUTDOWN_TIMEOUT_MS: '1000' });
+  const executor = await f.start('executor', { CONCURRENCY: '4', SHUTDOWN_TIMEOUT_MS: '1000' });
   await f.insertTasks(8, 3);
   await executor.waitForLog((l) => l.event === EVENTS.taskStarted);
   const signalledAt = Date.now();
@@ -47,7 +47,7 @@ it('SIGTERM of an executor mid-task: it exits 0 within the shutdown timeout and 
   expect(tookMs).toBeLessThan(1_000 + 2_000);
   expect(executor.lines.some((l) => l.event === EVENTS.tasksHandedBack)).toBe(true);
 
-  await f.start('consumer', { CONCURRENCY: '8' });
+  await f.start('executor', { CONCURRENCY: '8' });
   expect(await f.settled(60_000)).toBe(true);
   const counts = await f.counts('executor SIGTERM');
   expect(counts).toMatchObject({
@@ -59,7 +59,7 @@ it('SIGTERM of an executor mid-task: it exits 0 within the shutdown timeout and 
 
 it('SIGTERM lets running tasks finish when they fit in the shutdown timeout', async () => {
   await f.start('scheduler');
-  const executor = await f.start('consumer', { CONCURRENCY: '4', SHUTDOWN_TIMEOUT_MS: '5000' });
+  const executor = await f.start('executor', { CONCURRENCY: '4', SHUTDOWN_TIMEOUT_MS: '5000' });
   await f.insertTasks(4, 1);
   await executor.waitForLog((l) => l.event === EVENTS.taskStarted);
   executor.kill('SIGTERM');
@@ -67,7 +67,7 @@ it('SIGTERM lets running tasks finish when they fit in the shutdown timeout', as
   const finishedByIt = executor.lines.filter((l) => l.event === EVENTS.taskCompleted).length;
   expect(finishedByIt).toBe(executor.startedTaskIds().length);
 
-  await f.start('consumer');
+  await f.start('executor');
   expect(await f.settled(30_000)).toBe(true);
   const counts = await f.counts('executor SIGTERM, tasks finish');
   expect(counts).toMatchObject({

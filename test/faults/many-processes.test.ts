@@ -22,7 +22,7 @@ async function post(port: number, i: number): Promise<number> {
 
 it('three schedulers, two APIs and three executors on one database: every task claimed exactly once', async () => {
   for (let i = 0; i < 3; i++) await f.start('scheduler');
-  for (let i = 0; i < 3; i++) await f.start('consumer', { CONCURRENCY: '64' });
+  for (let i = 0; i < 3; i++) await f.start('executor', { CONCURRENCY: '64' });
   await f.start('dlq-processor');
   const apis = [await f.start('task-insert'), await f.start('task-insert')];
   const ports = apis.map((api) => Number(api.lines.find((l) => l.event === EVENTS.started)?.port));

@@ -12,8 +12,8 @@ afterEach(async () => {
 it('two executors, 300 tasks of 1 s at FAILURE_RATE=0.2, one executor SIGKILLed, Redis flushed once', async () => {
   await f.start('scheduler');
   await f.start('dlq-processor');
-  const victim = await f.start('consumer', { CONCURRENCY: '16' });
-  await f.start('consumer', { CONCURRENCY: '16' });
+  const victim = await f.start('executor', { CONCURRENCY: '16' });
+  await f.start('executor', { CONCURRENCY: '16' });
   await f.insertTasks(300, 1);
 
   await victim.waitForLog(() => victim.startedTaskIds().length >= 40);

@@ -26,7 +26,7 @@ it('MySQL cut off mid-run: the API answers 503 quickly, and everything recovers 
   const port = Number((await api.waitForLog((l) => l.event === EVENTS.started)).port);
   await f.start('scheduler');
   await f.start('dlq-processor');
-  const executor = await f.start('consumer', { CONCURRENCY: '16' });
+  const executor = await f.start('executor', { CONCURRENCY: '16' });
   await f.insertTasks(100, 1);
   await executor.waitForLog(() => executor.startedTaskIds().length >= 16);
 
@@ -53,7 +53,7 @@ it('MySQL cut off mid-run: the API answers 503 quickly, and everything recovers 
 it('every MySQL connection KILLed mid-run: the services reconnect and every task finishes', async () => {
   await f.start('scheduler');
   await f.start('dlq-processor');
-  const executor = await f.start('consumer', { CONCURRENCY: '16' });
+  const executor = await f.start('executor', { CONCURRENCY: '16' });
   await f.insertTasks(100, 1);
   await executor.waitForLog(() => executor.startedTaskIds().length >= 16);
 

@@ -39,7 +39,7 @@ it('a read-only window under load: every accepted task ends final, no success tu
   const api = await f.start('task-insert');
   const port = Number((await api.waitForLog((l) => l.event === EVENTS.started)).port);
   await f.start('scheduler');
-  await f.start('consumer', { CONCURRENCY: '20' });
+  await f.start('executor', { CONCURRENCY: '20' });
   await f.start('dlq-processor');
 
   const answers: { status: number; phase: string; id?: number }[] = [];

@@ -60,7 +60,7 @@ it('every service answers /healthz, /readyz and /metrics on its HEALTH_PORT; rea
   const apiPort = Number((await api.waitForLog((l) => l.event === EVENTS.started)).port);
   const others = await Promise.all([
     startWithHealth('scheduler'),
-    startWithHealth('consumer'),
+    startWithHealth('executor'),
     startWithHealth('dlq-processor'),
   ]);
   const bases = [`http://127.0.0.1:${apiPort}`, ...others.map((o) => o.base)];
@@ -88,9 +88,9 @@ it('every service answers /healthz, /readyz and /metrics on its HEALTH_PORT; rea
 });
 
 it('a second executor on the same HEALTH_PORT runs on without it', async () => {
-  const first = await startWithHealth('consumer');
+  const first = await startWithHealth('executor');
   const port = new URL(first.base).port;
-  const second = await f.start('consumer', { HOST: '127.0.0.1', HEALTH_PORT: port });
+  const second = await f.start('executor', { HOST: '127.0.0.1', HEALTH_PORT: port });
   await second.waitForLog((l) => l.event === EVENTS.opsPortTaken);
   expect(second.running).toBe(true);
   await f.insertTasks(5, 0);
@@ -102,7 +102,7 @@ it('a second executor on the same HEALTH_PORT runs on without it', async () => {
 it('dead letters are redriven with the tasks CLI and completed by the normal path, counted in /metrics', async () => {
   const scheduler = await startWithHealth('scheduler');
   const dlq = await startWithHealth('dlq-processor');
-  const failing = await startWithHealth('consumer', { FAILURE_RATE: '1' });
+  const failing = await startWithHealth('executor', { FAILURE_RATE: '1' });
   await f.insertTasks(4, 0);
   await until(async () => (await countByStatus(f.pool)).failed === 4, 30_000, 100);
 
@@ -123,7 +123,7 @@ it('dead letters are redriven with the tasks CLI and completed by the normal pat
 
   // Fix the cause (an executor that succeeds), then redrive.
   await failing.service.stop();
-  const healthy = await startWithHealth('consumer', { FAILURE_RATE: '0' });
+  const healthy = await startWithHealth('executor', { FAILURE_RATE: '0' });
   const one = await tasksCli('dlq', 'retry', String(entries[0]!.id));
   expect(one).toMatchObject({ code: 0 });
   expect(one.stdout).toContain(`task ${entries[0]!.id}: pending again`);

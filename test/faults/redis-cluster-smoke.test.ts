@@ -45,7 +45,7 @@ it('Redis Cluster: a task POSTed to the API completes (the insert wakes the sche
   // (PUBLISH on the cluster, SUBSCRIBE on another node) wakes the scheduler.
   f = await FaultEnv.onRedis({ REDIS_CLUSTER_NODES: kit.seeds }, { POLL_INTERVAL_MS: '600000' });
   await f.start('scheduler');
-  await f.start('consumer');
+  await f.start('executor');
   const api = await f.start('task-insert');
 
   const ready = await readiness(api);

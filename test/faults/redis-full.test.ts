@@ -12,7 +12,7 @@ afterEach(async () => {
 it('Redis full (maxmemory reached, noeviction) mid-run: nothing is lost, and everything finishes once there is room', async () => {
   await f.start('scheduler');
   await f.start('dlq-processor');
-  const executor = await f.start('consumer', { CONCURRENCY: '16' });
+  const executor = await f.start('executor', { CONCURRENCY: '16' });
   await f.insertTasks(100, 1);
   await executor.waitForLog(() => executor.startedTaskIds().length >= 16);
 

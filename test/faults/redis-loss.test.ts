@@ -12,7 +12,7 @@ afterEach(async () => {
 it('FLUSHALL in the middle of a run: the sweeper pushes every lost task again', async () => {
   await f.start('scheduler');
   await f.start('dlq-processor');
-  const executor = await f.start('consumer', { CONCURRENCY: '16' });
+  const executor = await f.start('executor', { CONCURRENCY: '16' });
   await f.insertTasks(200, 1);
   await executor.waitForLog(() => executor.startedTaskIds().length >= 16);
   await f.redis.flushAll();
@@ -29,7 +29,7 @@ it('FLUSHALL in the middle of a run: the sweeper pushes every lost task again', 
 it('Redis restarted without persistence: services reconnect and every task finishes', async () => {
   await f.start('scheduler');
   await f.start('dlq-processor');
-  const executor = await f.start('consumer', { CONCURRENCY: '16' });
+  const executor = await f.start('executor', { CONCURRENCY: '16' });
   await f.insertTasks(100, 1);
   await executor.waitForLog(() => executor.startedTaskIds().length >= 16);
   await f.redis.restart(1_000);

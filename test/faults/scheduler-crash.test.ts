@@ -18,7 +18,7 @@ it('a scheduler that died between committing a claim and pushing it: the sweeper
   expect(await f.t.ctx.redis.llen(f.t.ctx.queue.keys.tasks.ready)).toBe(0);
 
   const scheduler = await f.start('scheduler');
-  await f.start('consumer');
+  await f.start('executor');
   expect(await f.settled(30_000)).toBe(true);
   expect(scheduler.lines.some((l) => l.event === EVENTS.tasksRecovered)).toBe(true);
   const counts = await f.counts('scheduler died between commit and push');
@@ -31,7 +31,7 @@ it('a scheduler that died between committing a claim and pushing it: the sweeper
 });
 
 it('SIGKILL of the scheduler at random moments over several rounds loses nothing', async () => {
-  await f.start('consumer', { CONCURRENCY: '32' });
+  await f.start('executor', { CONCURRENCY: '32' });
   for (let round = 0; round < 6; round++) {
     const scheduler = await f.start('scheduler', { SCHEDULER_BATCH_SIZE: '20' });
     await f.insertTasks(100, 0);

@@ -19,12 +19,12 @@ afterEach(async () => {
 it('an executor paused mid-completion stalls the other executors for seconds at most', async () => {
   await f.start('scheduler');
   const frozen = f.mysqlProxy.freezeAfter("UPDATE tasks SET status = 'completed'");
-  const paused = await f.start('consumer', { CONCURRENCY: '50' });
+  const paused = await f.start('executor', { CONCURRENCY: '50' });
   await f.insertTasks(400, 0);
   await frozen;
   paused.kill('SIGSTOP');
   // Another executor, straight to MySQL (not through the frozen proxy).
-  await f.start('consumer', { CONCURRENCY: '50', MYSQL_URL: f.t.env.MYSQL_URL as string });
+  await f.start('executor', { CONCURRENCY: '50', MYSQL_URL: f.t.env.MYSQL_URL as string });
   const settled = await f.settled(Number(FAST.LEASE_MS) + 15_000);
   paused.kill('SIGCONT');
   // The paused executor's frozen connection is cut, as its peer would eventually close it.

@@ -84,3 +84,15 @@ export async function createTestEnv(overrides: Record<string, string> = {}): Pro
     },
   };
 }
+
+/**
+ * Clients like the test file's, on the same Redis and key prefix, whose MySQL cannot be
+ * reached (a port nobody listens on): a process during a database outage. The caller closes it.
+ */
+export function databaseDown(t: TestEnv): Context {
+  return createContext(
+    loadConfig({ ...t.env, MYSQL_URL: 'mysql://root@127.0.0.1:1/x', DB_POOL_SIZE: '1', DB_CONNECT_TIMEOUT_MS: '500' }),
+    'test-database-down',
+    { logger: t.ctx.logger },
+  );
+}

@@ -1,6 +1,15 @@
 import { parseArgs } from 'node:util';
 import { parseTaskId } from '@tasks/common';
-import { type CliDeps, type CliOutput, dlqList, dlqPurge, dlqRetry, dlqRetryAll, dlqShow, stats } from './commands.js';
+import {
+  type CliDeps,
+  type CliOutput,
+  dlqList,
+  dlqPurge,
+  dlqRedrive,
+  dlqRedriveAll,
+  dlqShow,
+  stats,
+} from './commands.js';
 import { printableLines } from './format.js';
 
 export const USAGE = `Usage: pnpm tasks <command> [options]
@@ -10,8 +19,9 @@ export const USAGE = `Usage: pnpm tasks <command> [options]
   dlq list [--limit N] [--offset N]
                               dead-letter entries, newest first, with their task's status
   dlq show <id>               a task and its dead-letter entries
-  dlq retry <id>...           put failed tasks back to pending and remove their entries
-  dlq retry --all             the same for every failed task the dead-letter list names
+  dlq redrive <id>...         put failed tasks back to pending (attempts start over) and remove
+                              their entries; \`dlq retry\` is the same command
+  dlq redrive --all           the same for every failed task the dead-letter list names
   dlq purge --yes             empty the dead-letter list (tasks stay failed in MySQL)
 
 Options:
@@ -28,8 +38,8 @@ export type Command =
   | { name: 'stats'; json: boolean; recount: boolean }
   | { name: 'dlq list'; json: boolean; limit: number; offset: number }
   | { name: 'dlq show'; json: boolean; id: number }
-  | { name: 'dlq retry'; json: boolean; ids: number[] }
-  | { name: 'dlq retry --all'; json: boolean }
+  | { name: 'dlq redrive'; json: boolean; ids: number[] }
+  | { name: 'dlq redrive --all'; json: boolean }
   | { name: 'dlq purge'; json: boolean; yes: boolean };
 
 function count(name: string, raw: string | undefined, fallback: number, min: number): number {
@@ -94,14 +104,15 @@ export function parseCommand(argv: string[]): Command {
       noMore(extra);
       return { name: 'dlq show', json, id: taskId(id) };
     }
+    case 'redrive':
     case 'retry':
       allow('all');
       if (values.all) {
         noMore(rest);
-        return { name: 'dlq retry --all', json };
+        return { name: 'dlq redrive --all', json };
       }
-      if (rest.length === 0) throw new UsageError('dlq retry needs task ids, or --all');
-      return { name: 'dlq retry', json, ids: rest.map(taskId) };
+      if (rest.length === 0) throw new UsageError(`dlq ${action} needs task ids, or --all`);
+      return { name: 'dlq redrive', json, ids: rest.map(taskId) };
     case 'purge':
       noMore(rest);
       allow('yes');
@@ -171,10 +182,10 @@ export async function runCli(
         return await dlqList(session, io, command);
       case 'dlq show':
         return await dlqShow(session, io, command);
-      case 'dlq retry':
-        return await dlqRetry(session, io, command);
-      case 'dlq retry --all':
-        return await dlqRetryAll(session, io, command);
+      case 'dlq redrive':
+        return await dlqRedrive(session, io, command);
+      case 'dlq redrive --all':
+        return await dlqRedriveAll(session, io, command);
       case 'dlq purge':
         return await dlqPurge(session, io, command);
     }

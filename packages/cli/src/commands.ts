@@ -1,23 +1,16 @@
 import {
-  type Database,
   type DeadLetterEntry,
-  getTask,
+  deadLetterView,
   notRedrivenReason,
-  readDeadLetterPage,
-  readStats,
-  recountStatuses,
-  redriveAllDeadLetters,
-  redriveTasks,
-  type TaskQueue,
   type TaskStatus,
+  type TaskStore,
   taskView,
 } from '@tasks/common';
 import { fields, jsonText, printable, shorten, table } from './format.js';
 
-/** What the commands work with: the clients of a context. */
+/** What the commands work with: the task store. */
 export interface CliDeps {
-  pool: Database;
-  queue: TaskQueue;
+  store: TaskStore;
 }
 
 /** Where the commands write; `process.stdout` and `process.stderr` in the real CLI. */
@@ -38,17 +31,9 @@ function print(io: CliOutput, options: OutputOptions, data: unknown, text: () =>
   io.out(options.json ? jsonText(data) : text());
 }
 
+/** An entry as shown, the same as the API's (see deadLetterView), with the entry as stored. */
 function entryView(entry: DeadLetterEntry, status: TaskStatus | null | undefined) {
-  const letter = entry.letter ?? {};
-  return {
-    id: entry.id,
-    status: status ?? null,
-    tries: letter.tries ?? null,
-    error: letter.error ?? null,
-    failed_at: letter.failed_at ?? null,
-    message: letter.message ?? null,
-    entry: entry.raw,
-  };
+  return { ...deadLetterView(entry, status ?? null), entry: entry.raw };
 }
 
 /** `stats`: tasks per status in MySQL and the depth of each Redis structure. */
@@ -57,8 +42,9 @@ export async function stats(
   io: CliOutput,
   options: OutputOptions & { recount?: boolean },
 ): Promise<ExitCode> {
-  if (options.recount) await recountStatuses(deps.pool);
-  const { tasks, queue } = await readStats(deps);
+  if (options.recount) await deps.store.recount();
+  const { tasks, queue } = await deps.store.stats();
+  const keys = deps.store.redisKeys;
   print(io, options, { tasks, queue }, () =>
     [
       'tasks (MySQL)',
@@ -66,10 +52,10 @@ export async function stats(
       '',
       'queue (Redis)',
       fields([
-        [`  ready (${deps.queue.keys.tasks.ready})`, String(queue.ready)],
+        [`  ready (${keys.ready})`, String(queue.ready)],
         ['  delayed retries', String(queue.delayed)],
         ['  in flight', String(queue.inflight)],
-        [`  dead letters (${deps.queue.keys.deadLetters})`, String(queue.dead_letters)],
+        [`  dead letters (${keys.deadLetters})`, String(queue.dead_letters)],
         ['  dead letters not yet recorded', String(queue.dead_letter_inbox)],
       ]),
     ].join('\n'),
@@ -83,7 +69,7 @@ export async function dlqList(
   io: CliOutput,
   options: OutputOptions & { offset: number; limit: number },
 ): Promise<ExitCode> {
-  const { total, entries } = await readDeadLetterPage(deps, options.offset, options.limit);
+  const { total, entries } = await deps.store.deadLetterPage(options.offset, options.limit);
   const views = entries.map(({ entry, status }) => entryView(entry, status));
   print(io, options, { total, offset: options.offset, entries: views }, () => {
     if (views.length === 0) return total === 0 ? 'the dead-letter list is empty' : `no entries from ${options.offset}`;
@@ -106,10 +92,7 @@ export async function dlqShow(
   io: CliOutput,
   options: OutputOptions & { id: number },
 ): Promise<ExitCode> {
-  const [task, entries] = await Promise.all([
-    getTask(deps.pool, options.id),
-    deps.queue.deadLetterList().entriesOf(options.id),
-  ]);
+  const [task, entries] = await Promise.all([deps.store.getTask(options.id), deps.store.deadLettersOf(options.id)]);
   if (!task && entries.length === 0) {
     io.err(`task ${options.id} does not exist and has no dead letters`);
     return 1;
@@ -140,13 +123,13 @@ export async function dlqShow(
   return 0;
 }
 
-/** `dlq retry <id>...`: each failed task back to pending, its entries out of the list. */
-export async function dlqRetry(
+/** `dlq redrive <id>...`: each failed task back to pending, its entries out of the list. */
+export async function dlqRedrive(
   deps: CliDeps,
   io: CliOutput,
   options: OutputOptions & { ids: number[] },
 ): Promise<ExitCode> {
-  const outcomes = await redriveTasks(deps, options.ids);
+  const outcomes = await deps.store.redrive(options.ids);
   const removed = (n: number | null) =>
     n === null
       ? 'its dead-letter entries could not be removed: Redis did not answer; they stay in the list'
@@ -156,16 +139,16 @@ export async function dlqRetry(
       .map((o) =>
         o.redriven
           ? `task ${o.id}: pending again (${removed(o.removedEntries)})`
-          : `task ${o.id}: not retried: ${notRedrivenReason(o)}`,
+          : `task ${o.id}: not redriven: ${notRedrivenReason(o)}`,
       )
       .join('\n'),
   );
   return outcomes.every((o) => o.redriven) ? 0 : 1;
 }
 
-/** `dlq retry --all`: every task named in the list that is failed in MySQL. */
-export async function dlqRetryAll(deps: CliDeps, io: CliOutput, options: OutputOptions): Promise<ExitCode> {
-  const result = await redriveAllDeadLetters(deps);
+/** `dlq redrive --all`: every task named in the list that is failed in MySQL. */
+export async function dlqRedriveAll(deps: CliDeps, io: CliOutput, options: OutputOptions): Promise<ExitCode> {
+  const result = await deps.store.redriveAllDeadLetters();
   print(io, options, result, () => {
     const lines = [
       `${result.redriven.length} failed ${result.redriven.length === 1 ? 'task' : 'tasks'} pending again; ` +
@@ -190,15 +173,12 @@ export async function dlqPurge(
   io: CliOutput,
   options: OutputOptions & { yes: boolean },
 ): Promise<ExitCode> {
-  const list = deps.queue.deadLetterList();
   if (!options.yes) {
-    io.err(
-      `this removes all ${await list.length()} entries of ${list.key} (tasks stay failed in MySQL); ` +
-        'run again with --yes to do it',
-    );
+    const { key, count } = await deps.store.deadLetterCount();
+    io.err(`this removes all ${count} entries of ${key} (tasks stay failed in MySQL); run again with --yes to do it`);
     return 1;
   }
-  const removed = await list.purge();
+  const removed = await deps.store.purgeDeadLetters();
   print(io, options, { removed }, () => `${removed} dead-letter entries removed; failed tasks stay failed in MySQL`);
   return 0;
 }

@@ -1,7 +1,7 @@
-import { getTask, insertTask } from '@tasks/common';
+import { getTask, insertTask, type TaskStore } from '@tasks/common';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { deadLetteredTask, unrecordedDeadLetter } from '../../../test/support/runs.js';
-import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
+import { createTestEnv, databaseDown, type TestEnv } from '../../../test/support/test-env.js';
 import { parseCommand, runCli, UsageError } from '../src/cli.js';
 
 let t: TestEnv;
@@ -130,7 +130,7 @@ describe('dlq show', () => {
   });
 });
 
-describe('dlq retry', () => {
+describe('dlq redrive (and its first name, dlq retry)', () => {
   it('puts a failed task back to pending and removes only its entries', async () => {
     const a = await deadLetteredTask(t.ctx);
     const b = await deadLetteredTask(t.ctx);
@@ -146,7 +146,7 @@ describe('dlq retry', () => {
     const a = await deadLetteredTask(t.ctx);
     const run = await cli('dlq', 'retry', String(inbox), String(a.id));
     expect(run.code).toBe(1);
-    expect(run.out).toContain(`task ${inbox}: not retried: task ${inbox} is processing, not failed`);
+    expect(run.out).toContain(`task ${inbox}: not redriven: task ${inbox} is processing, not failed`);
     expect(run.out).toContain('DLQ processor has not recorded yet');
     expect(run.out).toContain(`task ${a.id}: pending again`);
     expect(await listed()).toEqual([inbox]);
@@ -239,9 +239,10 @@ describe('data with control characters', () => {
 
   it('escapes what an error message carries', async () => {
     const errors: string[] = [];
+    // A store whose read fails with an error carrying control characters.
+    const store = { stats: () => Promise.reject(new Error('bad \x1b[2J\x9b')) } as unknown as TaskStore;
     await runCli(['stats'], { out: () => undefined, err: (s) => errors.push(s) }, () => ({
-      ...t.ctx,
-      pool: { query: () => Promise.reject(new Error('bad \x1b[2J\x9b')) } as never,
+      store,
       close: async () => undefined,
     }));
     expect(errors.join('\n')).toBe('error: bad \\x1b[2J\\x9b');
@@ -253,8 +254,10 @@ describe('the command line', () => {
     [['--help'], 'help'],
     [['-h'], 'help'],
     [['dlq', 'list', '--limit', '5'], 'dlq list'],
-    [['dlq', 'retry', '1', '2'], 'dlq retry'],
-    [['dlq', 'retry', '--all'], 'dlq retry --all'],
+    [['dlq', 'redrive', '1', '2'], 'dlq redrive'],
+    [['dlq', 'redrive', '--all'], 'dlq redrive --all'],
+    [['dlq', 'retry', '1', '2'], 'dlq redrive'],
+    [['dlq', 'retry', '--all'], 'dlq redrive --all'],
   ])('parses %j as %s', (argv, name) => {
     expect(parseCommand(argv).name).toBe(name);
   });
@@ -284,11 +287,7 @@ describe('the command line', () => {
 
   it('reports a failure of the database as an error with exit status 1', async () => {
     const errors: string[] = [];
-    const run = await runCli(['stats'], { out: () => undefined, err: (s) => errors.push(s) }, () => ({
-      ...t.ctx,
-      pool: { query: () => Promise.reject(new Error('connect ECONNREFUSED')) } as never,
-      close: async () => undefined,
-    }));
+    const run = await runCli(['stats'], { out: () => undefined, err: (s) => errors.push(s) }, () => databaseDown(t));
     expect(run).toBe(1);
     expect(errors.join('\n')).toContain('error: connect ECONNREFUSED');
   });

@@ -2,7 +2,7 @@ import dotenv from 'dotenv';
 import { z } from 'zod';
 import { shownValue } from './redact.js';
 import { queueKeys, sharedHashTag } from './redis/keys.js';
-import { MESSAGE_LIMITS } from './tasks/message-codec.js';
+import { MESSAGE_LIMITS } from './wire/message-codec.js';
 
 /**
  * Every knob of every service, read from the environment (`.env` is loaded by the
@@ -156,8 +156,12 @@ const settings = z.object({
   MAX_QUEUE_DEPTH: int(1).default(50_000),
   SWEEP_INTERVAL_MS: ms(100).default(10_000),
   SWEEP_GRACE_MS: ms(0).default(10_000),
+  /** `processing` tasks the sweeper looks up in Redis per command. */
+  SWEEP_PAGE_SIZE: int(1, 100_000).default(1_000),
 
   DEAD_LETTER_RETENTION: int(1).default(10_000),
+  /** Dead letters the DLQ processor records per transaction. */
+  DEAD_LETTER_BATCH_SIZE: int(1, 10_000).default(1_000),
   /** Finished tasks older than this many days are deleted (by one scheduler at a time); 0 keeps them forever. */
   RETENTION_DAYS: int(0, 36_500).default(0),
 });

@@ -7,6 +7,8 @@ import { createRedis, type Redis } from './redis/client.js';
 import { queueKeys } from './redis/keys.js';
 import { type QueueRedis, withQueueCommands } from './redis/scripts.js';
 import { TaskQueue } from './redis/task-queue.js';
+import { TaskStore } from './store/task-store.js';
+import type { RetryPolicy } from './tasks/retry-policy.js';
 
 /** The clients a service works with, built from config in one place. */
 export interface Context {
@@ -16,6 +18,8 @@ export interface Context {
   redis: QueueRedis;
   queue: TaskQueue;
   clock: Clock;
+  /** The one door to the task store: what services, the CLI and the tests work with. */
+  store: TaskStore;
   /**
    * Opens another Redis client like the context's own (standalone, cluster or sentinel), for
    * blocking commands or pub/sub; its commands never fail for a reconnect. The caller closes it.
@@ -30,6 +34,17 @@ export interface ContextOverrides {
   pool?: Database;
   redis?: Redis;
   clock?: Clock;
+  /** The randomness of retry backoff's jitter. */
+  random?: () => number;
+}
+
+/** The retry policy the settings give. */
+export function retryPolicy(config: Config): RetryPolicy {
+  return {
+    maxAttempts: config.MAX_ATTEMPTS,
+    backoffMs: config.RETRY_BACKOFF_MS,
+    backoffMaxMs: config.RETRY_BACKOFF_MAX_MS,
+  };
 }
 
 export function databaseSettings(config: Config): DatabaseSettings {
@@ -59,6 +74,17 @@ export function createContext(config: Config, name: string, overrides: ContextOv
     config.DEAD_LETTER_RETENTION,
     clock,
   );
+  const openRedis = (purpose: string) =>
+    createRedis(config, logger, `${name}:${purpose}`, { maxRetriesPerRequest: null });
+  const store = new TaskStore({
+    db: pool,
+    queue,
+    redis,
+    openRedis,
+    retry: retryPolicy(config),
+    clock,
+    random: overrides.random,
+  });
   return {
     config,
     logger,
@@ -66,9 +92,8 @@ export function createContext(config: Config, name: string, overrides: ContextOv
     redis,
     queue,
     clock,
-    openRedis(purpose) {
-      return createRedis(config, logger, `${name}:${purpose}`, { maxRetriesPerRequest: null });
-    },
+    store,
+    openRedis,
     async close() {
       if (!overrides.redis) await redis.quit().catch(() => redis.disconnect());
       if (!overrides.pool) await pool.end();

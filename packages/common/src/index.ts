@@ -10,7 +10,14 @@ export {
   loadConfig,
   MAX_DURATION_MS,
 } from './config.js';
-export { type Context, type ContextOverrides, createContext, databaseSettings, prepareDatabase } from './context.js';
+export {
+  type Context,
+  type ContextOverrides,
+  createContext,
+  databaseSettings,
+  prepareDatabase,
+  retryPolicy,
+} from './context.js';
 export { EVENTS, type EventName } from './events.js';
 export { failureBackoffMs, retryUntil, runService, sleep } from './lifecycle.js';
 export { createLogger, type Logger, REDACTED_PATHS } from './logger.js';
@@ -53,7 +60,7 @@ export {
   type RedisConfig,
   reconnectOnReadonly,
 } from './redis/client.js';
-export { type DeadLetterEntry, DeadLetterList, parseDeadLetter } from './redis/dead-letter-list.js';
+export { DeadLetterList } from './redis/dead-letter-list.js';
 export { type ErrorLogEntry, ErrorLogLimiter, REDIS_ERROR_LOG_INTERVAL_MS } from './redis/error-log.js';
 export { hashTag, type LeaseQueueKeys, type QueueKeys, queueKeys, sharedHashTag, storedKeys } from './redis/keys.js';
 export { type FetchResult, type Leased, LeaseQueue, type RetryRequest } from './redis/lease-queue.js';
@@ -61,17 +68,16 @@ export { luaSource, type QueueCommands, type QueueRedis, withIncludes, withQueue
 export {
   type DeadLetterRequest,
   depthsByName,
-  EXECUTOR_LOST,
   QUEUE_DEPTH_NAMES,
   type QueueDepthName,
   type QueueDepths,
   TaskQueue,
 } from './redis/task-queue.js';
 export { type ServeOptions, type ServiceParts, serve } from './service.js';
+export * from './store/task-store.js';
 export * from './tasks/insert-tasks.js';
-export * from './tasks/message-codec.js';
-export * from './tasks/operator-reads.js';
 export * from './tasks/retention.js';
+export * from './tasks/retry-policy.js';
 export * from './tasks/status-counts.js';
 export * from './tasks/task-data.js';
 export * from './tasks/task-input.js';
@@ -87,3 +93,5 @@ export * from './tasks/transitions/record-dead-letters.js';
 export * from './tasks/transitions/recover.js';
 export * from './tasks/transitions/redrive.js';
 export { isRedisUnavailable, isTransientError } from './transient.js';
+export { type DeadLetterEntry, type DeadLetterView, deadLetterView, readDeadLetter } from './wire/dead-letter.js';
+export * from './wire/message-codec.js';

@@ -2,7 +2,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 import { depthsByName, type QueueDepths } from './redis/task-queue.js';
 
 export interface MetricsOptions {
-  /** The `service` label every series carries (task-insert, scheduler, consumer, dlq-processor, ...). */
+  /** The `service` label every series carries (task-insert, scheduler, executor, dlq-processor, ...). */
   service?: string;
   /** Adds prom-client's process metrics (CPU, memory, event loop lag, GC, handles). */
   defaultMetrics?: boolean;

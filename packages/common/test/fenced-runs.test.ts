@@ -1,6 +1,8 @@
 import {
   claimAndDispatch,
   createRedis,
+  EXECUTOR_LOST,
+  type FailedRun,
   failRuns,
   getTask,
   isTransientError,
@@ -105,7 +107,7 @@ describe('runs fence every write', () => {
   it('a failed try whose Redis settlement failed is settled again without being counted twice', async () => {
     const [message] = await dispatchedTasks(t.ctx, 1);
     const [leased] = await leaseAll(t.ctx);
-    const run = {
+    const run: FailedRun = {
       message: leased!.message,
       token: leased!.token,
       error: 'boom',
@@ -113,13 +115,16 @@ describe('runs fence every write', () => {
       delayMs: 0,
       failedAt: new Date().toISOString(),
     };
+    const counted = (_: number, c: boolean) => {
+      run.counted = c;
+    };
     // MySQL answers, Redis does not.
     const unreachable = createRedis({ REDIS_URL: 'redis://127.0.0.1:1' }, t.ctx.logger, 'unreachable', {
       maxRetriesPerRequest: 0,
     });
     const down = new TaskQueue(withQueueCommands(unreachable), t.ctx.queue.keys, 100);
     try {
-      await expect(failRuns({ pool: t.ctx.pool, queue: down }, [run])).rejects.toSatisfy(isTransientError);
+      await expect(failRuns({ pool: t.ctx.pool, queue: down }, [run], counted)).rejects.toSatisfy(isTransientError);
     } finally {
       unreachable.disconnect();
     }
@@ -139,7 +144,7 @@ describe('runs fence every write', () => {
     await t.ctx.redis.del(k.tasks.ready, k.tasks.inflight, k.tasks.leases, k.present);
     // The sweeper pushes the task again, from its attempts so far (none).
     await t.ctx.pool.query('UPDATE tasks SET dispatched_at = dispatched_at - INTERVAL 1 SECOND');
-    const sweep = () => recoverLost(t.ctx, { graceMs: 0, maxAttempts: 3, pageSize: 100 });
+    const sweep = () => recoverLost(t.ctx, { graceMs: 0, maxAttempts: 3, pageSize: 100, lostError: EXECUTOR_LOST });
     expect((await sweep()).repushed).toEqual([message!.id]);
     // The first try fails: counted, but its next message cannot be pushed (its lease went with the data).
     expect(await failLeased(t.ctx, [first!])).toEqual(['lease-lost']);

@@ -113,7 +113,7 @@ describe('LeaseQueue', () => {
     expect(await queue.tasks.extend([kept!.token], 1_000)).toBe(1);
 
     await sleep(150); // past the original deadline: only the lease that was not extended has run out
-    expect(await queue.reapExpired(3)).toEqual({ requeued: 1, deadLettered: 0 });
+    expect(await queue.reapExpired(3, EXECUTOR_LOST)).toEqual({ requeued: 1, deadLettered: 0 });
     expect(await t.ctx.redis.hkeys(queue.keys.tasks.inflight)).toEqual([kept!.token]);
     expect(await t.ctx.redis.lrange(queue.keys.tasks.ready, 0, -1)).toEqual([encoded(2, 1)]);
     expect(await presentIds()).toEqual([1, 2]);
@@ -155,7 +155,7 @@ describe('LeaseQueue', () => {
     await queue.dispatch([message(1)]);
     const { leased } = await queue.tasks.fetch(1, 50);
     await sleep(60);
-    await queue.reapExpired(3);
+    await queue.reapExpired(3, EXECUTOR_LOST);
     expect(await queue.tasks.retry([{ token: leased[0]!.token, next: encoded(1, 1), delayMs: 0 }])).toEqual([false]);
     expect(await t.ctx.redis.lrange(queue.keys.tasks.ready, 0, -1)).toEqual([encoded(1, 1)]);
   });
@@ -180,7 +180,7 @@ describe('TaskQueue leases that run out', () => {
     await queue.dispatch([message(1, 0), message(2, 2)]);
     await queue.tasks.fetch(2, 50);
     await sleep(60);
-    expect(await queue.reapExpired(3)).toEqual({ requeued: 1, deadLettered: 1 });
+    expect(await queue.reapExpired(3, EXECUTOR_LOST)).toEqual({ requeued: 1, deadLettered: 1 });
     expect(await t.ctx.redis.lrange(queue.keys.tasks.ready, 0, -1)).toEqual([encoded(1, 1)]);
     const letters = await t.ctx.redis.lrange(queue.keys.deadLetters, 0, -1);
     expect(letters.map((l) => JSON.parse(l))).toEqual([
@@ -195,7 +195,7 @@ describe('TaskQueue leases that run out', () => {
     await t.ctx.redis.lpush(queue.keys.tasks.ready, 'not json');
     await queue.tasks.fetch(1, 50);
     await sleep(60);
-    expect(await queue.reapExpired(3)).toEqual({ requeued: 0, deadLettered: 1 });
+    expect(await queue.reapExpired(3, EXECUTOR_LOST)).toEqual({ requeued: 0, deadLettered: 1 });
     const [letter] = await t.ctx.redis.lrange(queue.keys.deadLetters, 0, -1);
     expect(JSON.parse(letter!)).toMatchObject({ raw: 'not json', error: 'invalid message: not JSON' });
     expect(await queue.depths()).toMatchObject({ deadLetterInbox: 0 });

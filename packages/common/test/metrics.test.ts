@@ -27,7 +27,7 @@ function sample(text: string, series: string): number | undefined {
 
 describe('Metrics', () => {
   it('renders every counter and the run-time histogram with the service label', async () => {
-    const metrics = createMetrics({ service: 'consumer' });
+    const metrics = createMetrics({ service: 'executor' });
     metrics.tasksInserted.inc(3);
     metrics.tasksClaimed.inc(2);
     metrics.tasksCompleted.inc();
@@ -39,16 +39,16 @@ describe('Metrics', () => {
     metrics.taskRunSeconds.observe({ outcome: 'completed' }, 0.2);
     metrics.taskRunSeconds.observe({ outcome: 'failed' }, 3);
     const text = await metrics.render();
-    expect(sample(text, 'tasks_inserted_total{service="consumer"}')).toBe(3);
-    expect(sample(text, 'tasks_claimed_total{service="consumer"}')).toBe(2);
-    expect(sample(text, 'tasks_completed_total{service="consumer"}')).toBe(1);
-    expect(sample(text, 'tasks_failed_total{service="consumer"}')).toBe(1);
-    expect(sample(text, 'tasks_retried_total{service="consumer"}')).toBe(4);
-    expect(sample(text, 'tasks_dead_lettered_total{service="consumer"}')).toBe(1);
-    expect(sample(text, 'tasks_redriven_total{service="consumer"}')).toBe(1);
-    expect(sample(text, 'leases_expired_total{service="consumer"}')).toBe(5);
-    expect(sample(text, 'task_run_seconds_bucket{le="0.25",service="consumer",outcome="completed"}')).toBe(1);
-    expect(sample(text, 'task_run_seconds_count{service="consumer",outcome="failed"}')).toBe(1);
+    expect(sample(text, 'tasks_inserted_total{service="executor"}')).toBe(3);
+    expect(sample(text, 'tasks_claimed_total{service="executor"}')).toBe(2);
+    expect(sample(text, 'tasks_completed_total{service="executor"}')).toBe(1);
+    expect(sample(text, 'tasks_failed_total{service="executor"}')).toBe(1);
+    expect(sample(text, 'tasks_retried_total{service="executor"}')).toBe(4);
+    expect(sample(text, 'tasks_dead_lettered_total{service="executor"}')).toBe(1);
+    expect(sample(text, 'tasks_redriven_total{service="executor"}')).toBe(1);
+    expect(sample(text, 'leases_expired_total{service="executor"}')).toBe(5);
+    expect(sample(text, 'task_run_seconds_bucket{le="0.25",service="executor",outcome="completed"}')).toBe(1);
+    expect(sample(text, 'task_run_seconds_count{service="executor",outcome="failed"}')).toBe(1);
     expect(metrics.contentType).toMatch(/^text\/plain/);
   });
 

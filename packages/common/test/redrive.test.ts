@@ -1,9 +1,9 @@
 import {
   claimPending,
-  createMetrics,
   DeadLetterList,
   getTask,
   insertTask,
+  readDeadLetter,
   redriveAllDeadLetters,
   redriveTask,
 } from '@tasks/common';
@@ -26,7 +26,7 @@ function list() {
 }
 
 async function listedIds(): Promise<(number | null)[]> {
-  return (await list().all()).map((e) => e.id);
+  return (await list().all()).map((raw) => readDeadLetter(raw).id);
 }
 
 /** Resolves with the next announcement on the inserted channel. */
@@ -50,9 +50,8 @@ describe('redriveTask', () => {
     ]);
     await t.ctx.redis.lpush(t.ctx.queue.keys.deadLetters, 'not json');
     const announced = await nextAnnouncement();
-    const metrics = createMetrics();
 
-    const outcome = await redriveTask({ ...t.ctx, metrics }, a.id);
+    const outcome = await redriveTask(t.ctx, a.id);
 
     expect(outcome).toEqual({ redriven: true, id: a.id, removedEntries: 2 });
     const task = await getTask(t.ctx.pool, a.id);
@@ -61,7 +60,6 @@ describe('redriveTask', () => {
     expect(task?.lastError).toBe('boom a');
     expect(await listedIds()).toEqual([null, b.id]);
     await announced();
-    expect(await metrics.registry.getSingleMetricAsString('tasks_redriven_total')).toMatch(/tasks_redriven_total 1$/m);
   });
 
   it('is run again by the normal path: the scheduler claims it', async () => {
@@ -106,7 +104,7 @@ describe('redriveAllDeadLetters', () => {
     const failed = [await deadLetteredTask(t.ctx), await deadLetteredTask(t.ctx), await deadLetteredTask(t.ctx)];
     // Failed in MySQL but not named by the list (its entry was purged): not touched.
     const unlisted = await deadLetteredTask(t.ctx);
-    await list().remove((await list().entriesOf(unlisted.id)).map((e) => e.raw));
+    await list().remove((await list().all()).filter((raw) => readDeadLetter(raw).id === unlisted.id));
     const inInbox = await unrecordedDeadLetter(t.ctx);
     await t.ctx.redis.lpush(t.ctx.queue.keys.deadLetters, '{"error":"invalid message: not JSON","raw":"x"}');
 
@@ -137,7 +135,8 @@ describe('DeadLetterList', () => {
   it('pages newest first', async () => {
     const ids = [];
     for (let i = 0; i < 5; i++) ids.push((await deadLetteredTask(t.ctx, { message: `m${i}` })).id);
-    expect((await list().range(1, 2)).map((e) => e.id)).toEqual([ids[3], ids[2]]);
-    expect((await list().range(1, 2))[0]?.letter).toMatchObject({ message: 'm3', tries: 3 });
+    const page = (await list().range(1, 2)).map(readDeadLetter);
+    expect(page.map((e) => e.id)).toEqual([ids[3], ids[2]]);
+    expect(page[0]).toMatchObject({ message: 'm3', tries: 3 });
   });
 });

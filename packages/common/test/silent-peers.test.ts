@@ -8,8 +8,8 @@ import {
 } from '@tasks/common';
 import mysql, { type Connection, type RowDataPacket } from 'mysql2/promise';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Executor } from '../../../services/consumer/src/executor.js';
-import { simulatedWork } from '../../../services/consumer/src/simulated-work.js';
+import { Executor } from '../../../services/executor/src/executor.js';
+import { simulatedWork } from '../../../services/executor/src/simulated-work.js';
 import { dispatchedTasks } from '../../../test/support/runs.js';
 import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
 import { until } from '../../../test/support/wait.js';
@@ -112,21 +112,11 @@ describe('row locks held by a session that stopped answering', () => {
     await holder.beginTransaction();
     await holder.query('SELECT id FROM tasks WHERE id = ? FOR UPDATE', [locked]);
     const executor = new Executor(
-      {
-        pool: t.ctx.pool,
-        queue: t.ctx.queue,
-        logger: t.ctx.logger,
-        clock: t.ctx.clock,
-        work: simulatedWork(0),
-        openBlocking: () => t.ctx.openRedis('test-fetch'),
-      },
+      { store: t.ctx.store, logger: t.ctx.logger, clock: t.ctx.clock, work: simulatedWork(0) },
       {
         concurrency: 40,
         fetchBatchSize: 40,
         leaseMs: 60_000,
-        maxAttempts: 3,
-        retryBackoffMs: 0,
-        retryBackoffMaxMs: 0,
         pollIntervalMs: 50,
         shutdownTimeoutMs: 2_000,
       },

@@ -1,6 +1,4 @@
 import {
-  type Clock,
-  type Database,
   EVENTS,
   isLockWaitTimeout,
   isTransientError,
@@ -8,11 +6,9 @@ import {
   type Logger,
   Loop,
   type Metrics,
-  namedTaskId,
+  type ReadyWaiter,
   type RecordResult,
-  type Redis,
-  recordDeadLetters,
-  type TaskQueue,
+  type TaskStore,
 } from '@tasks/common';
 
 export interface DeadLetterProcessorOptions {
@@ -22,12 +18,8 @@ export interface DeadLetterProcessorOptions {
 }
 
 export interface DeadLetterProcessorDeps {
-  pool: Database;
-  queue: TaskQueue;
+  store: TaskStore;
   logger: Logger;
-  clock: Clock;
-  /** Opens a connection for the blocking wait; the processor closes it. */
-  openBlocking: () => Redis;
   /** Counts tasks marked failed; nothing is counted without it. */
   metrics?: Metrics;
 }
@@ -43,8 +35,7 @@ export interface DeadLetterProcessorDeps {
  */
 export class DeadLetterProcessor {
   private readonly recording: Loop;
-  private readonly reaping: Loop;
-  private blocking: Redis | null = null;
+  private waiter: ReadyWaiter | null = null;
 
   constructor(
     private readonly deps: DeadLetterProcessorDeps,
@@ -53,45 +44,35 @@ export class DeadLetterProcessor {
     this.recording = new Loop(
       async (signal) => {
         const taken = await this.recordBatch();
-        if (taken === 0 && !signal.aborted && this.blocking) {
-          await deps.queue.inbox.waitForReady(this.blocking, options.pollIntervalMs);
-        }
+        if (taken === 0 && !signal.aborted && this.waiter) await this.waiter.wait(options.pollIntervalMs);
         return 'again';
       },
       { name: 'recording dead letters', logger: deps.logger, idleMs: options.pollIntervalMs },
     );
-    this.reaping = new Loop(
-      async () => {
-        const requeued = await deps.queue.reapExpiredInbox();
-        if (requeued > 0) deps.logger.warn({ requeued }, 'returned dead letters of a lost processor');
-        return 'idle';
-      },
-      { name: 'reaping the dead-letter inbox', logger: deps.logger, idleMs: options.leaseMs, idleFirst: true },
-    );
   }
 
+  /** Starts recording. Dead letters whose processor died are returned by the sweeper (recovery has one owner). */
   start(): void {
-    this.blocking = this.deps.openBlocking();
+    this.waiter = this.deps.store.openDeadLetterWaiter();
     this.recording.start();
-    this.reaping.start();
   }
 
   async stop(): Promise<void> {
-    const stopped = Promise.all([this.recording.stop(), this.reaping.stop()]);
-    this.blocking?.disconnect();
+    const stopped = this.recording.stop();
+    this.waiter?.close();
     await stopped;
   }
 
   /** Records one batch from the inbox; returns how many entries it took. */
   async recordBatch(): Promise<number> {
-    const { queue } = this.deps;
-    const { leased } = await queue.inbox.fetch(this.options.batchSize, this.options.leaseMs);
+    const { store } = this.deps;
+    const leased = await store.fetchDeadLetters(this.options.batchSize, this.options.leaseMs);
     if (leased.length === 0) return 0;
     try {
       await this.record(leased);
       return leased.length;
     } catch (err) {
-      await queue.inbox.release(leased.map((l) => l.token)).catch(() => undefined);
+      await store.releaseDeadLetters(leased.map((l) => l.token)).catch(() => undefined);
       throw err;
     }
   }
@@ -101,7 +82,7 @@ export class DeadLetterProcessor {
     const { logger, metrics } = this.deps;
     let result: RecordResult;
     try {
-      result = await recordDeadLetters(this.deps, entries);
+      result = await this.deps.store.recordDeadLetters(entries);
     } catch (err) {
       if (entries.length > 1 && isLockWaitTimeout(err)) {
         // A row locked elsewhere holds up its own entry only.
@@ -120,10 +101,7 @@ export class DeadLetterProcessor {
         { event: EVENTS.invalidEntry, err, raw: entry.raw.slice(0, 200) },
         'a dead letter could not be recorded; taken off the inbox (it stays in the dead-letter list)',
       );
-      // Its task leaves the present set with it (the rule of QueueKeys.present): the sweeper
-      // finds the task still processing with no message, and settles it again.
-      const id = namedTaskId(entry.raw);
-      await this.deps.queue.inbox.ack([entry.token], id === null ? [] : [id]);
+      await this.deps.store.giveUpDeadLetter(entry);
       return;
     }
     metrics?.tasksFailed.inc(result.markedFailed);

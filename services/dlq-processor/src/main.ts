@@ -3,8 +3,8 @@ import { DeadLetterProcessor } from './dead-letter-processor.js';
 
 serve('dlq-processor', async ({ config, logger, ctx, metrics }) => {
   const processor = new DeadLetterProcessor(
-    { pool: ctx.pool, queue: ctx.queue, logger, clock: ctx.clock, openBlocking: () => ctx.openRedis('fetch'), metrics },
-    { batchSize: config.FETCH_BATCH_SIZE, leaseMs: config.LEASE_MS, pollIntervalMs: config.POLL_INTERVAL_MS },
+    { store: ctx.store, logger, metrics },
+    { batchSize: config.DEAD_LETTER_BATCH_SIZE, leaseMs: config.LEASE_MS, pollIntervalMs: config.POLL_INTERVAL_MS },
   );
   processor.start();
   logger.info({ event: EVENTS.started }, 'dead-letter processor started');

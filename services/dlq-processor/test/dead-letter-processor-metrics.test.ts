@@ -22,14 +22,7 @@ describe('DeadLetterProcessor metrics', () => {
     letters.push({ ...letters[0]!, failed_at: 'later' });
     await t.ctx.queue.deadLetter(letters.map((letter) => ({ token: null, letter })));
     const processor = new DeadLetterProcessor(
-      {
-        pool: t.ctx.pool,
-        queue: t.ctx.queue,
-        logger: t.ctx.logger,
-        clock: t.ctx.clock,
-        openBlocking: () => t.ctx.openRedis('test-fetch'),
-        metrics,
-      },
+      { store: t.ctx.store, logger: t.ctx.logger, metrics },
       { batchSize: 10, leaseMs: 5_000, pollIntervalMs: 50 },
     );
     expect(await processor.recordBatch()).toBe(3);

@@ -5,7 +5,7 @@ import { Sweeper } from './sweeper.js';
 
 serve('scheduler', async ({ config, logger, ctx, metrics }) => {
   const scheduler = new Scheduler(
-    { pool: ctx.pool, queue: ctx.queue, logger, openSubscriber: () => ctx.openRedis('inserted'), metrics },
+    { store: ctx.store, logger, metrics },
     {
       batchSize: config.SCHEDULER_BATCH_SIZE,
       pollIntervalMs: config.POLL_INTERVAL_MS,
@@ -13,16 +13,11 @@ serve('scheduler', async ({ config, logger, ctx, metrics }) => {
     },
   );
   const sweeper = new Sweeper(
-    { pool: ctx.pool, queue: ctx.queue, logger, metrics },
-    {
-      intervalMs: config.SWEEP_INTERVAL_MS,
-      graceMs: config.SWEEP_GRACE_MS,
-      maxAttempts: config.MAX_ATTEMPTS,
-      pageSize: config.SCHEDULER_BATCH_SIZE,
-    },
+    { store: ctx.store, logger, metrics },
+    { intervalMs: config.SWEEP_INTERVAL_MS, graceMs: config.SWEEP_GRACE_MS, pageSize: config.SWEEP_PAGE_SIZE },
   );
   const retention = new Retention(
-    { pool: ctx.pool, logger },
+    { store: ctx.store, logger },
     { days: config.RETENTION_DAYS, pageSize: 1_000, stepPauseMs: 1_000, passPauseMs: 60_000 },
   );
   await scheduler.start();

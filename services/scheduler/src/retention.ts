@@ -1,4 +1,4 @@
-import { type Database, deleteExpiredTasks, type Logger, Loop } from '@tasks/common';
+import { type Logger, Loop, type TaskStore } from '@tasks/common';
 
 export interface RetentionLoopOptions {
   days: number;
@@ -19,7 +19,7 @@ export class Retention {
   private afterId = 0;
 
   constructor(
-    private readonly deps: { pool: Database; logger: Logger },
+    private readonly deps: { store: TaskStore; logger: Logger },
     private readonly options: RetentionLoopOptions,
   ) {
     this.loop = new Loop(() => this.step(), {
@@ -40,8 +40,8 @@ export class Retention {
   }
 
   private async step(): Promise<{ waitMs: number }> {
-    const { pool, logger } = this.deps;
-    const step = await deleteExpiredTasks(pool, this.options, this.afterId);
+    const { store, logger } = this.deps;
+    const step = await store.deleteExpired(this.options, this.afterId);
     if (step === null) return { waitMs: this.options.passPauseMs };
     if (step.completed + step.failed + step.minutes > 0) {
       logger.info(

@@ -1,14 +1,4 @@
-import {
-  type ClaimResult,
-  claimAndDispatch,
-  type Database,
-  EVENTS,
-  type Logger,
-  Loop,
-  type Metrics,
-  type Redis,
-  type TaskQueue,
-} from '@tasks/common';
+import { type ClaimResult, EVENTS, type Logger, Loop, type Metrics, type TaskStore } from '@tasks/common';
 
 export interface SchedulerOptions {
   batchSize: number;
@@ -18,11 +8,8 @@ export interface SchedulerOptions {
 }
 
 export interface SchedulerDeps {
-  pool: Database;
-  queue: TaskQueue;
+  store: TaskStore;
   logger: Logger;
-  /** Opens the connection that listens for inserts; the scheduler closes it. */
-  openSubscriber: () => Redis;
   /** Counts claimed tasks; nothing is counted without it. */
   metrics?: Metrics;
 }
@@ -34,7 +21,7 @@ export interface SchedulerDeps {
  */
 export class Scheduler {
   private readonly loop: Loop;
-  private subscriber: Redis | null = null;
+  private stopListening: (() => void) | null = null;
 
   constructor(
     private readonly deps: SchedulerDeps,
@@ -50,25 +37,22 @@ export class Scheduler {
   }
 
   async start(): Promise<void> {
-    const subscriber = this.deps.openSubscriber();
-    this.subscriber = subscriber;
-    subscriber.on('message', () => this.loop.wake());
-    await subscriber.subscribe(this.deps.queue.keys.insertedChannel);
+    this.stopListening = await this.deps.store.onInserted(() => this.loop.wake());
     this.loop.start();
   }
 
   async stop(): Promise<void> {
     await this.loop.stop();
-    this.subscriber?.disconnect();
+    this.stopListening?.();
   }
 
   /** Claims and pushes one batch, as far as the queue has room. */
   async dispatchBatch(): Promise<ClaimResult> {
-    const { queue, logger } = this.deps;
-    const depth = await queue.tasks.readyLength();
+    const { store, logger } = this.deps;
+    const depth = await store.readyDepth();
     const room = Math.min(this.options.batchSize, this.options.maxQueueDepth - depth);
     if (room <= 0) return { dispatched: [], invalid: [] };
-    const result = await claimAndDispatch(this.deps, room);
+    const result = await store.claim(room);
     if (result.dispatched.length > 0) {
       this.deps.metrics?.tasksClaimed.inc(result.dispatched.length);
       logger.debug(

@@ -1,13 +1,11 @@
 import {
-  type Database,
   EVENTS,
   type Logger,
   Loop,
   type Metrics,
   type RecoverOptions,
   type RecoverResult,
-  recoverLost,
-  type TaskQueue,
+  type TaskStore,
 } from '@tasks/common';
 
 export interface SweeperOptions extends RecoverOptions {
@@ -28,13 +26,13 @@ export class Sweeper {
   private readonly loop: Loop;
 
   constructor(
-    private readonly deps: { pool: Database; queue: TaskQueue; logger: Logger; metrics?: Metrics },
+    private readonly deps: { store: TaskStore; logger: Logger; metrics?: Metrics },
     private readonly options: SweeperOptions,
   ) {
     this.loop = new Loop(
       async () => {
         // With several schedulers, the first to come in each interval does its pass.
-        if (await deps.queue.claimSweep(Math.floor(options.intervalMs * 0.9))) await this.sweep();
+        if (await deps.store.takeSweepTurn(Math.floor(options.intervalMs * 0.9))) await this.sweep();
         return 'idle';
       },
       { name: 'sweeping', logger: deps.logger, idleMs: options.intervalMs, idleFirst: true },
@@ -50,7 +48,7 @@ export class Sweeper {
   }
 
   async sweep(): Promise<RecoverResult> {
-    const result = await recoverLost(this.deps, this.options);
+    const result = await this.deps.store.recover({ graceMs: this.options.graceMs, pageSize: this.options.pageSize });
     const { metrics, logger } = this.deps;
     metrics?.leasesExpired.inc(result.reaped);
     metrics?.tasksDeadLettered.inc(result.reapedDeadLettered + result.deadLettered.length);

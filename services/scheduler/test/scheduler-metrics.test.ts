@@ -24,13 +24,7 @@ describe('Scheduler metrics', () => {
   it('count claimed tasks', async () => {
     for (let i = 0; i < 5; i++) await insertTask(t.ctx.pool, { message: `m${i}`, time: 0 });
     const scheduler = new Scheduler(
-      {
-        pool: t.ctx.pool,
-        queue: t.ctx.queue,
-        logger: t.ctx.logger,
-        openSubscriber: () => t.ctx.openRedis('s'),
-        metrics,
-      },
+      { store: t.ctx.store, logger: t.ctx.logger, metrics },
       { batchSize: 3, pollIntervalMs: 1_000, maxQueueDepth: 1_000 },
     );
     expect((await scheduler.dispatchBatch()).dispatched.length).toBe(3);
@@ -49,8 +43,8 @@ describe('Sweeper metrics', () => {
     await queue.tasks.fetch(2, 20);
     await sleep(30);
     const sweeper = new Sweeper(
-      { pool: t.ctx.pool, queue, logger: t.ctx.logger, metrics },
-      { intervalMs: 60_000, graceMs: 60_000, maxAttempts: 3, pageSize: 100 },
+      { store: t.ctx.store, logger: t.ctx.logger, metrics },
+      { intervalMs: 60_000, graceMs: 60_000, pageSize: 100 },
     );
     expect(await sweeper.sweep()).toMatchObject({ reaped: 2 });
     expect(await value('leases_expired_total')).toBe(2);

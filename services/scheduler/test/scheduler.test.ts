@@ -1,4 +1,4 @@
-import { createDatabase, type Database, databaseSettings, getTask, insertTask } from '@tasks/common';
+import { type Context, createContext, getTask, insertTask, type TaskStore } from '@tasks/common';
 import type { RowDataPacket } from 'mysql2/promise';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
@@ -9,7 +9,7 @@ const options: SchedulerOptions = { batchSize: 100, pollIntervalMs: 50, maxQueue
 
 let t: TestEnv;
 let started: Scheduler[] = [];
-let pools: Database[] = [];
+let others: Context[] = [];
 
 beforeEach(async () => {
   t = await createTestEnv();
@@ -17,16 +17,13 @@ beforeEach(async () => {
 afterEach(async () => {
   await Promise.all(started.map((s) => s.stop()));
   started = [];
-  await Promise.all(pools.map((p) => p.end()));
-  pools = [];
+  await Promise.all(others.map((c) => c.close()));
+  others = [];
   await t.cleanup();
 });
 
-function scheduler(overrides: Partial<SchedulerOptions> = {}, pool: Database = t.ctx.pool): Scheduler {
-  return new Scheduler(
-    { pool, queue: t.ctx.queue, logger: t.ctx.logger, openSubscriber: () => t.ctx.openRedis('test-inserted') },
-    { ...options, ...overrides },
-  );
+function scheduler(overrides: Partial<SchedulerOptions> = {}, store: TaskStore = t.ctx.store): Scheduler {
+  return new Scheduler({ store, logger: t.ctx.logger }, { ...options, ...overrides });
 }
 
 async function insert(count: number): Promise<number[]> {
@@ -139,9 +136,9 @@ describe('Scheduler.dispatchBatch', () => {
     const [idRows] = await t.ctx.pool.query<RowDataPacket[]>('SELECT id FROM tasks ORDER BY id');
     const ids = idRows.map((r) => Number(r.id));
 
-    // Two schedulers, each with a pool of its own, as two processes would have.
-    pools = [0, 1].map(() => createDatabase(databaseSettings(t.config), t.ctx.logger));
-    const schedulers = pools.map((pool) => scheduler({ batchSize: 50 }, pool));
+    // Two schedulers, each with clients of its own, as two processes would have.
+    others = [0, 1].map((i) => createContext(t.config, `scheduler-${i}`, { logger: t.ctx.logger }));
+    const schedulers = others.map((other) => scheduler({ batchSize: 50 }, other.store));
     const runUntilDrained = async (s: Scheduler): Promise<number> => {
       let dispatched = 0;
       for (;;) {

@@ -16,7 +16,7 @@ import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
 import { until } from '../../../test/support/wait.js';
 import { Sweeper, type SweeperOptions } from '../src/sweeper.js';
 
-const options: SweeperOptions = { intervalMs: 100, graceMs: 0, maxAttempts: 3, pageSize: 100 };
+const options: SweeperOptions = { intervalMs: 100, graceMs: 0, pageSize: 100 };
 const LEASE_MS = 100;
 
 let t: TestEnv;
@@ -32,7 +32,7 @@ afterEach(async () => {
 });
 
 function newSweeper(overrides: Partial<SweeperOptions> = {}): Sweeper {
-  return new Sweeper({ pool: t.ctx.pool, queue: t.ctx.queue, logger: t.ctx.logger }, { ...options, ...overrides });
+  return new Sweeper({ store: t.ctx.store, logger: t.ctx.logger }, { ...options, ...overrides });
 }
 
 /** What a sweep did, as counts. */

@@ -1,14 +1,4 @@
-import {
-  type Clock,
-  type Config,
-  createMetrics,
-  type Database,
-  type Logger,
-  type Metrics,
-  type Redis,
-  systemClock,
-  type TaskQueue,
-} from '@tasks/common';
+import { type Config, createMetrics, type Logger, type Metrics, type TaskStore } from '@tasks/common';
 import express, { type Express } from 'express';
 import { pinoHttp } from 'pino-http';
 import { requireTokenForWrites } from './auth.js';
@@ -26,13 +16,9 @@ import { taskRoutes } from './routes/tasks.js';
 export interface AppDeps {
   config: Config;
   logger: Logger;
-  pool: Database;
-  queue: TaskQueue;
-  /** The queue's Redis client; readiness writes through it. */
-  redis: Redis;
+  store: TaskStore;
   /** Counters of this process; a fresh registry when not given. */
   metrics?: Metrics;
-  clock?: Clock;
   /**
    * Whether the database is prepared (created and migrated). Until it is, every route that
    * needs it answers 503 and /readyz says why; /healthz, /metrics, /openapi.json and the
@@ -42,11 +28,10 @@ export interface AppDeps {
 }
 
 export function createApp(deps: AppDeps): Express {
-  const { config, logger, pool, queue, redis } = deps;
+  const { config, logger, store } = deps;
   const metrics = deps.metrics ?? createMetrics({ service: 'task-insert' });
-  const clock = deps.clock ?? systemClock;
   metrics.observeQueueDepths(
-    () => queue.depths(),
+    () => store.depths(),
     (err) => logger.warn({ err }, 'reading queue depths for /metrics failed'),
   );
   const openApi = openApiDocument(config);
@@ -76,10 +61,10 @@ export function createApp(deps: AppDeps): Express {
   app.post('/tasks', rateLimitPerMinute(config.RATE_LIMIT_PER_MINUTE));
   app.use(requireTokenForWrites(config.API_TOKEN));
   app.use(requireJsonForWrites(config.API_TOKEN));
-  if (deps.databaseReady) app.use(untilDatabaseReady(deps.databaseReady, { pool, queue, redis }));
-  app.use(taskRoutes({ pool, notifier: new InsertNotifier(queue, logger), config, metrics }));
-  app.use(operateRoutes({ pool, queue, redis, metrics, now: () => clock.now() }));
-  app.use(deadLetterRoutes({ pool, queue, metrics }));
+  if (deps.databaseReady) app.use(untilDatabaseReady(deps.databaseReady, store));
+  app.use(taskRoutes({ store, notifier: new InsertNotifier(store, logger), config, metrics }));
+  app.use(operateRoutes({ store, metrics }));
+  app.use(deadLetterRoutes({ store, metrics }));
   app.use(notFound);
   app.use(errorHandler(logger));
   return app;

@@ -1,4 +1,4 @@
-import { checkReadiness, type ReadinessDeps } from '@tasks/common';
+import type { TaskStore } from '@tasks/common';
 import type { RequestHandler } from 'express';
 import { HttpError } from './http-errors.js';
 
@@ -12,11 +12,11 @@ export const DATABASE_NOT_PREPARED = 'the database is not prepared yet (connecti
  * /healthz and /metrics answer as usual, /readyz answers 503 with each check and the
  * migrations' state, and every other route 503 `unavailable`. Then it steps aside.
  */
-export function untilDatabaseReady(ready: () => boolean, deps: ReadinessDeps): RequestHandler {
+export function untilDatabaseReady(ready: () => boolean, store: TaskStore): RequestHandler {
   return async (req, res, next) => {
     if (ready() || (req.method === 'GET' && WITHOUT_DATABASE.has(req.path))) return next();
     if (req.method === 'GET' && req.path === '/readyz') {
-      const report = await checkReadiness(deps);
+      const report = await store.readiness();
       res.status(503).json({
         ready: false,
         checks: { ...report.checks, migrations: { ok: false, error: DATABASE_NOT_PREPARED } },

@@ -1,4 +1,4 @@
-import type { Logger, TaskQueue } from '@tasks/common';
+import type { Logger, TaskStore } from '@tasks/common';
 
 /**
  * Tells schedulers that tasks were inserted. Inserts that arrive while an announcement is
@@ -11,7 +11,7 @@ export class InsertNotifier {
   private pending = false;
 
   constructor(
-    private readonly queue: TaskQueue,
+    private readonly store: TaskStore,
     private readonly logger: Logger,
   ) {}
 
@@ -25,7 +25,7 @@ export class InsertNotifier {
     while (this.pending) {
       this.pending = false;
       try {
-        await this.queue.notifyInserted();
+        await this.store.announceInserted();
       } catch (err) {
         this.logger.debug({ err }, 'could not announce an insert; the scheduler will poll');
         break;

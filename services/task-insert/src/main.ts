@@ -11,7 +11,7 @@ function serveApi(): void {
       // Listen at once: /healthz answers while the database is still being prepared, and the
       // routes that need it answer 503 until it is.
       let databaseReady = false;
-      const app = createApp({ ...ctx, metrics, databaseReady: () => databaseReady });
+      const app = createApp({ config, logger, store: ctx.store, metrics, databaseReady: () => databaseReady });
       const server = app.listen(config.PORT, config.HOST);
       await once(server, 'listening');
       const address = server.address();

@@ -6,6 +6,7 @@ import {
   insertTask,
   loadConfig,
   type Metrics,
+  readDeadLetter,
 } from '@tasks/common';
 import type { Express } from 'express';
 import request from 'supertest';
@@ -239,9 +240,8 @@ describe('POST /dead-letters/retry', () => {
     await staleEntry(987_654_321);
     await invalidEntry('{oops');
     const notListed = await deadLetteredTask(t.ctx, { message: 'failed, its entry gone' });
-    await t.ctx.queue
-      .deadLetterList()
-      .remove((await t.ctx.queue.deadLetterList().entriesOf(notListed.id)).map((e) => e.raw));
+    const listed = await t.ctx.queue.deadLetterList().all();
+    await t.ctx.queue.deadLetterList().remove(listed.filter((raw) => readDeadLetter(raw).id === notListed.id));
     const before = metricValue(await (await request(app).get('/metrics')).text, 'tasks_redriven_total');
 
     const subscriber = t.ctx.openRedis('test-inserted');

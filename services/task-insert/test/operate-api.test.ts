@@ -1,17 +1,9 @@
-import {
-  createContext,
-  createDatabase,
-  createMetrics,
-  type Database,
-  getTask,
-  loadConfig,
-  type Metrics,
-} from '@tasks/common';
+import { type Context, createContext, createMetrics, getTask, loadConfig, type Metrics } from '@tasks/common';
 import type { Express } from 'express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deadLetteredTask, unrecordedDeadLetter } from '../../../test/support/runs.js';
-import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
+import { createTestEnv, databaseDown, type TestEnv } from '../../../test/support/test-env.js';
 import { createApp } from '../src/app.js';
 
 let t: TestEnv;
@@ -254,19 +246,16 @@ describe('health', () => {
   });
 
   describe('when MySQL is unreachable', () => {
-    let down: Database;
+    let down: Context;
     beforeAll(() => {
-      down = createDatabase(
-        { url: 'mysql://root@127.0.0.1:1/x', size: 1, connectTimeoutMs: 500, lockWaitTimeoutS: 5 },
-        t.ctx.logger,
-      );
+      down = databaseDown(t);
     });
     afterAll(async () => {
-      await down.end();
+      await down.close();
     });
 
     it('GET /readyz answers 503 naming MySQL, and /healthz still 200', async () => {
-      const downApp = createApp({ ...t.ctx, pool: down });
+      const downApp = createApp(down);
       const res = await request(downApp).get('/readyz').expect(503);
       expect(res.body).toMatchObject({ ready: false, checks: { mysql: { ok: false }, redis: { ok: true } } });
       await request(downApp).get('/healthz').expect(200);

@@ -1,10 +1,10 @@
 import { gzipSync } from 'node:zlib';
-import { createDatabase, type Database, getTask } from '@tasks/common';
+import { type Context, type Database, getTask } from '@tasks/common';
 import type { Express } from 'express';
 import type { RowDataPacket } from 'mysql2/promise';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
+import { createTestEnv, databaseDown, type TestEnv } from '../../../test/support/test-env.js';
 import { createApp } from '../src/app.js';
 
 let t: TestEnv;
@@ -355,18 +355,15 @@ describe('unknown routes', () => {
 });
 
 describe('when the database is unreachable', () => {
-  let down: Database;
+  let down: Context;
   let downApp: Express;
 
   beforeAll(() => {
-    down = createDatabase(
-      { url: 'mysql://root@127.0.0.1:1/x', size: 1, connectTimeoutMs: 500, lockWaitTimeoutS: 5 },
-      t.ctx.logger,
-    );
-    downApp = createApp({ ...t.ctx, pool: down });
+    down = databaseDown(t);
+    downApp = createApp(down);
   });
   afterAll(async () => {
-    await down.end();
+    await down.close();
   });
 
   it('answers POST with 503 in JSON, quickly', async () => {

@@ -39,7 +39,7 @@ export async function drainThroughFailover(
   const healthPort = await freePort();
   await f.insertTasks(count, 0);
   await f.start('dlq-processor');
-  await f.start('consumer', { HEALTH_PORT: String(healthPort), HOST: '127.0.0.1' });
+  await f.start('executor', { HEALTH_PORT: String(healthPort), HOST: '127.0.0.1' });
   const started = Date.now();
   await f.start('scheduler');
   let completedAtKill = await completed(f);

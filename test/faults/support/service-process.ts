@@ -4,7 +4,7 @@ import { EVENTS } from '@tasks/common';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
-export type ServiceName = 'task-insert' | 'scheduler' | 'consumer' | 'dlq-processor';
+export type ServiceName = 'task-insert' | 'scheduler' | 'executor' | 'dlq-processor';
 
 export interface LogLine {
   level: number;

@@ -1,28 +1,5 @@
-import type { DeadLetter } from '../tasks/message-codec.js';
 import type { Redis } from './client.js';
 import { exec } from './multi.js';
-
-/** One entry of the dead-letter list, as stored and as parsed. */
-export interface DeadLetterEntry {
-  /** The entry exactly as it is in Redis (what `LREM` needs to remove it). */
-  raw: string;
-  /** Its task's id, or null for an entry that names no task (an invalid message). */
-  id: number | null;
-  /** The parsed entry, or null when it is not JSON. */
-  letter: Partial<DeadLetter> | null;
-}
-
-export function parseDeadLetter(raw: string): DeadLetterEntry {
-  try {
-    const parsed: unknown = JSON.parse(raw);
-    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return { raw, id: null, letter: null };
-    const letter = parsed as Partial<DeadLetter>;
-    const id = typeof letter.id === 'number' && Number.isSafeInteger(letter.id) && letter.id > 0 ? letter.id : null;
-    return { raw, id, letter };
-  } catch {
-    return { raw, id: null, letter: null };
-  }
-}
 
 /**
  * The `dead-letter-queue` list: the inspectable record of dead letters, newest first, as the
@@ -39,21 +16,15 @@ export class DeadLetterList {
     return this.redis.llen(this.key);
   }
 
-  /** `limit` entries from `offset` (0 is the newest). */
-  async range(offset: number, limit: number): Promise<DeadLetterEntry[]> {
+  /** `limit` entries from `offset` (0 is the newest), as stored. */
+  async range(offset: number, limit: number): Promise<string[]> {
     if (limit <= 0) return [];
-    const raws = await this.redis.lrange(this.key, offset, offset + limit - 1);
-    return raws.map(parseDeadLetter);
+    return this.redis.lrange(this.key, offset, offset + limit - 1);
   }
 
   /** Every entry, read in one command (the list is capped at DEAD_LETTER_RETENTION). */
-  async all(): Promise<DeadLetterEntry[]> {
-    return (await this.redis.lrange(this.key, 0, -1)).map(parseDeadLetter);
-  }
-
-  /** The entries of task `id`, newest first. */
-  async entriesOf(id: number): Promise<DeadLetterEntry[]> {
-    return (await this.all()).filter((entry) => entry.id === id);
+  all(): Promise<string[]> {
+    return this.redis.lrange(this.key, 0, -1);
   }
 
   /** Removes every occurrence of each of these exact entries; returns how many went. */

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { MESSAGE_LIMITS } from '../tasks/message-codec.js';
+import { MESSAGE_LIMITS } from '../wire/message-codec.js';
 import type { Redis } from './client.js';
 
 /** `packages/common/lua`, the same from `src/redis` and from `dist/redis`. */

@@ -7,7 +7,7 @@ import {
   type InvalidEntry,
   namedTaskId,
   type QueueMessage,
-} from '../tasks/message-codec.js';
+} from '../wire/message-codec.js';
 import { DeadLetterList } from './dead-letter-list.js';
 import type { LeaseQueueKeys, QueueKeys } from './keys.js';
 import { LeaseQueue } from './lease-queue.js';
@@ -47,8 +47,6 @@ export type DeadLetterRequest =
 
 /** Entries read per command when the present set is rebuilt. */
 const PAGE = 1_000;
-
-export const EXECUTOR_LOST = 'executor lost: its lease expired before the task finished';
 
 /**
  * The task queue and its dead letters: the operations the scheduler, executors and DLQ
@@ -113,8 +111,12 @@ export class TaskQueue {
    * Returns tasks whose lease ran out for another try, counting the lost run as a failed
    * attempt; those out of attempts are dead-lettered.
    */
-  async reapExpired(maxAttempts: number, limit = 1_000): Promise<{ requeued: number; deadLettered: number }> {
-    const [requeued, deadLettered] = await this.reap(this.keys.tasks, maxAttempts, limit, EXECUTOR_LOST);
+  async reapExpired(
+    maxAttempts: number,
+    error: string,
+    limit = 1_000,
+  ): Promise<{ requeued: number; deadLettered: number }> {
+    const [requeued, deadLettered] = await this.reap(this.keys.tasks, maxAttempts, limit, error);
     return { requeued, deadLettered };
   }
 

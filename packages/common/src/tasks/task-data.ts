@@ -1,4 +1,4 @@
-import { type Decoded, MESSAGE_LIMITS } from './message-codec.js';
+import { type Decoded, MESSAGE_LIMITS } from '../wire/message-codec.js';
 import { laxWholeNumber } from './task-input.js';
 import type { TaskData } from './task-schema.js';
 

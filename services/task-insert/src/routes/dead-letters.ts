@@ -1,19 +1,10 @@
-import {
-  type Database,
-  type DeadLetterEntry,
-  type Metrics,
-  readDeadLetterPage,
-  redriveAllDeadLetters,
-  type TaskQueue,
-  type TaskStatus,
-} from '@tasks/common';
-import { Router } from 'express';
+import { deadLetterView, type Metrics, type TaskStore } from '@tasks/common';
+import { type RequestHandler, Router } from 'express';
 import { z } from 'zod';
 import { digits, parseQuery } from './operate.js';
 
 export interface DeadLetterRoutesDeps {
-  pool: Database;
-  queue: TaskQueue;
+  store: TaskStore;
   metrics: Metrics;
 }
 
@@ -29,53 +20,17 @@ export const deadLetterQuerySchema = z.strictObject(
   { error: (issue) => (issue.code === 'unrecognized_keys' ? 'is not a known parameter' : undefined) },
 );
 
-/** One entry of the dead-letter list as the API shows it, with its task's status now. */
-export interface DeadLetterView {
-  /** The task the entry names; null for an entry that names none (an invalid message). */
-  id: number | null;
-  message: string | null;
-  /** Tries of the run that was given up. */
-  tries: number | null;
-  error: string | null;
-  failed_at: string | null;
-  /** The task's status in MySQL now; null when the entry names no task or its task is gone. */
-  status: TaskStatus | null;
-  /** For an entry that names no task: the text that was not a valid message (or the entry itself). */
-  raw: string | null;
-}
-
-const text = (value: unknown): string | null => (typeof value === 'string' ? value : null);
-const whole = (value: unknown): number | null =>
-  typeof value === 'number' && Number.isSafeInteger(value) ? value : null;
-
-/**
- * An entry as shown: its fields read from what is stored, each only when of the right type
- * (an entry pushed by hand may hold anything).
- */
-export function deadLetterView(entry: DeadLetterEntry, status: TaskStatus | null): DeadLetterView {
-  const letter: Record<string, unknown> = entry.letter ?? {};
-  return {
-    id: entry.id,
-    message: text(letter.message),
-    tries: whole(letter.tries),
-    error: text(letter.error),
-    failed_at: text(letter.failed_at),
-    status: entry.id === null ? null : status,
-    raw: entry.id === null ? (text(letter.raw) ?? entry.raw) : null,
-  };
-}
-
 /**
  * The `dead-letter-queue` list for operators: a page of it, newest first (the order in which
  * tasks failed), with each task's status now; and the redrive of every failed task it names.
  */
-export function deadLetterRoutes({ pool, queue, metrics }: DeadLetterRoutesDeps): Router {
+export function deadLetterRoutes({ store, metrics }: DeadLetterRoutesDeps): Router {
   const router = Router();
 
   // Paged by position: `next_offset` is the offset of the next page (null on the last one).
   router.get('/dead-letters', async (req, res) => {
     const { offset, limit } = parseQuery(deadLetterQuerySchema, req);
-    const { total, entries } = await readDeadLetterPage({ pool, queue }, offset, limit);
+    const { total, entries } = await store.deadLetterPage(offset, limit);
     const end = offset + entries.length;
     res.json({
       entries: entries.map(({ entry, status }) => deadLetterView(entry, status)),
@@ -87,8 +42,9 @@ export function deadLetterRoutes({ pool, queue, metrics }: DeadLetterRoutesDeps)
   });
 
   // The list is read before MySQL is written: with Redis down, this fails having changed nothing.
-  router.post('/dead-letters/retry', async (req, res) => {
-    const result = await redriveAllDeadLetters({ pool, queue, metrics });
+  const redriveAll: RequestHandler = async (req, res) => {
+    const result = await store.redriveAllDeadLetters();
+    metrics.tasksRedriven.inc(result.redriven.length);
     req.log.info(
       {
         redriven: result.redriven.length,
@@ -104,7 +60,10 @@ export function deadLetterRoutes({ pool, queue, metrics }: DeadLetterRoutesDeps)
       kept_entries: result.keptEntries,
       ...(result.removalError ? { removal_error: result.removalError } : {}),
     });
-  });
+  };
+  router.post('/dead-letters/redrive', redriveAll);
+  // The route's first name, kept for the clients that use it.
+  router.post('/dead-letters/retry', redriveAll);
 
   return router;
 }

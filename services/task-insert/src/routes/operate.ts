@@ -1,31 +1,20 @@
 import {
-  checkReadiness,
-  type Database,
-  finishedPerMinute,
-  getTask,
-  listTasks,
   type Metrics,
   notRedrivenReason,
-  type Redis,
-  readStats,
-  redriveTask,
+  type RedriveOutcome,
   TASK_STATUSES,
-  type TaskQueue,
+  type TaskStore,
   taskView,
 } from '@tasks/common';
-import { type Request, Router } from 'express';
+import { type Request, type RequestHandler, Router } from 'express';
 import { z } from 'zod';
 import { HttpError } from '../http-errors.js';
 import { LIST_LIMIT, THROUGHPUT_MINUTES } from './limits.js';
 import { parseId } from './tasks.js';
 
 export interface OperateRoutesDeps {
-  pool: Database;
-  queue: TaskQueue;
-  redis: Redis;
+  store: TaskStore;
   metrics: Metrics;
-  /** Current time (ms), for the throughput window. */
-  now: () => number;
 }
 
 /** A whole number written in digits only (query strings are text). */
@@ -70,26 +59,27 @@ export function parseQuery<T extends z.ZodType>(schema: T, req: Request): z.outp
  * What operators use: the task listing, redrive of failed tasks, counts and queue depths,
  * throughput, health and metrics.
  */
-export function operateRoutes({ pool, queue, redis, metrics, now }: OperateRoutesDeps): Router {
+export function operateRoutes({ store, metrics }: OperateRoutesDeps): Router {
   const router = Router();
 
   // Newest first; `next_after` is the cursor of the next page (null on the last one).
   router.get('/tasks', async (req, res) => {
     const { status, limit, after } = parseQuery(listQuerySchema, req);
-    const tasks = await listTasks(pool, { status, limit, after });
+    const tasks = await store.listTasks({ status, limit, after });
     const last = tasks.at(-1);
     res.json({ tasks: tasks.map(taskView), next_after: tasks.length === limit && last ? last.id : null });
   });
 
-  router.post('/tasks/:id/retry', async (req, res) => {
+  const redrive: RequestHandler<{ id: string }> = async (req, res) => {
     const id = parseId(req.params.id);
-    const outcome = await redriveTask({ pool, queue, metrics }, id);
+    const [outcome] = (await store.redrive([id])) as [RedriveOutcome];
     if (!outcome.redriven) {
       const status = outcome.reason === 'not_found' ? 404 : 409;
       throw new HttpError(status, outcome.reason, notRedrivenReason(outcome));
     }
+    metrics.tasksRedriven.inc();
     req.log.info({ taskId: id, removedDeadLetters: outcome.removedEntries }, 'failed task redriven');
-    const task = await getTask(pool, id);
+    const task = await store.getTask(id);
     res.json({
       task: task ? taskView(task) : null,
       removed_dead_letters: outcome.removedEntries,
@@ -98,15 +88,18 @@ export function operateRoutes({ pool, queue, redis, metrics, now }: OperateRoute
         ? { warning: 'the task is pending again, but Redis did not answer: its dead-letter entries stay in the list' }
         : {}),
     });
-  });
+  };
+  router.post('/tasks/:id/redrive', redrive);
+  // The route's first name, kept for the clients that use it.
+  router.post('/tasks/:id/retry', redrive);
 
   router.get('/stats', async (_req, res) => {
-    res.json(await readStats({ pool, queue }));
+    res.json(await store.stats());
   });
 
   router.get('/stats/throughput', async (req, res) => {
     const { minutes } = parseQuery(throughputQuerySchema, req);
-    const series = await finishedPerMinute(pool, minutes, now());
+    const series = await store.finishedPerMinute(minutes);
     res.json({
       minutes: series.map((m) => ({ minute: m.minute.toISOString(), completed: m.completed, failed: m.failed })),
     });
@@ -117,7 +110,7 @@ export function operateRoutes({ pool, queue, redis, metrics, now }: OperateRoute
   });
 
   router.get('/readyz', async (_req, res) => {
-    const report = await checkReadiness({ pool, redis, queue });
+    const report = await store.readiness();
     res.status(report.ready ? 200 : 503).json(report);
   });
 

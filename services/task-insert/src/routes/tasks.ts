@@ -1,19 +1,16 @@
 import {
   Batcher,
   type Config,
-  type Database,
   DuplicateIdempotencyKeyError,
-  getTask,
-  getTaskByIdempotencyKey,
   type InsertOutcome,
   ignoredFields,
-  insertTasks,
   type Metrics,
   type NewTask,
   parseTaskId,
   type TaskData,
   TaskRejectedError,
   type TaskStatus,
+  type TaskStore,
   taskInputSchema,
   taskView,
 } from '@tasks/common';
@@ -23,7 +20,7 @@ import { HttpError } from '../http-errors.js';
 import type { InsertNotifier } from '../insert-notifier.js';
 
 export interface TaskRoutesDeps {
-  pool: Database;
+  store: TaskStore;
   notifier: InsertNotifier;
   config: Pick<Config, 'MAX_MESSAGE_LENGTH' | 'MAX_TASK_TIME_S' | 'BODY_LIMIT_BYTES'>;
   metrics?: Metrics;
@@ -78,13 +75,13 @@ export function parseId(raw: string | undefined): number {
   return id;
 }
 
-export function taskRoutes({ pool, notifier, config, metrics }: TaskRoutesDeps): Router {
+export function taskRoutes({ store, notifier, config, metrics }: TaskRoutesDeps): Router {
   const router = Router();
   const schema = taskInputSchema({ maxMessageLength: config.MAX_MESSAGE_LENGTH, maxTimeS: config.MAX_TASK_TIME_S });
   const json = express.json({ limit: config.BODY_LIMIT_BYTES, strict: false, type: () => true });
   // Group commit: the inserts of requests that arrive together share one statement. Each
   // request gets its own outcome: a task the database refuses fails alone.
-  const inserts = new Batcher<NewTask, InsertOutcome>((tasks) => insertTasks(pool, tasks), MAX_INSERT_BATCH);
+  const inserts = new Batcher<NewTask, InsertOutcome>((tasks) => store.insert(tasks), MAX_INSERT_BATCH);
 
   router.post('/tasks', requireJsonBody, json, async (req, res) => {
     const key = idempotencyKey(req.get('Idempotency-Key'));
@@ -113,7 +110,7 @@ export function taskRoutes({ pool, notifier, config, metrics }: TaskRoutesDeps):
       throw refused(outcome.error);
     }
     if (!(outcome.error instanceof DuplicateIdempotencyKeyError) || key === null) throw outcome.error;
-    const first = await getTaskByIdempotencyKey(pool, key);
+    const first = await store.getTaskByIdempotencyKey(key);
     if (!first) throw outcome.error;
     if (first.data.message !== data.message || first.data.time !== data.time) {
       throw new HttpError(422, 'idempotency_key_reused', 'this Idempotency-Key was used with a different body');
@@ -127,7 +124,7 @@ export function taskRoutes({ pool, notifier, config, metrics }: TaskRoutesDeps):
 
   router.get('/tasks/:id', async (req, res) => {
     const id = parseId(req.params.id);
-    const task = await getTask(pool, id);
+    const task = await store.getTask(id);
     if (!task) throw new HttpError(404, 'not_found', `task ${id} does not exist`);
     res.json(taskView(task));
   });

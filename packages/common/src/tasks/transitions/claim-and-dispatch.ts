@@ -3,7 +3,7 @@ import type { Database } from '../../mysql/database.js';
 import { isLockWaitTimeout, isRolledBack } from '../../mysql/errors.js';
 import { idsCondition } from '../../mysql/ids-condition.js';
 import { withNamedLock } from '../../mysql/named-lock.js';
-import { errorText, type QueueMessage } from '../message-codec.js';
+import { errorText, type QueueMessage } from '../../wire/message-codec.js';
 import { type CountedStatement, type CountedTrip, countedTransaction } from '../status-counts.js';
 import { decodeTaskData } from '../task-data.js';
 import type { TransitionDeps } from './deps.js';

@@ -1,7 +1,7 @@
 import type { ResultSetHeader } from 'mysql2/promise';
 import type { Database } from '../../mysql/database.js';
 import { oneTrip } from '../../mysql/transaction.js';
-import { type DeadLetter, encodeMessage, errorText, type QueueMessage } from '../message-codec.js';
+import { type DeadLetter, encodeMessage, errorText, type QueueMessage } from '../../wire/message-codec.js';
 import type { TransitionDeps } from './deps.js';
 
 /**
@@ -30,7 +30,7 @@ export interface FailedRun {
   /** When it failed (ISO 8601), for the dead letter. */
   failedAt: string;
   /**
-   * Set once the try's MySQL part committed (whether it counted): settling it again (after
+   * Known once the try's MySQL part committed (whether it counted): settling it again (after
    * Redis failed) goes straight to Redis, so a try is never counted, or dropped, twice.
    */
   counted?: boolean;
@@ -57,16 +57,28 @@ async function countTries(db: Database, runs: FailedRun[]): Promise<boolean[]> {
   return results.map((result) => result.affectedRows === 1);
 }
 
-export async function failRuns(deps: TransitionDeps, runs: FailedRun[]): Promise<FailedRunOutcome[]> {
+/**
+ * Settles failed runs; `onCounted(i, counted)` learns, for each run whose MySQL part committed
+ * now, whether it counted, so that the caller settles it again with `counted` set.
+ */
+export async function failRuns(
+  deps: TransitionDeps,
+  runs: FailedRun[],
+  onCounted: (index: number, counted: boolean) => void = () => undefined,
+): Promise<FailedRunOutcome[]> {
   if (runs.length === 0) return [];
-  const fresh = runs.filter((r) => r.counted === undefined);
+  const counts = runs.map((r) => r.counted === true);
+  const fresh = runs.flatMap((r, i) => (r.counted === undefined ? [i] : []));
   if (fresh.length > 0) {
-    const counted = await countTries(deps.pool, fresh);
-    fresh.forEach((r, i) => {
-      r.counted = counted[i] === true;
+    const counted = await countTries(
+      deps.pool,
+      fresh.map((i) => runs[i] as FailedRun),
+    );
+    fresh.forEach((runIndex, n) => {
+      counts[runIndex] = counted[n] === true;
+      onCounted(runIndex, counts[runIndex] as boolean);
     });
   }
-  const counts = runs.map((r) => r.counted === true);
 
   // A dropped message leaves, and so does its task's presence, whatever the task's state: the
   // copy that counted this try may itself have been lost (Redis lost its data, and its next

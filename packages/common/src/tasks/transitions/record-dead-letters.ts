@@ -2,7 +2,7 @@ import type { ResultSetHeader } from 'mysql2/promise';
 import type { Database } from '../../mysql/database.js';
 import { groupBy, idsCondition } from '../../mysql/ids-condition.js';
 import type { Leased } from '../../redis/lease-queue.js';
-import { type DeadLetterRecord, decodeDeadLetter, errorText } from '../message-codec.js';
+import { type DeadLetterRecord, decodeDeadLetter, errorText } from '../../wire/message-codec.js';
 import { countedOneTrip } from '../status-counts.js';
 import type { TransitionDeps } from './deps.js';
 

@@ -1,8 +1,7 @@
 import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { Database } from '../../mysql/database.js';
 import { oneTrip } from '../../mysql/transaction.js';
-import { EXECUTOR_LOST } from '../../redis/task-queue.js';
-import { type DeadLetter, errorText, type QueueMessage } from '../message-codec.js';
+import { type DeadLetter, errorText, type QueueMessage } from '../../wire/message-codec.js';
 import { countedOneTrip } from '../status-counts.js';
 import { decodeTaskData } from '../task-data.js';
 import type { TransitionDeps } from './deps.js';
@@ -18,10 +17,12 @@ import type { TransitionDeps } from './deps.js';
  * length, and every `processing` task is covered in every pass.
  */
 
-export interface RecoverOptions {
+export interface RecoverLostOptions {
   /** A task must have been dispatched this long ago before it can count as lost. */
   graceMs: number;
   maxAttempts: number;
+  /** The error of a run whose executor was lost (its lease ran out). */
+  lostError: string;
   /** `processing` tasks looked up per page. */
   pageSize: number;
 }
@@ -57,7 +58,7 @@ interface LostRow extends RowDataPacket {
 }
 
 /** One page of `processing` tasks after `afterId`, each with whether its grace has passed. */
-async function processingPage(pool: Database, afterId: number, options: RecoverOptions): Promise<ProcessingRow[]> {
+async function processingPage(pool: Database, afterId: number, options: RecoverLostOptions): Promise<ProcessingRow[]> {
   const [rows] = await pool.query<ProcessingRow[]>(
     `SELECT id, dispatched_at < NOW(3) - INTERVAL ? MICROSECOND AS due FROM tasks
       WHERE status = 'processing' AND id > ? ORDER BY id LIMIT ?`,
@@ -78,7 +79,12 @@ interface Redispatch {
  * one transaction of one round trip. A row whose data cannot become a message is then failed,
  * guarded by its run.
  */
-async function redispatch(db: Database, ids: number[], options: RecoverOptions, failedAt: string): Promise<Redispatch> {
+async function redispatch(
+  db: Database,
+  ids: number[],
+  options: RecoverLostOptions,
+  failedAt: string,
+): Promise<Redispatch> {
   const lost = "id IN (?) AND status = 'processing' AND dispatched_at < @lost_before";
   const [, selected] = await oneTrip(db, [
     { sql: 'SET @lost_before = NOW(3) - INTERVAL ? MICROSECOND', values: [options.graceMs * 1000] },
@@ -99,7 +105,7 @@ async function redispatch(db: Database, ids: number[], options: RecoverOptions, 
     }
     const message: QueueMessage = { id, ...data.value, tries: row.attempts, run: row.run };
     if (row.attempts >= options.maxAttempts) {
-      out.letters.push({ ...message, error: row.last_error ?? EXECUTOR_LOST, failed_at: failedAt });
+      out.letters.push({ ...message, error: row.last_error ?? options.lostError, failed_at: failedAt });
     } else {
       out.messages.push(message);
     }
@@ -121,12 +127,12 @@ async function redispatch(db: Database, ids: number[], options: RecoverOptions, 
 
 export async function recoverLost(
   deps: TransitionDeps,
-  options: RecoverOptions,
+  options: RecoverLostOptions,
   now: () => number = Date.now,
 ): Promise<RecoverResult> {
   const { pool, queue } = deps;
   const restored = await queue.restorePresence();
-  const reaped = await queue.reapExpired(options.maxAttempts);
+  const reaped = await queue.reapExpired(options.maxAttempts, options.lostError);
   await queue.reapExpiredInbox();
   const result: RecoverResult = {
     reaped: reaped.requeued + reaped.deadLettered,

@@ -1,8 +1,7 @@
 import type { RowDataPacket } from 'mysql2/promise';
-import type { Metrics } from '../../metrics.js';
 import type { Database } from '../../mysql/database.js';
-import type { DeadLetterEntry } from '../../redis/dead-letter-list.js';
 import type { TaskQueue } from '../../redis/task-queue.js';
+import { type DeadLetterEntry, readDeadLetter } from '../../wire/dead-letter.js';
 import { countedOneTrip } from '../status-counts.js';
 import type { TaskStatus } from '../task-schema.js';
 
@@ -22,7 +21,6 @@ import type { TaskStatus } from '../task-schema.js';
 export interface RedriveDeps {
   pool: Database;
   queue: TaskQueue;
-  metrics?: Metrics;
 }
 
 export type RedriveOutcome =
@@ -87,7 +85,6 @@ async function redrive(deps: RedriveDeps, ids: number[], entries: DeadLetterEntr
     redriven.push(...(await retryFailedTasks(deps.pool, ids.slice(i, i + CHUNK))));
   }
   if (redriven.length === 0) return { redriven, removedEntries: 0, keptEntries: entries.length };
-  deps.metrics?.tasksRedriven.inc(redriven.length);
   await wakeSchedulers(deps.queue);
   const done = new Set(redriven);
   const mine = entries.filter((e) => e.id !== null && done.has(e.id)).map((e) => e.raw);
@@ -102,7 +99,7 @@ async function redrive(deps: RedriveDeps, ids: number[], entries: DeadLetterEntr
 
 /** Redrives each of `ids` that is failed, in one transaction per 1,000; one outcome per id, in order. */
 export async function redriveTasks(deps: RedriveDeps, ids: number[]): Promise<RedriveOutcome[]> {
-  const entries = await deps.queue.deadLetterList().all();
+  const entries = (await deps.queue.deadLetterList().all()).map(readDeadLetter);
   const result = await redrive(deps, [...new Set(ids)], entries);
   const done = new Set(result.redriven);
   const others = ids.filter((id) => !done.has(id));
@@ -132,7 +129,7 @@ export async function redriveTask(deps: RedriveDeps, id: number): Promise<Redriv
 
 /** Redrives every task named in the dead-letter list that is failed in MySQL. */
 export async function redriveAllDeadLetters(deps: RedriveDeps): Promise<RedriveAllResult> {
-  const entries = await deps.queue.deadLetterList().all();
+  const entries = (await deps.queue.deadLetterList().all()).map(readDeadLetter);
   const ids = [...new Set(entries.flatMap((e) => (e.id === null ? [] : [e.id])))];
   return redrive(deps, ids, entries);
 }

@@ -1,4 +1,4 @@
-import { claimAndDispatch, createMetrics, getTask, insertTask, type Metrics, sleep } from '@tasks/common';
+import { claimAndDispatch, createMetrics, getTask, insertTask, type Metrics } from '@tasks/common';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { metricValue } from '../../../test/support/metrics.js';
 import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
@@ -10,9 +10,6 @@ const options: ExecutorOptions = {
   concurrency: 4,
   fetchBatchSize: 4,
   leaseMs: 5_000,
-  maxAttempts: 3,
-  retryBackoffMs: 0,
-  retryBackoffMaxMs: 0,
   pollIntervalMs: 50,
   shutdownTimeoutMs: 1_000,
 };
@@ -22,8 +19,8 @@ let metrics: Metrics;
 let executor: Executor | null = null;
 
 beforeEach(async () => {
-  t = await createTestEnv();
-  metrics = createMetrics({ service: 'consumer' });
+  t = await createTestEnv({ RETRY_BACKOFF_MS: '0' });
+  metrics = createMetrics({ service: 'executor' });
 });
 afterEach(async () => {
   await executor?.stop();
@@ -32,18 +29,7 @@ afterEach(async () => {
 });
 
 function start(work: Work) {
-  executor = new Executor(
-    {
-      pool: t.ctx.pool,
-      queue: t.ctx.queue,
-      logger: t.ctx.logger,
-      clock: t.ctx.clock,
-      work,
-      metrics,
-      openBlocking: () => t.ctx.openRedis('test-fetch'),
-    },
-    options,
-  );
+  executor = new Executor({ store: t.ctx.store, logger: t.ctx.logger, clock: t.ctx.clock, work, metrics }, options);
   executor.start();
 }
 
@@ -54,7 +40,7 @@ async function dispatch(messages: string[]): Promise<number[]> {
 }
 
 async function value(name: string, labels: Record<string, string> = {}): Promise<number> {
-  return metricValue(await metrics.render(), name, { ...labels, service: 'consumer' });
+  return metricValue(await metrics.render(), name, { ...labels, service: 'executor' });
 }
 
 describe('Executor metrics', () => {
@@ -84,14 +70,5 @@ describe('Executor metrics', () => {
     start(async () => undefined);
     await until(async () => (await t.ctx.queue.depths()).deadLetters === 1);
     await until(async () => (await value('tasks_dead_lettered_total')) === 1);
-  });
-
-  it('count expired leases of a lost executor', async () => {
-    // Another executor leased a task and died: its lease ran out.
-    await dispatch(['orphan']);
-    await t.ctx.queue.tasks.fetch(1, 20);
-    await sleep(30);
-    start(async () => undefined);
-    await until(async () => (await value('leases_expired_total')) === 1);
   });
 });

@@ -2,51 +2,38 @@ import {
   Batcher,
   type Clock,
   type Completion,
-  completeRuns,
-  type Database,
-  decodeMessage,
   EVENTS,
-  type FailedRun,
-  type FailedRunOutcome,
+  type FailedTry,
+  type FailOutcome,
   FailureLog,
-  failRuns,
   failureBackoffMs,
   isLockWaitTimeout,
   isTransientError,
-  type Leased,
+  type LeasedTask,
   type Logger,
   Loop,
   type Metrics,
-  type QueueMessage,
-  type Redis,
+  type ReadyWaiter,
   type Split,
   sleep,
-  type TaskQueue,
+  type TaskStore,
 } from '@tasks/common';
-import { retryDelayMs } from './backoff.js';
 import type { Work } from './simulated-work.js';
 
 export interface ExecutorOptions {
   concurrency: number;
   fetchBatchSize: number;
   leaseMs: number;
-  maxAttempts: number;
-  retryBackoffMs: number;
-  retryBackoffMaxMs: number;
   pollIntervalMs: number;
   shutdownTimeoutMs: number;
 }
 
 export interface ExecutorDeps {
-  pool: Database;
-  queue: TaskQueue;
-  /** Opens a connection for the blocking wait on the ready list; the executor closes it. */
-  openBlocking: () => Redis;
+  store: TaskStore;
   logger: Logger;
   clock: Clock;
   work: Work;
-  random?: () => number;
-  /** Counts runs, outcomes and expired leases; nothing is counted without it. */
+  /** Counts runs and outcomes; nothing is counted without it. */
   metrics?: Metrics;
 }
 
@@ -88,36 +75,34 @@ export class Executor {
   /** Of those, how many are still running their work (what `concurrency` bounds). */
   private working = 0;
   private readonly completions: Batcher<Completion>;
-  private readonly failedRuns: Batcher<FailedRun, FailedRunOutcome>;
-  private readonly random: () => number;
+  private readonly failedTries: Batcher<FailedTry, FailOutcome>;
   private readonly fetching: Loop;
   private readonly leasing: Loop;
   private readonly settleFailures: FailureLog;
   /** Aborted when the shutdown timeout passes: running work is abandoned and handed back. */
   private readonly giveUp = new AbortController();
   private slotFreed: (() => void) | null = null;
-  private blocking: Redis | null = null;
+  private waiter: ReadyWaiter | null = null;
 
   constructor(
     private readonly deps: ExecutorDeps,
     private readonly options: ExecutorOptions,
   ) {
-    this.random = deps.random ?? Math.random;
     const batching = { split: splitOutcomes, stalledAfterMs: OUTCOME_STALLED_MS };
     this.completions = new Batcher(
       async (items) => {
-        await completeRuns(deps, items);
+        await deps.store.complete(items);
       },
       OUTCOME_BATCH,
       batching,
     );
-    this.failedRuns = new Batcher((items) => failRuns(deps, items), OUTCOME_BATCH, batching);
+    this.failedTries = new Batcher((items) => deps.store.fail(items), OUTCOME_BATCH, batching);
     this.fetching = new Loop((signal) => this.fetchOnce(signal), {
       name: 'fetching tasks',
       logger: deps.logger,
       idleMs: options.pollIntervalMs,
     });
-    this.leasing = new Loop(() => this.renewAndReap(), {
+    this.leasing = new Loop(() => this.renewLeases(), {
       name: 'renewing leases',
       logger: deps.logger,
       idleMs: Math.max(50, Math.floor(options.leaseMs / 3)),
@@ -131,7 +116,7 @@ export class Executor {
   }
 
   start(): void {
-    this.blocking = this.deps.openBlocking();
+    this.waiter = this.deps.store.openReadyWaiter();
     this.fetching.start();
     this.leasing.start();
   }
@@ -142,7 +127,7 @@ export class Executor {
    */
   async stop(): Promise<void> {
     const stopped = this.fetching.stop();
-    this.blocking?.disconnect();
+    this.waiter?.close();
     this.slotFreed?.();
     await stopped;
     const deadline = this.deps.clock.now() + this.options.shutdownTimeoutMs;
@@ -155,7 +140,7 @@ export class Executor {
     if (this.running.size > 0) {
       const tokens = [...this.running.keys()];
       this.giveUp.abort();
-      const handedBack = await this.deps.queue.tasks.release(tokens).catch((err: unknown) => {
+      const handedBack = await this.deps.store.release(tokens).catch((err: unknown) => {
         this.deps.logger.error({ err }, 'could not hand back unfinished tasks; their leases will expire');
         return 0;
       });
@@ -167,12 +152,12 @@ export class Executor {
       this.giveUp.abort();
     }
     await this.leasing.stop();
-    await Promise.all([this.completions.drain(), this.failedRuns.drain()]);
+    await Promise.all([this.completions.drain(), this.failedTries.drain()]);
   }
 
   /** Leases as many messages as there are free slots and starts them; waits when there is nothing to do. */
   private async fetchOnce(stopping: AbortSignal): Promise<'again' | 'idle'> {
-    const { queue, blocking } = { queue: this.deps.queue, blocking: this.blocking };
+    const { store } = this.deps;
     // Work runs up to `concurrency` at once; while a batch of outcomes is being written, as
     // many more may be fetched and run, so the writes do not stall the work.
     const free = Math.min(this.options.concurrency - this.working, 2 * this.options.concurrency - this.running.size);
@@ -182,35 +167,31 @@ export class Executor {
       });
       return 'again';
     }
-    const { leased, nextDueInMs } = await queue.tasks.fetch(
+    const { leased, nextDueInMs } = await store.fetch(
       Math.min(free, this.options.fetchBatchSize),
       this.options.leaseMs,
     );
     if (stopping.aborted) {
-      await queue.tasks.release(leased.map((l) => l.token));
+      await store.release(leased.map((l) => l.token));
       return 'again';
     }
     for (const item of leased) this.launch(item);
     if (leased.length > 0) return 'again';
     const wait = Math.min(this.options.pollIntervalMs, nextDueInMs ?? Number.POSITIVE_INFINITY);
-    if (wait > 0 && blocking) await queue.tasks.waitForReady(blocking, wait);
+    if (wait > 0 && this.waiter) await this.waiter.wait(wait);
     return 'again';
   }
 
-  /** Renews the leases of running tasks, and returns tasks whose executor died. */
-  private async renewAndReap(): Promise<'idle'> {
-    const { logger, queue, metrics } = this.deps;
-    await queue.tasks.extend([...this.running.keys()], this.options.leaseMs);
-    const reaped = await queue.reapExpired(this.options.maxAttempts);
-    metrics?.leasesExpired.inc(reaped.requeued + reaped.deadLettered);
-    metrics?.tasksDeadLettered.inc(reaped.deadLettered);
-    if (reaped.requeued + reaped.deadLettered > 0) {
-      logger.warn({ event: EVENTS.tasksRecovered, ...reaped }, 'returned tasks whose executor was lost');
-    }
+  /**
+   * Renews the leases of running tasks. Leases that run out (their executor died) are the
+   * sweeper's to return: recovery has one owner.
+   */
+  private async renewLeases(): Promise<'idle'> {
+    await this.deps.store.extend([...this.running.keys()], this.options.leaseMs);
     return 'idle';
   }
 
-  private launch(item: Leased): void {
+  private launch(item: LeasedTask): void {
     this.running.set(item.token, this.deps.clock.now());
     this.working++;
     let working = true;
@@ -249,12 +230,7 @@ export class Executor {
    * own reason (the batch was split down to it) sets its message aside; a passing one never
    * does: a run that succeeded stays leased until its completion is written.
    */
-  private async settle<T>(
-    batched: () => Promise<T>,
-    alone: () => Promise<T>,
-    item: Leased,
-    message: QueueMessage,
-  ): Promise<T | null> {
+  private async settle<T>(batched: () => Promise<T>, alone: () => Promise<T>, item: LeasedTask): Promise<T | null> {
     // Each item backs off on its own count: a batch that fails fails all its items together,
     // which must not make each of them wait as if it had failed that many times.
     for (let failures = 0; ; failures++) {
@@ -265,7 +241,7 @@ export class Executor {
       } catch (err) {
         if (this.giveUp.signal.aborted) throw err;
         if (!isTransientError(err)) {
-          await this.setAside(item, `could not record the outcome: ${errorMessage(err)}`, message);
+          await this.setAside(item, `could not record the outcome: ${errorMessage(err)}`);
           return null;
         }
         this.settleFailures.failed(err);
@@ -279,24 +255,17 @@ export class Executor {
    * task goes to the DLQ processor, which fails the task in its run; any other is kept in the
    * dead-letter list only.
    */
-  private async setAside(item: Leased, reason: string, message: QueueMessage | null): Promise<void> {
-    const { logger, queue, clock, metrics } = this.deps;
+  private async setAside(item: LeasedTask, reason: string): Promise<void> {
+    const { logger, store, metrics } = this.deps;
     logger.error({ event: EVENTS.invalidEntry, raw: item.raw.slice(0, 200), reason }, 'dead-lettering a message');
-    const failedAt = new Date(clock.now()).toISOString();
-    const [moved] = await queue.deadLetter([
-      message
-        ? { token: item.token, letter: { ...message, error: reason, failed_at: failedAt } }
-        : { token: item.token, invalid: { error: reason, raw: item.raw, failed_at: failedAt } },
-    ]);
-    if (moved) metrics?.tasksDeadLettered.inc();
+    if (await store.setAside(item, reason)) metrics?.tasksDeadLettered.inc();
   }
 
   /** Runs one leased message and settles it; `workDone` is called once its work is over. */
-  private async handle(item: Leased, workDone: () => void): Promise<void> {
-    const { logger, work, clock, metrics } = this.deps;
-    const decoded = decodeMessage(item.raw);
-    if (!decoded.ok) return this.setAside(item, decoded.reason, null);
-    const message = decoded.value;
+  private async handle(item: LeasedTask, workDone: () => void): Promise<void> {
+    const { logger, work, clock, metrics, store } = this.deps;
+    const message = item.message;
+    if (!message) return this.setAside(item, item.invalid ?? 'invalid message');
     const attempt = message.tries + 1;
     // The task's fields go on its log lines; no child logger per task (it is the hot path).
     const task = { taskId: message.id, run: message.run, attempt };
@@ -318,44 +287,31 @@ export class Executor {
       await this.settle(
         () => this.completions.add(completion),
         async () => {
-          await completeRuns(this.deps, [completion]);
+          await store.complete([completion]);
         },
         item,
-        message,
       );
       logger.debug({ event: EVENTS.taskCompleted, ...task }, 'task completed');
       metrics?.tasksCompleted.inc();
       return;
     }
 
-    const last = attempt >= this.options.maxAttempts;
-    const delayMs = last
-      ? 0
-      : retryDelayMs(attempt, this.options.retryBackoffMs, this.options.retryBackoffMaxMs, this.random);
-    const run: FailedRun = {
-      message,
-      token: item.token,
-      error: failure,
-      last,
-      delayMs,
-      failedAt: new Date(clock.now()).toISOString(),
-    };
+    const failed: FailedTry = { token: item.token, message, error: failure, failedAt: clock.now() };
     const settled = await this.settle(
-      () => this.failedRuns.add(run),
-      async () => (await failRuns(this.deps, [run]))[0] as FailedRunOutcome,
+      () => this.failedTries.add(failed),
+      async () => (await store.fail([failed]))[0] as FailOutcome,
       item,
-      message,
     );
-    if (settled === 'retried') {
+    if (settled?.outcome === 'retried') {
       logger.debug(
-        { event: EVENTS.taskRetried, ...task, err: failure, retryInMs: delayMs },
+        { event: EVENTS.taskRetried, ...task, err: failure, retryInMs: settled.retryInMs },
         'task failed; retry scheduled',
       );
       metrics?.tasksRetried.inc();
-    } else if (settled === 'dead-lettered') {
+    } else if (settled?.outcome === 'dead-lettered') {
       logger.warn({ event: EVENTS.taskDeadLettered, ...task, err: failure }, 'task dead-lettered');
       metrics?.tasksDeadLettered.inc();
-    } else if (settled === 'dropped') {
+    } else if (settled?.outcome === 'dropped') {
       logger.warn(
         { event: EVENTS.runDropped, ...task, err: failure },
         'failed run of a stale or duplicate message: dropped',

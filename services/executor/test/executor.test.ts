@@ -10,9 +10,6 @@ const options: ExecutorOptions = {
   concurrency: 8,
   fetchBatchSize: 8,
   leaseMs: 5_000,
-  maxAttempts: 3,
-  retryBackoffMs: 0,
-  retryBackoffMaxMs: 0,
   pollIntervalMs: 50,
   shutdownTimeoutMs: 2_000,
 };
@@ -21,7 +18,7 @@ let t: TestEnv;
 let executor: Executor | null = null;
 
 beforeEach(async () => {
-  t = await createTestEnv();
+  t = await createTestEnv({ RETRY_BACKOFF_MS: '0' });
 });
 afterEach(async () => {
   await executor?.stop();
@@ -31,14 +28,7 @@ afterEach(async () => {
 
 function startExecutor(work: Work, overrides: Partial<ExecutorOptions> = {}) {
   executor = new Executor(
-    {
-      pool: t.ctx.pool,
-      queue: t.ctx.queue,
-      logger: t.ctx.logger,
-      clock: t.ctx.clock,
-      work,
-      openBlocking: () => t.ctx.openRedis('test-fetch'),
-    },
+    { store: t.ctx.store, logger: t.ctx.logger, clock: t.ctx.clock, work },
     { ...options, ...overrides },
   );
   executor.start();
@@ -96,15 +86,14 @@ describe('Executor', () => {
   });
 
   it('waits out the retry backoff before running a task again', async () => {
+    await t.cleanup();
+    t = await createTestEnv({ RETRY_BACKOFF_MS: '300', RETRY_BACKOFF_MAX_MS: '300' });
     const [id] = await dispatch(1);
     const runs: number[] = [];
-    startExecutor(
-      async () => {
-        runs.push(Date.now());
-        if (runs.length === 1) throw new Error('first run fails');
-      },
-      { retryBackoffMs: 300, retryBackoffMaxMs: 300 },
-    );
+    startExecutor(async () => {
+      runs.push(Date.now());
+      if (runs.length === 1) throw new Error('first run fails');
+    });
     await until(async () => (await getTask(t.ctx.pool, id!))?.status === 'completed');
     expect(runs).toHaveLength(2);
     // Jitter keeps the delay between half and all of the backoff.
