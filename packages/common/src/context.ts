@@ -7,6 +7,7 @@ import { createRedis, type Redis } from './redis/client.js';
 import { queueKeys } from './redis/keys.js';
 import { type QueueRedis, withQueueCommands } from './redis/scripts.js';
 import { TaskQueue } from './redis/task-queue.js';
+import { databaseSettingError } from './setting-error.js';
 
 /** The clients a service works with, built from config in one place. */
 export interface Context {
@@ -41,11 +42,18 @@ export function databaseSettings(config: Config): DatabaseSettings {
   };
 }
 
-/** Creates the database if needed and applies pending migrations. */
+/**
+ * Creates the database if needed and applies pending migrations. Wrong credentials or a missing
+ * privilege fail with a SettingError naming MYSQL_URL: no retry can help.
+ */
 export async function prepareDatabase(config: Config, logger: Logger): Promise<void> {
-  await ensureDatabase(databaseSettings(config));
-  const applied = await migrate(databaseSettings(config), logger);
-  if (applied > 0) logger.info({ applied }, 'database migrated');
+  try {
+    await ensureDatabase(databaseSettings(config));
+    const applied = await migrate(databaseSettings(config), logger);
+    if (applied > 0) logger.info({ applied }, 'database migrated');
+  } catch (err) {
+    throw databaseSettingError(config.MYSQL_URL, err) ?? err;
+  }
 }
 
 export function createContext(config: Config, name: string, overrides: ContextOverrides = {}): Context {

@@ -68,6 +68,7 @@ export {
   TaskQueue,
 } from './redis/task-queue.js';
 export { type ServeOptions, type ServiceParts, serve } from './service.js';
+export { databaseSettingError, SettingError } from './setting-error.js';
 export * from './tasks/insert-tasks.js';
 export * from './tasks/message-codec.js';
 export * from './tasks/operator-reads.js';

@@ -1,5 +1,6 @@
 import { EVENTS } from './events.js';
 import type { Logger } from './logger.js';
+import { SettingError } from './setting-error.js';
 
 /**
  * The sleeps waiting on each signal. A signal gets one abort listener that ends all of its
@@ -49,7 +50,10 @@ export function failureBackoffMs(failures: number, baseMs = 100): number {
   return Math.min(baseMs * 2 ** failures, 5_000);
 }
 
-/** Retries `attempt` with capped backoff until it succeeds or `signal` aborts. */
+/**
+ * Retries `attempt` with capped backoff until it succeeds or `signal` aborts. A SettingError is
+ * not retried: no retry changes a setting.
+ */
 export async function retryUntil<T>(
   what: string,
   attempt: () => Promise<T>,
@@ -60,7 +64,7 @@ export async function retryUntil<T>(
     try {
       return await attempt();
     } catch (err) {
-      if (signal?.aborted) throw err;
+      if (signal?.aborted || err instanceof SettingError) throw err;
       const delay = failureBackoffMs(failures, 250);
       logger.warn({ err, retryInMs: delay }, `${what} failed; retrying`);
       await sleep(delay, signal);
@@ -77,29 +81,59 @@ export async function retryUntil<T>(
 export const FORCE_EXIT_MS = 2_000;
 
 /**
+ * How a service that cannot go on says why: a SettingError as its one line on stderr, as a
+ * configuration error is shown (no stack trace: the setting must change, not the code);
+ * anything else as a fatal log line with the error.
+ */
+function reportFailure(logger: Logger, err: unknown): void {
+  if (err instanceof SettingError) process.stderr.write(`${err.message}\n`);
+  else logger.fatal({ event: EVENTS.startFailed, err }, 'failed to start');
+}
+
+/**
  * Runs a service: `start` builds and starts it and returns its `stop`; when `start` fails it
  * must have closed whatever it had opened. The first SIGTERM or SIGINT calls `stop` (finish
  * or hand back work, close clients) and the process exits 0; a second signal exits at once
- * (130). A failure to start, or to stop, exits 1. Exit codes are set rather than exiting
- * mid-flight; should a stray handle keep the process alive, it exits FORCE_EXIT_MS later.
+ * (130). A failure to start, or to stop, exits 1. A service that finds it cannot go on after
+ * `start` returned (the API learns a setting is wrong once it listens) calls `fail`: the
+ * failure is reported, `stop` is called, and the process exits 1. Exit codes are set rather
+ * than exiting mid-flight; should a stray handle keep the process alive, it exits
+ * FORCE_EXIT_MS later.
  */
-export function runService(logger: Logger, start: (signal: AbortSignal) => Promise<() => Promise<void>>): void {
+export function runService(
+  logger: Logger,
+  start: (signal: AbortSignal, fail: (err: unknown) => void) => Promise<() => Promise<void>>,
+): void {
   const abort = new AbortController();
   let stopping = false;
+  let failed = false;
   let stop: (() => Promise<void>) | null = null;
+
+  const beginStop = () => {
+    stopping = true;
+    abort.abort();
+    if (stop) void stopNow(stop);
+  };
 
   const onSignal = (sig: NodeJS.Signals) => {
     if (stopping) {
       logger.warn({ signal: sig }, 'second signal: exiting now');
       process.exit(130);
     }
-    stopping = true;
     logger.info({ signal: sig }, 'stopping');
-    abort.abort();
-    if (stop) void stopNow(stop);
+    beginStop();
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+
+  /** The service cannot go on: say why once, stop it, exit 1. A failure while stopping is the stop's. */
+  const fail = (err: unknown) => {
+    if (stopping) return;
+    failed = true;
+    reportFailure(logger, err);
+    process.exitCode = 1;
+    beginStop();
+  };
 
   /** Nothing is left to do: leave, by force if a handle lingers. */
   const finish = () => {
@@ -111,7 +145,7 @@ export function runService(logger: Logger, start: (signal: AbortSignal) => Promi
   const stopNow = async (fn: () => Promise<void>) => {
     try {
       await fn();
-      logger.info({ event: EVENTS.stopped }, 'stopped');
+      if (!failed) logger.info({ event: EVENTS.stopped }, 'stopped');
     } catch (err) {
       logger.error({ err }, 'error while stopping');
       process.exitCode = 1;
@@ -119,18 +153,14 @@ export function runService(logger: Logger, start: (signal: AbortSignal) => Promi
     finish();
   };
 
-  start(abort.signal)
+  start(abort.signal, fail)
     .then((fn) => {
       stop = fn;
       if (stopping) void stopNow(fn);
     })
     .catch((err: unknown) => {
-      if (stopping) {
-        logger.info({ event: EVENTS.stopped }, 'stopped before start completed');
-      } else {
-        logger.fatal({ event: EVENTS.startFailed, err }, 'failed to start');
-        process.exitCode = 1;
-      }
+      if (!stopping) fail(err);
+      else if (!failed) logger.info({ event: EVENTS.stopped }, 'stopped before start completed');
       finish();
     });
 }
