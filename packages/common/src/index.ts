@@ -12,7 +12,7 @@ export {
 } from './config.js';
 export { type Context, type ContextOverrides, createContext, databaseSettings, prepareDatabase } from './context.js';
 export { EVENTS, type EventName } from './events.js';
-export { failureBackoffMs, retryUntil, runService, sleep } from './lifecycle.js';
+export { FORCE_EXIT_MS, failureBackoffMs, type RunOptions, retryUntil, runService, sleep } from './lifecycle.js';
 export { createLogger, type Logger, REDACTED_PATHS } from './logger.js';
 export { FailureLog, Loop, type LoopOptions, type TickResult } from './loop.js';
 export { createMetrics, Metrics, type MetricsOptions } from './metrics.js';
@@ -47,7 +47,9 @@ export {
 } from './readiness.js';
 export { redactUrl, SECRET_VARIABLES } from './redact.js';
 export {
+  closeRedis,
   createRedis,
+  dropConnection,
   type Redis,
   type RedisClientOptions,
   type RedisConfig,

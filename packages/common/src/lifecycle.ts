@@ -90,28 +90,60 @@ function reportFailure(logger: Logger, err: unknown): void {
   else logger.fatal({ event: EVENTS.startFailed, err }, 'failed to start');
 }
 
+export interface RunOptions {
+  /**
+   * How long a stop may wait on stores (SHUTDOWN_TIMEOUT_MS): once it has passed, the
+   * connections that do not answer are dropped (`dropUnreachable`), and should the stop still
+   * not be over FORCE_EXIT_MS later, the process exits 1. Without it, a stop takes as long as
+   * it takes.
+   */
+  shutdownTimeoutMs?: number;
+  /** Drops the connections to stores that do not answer; returns how many it dropped. */
+  dropUnreachable?: () => number;
+}
+
 /**
  * Runs a service: `start` builds and starts it and returns its `stop`; when `start` fails it
  * must have closed whatever it had opened. The first SIGTERM or SIGINT calls `stop` (finish
  * or hand back work, close clients) and the process exits 0; a second signal exits at once
  * (130). A failure to start, or to stop, exits 1. A service that finds it cannot go on after
  * `start` returned (the API learns a setting is wrong once it listens) calls `fail`: the
- * failure is reported, `stop` is called, and the process exits 1. Exit codes are set rather
- * than exiting mid-flight; should a stray handle keep the process alive, it exits
+ * failure is reported, `stop` is called, and the process exits 1. A stop never waits on an
+ * unreachable store longer than the shutdown timeout (see RunOptions). Exit codes are set
+ * rather than exiting mid-flight; should a stray handle keep the process alive, it exits
  * FORCE_EXIT_MS later.
  */
 export function runService(
   logger: Logger,
   start: (signal: AbortSignal, fail: (err: unknown) => void) => Promise<() => Promise<void>>,
+  options: RunOptions = {},
 ): void {
   const abort = new AbortController();
   let stopping = false;
   let failed = false;
   let stop: (() => Promise<void>) | null = null;
+  const timers: NodeJS.Timeout[] = [];
+
+  /** The stop's time is up: drop what does not answer, and leave soon whatever still waits. */
+  const overdue = () => {
+    const dropped = options.dropUnreachable?.() ?? 0;
+    if (dropped > 0) {
+      logger.warn(
+        { event: EVENTS.stopOverdue, dropped },
+        'shutdown timeout passed: dropped the connections to stores that do not answer',
+      );
+    }
+    const leave = setTimeout(() => {
+      logger.error({ event: EVENTS.stopOverdue }, 'shutdown timeout passed and the stop is still waiting: exiting');
+      process.exit(1);
+    }, FORCE_EXIT_MS);
+    timers.push(leave.unref());
+  };
 
   const beginStop = () => {
     stopping = true;
     abort.abort();
+    if (options.shutdownTimeoutMs !== undefined) timers.push(setTimeout(overdue, options.shutdownTimeoutMs).unref());
     if (stop) void stopNow(stop);
   };
 
@@ -139,6 +171,7 @@ export function runService(
   const finish = () => {
     process.removeListener('SIGTERM', onSignal);
     process.removeListener('SIGINT', onSignal);
+    for (const timer of timers) clearTimeout(timer);
     setTimeout(() => process.exit(), FORCE_EXIT_MS).unref();
   };
 

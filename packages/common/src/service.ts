@@ -10,6 +10,8 @@ export interface ServiceParts {
   logger: Logger;
   ctx: Context;
   metrics: Metrics;
+  /** Aborted at the first signal: a start that waits on a store gives up waiting. */
+  signal: AbortSignal;
   /**
    * Resolves once the database is migrated: before `start` is called, unless
    * `startBeforeDatabase`. Rejects when the service is stopped first, or when MySQL refuses
@@ -40,7 +42,9 @@ export function serve(
 ): void {
   const config = configFromEnvironment();
   const logger = createLogger(config, name);
-  runService(logger, async (signal, fail) => {
+  /** The context, once built: a stop out of time drops its connections that do not answer. */
+  let context: Context | null = null;
+  const run = async (signal: AbortSignal, fail: (err: unknown) => void) => {
     /** How to close what is built, in the order it was built. */
     const built: (() => Promise<void>)[] = [];
     try {
@@ -55,16 +59,21 @@ export function serve(
         await databasePrepared;
       }
       const ctx = createContext(config, name, { logger });
+      context = ctx;
       built.push(() => ctx.close());
       const metrics = createMetrics({ service: name, defaultMetrics: true });
       const ops = options.opsServer ? await startOpsServerFromConfig(ctx, metrics) : null;
       if (ops) built.push(() => ops.close());
-      built.push(await start({ config, logger, ctx, metrics, databasePrepared }));
+      built.push(await start({ config, logger, ctx, metrics, signal, databasePrepared }));
     } catch (err) {
       await closeAll(built).catch((closeErr: unknown) => logger.error({ err: closeErr }, 'error while closing'));
       throw err;
     }
     return () => closeAll(built);
+  };
+  runService(logger, run, {
+    shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS,
+    dropUnreachable: () => context?.dropUnreachable() ?? 0,
   });
 }
 

@@ -5,6 +5,7 @@ import {
   completeRuns,
   type Database,
   decodeMessage,
+  dropConnection,
   EVENTS,
   type FailedRun,
   type FailedRunOutcome,
@@ -123,7 +124,7 @@ export class Executor {
    */
   async stop(): Promise<void> {
     const stopped = this.fetching.stop();
-    this.blocking?.disconnect();
+    if (this.blocking) dropConnection(this.blocking);
     this.slotFreed?.();
     await stopped;
     const deadline = this.deps.clock.now() + this.options.shutdownTimeoutMs;

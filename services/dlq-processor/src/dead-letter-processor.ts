@@ -1,6 +1,7 @@
 import {
   type Clock,
   type Database,
+  dropConnection,
   EVENTS,
   isTransientError,
   type Leased,
@@ -76,7 +77,7 @@ export class DeadLetterProcessor {
 
   async stop(): Promise<void> {
     const stopped = Promise.all([this.recording.stop(), this.reaping.stop()]);
-    this.blocking?.disconnect();
+    if (this.blocking) dropConnection(this.blocking);
     await stopped;
   }
 

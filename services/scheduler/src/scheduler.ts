@@ -2,6 +2,7 @@ import {
   type ClaimResult,
   claimAndDispatch,
   type Database,
+  dropConnection,
   EVENTS,
   type Logger,
   Loop,
@@ -49,17 +50,31 @@ export class Scheduler {
     );
   }
 
-  async start(): Promise<void> {
+  /**
+   * Subscribes to the announcements of inserts, then starts the loop. Should `signal` abort
+   * while Redis does not answer the subscription, the connection is dropped and start rejects.
+   */
+  async start(signal?: AbortSignal): Promise<void> {
     const subscriber = this.deps.openSubscriber();
     this.subscriber = subscriber;
     subscriber.on('message', () => this.loop.wake());
-    await subscriber.subscribe(this.deps.queue.keys.insertedChannel);
+    const giveUp = () => dropConnection(subscriber);
+    signal?.addEventListener('abort', giveUp, { once: true });
+    try {
+      if (signal?.aborted) throw new Error('stopped before subscribing');
+      await subscriber.subscribe(this.deps.queue.keys.insertedChannel);
+    } catch (err) {
+      dropConnection(subscriber);
+      throw err;
+    } finally {
+      signal?.removeEventListener('abort', giveUp);
+    }
     this.loop.start();
   }
 
   async stop(): Promise<void> {
     await this.loop.stop();
-    this.subscriber?.disconnect();
+    if (this.subscriber) dropConnection(this.subscriber);
   }
 
   /** Claims and pushes one batch, as far as the queue has room. */
