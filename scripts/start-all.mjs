@@ -1,5 +1,7 @@
 // `pnpm start`: the API, the scheduler, the DLQ processor and one executor in the foreground,
-// as separate processes. Ctrl-C (or SIGTERM) stops them all gracefully; a second one forces.
+// as separate processes. Ctrl-C, SIGTERM or SIGHUP stops them all gracefully; a second one
+// forces. Each service is tied to this process by an IPC channel and stops by itself when this
+// process is gone, even killed with SIGKILL.
 // Exits 0 when every service stopped cleanly after the signal, 1 when one exited on its own
 // (the others are then stopped) or did not stop cleanly.
 import { spawn } from 'node:child_process';
@@ -10,8 +12,12 @@ let stopping = false;
 let failed = false;
 
 for (const name of services) {
-  // Own process group: a Ctrl-C reaches the children once, forwarded from here.
-  const child = spawn(process.execPath, [`services/${name}/dist/main.js`], { stdio: 'inherit', detached: true });
+  // Own process group: a Ctrl-C reaches the children once, forwarded from here. The IPC channel
+  // tells a child when this process is gone.
+  const child = spawn(process.execPath, [`services/${name}/dist/main.js`], {
+    stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
+    detached: true,
+  });
   children.set(name, child);
   child.on('exit', (code, signal) => {
     children.delete(name);
@@ -34,3 +40,5 @@ function stop(signal) {
 }
 
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => stop(signal));
+// The terminal went away: the services stop as on SIGTERM (they do not handle SIGHUP).
+process.on('SIGHUP', () => stop('SIGTERM'));

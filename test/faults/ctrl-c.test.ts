@@ -191,6 +191,15 @@ async function startAllWithoutRedis(shutdownTimeoutMs: number) {
   return { leader, services };
 }
 
+/** Waits until none of `pids` runs; resolves with how long that took (at most `timeoutMs`, then the survivors). */
+async function allGone(pids: number[], timeoutMs: number): Promise<{ ms: number; survivors: number[] }> {
+  const started = performance.now();
+  while (pids.some(alive) && performance.now() - started < timeoutMs) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return { ms: performance.now() - started, survivors: pids.filter(alive) };
+}
+
 /** What a stop may take beyond SHUTDOWN_TIMEOUT_MS: closing, and exiting. */
 const STOP_MARGIN_MS = 2_500;
 
@@ -204,3 +213,20 @@ it('pnpm start with Redis down: Ctrl-C stops every service within the shutdown t
   expect(ms).toBeLessThan(shutdownTimeoutMs + STOP_MARGIN_MS);
   expect(services.filter(alive)).toEqual([]);
 });
+
+/**
+ * `pnpm start` killed rather than stopped (SIGKILL of it, or SIGTERM or SIGHUP: a closed
+ * terminal): no service outlives it. Redis is down, so nothing stops at once by luck.
+ */
+it.each(['SIGKILL', 'SIGTERM', 'SIGHUP'] as const)(
+  'pnpm start with Redis down, sent %s: every service is gone within the shutdown timeout',
+  async (signal) => {
+    const shutdownTimeoutMs = 2_000;
+    const { leader, services } = await startAllWithoutRedis(shutdownTimeoutMs);
+    process.kill(leader.pid ?? 0, signal);
+    const { ms, survivors } = await allGone(services, shutdownTimeoutMs + STOP_MARGIN_MS + 5_000);
+    expect(survivors, output.slice(-3_000)).toEqual([]);
+    expect(ms).toBeLessThan(shutdownTimeoutMs + STOP_MARGIN_MS);
+    await until(async () => leader.exitCode !== null || leader.signalCode !== null, 5_000);
+  },
+);

@@ -37,6 +37,7 @@ export { ALREADY_DONE, MIGRATIONS_DIR, migrate, migrationStatements } from './my
 export { NAMED_LOCK_SILENT_S, withNamedLock } from './mysql/named-lock.js';
 export { oneTrip, type Statement, type Trip, transaction } from './mysql/transaction.js';
 export { type OpsServer, type OpsServerOptions, startOpsServer, startOpsServerFromConfig } from './ops-server.js';
+export { onParentGone } from './parent.js';
 export {
   type CheckResult,
   checkReadiness,

@@ -1,5 +1,6 @@
 import { EVENTS } from './events.js';
 import type { Logger } from './logger.js';
+import { onParentGone } from './parent.js';
 import { SettingError } from './setting-error.js';
 
 /**
@@ -106,12 +107,12 @@ export interface RunOptions {
  * Runs a service: `start` builds and starts it and returns its `stop`; when `start` fails it
  * must have closed whatever it had opened. The first SIGTERM or SIGINT calls `stop` (finish
  * or hand back work, close clients) and the process exits 0; a second signal exits at once
- * (130). A failure to start, or to stop, exits 1. A service that finds it cannot go on after
- * `start` returned (the API learns a setting is wrong once it listens) calls `fail`: the
- * failure is reported, `stop` is called, and the process exits 1. A stop never waits on an
- * unreachable store longer than the shutdown timeout (see RunOptions). Exit codes are set
- * rather than exiting mid-flight; should a stray handle keep the process alive, it exits
- * FORCE_EXIT_MS later.
+ * (130). The parent's going away (see onParentGone) stops it as SIGTERM does. A failure to
+ * start, or to stop, exits 1. A service that finds it cannot go on after `start` returned
+ * (the API learns a setting is wrong once it listens) calls `fail`: the failure is reported,
+ * `stop` is called, and the process exits 1. A stop never waits on an unreachable store
+ * longer than the shutdown timeout (see RunOptions). Exit codes are set rather than exiting
+ * mid-flight; should a stray handle keep the process alive, it exits FORCE_EXIT_MS later.
  */
 export function runService(
   logger: Logger,
@@ -157,6 +158,11 @@ export function runService(
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  const forgetParent = onParentGone(() => {
+    if (stopping) return;
+    logger.warn({ event: EVENTS.parentGone }, 'the process that started this one is gone: stopping');
+    beginStop();
+  });
 
   /** The service cannot go on: say why once, stop it, exit 1. A failure while stopping is the stop's. */
   const fail = (err: unknown) => {
@@ -171,6 +177,7 @@ export function runService(
   const finish = () => {
     process.removeListener('SIGTERM', onSignal);
     process.removeListener('SIGINT', onSignal);
+    forgetParent();
     for (const timer of timers) clearTimeout(timer);
     setTimeout(() => process.exit(), FORCE_EXIT_MS).unref();
   };
