@@ -58,11 +58,17 @@ async function runToExit(name: string, env: Record<string, string>): Promise<Run
   return { code, signal, lines: output.split('\n').filter(Boolean), ms: performance.now() - started };
 }
 
-it('the API started on a port already taken exits non-zero within seconds', async () => {
+it('the API started on a port already taken says so in one line and exits non-zero within seconds', async () => {
   const { port } = blocker.address() as { port: number };
   const run = await runToExit('task-insert', { PORT: String(port) });
-  expect({ code: run.code, signal: run.signal }).toEqual({ code: 1, signal: null });
+  const output = run.lines.join('\n');
+  expect({ code: run.code, signal: run.signal }, output).toEqual({ code: 1, signal: null });
   expect(run.ms).toBeLessThan(10_000);
+  expect(
+    run.lines.filter((line) => line.includes(`PORT ${port} is already in use: `)),
+    output,
+  ).toHaveLength(1);
+  expect(output).not.toContain('EADDRINUSE');
 });
 
 /**

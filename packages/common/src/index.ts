@@ -37,7 +37,7 @@ export { ALREADY_DONE, MIGRATIONS_DIR, migrate, migrationStatements } from './my
 export { NAMED_LOCK_SILENT_S, withNamedLock } from './mysql/named-lock.js';
 export { oneTrip, type Statement, type Trip, transaction } from './mysql/transaction.js';
 export { type OpsServer, type OpsServerOptions, startOpsServer, startOpsServerFromConfig } from './ops-server.js';
-export { onParentGone } from './parent.js';
+export { onParentGone, tellParent } from './parent.js';
 export {
   type CheckResult,
   checkReadiness,
@@ -71,7 +71,7 @@ export {
   TaskQueue,
 } from './redis/task-queue.js';
 export { type ServeOptions, type ServiceParts, serve } from './service.js';
-export { databaseSettingError, SettingError } from './setting-error.js';
+export { databaseSettingError, listenSettingError, SettingError } from './setting-error.js';
 export * from './tasks/insert-tasks.js';
 export * from './tasks/message-codec.js';
 export * from './tasks/operator-reads.js';

@@ -1,6 +1,6 @@
 import { EVENTS } from './events.js';
 import type { Logger } from './logger.js';
-import { onParentGone } from './parent.js';
+import { onParentGone, tellParent } from './parent.js';
 import { SettingError } from './setting-error.js';
 
 /**
@@ -83,12 +83,17 @@ export const FORCE_EXIT_MS = 2_000;
 
 /**
  * How a service that cannot go on says why: a SettingError as its one line on stderr, as a
- * configuration error is shown (no stack trace: the setting must change, not the code);
- * anything else as a fatal log line with the error.
+ * configuration error is shown (no stack trace: the setting must change, not the code), and the
+ * parent that started it (`pnpm start`) is told it needs to add nothing; anything else as a
+ * fatal log line with the error.
  */
 function reportFailure(logger: Logger, err: unknown): void {
-  if (err instanceof SettingError) process.stderr.write(`${err.message}\n`);
-  else logger.fatal({ event: EVENTS.startFailed, err }, 'failed to start');
+  if (err instanceof SettingError) {
+    process.stderr.write(`${err.message}\n`);
+    tellParent({ event: EVENTS.startFailed, setting: err.variable });
+  } else {
+    logger.fatal({ event: EVENTS.startFailed, err }, 'failed to start');
+  }
 }
 
 export interface RunOptions {

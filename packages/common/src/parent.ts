@@ -17,3 +17,11 @@ export function onParentGone(gone: () => void): () => void {
     process.removeListener('disconnect', gone);
   };
 }
+
+/**
+ * Tells the parent that started this process with an IPC channel (`pnpm start`) something about
+ * it, such as that it reported its own failure; a no-op without a channel.
+ */
+export function tellParent(message: { event: string; [key: string]: unknown }): void {
+  if (process.channel && !cluster.isWorker && process.connected) process.send?.(message);
+}

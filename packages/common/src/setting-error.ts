@@ -36,3 +36,12 @@ export function databaseSettingError(url: string, err: unknown): SettingError | 
     `MYSQL_URL=${redactUrl(url)}: ${reason(err)}; check the user, password and privileges`,
   );
 }
+
+/** `err` as a SettingError naming PORT when another process listens on it; null for any other error. */
+export function listenSettingError(err: unknown, host: string, port: number): SettingError | null {
+  if ((err as { code?: string } | null)?.code !== 'EADDRINUSE') return null;
+  return new SettingError(
+    'PORT',
+    `PORT ${port} is already in use: another process listens on ${host}:${port}; stop it or set PORT to a free port`,
+  );
+}
