@@ -1,16 +1,31 @@
 // `pnpm start`: the API, the scheduler, the DLQ processor and one executor in the foreground,
-// as separate processes. The configuration is checked once, here, before any of them starts: a
-// bad value is reported once and nothing starts (exit 1). Ctrl-C, SIGTERM or SIGHUP stops them
-// all gracefully; a second one forces. Each service is tied to this process by an IPC channel
-// and stops by itself when this process is gone, even killed with SIGKILL.
+// as separate processes. The configuration is checked, and the database prepared, once, here,
+// before any of them starts: a bad value, or a MYSQL_URL that MySQL refuses, is reported once
+// and nothing starts (exit 1). Ctrl-C, SIGTERM or SIGHUP stops them all gracefully; a second
+// one forces. Each service is tied to this process by an IPC channel and stops by itself when
+// this process is gone, even killed with SIGKILL.
 // Exits 0 when every service stopped cleanly after the signal, 1 when one exited on its own
 // (the others are then stopped) or did not stop cleanly.
 import { spawn } from 'node:child_process';
-import { configFromEnvironment } from '../packages/common/dist/config.js';
-import { EVENTS } from '../packages/common/dist/events.js';
+import {
+  configFromEnvironment,
+  createLogger,
+  EVENTS,
+  prepareDatabase,
+  SettingError,
+} from '../packages/common/dist/index.js';
 
 // Loads .env (the services inherit what it sets) and validates; a bad value is printed once and exits 1.
-configFromEnvironment();
+const config = configFromEnvironment();
+try {
+  await prepareDatabase(config, createLogger(config, 'start'));
+} catch (err) {
+  if (err instanceof SettingError) {
+    console.error(err.message);
+    process.exit(1);
+  }
+  // Anything else (MySQL not up yet) is for the services to retry, and to report.
+}
 
 const services = ['task-insert', 'scheduler', 'dlq-processor', 'consumer'];
 const children = new Map();

@@ -15,8 +15,8 @@ import {
 /**
  * `pnpm start` (`node scripts/start-all.mjs`, built beforehand by the test run) with a bad
  * setting: the problem is reported once, in words, and nothing is left running. The services
- * would each report a bad value of their own; the configuration is checked once, before they
- * start.
+ * would each report a bad value of their own; the configuration and the database's answer to
+ * MYSQL_URL are checked once, before they start.
  */
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -83,7 +83,7 @@ it.each([
   const output = run.lines.join('\n');
   expect({ code: run.code, signal: run.signal }, output).toEqual({ code: 1, signal: null });
   expect(run.lines, output).toEqual(['invalid configuration:', `  ${problem}`]);
-  // No service ran: the first to start would have created its database.
+  // Nothing went past the check: preparing the database would have created it.
   expect(await databaseExists(unused)).toBe(false);
 });
 
@@ -99,4 +99,16 @@ it('PORT taken by another process: one line says so, and the other services stop
   expect(run.lines, output).toEqual([
     `PORT ${port} is already in use: another process listens on 127.0.0.1:${port}; stop it or set PORT to a free port`,
   ]);
+});
+
+it('MYSQL_URL with a wrong password: one line naming MYSQL_URL, and no service starts', async () => {
+  const url = new URL(testDatabaseUrl(unused));
+  url.username = 'root';
+  url.password = 'not-the-password';
+  const run = await startAll({ MYSQL_URL: url.toString(), LOG_LEVEL: 'info' });
+  const output = run.lines.join('\n');
+  expect({ code: run.code, signal: run.signal }, output).toEqual({ code: 1, signal: null });
+  expect(run.lines, output).toHaveLength(1);
+  expect(run.lines[0]).toMatch(/^MYSQL_URL=mysql:\/\/root:\*\*\*@.*: access denied for user 'root'@/);
+  expect(await databaseExists(unused)).toBe(false);
 });
