@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import mysql from 'mysql2/promise';
@@ -57,10 +58,26 @@ async function startAll(env: Record<string, string>): Promise<Run> {
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
     output += chunk;
   });
-  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  // A run that hangs is killed with the services it started (they run in process groups of their own).
+  const timer = setTimeout(() => {
+    for (const pid of [...descendants(child.pid ?? 0), child.pid ?? 0]) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {}
+    }
+  }, 60_000);
   const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
   clearTimeout(timer);
   return { code, signal, lines: output.split('\n').filter(Boolean) };
+}
+
+/** Every process below `pid`, from /proc (Linux). */
+function descendants(pid: number): number[] {
+  let children: number[] = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+  } catch {}
+  return children.flatMap((c) => [c, ...descendants(c)]);
 }
 
 async function databaseExists(name: string): Promise<boolean> {
