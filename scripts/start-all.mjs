@@ -1,26 +1,63 @@
 // `pnpm start`: the API, the scheduler, the DLQ processor and one executor in the foreground,
-// as separate processes. Ctrl-C (or SIGTERM) stops them all gracefully; a second one forces.
+// as separate processes. The configuration is checked, and the database prepared, once, here,
+// before any of them starts: a bad value, or a MYSQL_URL that MySQL refuses, is reported once
+// and nothing starts (exit 1). Ctrl-C, SIGTERM or SIGHUP stops them all gracefully; a second
+// one forces. Each service is tied to this process by an IPC channel and stops by itself when
+// this process is gone, even killed with SIGKILL.
 // Exits 0 when every service stopped cleanly after the signal, 1 when one exited on its own
 // (the others are then stopped) or did not stop cleanly.
 import { spawn } from 'node:child_process';
+import {
+  configFromEnvironment,
+  createLogger,
+  EVENTS,
+  prepareDatabase,
+  SettingError,
+} from '../packages/common/dist/index.js';
+
+// Loads .env (the services inherit what it sets) and validates; a bad value is printed once and exits 1.
+const config = configFromEnvironment();
+try {
+  await prepareDatabase(config, createLogger(config, 'start'));
+} catch (err) {
+  if (err instanceof SettingError) {
+    console.error(err.message);
+    process.exit(1);
+  }
+  // Anything else (MySQL not up yet) is for the services to retry, and to report.
+}
 
 const services = ['task-insert', 'scheduler', 'dlq-processor', 'executor'];
 const children = new Map();
+/** The signal last forwarded to each service. */
+const sent = new Map();
 let stopping = false;
 let failed = false;
 
 for (const name of services) {
-  // Own process group: a Ctrl-C reaches the children once, forwarded from here.
-  const child = spawn(process.execPath, [`services/${name}/dist/main.js`], { stdio: 'inherit', detached: true });
+  // Own process group: a Ctrl-C reaches the children once, forwarded from here. The IPC channel
+  // tells a child when this process is gone, and tells this process when a child has already
+  // said why it failed.
+  const child = spawn(process.execPath, [`services/${name}/dist/main.js`], {
+    stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
+    detached: true,
+  });
   children.set(name, child);
-  child.on('exit', (code, signal) => {
+  let explained = false;
+  child.on('message', (message) => {
+    if (message?.event === EVENTS.startFailed) explained = true;
+  });
+  child.on('close', (code, signal) => {
     children.delete(name);
     const how = signal ?? `code ${code}`;
     if (!stopping) {
-      console.error(`[start] ${name} exited (${how}); stopping the others`);
+      // A service that reported its failure (a setting to change) has said enough.
+      if (!explained) console.error(`[start] ${name} exited (${how}); stopping the others`);
       failed = true;
       stop('SIGTERM');
-    } else if (code !== 0) {
+    } else if (code !== 0 && signal !== sent.get(name)) {
+      // One ended by the very signal sent to it was stopped before it could catch signals, so
+      // before it had started anything: not an unclean stop.
       console.error(`[start] ${name} did not stop cleanly (${how})`);
       failed = true;
     }
@@ -30,7 +67,12 @@ for (const name of services) {
 
 function stop(signal) {
   stopping = true;
-  for (const child of children.values()) child.kill(signal);
+  for (const [name, child] of children) {
+    sent.set(name, signal);
+    child.kill(signal);
+  }
 }
 
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => stop(signal));
+// The terminal went away: the services stop as on SIGTERM (they do not handle SIGHUP).
+process.on('SIGHUP', () => stop('SIGTERM'));

@@ -3,10 +3,11 @@ import type { Config } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 import { createDatabase, type Database, type DatabaseSettings, ensureDatabase } from './mysql/database.js';
 import { migrate } from './mysql/migrate.js';
-import { createRedis, type Redis } from './redis/client.js';
+import { closeRedis, createRedis, dropConnection, type Redis } from './redis/client.js';
 import { queueKeys } from './redis/keys.js';
 import { type QueueRedis, withQueueCommands } from './redis/scripts.js';
 import { TaskQueue } from './redis/task-queue.js';
+import { databaseSettingError } from './setting-error.js';
 import { TaskStore } from './store/task-store.js';
 import type { RetryPolicy } from './tasks/retry-policy.js';
 
@@ -25,6 +26,11 @@ export interface Context {
    * blocking commands or pub/sub; its commands never fail for a reconnect. The caller closes it.
    */
   openRedis(purpose: string): Redis;
+  /**
+   * Drops each Redis client this context opened that is not connected now: the commands waiting
+   * for it to come back fail at once. For a stop whose time is up. Returns how many it dropped.
+   */
+  dropUnreachable(): number;
   /** Closes what this context created; clients passed in as overrides are left open. */
   close(): Promise<void>;
 }
@@ -56,18 +62,32 @@ export function databaseSettings(config: Config): DatabaseSettings {
   };
 }
 
-/** Creates the database if needed and applies pending migrations. */
+/**
+ * Creates the database if needed and applies pending migrations. Wrong credentials or a missing
+ * privilege fail with a SettingError naming MYSQL_URL: no retry can help.
+ */
 export async function prepareDatabase(config: Config, logger: Logger): Promise<void> {
-  await ensureDatabase(databaseSettings(config));
-  const applied = await migrate(databaseSettings(config), logger);
-  if (applied > 0) logger.info({ applied }, 'database migrated');
+  try {
+    await ensureDatabase(databaseSettings(config));
+    const applied = await migrate(databaseSettings(config), logger);
+    if (applied > 0) logger.info({ applied }, 'database migrated');
+  } catch (err) {
+    throw databaseSettingError(config.MYSQL_URL, err) ?? err;
+  }
 }
 
 export function createContext(config: Config, name: string, overrides: ContextOverrides = {}): Context {
   const logger = overrides.logger ?? createLogger(config, name);
   const clock = overrides.clock ?? systemClock;
   const pool = overrides.pool ?? createDatabase(databaseSettings(config), logger);
-  const redis = withQueueCommands(overrides.redis ?? createRedis(config, logger, name));
+  /** The Redis clients this context opened and that have not ended. */
+  const opened = new Set<Redis>();
+  const track = (client: Redis): Redis => {
+    opened.add(client);
+    client.once('end', () => opened.delete(client));
+    return client;
+  };
+  const redis = withQueueCommands(overrides.redis ?? track(createRedis(config, logger, name)));
   const queue = new TaskQueue(
     redis,
     queueKeys({ prefix: config.KEY_PREFIX, queue: config.QUEUE_KEY, deadLetter: config.DEAD_LETTER_KEY }),
@@ -75,7 +95,7 @@ export function createContext(config: Config, name: string, overrides: ContextOv
     clock,
   );
   const openRedis = (purpose: string) =>
-    createRedis(config, logger, `${name}:${purpose}`, { maxRetriesPerRequest: null });
+    track(createRedis(config, logger, `${name}:${purpose}`, { maxRetriesPerRequest: null }));
   const store = new TaskStore({
     db: pool,
     queue,
@@ -94,8 +114,13 @@ export function createContext(config: Config, name: string, overrides: ContextOv
     clock,
     store,
     openRedis,
+    dropUnreachable() {
+      const unreachable = [...opened].filter((client) => client.status !== 'ready');
+      for (const client of unreachable) dropConnection(client);
+      return unreachable.length;
+    },
     async close() {
-      if (!overrides.redis) await redis.quit().catch(() => redis.disconnect());
+      if (!overrides.redis) await closeRedis(redis);
       if (!overrides.pool) await pool.end();
     },
   };

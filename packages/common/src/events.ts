@@ -7,6 +7,13 @@ export const EVENTS = {
   started: 'service.started',
   /** A service stopped after a signal. */
   stopped: 'service.stopped',
+  /**
+   * The shutdown timeout passed while the stop still waited: the connections to stores that do
+   * not answer were dropped (`dropped`), or, if it waits on, the process exits 1.
+   */
+  stopOverdue: 'service.stop-overdue',
+  /** The process that started this one (`pnpm start`) is gone: the service stops as on SIGTERM. */
+  parentGone: 'service.parent-gone',
   /** A service could not start; it exits non-zero. */
   startFailed: 'service.start-failed',
   /** The API listens (its routes that need the database answer 503 until it is `started`). */

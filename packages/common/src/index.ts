@@ -19,7 +19,7 @@ export {
   retryPolicy,
 } from './context.js';
 export { EVENTS, type EventName } from './events.js';
-export { failureBackoffMs, retryUntil, runService, sleep } from './lifecycle.js';
+export { FORCE_EXIT_MS, failureBackoffMs, type RunOptions, retryUntil, runService, sleep } from './lifecycle.js';
 export { createLogger, type Logger, REDACTED_PATHS } from './logger.js';
 export { FailureLog, Loop, type LoopOptions, type TickResult } from './loop.js';
 export { createMetrics, Metrics, type MetricsOptions } from './metrics.js';
@@ -44,6 +44,7 @@ export { ALREADY_DONE, MIGRATIONS_DIR, migrate, migrationStatements } from './my
 export { NAMED_LOCK_SILENT_S, withNamedLock } from './mysql/named-lock.js';
 export { oneTrip, type Statement, type Trip, transaction } from './mysql/transaction.js';
 export { type OpsServer, type OpsServerOptions, startOpsServer, startOpsServerFromConfig } from './ops-server.js';
+export { onParentGone, tellParent } from './parent.js';
 export {
   type CheckResult,
   checkReadiness,
@@ -54,7 +55,9 @@ export {
 } from './readiness.js';
 export { redactUrl, SECRET_VARIABLES } from './redact.js';
 export {
+  closeRedis,
   createRedis,
+  dropConnection,
   type Redis,
   type RedisClientOptions,
   type RedisConfig,
@@ -74,6 +77,7 @@ export {
   TaskQueue,
 } from './redis/task-queue.js';
 export { type ServeOptions, type ServiceParts, serve } from './service.js';
+export { databaseSettingError, listenSettingError, SettingError } from './setting-error.js';
 export * from './store/task-store.js';
 export * from './tasks/insert-tasks.js';
 export * from './tasks/retention.js';

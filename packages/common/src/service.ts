@@ -10,9 +10,12 @@ export interface ServiceParts {
   logger: Logger;
   ctx: Context;
   metrics: Metrics;
+  /** Aborted at the first signal: a start that waits on a store gives up waiting. */
+  signal: AbortSignal;
   /**
    * Resolves once the database is migrated: before `start` is called, unless
-   * `startBeforeDatabase`. Rejects only when the service is stopped first.
+   * `startBeforeDatabase`. Rejects when the service is stopped first, or when MySQL refuses
+   * MYSQL_URL's credentials or privileges (the service then reports it, stops and exits 1).
    */
   databasePrepared: Promise<void>;
 }
@@ -29,8 +32,8 @@ export interface ServeOptions {
  * (retrying until it answers), build the clients and metrics, optionally serve health and
  * metrics, then start the service's own work. `start` returns the function that stops that
  * work; on the first SIGTERM or SIGINT it is called, then everything built here is closed.
- * When a step fails (the API's port is taken, say), what the steps before it built is closed
- * and the process exits 1.
+ * When a step fails (the API's port is taken, say, or MySQL refuses the credentials), what the
+ * steps before it built is closed and the process exits 1.
  */
 export function serve(
   name: string,
@@ -39,25 +42,38 @@ export function serve(
 ): void {
   const config = configFromEnvironment();
   const logger = createLogger(config, name);
-  runService(logger, async (signal) => {
+  /** The context, once built: a stop out of time drops its connections that do not answer. */
+  let context: Context | null = null;
+  const run = async (signal: AbortSignal, fail: (err: unknown) => void) => {
     /** How to close what is built, in the order it was built. */
     const built: (() => Promise<void>)[] = [];
     try {
       const prepare = () => prepareDatabase(config, logger);
       const databasePrepared = retryUntil('preparing the database', prepare, logger, signal);
-      databasePrepared.catch(() => undefined);
-      if (!options.startBeforeDatabase) await databasePrepared;
+      if (options.startBeforeDatabase) {
+        // Started meanwhile: a database that refuses the settings ends the service all the same.
+        databasePrepared.catch((err: unknown) => {
+          if (!signal.aborted) fail(err);
+        });
+      } else {
+        await databasePrepared;
+      }
       const ctx = createContext(config, name, { logger });
+      context = ctx;
       built.push(() => ctx.close());
       const metrics = createMetrics({ service: name, defaultMetrics: true });
       const ops = options.opsServer ? await startOpsServerFromConfig(ctx, metrics) : null;
       if (ops) built.push(() => ops.close());
-      built.push(await start({ config, logger, ctx, metrics, databasePrepared }));
+      built.push(await start({ config, logger, ctx, metrics, signal, databasePrepared }));
     } catch (err) {
       await closeAll(built).catch((closeErr: unknown) => logger.error({ err: closeErr }, 'error while closing'));
       throw err;
     }
     return () => closeAll(built);
+  };
+  runService(logger, run, {
+    shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS,
+    dropUnreachable: () => context?.dropUnreachable() ?? 0,
   });
 }
 

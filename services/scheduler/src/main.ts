@@ -3,7 +3,7 @@ import { Retention } from './retention.js';
 import { Scheduler } from './scheduler.js';
 import { Sweeper } from './sweeper.js';
 
-serve('scheduler', async ({ config, logger, ctx, metrics }) => {
+serve('scheduler', async ({ config, logger, ctx, metrics, signal }) => {
   const scheduler = new Scheduler(
     { store: ctx.store, logger, metrics },
     {
@@ -20,7 +20,7 @@ serve('scheduler', async ({ config, logger, ctx, metrics }) => {
     { store: ctx.store, logger },
     { days: config.RETENTION_DAYS, pageSize: 1_000, stepPauseMs: 1_000, passPauseMs: 60_000 },
   );
-  await scheduler.start();
+  await scheduler.start(signal);
   sweeper.start();
   retention.start();
   logger.info(

@@ -36,8 +36,12 @@ export class Scheduler {
     );
   }
 
-  async start(): Promise<void> {
-    this.stopListening = await this.deps.store.onInserted(() => this.loop.wake());
+  /**
+   * Subscribes to the announcements of inserts, then starts the loop. Should `signal` abort
+   * while Redis does not answer the subscription, start rejects.
+   */
+  async start(signal?: AbortSignal): Promise<void> {
+    this.stopListening = await this.deps.store.onInserted(() => this.loop.wake(), signal);
     this.loop.start();
   }
 

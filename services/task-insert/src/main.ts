@@ -1,6 +1,6 @@
 import cluster from 'node:cluster';
 import { once } from 'node:events';
-import { configFromEnvironment, createLogger, EVENTS, serve } from '@tasks/common';
+import { configFromEnvironment, createLogger, EVENTS, listenSettingError, serve } from '@tasks/common';
 import { createApp } from './app.js';
 import { leaveCluster, stopOnPrimaryRequest, superviseWorkers } from './workers.js';
 
@@ -13,7 +13,9 @@ function serveApi(): void {
       let databaseReady = false;
       const app = createApp({ config, logger, store: ctx.store, metrics, databaseReady: () => databaseReady });
       const server = app.listen(config.PORT, config.HOST);
-      await once(server, 'listening');
+      await once(server, 'listening').catch((err: unknown) => {
+        throw listenSettingError(err, config.HOST, config.PORT) ?? err;
+      });
       const address = server.address();
       const port = typeof address === 'object' && address ? address.port : config.PORT;
       logger.info({ event: EVENTS.apiListening, port, host: config.HOST }, 'API listening');

@@ -1,5 +1,5 @@
 import cluster, { type Worker } from 'node:cluster';
-import { failureBackoffMs, type Logger } from '@tasks/common';
+import { failureBackoffMs, type Logger, onParentGone } from '@tasks/common';
 
 /** The message the primary sends a worker to stop it (see `stopOnPrimaryRequest`). */
 const STOP = 'stop';
@@ -13,8 +13,9 @@ const SIGNAL_GRACE_MS = 200;
  * each new connection to the next. A worker that dies is replaced (at once after a stable
  * run, with growing delays while they keep dying early). The first SIGTERM or SIGINT asks
  * every worker to stop gracefully and exits with 0 once they have (1 if one failed to); a
- * second one kills them and exits at once. The primary holds no connection of its own, and
- * exits once its workers have.
+ * second one kills them and exits at once; the parent's going away (see onParentGone) stops
+ * them as SIGTERM does. The primary holds no connection of its own, and exits once its workers
+ * have.
  */
 export function superviseWorkers(count: number, logger: Logger): void {
   const startedAt = new Map<Worker, number>();
@@ -49,6 +50,7 @@ export function superviseWorkers(count: number, logger: Logger): void {
   const finish = () => {
     process.removeListener('SIGTERM', onSignal);
     process.removeListener('SIGINT', onSignal);
+    forgetParent();
     logger.info({ exitCode: failedToStop ? 1 : 0 }, 'API workers stopped');
     if (failedToStop) process.exitCode = 1;
   };
@@ -71,6 +73,9 @@ export function superviseWorkers(count: number, logger: Logger): void {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  const forgetParent = onParentGone(() => {
+    if (!stopping) onSignal('SIGTERM');
+  });
 
   logger.info({ workers: count }, 'starting API workers');
   for (let i = 0; i < count; i++) fork();

@@ -24,6 +24,14 @@ export interface RedisClientOptions {
 const retryStrategy = (times: number) => Math.min(times * 100, 2_000);
 
 /**
+ * How long a dropped connection's socket may take to close before it is destroyed. ioredis
+ * waits this long, on a timer that keeps the process alive, also when there was no socket left
+ * to close (a client dropped while it waited to reconnect): 2 s by default, which a process
+ * that has stopped would sit out before it exits.
+ */
+const DISCONNECT_TIMEOUT_MS = 200;
+
+/**
  * A server that was primary and is now a replica answers writes with READONLY (a failover
  * happened while this connection stayed open, or a DNS name still points at the old primary).
  * Reconnecting looks the primary up again: through the sentinels, or the name. The command
@@ -52,6 +60,7 @@ function urlSettings(url: string): {
 function connect(config: RedisConfig, name: string, options: RedisClientOptions): Redis {
   const common: RedisOptions = {
     connectionName: name,
+    disconnectTimeout: DISCONNECT_TIMEOUT_MS,
     maxRetriesPerRequest: options.maxRetriesPerRequest === undefined ? 3 : options.maxRetriesPerRequest,
   };
   if (config.REDIS_CLUSTER_NODES) {
@@ -106,4 +115,25 @@ export function createRedis(
     if (summary) log.info(summary, 'redis connection ready again');
   });
   return redis;
+}
+
+/**
+ * Drops a client's connection at once: every command waiting on it fails now. While a client
+ * waits to reconnect, ioredis's `disconnect()` alone cancels the wait but leaves the commands
+ * queued for the reconnection pending for ever (no socket is left whose closing would fail
+ * them); making the cancelled attempt now, as a closing one, fails them (or, should the server
+ * answer at that moment, runs them).
+ */
+export function dropConnection(redis: Redis): void {
+  redis.disconnect();
+  if (redis.status === 'reconnecting') redis.connect().catch(() => undefined);
+}
+
+/**
+ * Closes a client: QUIT when it is connected (the replies to what it sent come first); one that
+ * is not is dropped at once, rather than wait for a reconnection only to say goodbye.
+ */
+export async function closeRedis(redis: Redis): Promise<void> {
+  if (redis.status !== 'ready') return dropConnection(redis);
+  await redis.quit().catch(() => dropConnection(redis));
 }

@@ -1,7 +1,7 @@
 import { type Clock, systemClock } from '../clock.js';
 import type { Database } from '../mysql/database.js';
 import { checkReadiness, type ReadinessReport } from '../readiness.js';
-import type { Redis } from '../redis/client.js';
+import { dropConnection, type Redis } from '../redis/client.js';
 import type { Leased } from '../redis/lease-queue.js';
 import type { QueueRedis } from '../redis/scripts.js';
 import { depthsByName, type QueueDepthName, type QueueDepths, type TaskQueue } from '../redis/task-queue.js';
@@ -136,17 +136,26 @@ export class TaskStore {
     return this.parts.queue.notifyInserted();
   }
 
-  /** Calls `listener` on each announcement of an insert; resolves with the function that stops listening. */
-  async onInserted(listener: () => void): Promise<() => void> {
+  /**
+   * Calls `listener` on each announcement of an insert; resolves with the function that stops
+   * listening. Should `signal` abort while Redis does not answer the subscription, the
+   * connection is dropped and this rejects.
+   */
+  async onInserted(listener: () => void, signal?: AbortSignal): Promise<() => void> {
     const subscriber = this.parts.openRedis('inserted');
     subscriber.on('message', listener);
+    const giveUp = () => dropConnection(subscriber);
+    signal?.addEventListener('abort', giveUp, { once: true });
     try {
+      if (signal?.aborted) throw new Error('stopped before subscribing');
       await subscriber.subscribe(this.parts.queue.keys.insertedChannel);
     } catch (err) {
-      subscriber.disconnect();
+      dropConnection(subscriber);
       throw err;
+    } finally {
+      signal?.removeEventListener('abort', giveUp);
     }
-    return () => subscriber.disconnect();
+    return () => dropConnection(subscriber);
   }
 
   /* ---- Scheduling ---- */
@@ -383,6 +392,6 @@ export class TaskStore {
 
   private waiter(purpose: string, wait: (blocking: Redis, ms: number) => Promise<void>): ReadyWaiter {
     const blocking = this.parts.openRedis(purpose);
-    return { wait: (ms) => wait(blocking, ms), close: () => blocking.disconnect() };
+    return { wait: (ms) => wait(blocking, ms), close: () => dropConnection(blocking) };
   }
 }
