@@ -183,7 +183,7 @@ async function startAllWithoutRedis(shutdownTimeoutMs: number) {
         .filter((e) => e.event === EVENTS.started)
         .map((e) => e.name),
     );
-  await until(async () => ['task-insert', 'dlq-processor', 'consumer'].every((name) => started().has(name)), 60_000);
+  await until(async () => ['task-insert', 'dlq-processor', 'executor'].every((name) => started().has(name)), 60_000);
   services = descendants(leader.pid ?? 0);
   expect(services).toHaveLength(4);
   // The scheduler prepares the database with the others, then waits on Redis.
