@@ -9,6 +9,7 @@ import {
   ensureDatabase,
   loadConfig,
   migrate,
+  openConnection,
 } from '@tasks/common';
 import mysql from 'mysql2/promise';
 import { inject } from 'vitest';
@@ -41,9 +42,15 @@ export function testDatabaseUrl(database: string): string {
   return withDatabase(inject('mysqlUrl'), database);
 }
 
-/** Drops `database` (a no-op when it is gone). */
-export async function dropTestDatabase(database: string): Promise<void> {
-  const connection = await mysql.createConnection({ uri: withDatabase(inject('mysqlUrl'), '') });
+/**
+ * Drops `database` (a no-op when it is gone) on TEST_MYSQL_URL's server, or on the servers
+ * `serverUrl` names (a URL whose path is the database's place, its hosts perhaps a
+ * Group Replication group's list: the primary is found).
+ */
+export async function dropTestDatabase(database: string, serverUrl?: string): Promise<void> {
+  const connection = serverUrl
+    ? await openConnection({ url: `${serverUrl}/`, size: 1, connectTimeoutMs: 5_000, lockWaitTimeoutS: 5 })
+    : await mysql.createConnection({ uri: withDatabase(inject('mysqlUrl'), '') });
   try {
     await connection.query(`DROP DATABASE IF EXISTS ${mysql.escapeId(database)}`);
   } finally {
@@ -51,15 +58,26 @@ export async function dropTestDatabase(database: string): Promise<void> {
   }
 }
 
+export interface TestEnvOptions {
+  /**
+   * The MySQL servers to use instead of TEST_MYSQL_URL's, as a URL without its path
+   * (`mysql://root@h1:3311,h2:3312,h3:3313`): the test's database is created there.
+   */
+  mysqlServer?: string;
+}
+
 /**
  * A database and a Redis key prefix of the test file's own, migrated and empty, so test
  * files can run in parallel against the same servers. Both carry the run's id (the run's
  * teardown removes what a failed test did not).
  */
-export async function createTestEnv(overrides: Record<string, string> = {}): Promise<TestEnv> {
+export async function createTestEnv(
+  overrides: Record<string, string> = {},
+  { mysqlServer }: TestEnvOptions = {},
+): Promise<TestEnv> {
   const database = testDatabaseName();
   const env: Record<string, string> = {
-    MYSQL_URL: testDatabaseUrl(database),
+    MYSQL_URL: mysqlServer ? `${mysqlServer}/${database}` : testDatabaseUrl(database),
     REDIS_URL: inject('redisUrl'),
     KEY_PREFIX: `test:${inject('runId')}:${database.slice(-8)}:`,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
@@ -76,7 +94,7 @@ export async function createTestEnv(overrides: Record<string, string> = {}): Pro
     ctx,
     async cleanup() {
       await ctx.close();
-      await dropTestDatabase(database);
+      await dropTestDatabase(database, mysqlServer);
       const redis = createRedis(config, logger, 'test-cleanup');
       const keys = await redis.keys(`${config.KEY_PREFIX}*`);
       if (keys.length > 0) await redis.del(...keys);

@@ -1,5 +1,6 @@
 import dotenv from 'dotenv';
 import { z } from 'zod';
+import { MYSQL_PROTOCOLS, MysqlUrlError, parseMysqlUrl } from './mysql/mysql-url.js';
 import { shownValue } from './redact.js';
 import { queueKeys, sharedHashTag } from './redis/keys.js';
 import { MESSAGE_LIMITS } from './wire/message-codec.js';
@@ -62,34 +63,55 @@ const hostPorts = z.string().transform((value, ctx): HostPort[] => {
   return list;
 });
 
+/** What is wrong with `value` as a URL with one of `protocols` whose parts the clients can decode; `check` may refuse more. */
+function urlProblems(value: string, protocols: string[], check: (parsed: URL) => string | null): string[] {
+  const problems: string[] = [];
+  let parsed: URL | null = null;
+  try {
+    parsed = new URL(value);
+  } catch {}
+  if (!parsed || !protocols.includes(parsed.protocol)) {
+    return [`must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`];
+  }
+  for (const part of DECODED_PARTS) {
+    try {
+      decodeURIComponent(parsed[part]);
+    } catch {
+      problems.push(
+        `its ${PART_NAMES[part]} has a "%" that does not start an escape such as %40 (write a % itself as %25)`,
+      );
+    }
+  }
+  const problem = check(parsed);
+  if (problem) problems.push(problem);
+  return problems;
+}
+
 /**
  * A URL with one of `protocols` whose parts the clients can decode; `check` may refuse more
  * (it returns what is wrong, or null).
  */
 const url = (protocols: string[], check: (parsed: URL) => string | null = () => null) =>
   z.string().superRefine((value, ctx) => {
-    const problems: string[] = [];
-    let parsed: URL | null = null;
-    try {
-      parsed = new URL(value);
-    } catch {}
-    if (!parsed || !protocols.includes(parsed.protocol)) {
-      problems.push(`must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
-    } else {
-      for (const part of DECODED_PARTS) {
-        try {
-          decodeURIComponent(parsed[part]);
-        } catch {
-          problems.push(
-            `its ${PART_NAMES[part]} has a "%" that does not start an escape such as %40 (write a % itself as %25)`,
-          );
-        }
-      }
-      const problem = check(parsed);
-      if (problem) problems.push(problem);
-    }
-    for (const message of problems) ctx.addIssue({ code: 'custom', message });
+    for (const message of urlProblems(value, protocols, check)) ctx.addIssue({ code: 'custom', message });
   });
+
+/**
+ * MYSQL_URL: one server, or the members of a Group Replication group as a host list
+ * (`mysql://user:pass@h1:3306,h2:3306,h3:3306/tasks`, see mysql/mysql-url.ts). Each member's
+ * URL is checked as a single-host one would be; a problem they share is told once.
+ */
+const mysqlUrl = z.string().superRefine((value, ctx) => {
+  let problems: string[];
+  try {
+    const { hosts } = parseMysqlUrl(value);
+    problems = hosts.flatMap((host) => urlProblems(host.url, MYSQL_PROTOCOLS, () => null));
+  } catch (err) {
+    if (!(err instanceof MysqlUrlError)) throw err;
+    problems = err.problems;
+  }
+  for (const message of new Set(problems)) ctx.addIssue({ code: 'custom', message });
+});
 
 /** Redis selects its database by number: `redis://host:6379/2`. */
 const redisUrl = url(['redis:', 'rediss:'], (parsed) =>
@@ -97,7 +119,7 @@ const redisUrl = url(['redis:', 'rediss:'], (parsed) =>
 );
 
 const settings = z.object({
-  MYSQL_URL: url(['mysql:', 'mariadb:']).default('mysql://root@127.0.0.1:3306/tasks'),
+  MYSQL_URL: mysqlUrl.default('mysql://root@127.0.0.1:3306/tasks'),
   REDIS_URL: redisUrl.default('redis://127.0.0.1:6379'),
   /** Prepended to every Redis key, e.g. `{tasks}:` to keep all keys in one Redis Cluster slot. */
   KEY_PREFIX: z.string().default(''),

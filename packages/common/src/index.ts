@@ -37,11 +37,15 @@ export {
   isDatabaseUnavailable,
   isLockWaitTimeout,
   isReadOnlyError,
+  isRefusedAsReadOnly,
   isRolledBack,
+  NO_WRITABLE_PRIMARY,
 } from './mysql/errors.js';
 export { idsCondition } from './mysql/ids-condition.js';
 export { ALREADY_DONE, MIGRATIONS_DIR, migrate, migrationStatements } from './mysql/migrate.js';
+export { type MysqlHost, type MysqlTarget, MysqlUrlError, parseMysqlUrl } from './mysql/mysql-url.js';
 export { NAMED_LOCK_SILENT_S, withNamedLock } from './mysql/named-lock.js';
+export { findPrimary, NoWritablePrimaryError } from './mysql/primary.js';
 export { oneTrip, type Statement, type Trip, transaction } from './mysql/transaction.js';
 export { type OpsServer, type OpsServerOptions, startOpsServer, startOpsServerFromConfig } from './ops-server.js';
 export { onParentGone, tellParent } from './parent.js';

@@ -62,11 +62,13 @@ async function writeProbes(redis: Redis, keys: QueueKeys): Promise<void> {
 /**
  * Whether MySQL answers `SELECT 1` and Redis accepts a write to the queue's keys, both within
  * `timeoutMs`, checked at once. A Redis that answers but cannot take the queue's writes (a
- * replica, the wrong cluster node) is not ready, and the check's error says why.
+ * replica, the wrong cluster node) is not ready, and the check's error says why. So is a
+ * MySQL group with no writable primary (a failover under way): the check says
+ * `no writable primary among h1:3306, h2:3306, h3:3306` and what each member answered.
  */
 export async function checkReadiness(deps: ReadinessDeps, timeoutMs = READINESS_TIMEOUT_MS): Promise<ReadinessReport> {
   const [mysql, redis] = await Promise.all([
-    timed('MySQL', () => deps.pool.query({ sql: 'SELECT 1', timeout: timeoutMs }), timeoutMs),
+    timed('MySQL', () => deps.pool.ping(timeoutMs), timeoutMs),
     timed('Redis', () => writeProbes(deps.redis, deps.queue.keys), timeoutMs),
   ]);
   return { ready: mysql.ok && redis.ok, checks: { mysql, redis } };

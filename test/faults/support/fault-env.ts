@@ -41,7 +41,7 @@ export class FaultEnv {
   private constructor(
     readonly t: TestEnv,
     private readonly ownRedis: RedisServer | null,
-    readonly mysqlProxy: TcpProxy,
+    private readonly proxy: TcpProxy | null,
     readonly env: Record<string, string>,
   ) {}
 
@@ -61,6 +61,18 @@ export class FaultEnv {
     return FaultEnv.build(null, { KEY_PREFIX: `{${tag}}:`, ...redisEnv }, overrides);
   }
 
+  /**
+   * A scenario on a Redis server of its own and a MySQL Group Replication group the test does
+   * not own: the services get MYSQL_URL with the members' list (`mysqlServer`, a URL without
+   * its path, as `mysql://root@h1:3311,h2:3312,h3:3313`) and find the primary themselves.
+   */
+  static async onMysqlGroup(mysqlServer: string, overrides: Record<string, string> = {}): Promise<FaultEnv> {
+    const redis = await RedisServer.start();
+    const t = await createTestEnv({ REDIS_URL: redis.url }, { mysqlServer });
+    await installStatusAudit(t.ctx.pool);
+    return new FaultEnv(t, redis, null, { ...t.env, ...FAST, ...overrides });
+  }
+
   private static async build(
     redis: RedisServer | null,
     redisEnv: Record<string, string>,
@@ -74,6 +86,12 @@ export class FaultEnv {
     await installStatusAudit(t.ctx.pool);
     const env = { ...t.env, ...FAST, MYSQL_URL: mysqlUrl.toString(), ...overrides };
     return new FaultEnv(t, redis, proxy, env);
+  }
+
+  /** The proxy between the services and the scenario's MySQL server, which the test can cut (not there `onMysqlGroup`). */
+  get mysqlProxy(): TcpProxy {
+    if (!this.proxy) throw new Error('this scenario reaches MySQL without a proxy');
+    return this.proxy;
   }
 
   /** The scenario's own Redis server (not there for a scenario `onRedis`). */
@@ -191,16 +209,20 @@ export class FaultEnv {
 
   async cleanup(): Promise<void> {
     await Promise.all(this.services.map((s) => s.stop(5_000)));
-    await this.mysqlProxy.close();
+    await this.proxy?.close();
     if (!this.ownRedis) await this.t.ctx.redis.del(...storedKeys(this.t.ctx.queue.keys));
     await this.t.cleanup();
     await this.ownRedis?.stop();
   }
 }
 
-/** Records every status change, so a test can prove a final status was never changed. */
+/**
+ * Records every status change, so a test can prove a final status was never changed. (The
+ * table has a primary key: Group Replication refuses writes to a table without one.)
+ */
 async function installStatusAudit(pool: Database): Promise<void> {
   await pool.query(`CREATE TABLE task_status_changes (
+    id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
     task_id BIGINT UNSIGNED NOT NULL,
     old_status VARCHAR(16) NOT NULL,
     new_status VARCHAR(16) NOT NULL,

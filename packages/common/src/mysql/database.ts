@@ -2,115 +2,98 @@ import mysql, {
   type Connection,
   type FieldPacket,
   type PoolConnection,
-  type PoolOptions,
   type QueryOptions,
   type QueryResult,
+  type RowDataPacket,
 } from 'mysql2/promise';
 import type { Logger } from '../logger.js';
+import { isConnectionError, isReadOnlyError, isRefusedAsReadOnly } from './errors.js';
+import { type MysqlHost, type MysqlTarget, parseMysqlUrl, withDatabase } from './mysql-url.js';
+import {
+  connectionOptions,
+  type DatabaseSettings,
+  type PinnedPool,
+  pinnedPool,
+  sessionStatement,
+} from './pinned-pool.js';
+import { findPrimary, PROBE_TIMEOUT_MS, READ_ONLY_VARIABLES, readOnlySettings } from './primary.js';
 
-export interface DatabaseSettings {
-  url: string;
-  size: number;
-  connectTimeoutMs: number;
-  /** How long a statement waits for a row lock another session holds before it fails (seconds). */
-  lockWaitTimeoutS: number;
+export { type DatabaseSettings, SESSION_SQL_MODE } from './pinned-pool.js';
+
+/**
+ * The pools of one server: one statement per query, and the private multi-statement one
+ * (opened on first use).
+ */
+interface Server {
+  host: MysqlHost;
+  single: PinnedPool;
+  multi: PinnedPool | null;
+  /** Connections handed out and not yet given back (counted only when following a primary). */
+  lent: number;
+  /** No longer the primary: its pools end once every connection lent is back. */
+  retired: boolean;
+  ended: Promise<void> | null;
 }
 
 /**
- * The SQL mode every session runs in, whatever the server's global mode: strict (a value the
- * column cannot hold is an error, not a silent truncation), and without NO_BACKSLASH_ESCAPES
- * or ANSI_QUOTES, so the driver's escaping of values (backslashes, single quotes) means to the
- * server exactly what it means to the driver.
+ * While no member is a writable primary, a search's answer stands this long: queries in the
+ * meantime fail at once with it, and the members are asked again after.
  */
-export const SESSION_SQL_MODE =
-  'STRICT_TRANS_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION';
-
-/**
- * What every session pins before its first statement: the character set the driver escapes
- * for, the SQL mode above, UTC, and a bounded wait for row locks (a lock held by a process that
- * stopped answering costs a statement seconds, not the server's default of minutes).
- */
-function sessionStatement(settings: DatabaseSettings): string {
-  return mysql.format("SET NAMES utf8mb4, SESSION sql_mode = ?, time_zone = '+00:00', innodb_lock_wait_timeout = ?", [
-    SESSION_SQL_MODE,
-    settings.lockWaitTimeoutS,
-  ]);
-}
-
-function connectionOptions(settings: DatabaseSettings): PoolOptions {
-  return {
-    uri: settings.url,
-    connectTimeout: settings.connectTimeoutMs,
-    enableKeepAlive: true,
-    timezone: 'Z',
-    charset: 'utf8mb4',
-    supportBigNumbers: true,
-    bigNumberStrings: false,
-  };
-}
-
-/** The session of a connection the pool just opened, pinned (see sessionStatement), or why not. */
-type Pinning = Promise<void>;
-
-/**
- * A pool of connections whose every session is pinned before it runs anything: a connection
- * whose pinning fails is destroyed and never handed out, so no statement ever runs under the
- * server's own `sql_mode` or character set. Connections that break (server restart, KILL) are
- * dropped by the pool and replaced on the next query, so callers recover by retrying.
- */
-function pinnedPool(settings: DatabaseSettings, logger: Logger, multipleStatements: boolean) {
-  const pool = mysql.createPool({
-    ...connectionOptions(settings),
-    multipleStatements,
-    connectionLimit: settings.size,
-    maxIdle: settings.size,
-    idleTimeout: 60_000,
-    queueLimit: 0,
-  });
-  const pinnings = new WeakMap<object, Pinning>();
-  const session = sessionStatement(settings);
-  // The callback pool emits `connection` for a new connection before handing it to anyone, so
-  // the session statement is queued ahead of every other statement on it.
-  pool.pool.on('connection', (core) => {
-    pinnings.set(
-      core,
-      new Promise<void>((resolve, reject) => {
-        core.query(session, (err: Error | null) => (err ? reject(err) : resolve()));
-      }),
-    );
-    core.on('error', (err: Error) => logger.warn({ err }, 'mysql connection error'));
-  });
-  return {
-    pool,
-    async getConnection(): Promise<PoolConnection> {
-      const connection = await pool.getConnection();
-      const core = (connection as unknown as { connection: object }).connection;
-      try {
-        await pinnings.get(core);
-      } catch (err) {
-        connection.destroy();
-        throw err;
-      }
-      return connection;
-    },
-  };
-}
+export const PRIMARY_SEARCH_INTERVAL_MS = 250;
 
 /**
  * The door to MySQL: connections whose sessions are pinned (see SESSION_SQL_MODE), for one
  * statement per query, and a private pool that accepts several statements per query, used only
  * by the transaction helper (mysql/transaction.ts), which formats every statement from its
  * placeholders.
+ *
+ * MYSQL_URL names one server, or the members of a Group Replication group (a host list, see
+ * mysql/mysql-url.ts). With one server the pools are opened on it and never change: nothing
+ * is probed, and every call goes straight to them as it always has. With a list, the Database
+ * follows the writable primary: the first query finds it (mysql/primary.ts) and opens the
+ * pools on it. A connection of those pools that is lost or cannot be made (the primary died)
+ * or is told "read-only" (1290: demoted in a switchover; 3100: it left its group) makes the
+ * Database look for the primary again, once for all the queries that fail together, and swap
+ * in pools on the one it finds; the old pools end once their connections are given back.
+ * Queries that come meanwhile wait for the search. While no member takes writes, they fail at
+ * once with a NoWritablePrimaryError (a connection error: transient) naming the members, and
+ * /readyz is not ready.
+ *
+ * What is run again on the primary found, and what is not: a connection that could not be
+ * made sent nothing, and a statement refused as read-only changed nothing, so `query` and
+ * `execute` make the connection or run the statement there once more, and the transaction
+ * helper reruns a refused transaction likewise. A statement whose connection was lost in
+ * flight is never run again here: its commit may have happened, and only its caller can tell
+ * (the API answers 503; a retry with the same Idempotency-Key finds the task if it was stored).
  */
 export class Database {
-  private readonly single: ReturnType<typeof pinnedPool>;
-  private multi: ReturnType<typeof pinnedPool> | null = null;
+  private readonly target: MysqlTarget;
+  /** The primary's pools; null while it is being looked for. */
+  private server: Server | null;
+  /** Servers no longer the primary whose pools have not ended yet. */
+  private readonly retired = new Set<Server>();
+  private search: Promise<Server> | null = null;
+  /** The last search that found no primary, and when it ended. */
+  private miss: { error: unknown; at: number } | null = null;
+  private closed = false;
 
   constructor(
     private readonly settings: DatabaseSettings,
     private readonly logger: Logger,
   ) {
-    this.single = pinnedPool(settings, logger, false);
+    this.target = parseMysqlUrl(settings.url);
+    const [only] = this.target.hosts;
+    this.server = this.target.hosts.length === 1 && only ? this.open(only) : null;
+  }
+
+  /** Whether MYSQL_URL lists several members, of which the Database follows the writable primary. */
+  get followsPrimary(): boolean {
+    return this.target.hosts.length > 1;
+  }
+
+  /** The member the pools are on now (`host:port`), or null while the primary is being looked for. */
+  get primary(): string | null {
+    return this.server?.host.name ?? null;
   }
 
   /** One statement, its values escaped into the text (the session pins how they are read). */
@@ -124,26 +107,81 @@ export class Database {
   }
 
   private async withConnection<R>(use: (connection: PoolConnection) => Promise<R>): Promise<R> {
-    const connection = await this.single.getConnection();
-    try {
-      return await use(connection);
-    } finally {
-      connection.release();
+    for (let attempt = 1; ; attempt++) {
+      const connection = await this.getConnection();
+      try {
+        return await use(connection);
+      } catch (err) {
+        // Refused as read-only: nothing ran, and the primary is being looked for again.
+        if (attempt === 1 && this.followsPrimary && isRefusedAsReadOnly(err)) continue;
+        throw err;
+      } finally {
+        connection.release();
+      }
     }
   }
 
   /** A pinned connection (one statement per query), to release when done. */
-  getConnection(): Promise<PoolConnection> {
-    return this.single.getConnection();
+  async getConnection(): Promise<PoolConnection> {
+    if (!this.followsPrimary) return (this.server as Server).single.getConnection();
+    return (await this.connect((server) => server.single)).connection;
   }
 
   /**
    * A pinned connection that accepts several statements per query: for the transaction helper
    * alone, which never pastes a value into SQL text.
    */
-  multiStatementConnection(): Promise<PoolConnection> {
-    this.multi ??= pinnedPool(this.settings, this.logger, true);
-    return this.multi.getConnection();
+  async multiStatementConnection(): Promise<PoolConnection> {
+    if (!this.followsPrimary) {
+      const server = this.server as Server;
+      server.multi ??= pinnedPool(this.settings, server.host.url, this.logger, true);
+      return server.multi.getConnection();
+    }
+    const { connection } = await this.connect((server) => {
+      server.multi ??= pinnedPool(this.settings, server.host.url, this.logger, true);
+      return server.multi;
+    });
+    return connection;
+  }
+
+  /**
+   * A connection of `pool` on the primary. One that cannot be made (the primary died while the
+   * pool was idle) sent nothing: the primary is looked for, and the connection made there.
+   */
+  private async connect(pool: (server: Server) => PinnedPool): Promise<{ server: Server; connection: PoolConnection }> {
+    for (let attempt = 1; ; attempt++) {
+      const server = this.server ?? (await this.searchPrimary());
+      try {
+        return { server, connection: await this.lend(server, pool(server)) };
+      } catch (err) {
+        if (attempt === 1 && isConnectionError(err)) continue;
+        throw err;
+      }
+    }
+  }
+
+  /**
+   * Whether the database takes work now, for /readyz: `SELECT 1` on a single server; with a
+   * host list, the primary must answer that it is still writable (a primary demoted by a
+   * planned switchover answers reads as before), or the primary is looked for again.
+   */
+  async ping(timeoutMs: number): Promise<void> {
+    if (!this.followsPrimary) {
+      await this.query({ sql: 'SELECT 1', timeout: timeoutMs });
+      return;
+    }
+    const { server, connection } = await this.connect((primary) => primary.single);
+    try {
+      const [rows] = await connection.query<RowDataPacket[]>({ sql: READ_ONLY_VARIABLES, timeout: timeoutMs });
+      const readOnly = readOnlySettings(rows);
+      if (readOnly) {
+        const err = new Error(`${server.host.name} is read-only now (${readOnly}): looking for the writable primary`);
+        this.lost(server, err);
+        throw err;
+      }
+    } finally {
+      connection.release();
+    }
   }
 
   /** `sql` with its `?` placeholders filled in, escaped as the pinned sessions read it. */
@@ -152,7 +190,133 @@ export class Database {
   }
 
   async end(): Promise<void> {
-    await Promise.all([this.single.pool.end(), this.multi?.pool.end()]);
+    this.closed = true;
+    const servers = new Set([...this.retired, ...(this.server ? [this.server] : [])]);
+    // One server keeps its (ended) pools, which refuse what comes after as they always have.
+    if (this.followsPrimary) this.server = null;
+    await Promise.all([...servers].map((server) => this.endPools(server)));
+  }
+
+  private open(host: MysqlHost): Server {
+    return {
+      host,
+      single: pinnedPool(this.settings, host.url, this.logger, false),
+      multi: null,
+      lent: 0,
+      retired: false,
+      ended: null,
+    };
+  }
+
+  /**
+   * The primary's pools, found by one search however many queries wait for it. While no
+   * member takes writes, the search's error is the answer for PRIMARY_SEARCH_INTERVAL_MS.
+   */
+  private searchPrimary(): Promise<Server> {
+    if (this.closed) return Promise.reject(new Error('the database connections are closed'));
+    if (this.search) return this.search;
+    if (this.miss && Date.now() - this.miss.at < PRIMARY_SEARCH_INTERVAL_MS) return Promise.reject(this.miss.error);
+    const timeoutMs = Math.min(this.settings.connectTimeoutMs, PROBE_TIMEOUT_MS);
+    const search = findPrimary(this.target, timeoutMs).then(
+      (host) => {
+        if (this.closed) throw new Error('the database connections are closed');
+        const server = this.open(host);
+        this.server = server;
+        if (this.miss) this.logger.info({ primary: host.name }, 'MySQL: writes go to the primary found');
+        else this.logger.debug({ primary: host.name }, 'MySQL: writes go to the primary found');
+        this.miss = null;
+        return server;
+      },
+      (err: unknown) => {
+        if (!this.miss) this.logger.warn({ err }, 'MySQL: no writable primary; looking again on the next query');
+        this.miss = { error: err, at: Date.now() };
+        throw err;
+      },
+    );
+    this.search = search;
+    search.then(
+      () => this.searched(search),
+      () => this.searched(search),
+    );
+    return search;
+  }
+
+  private searched(search: Promise<Server>): void {
+    if (this.search === search) this.search = null;
+  }
+
+  /**
+   * A connection of `server`, counted until it is given back, whose errors are watched: one
+   * that says the primary is gone or demoted starts a search for the new one.
+   */
+  private async lend(server: Server, pool: PinnedPool): Promise<PoolConnection> {
+    server.lent++;
+    let connection: PoolConnection;
+    try {
+      connection = await pool.getConnection();
+    } catch (err) {
+      this.given(server);
+      this.failed(server, err);
+      throw err;
+    }
+    const watch =
+      <A extends unknown[], R>(call: (...args: A) => Promise<R>) =>
+      (...args: A): Promise<R> =>
+        call.apply(connection, args).catch((err: unknown) => {
+          this.failed(server, err);
+          throw err;
+        });
+    const { query, execute, release, destroy } = connection;
+    connection.query = watch(query as (...args: unknown[]) => Promise<never>) as typeof query;
+    connection.execute = watch(execute as (...args: unknown[]) => Promise<never>) as typeof execute;
+    let given = false;
+    const giveBack = () => {
+      if (given) return;
+      given = true;
+      this.given(server);
+    };
+    connection.release = () => {
+      release.call(connection);
+      giveBack();
+    };
+    connection.destroy = () => {
+      destroy.call(connection);
+      giveBack();
+    };
+    return connection;
+  }
+
+  private given(server: Server): void {
+    server.lent--;
+    if (server.retired && server.lent === 0) void this.endPools(server);
+  }
+
+  /** An error on `server`'s connection: a lost connection or a read-only answer means the primary moved. */
+  private failed(server: Server, err: unknown): void {
+    if (isConnectionError(err) || isReadOnlyError(err)) this.lost(server, err);
+  }
+
+  /** `server` is no longer taken for the primary: retire its pools and look for the primary. */
+  private lost(server: Server, err: unknown): void {
+    if (server !== this.server) return;
+    this.server = null;
+    server.retired = true;
+    this.retired.add(server);
+    if (server.lent === 0) void this.endPools(server);
+    this.logger.warn(
+      { primary: server.host.name, err },
+      'MySQL: lost the primary or it refused a write; looking for the writable primary',
+    );
+    this.searchPrimary().catch(() => undefined);
+  }
+
+  private endPools(server: Server): Promise<void> {
+    server.ended ??= Promise.all([server.single.pool.end(), server.multi?.pool.end()])
+      .catch((err: unknown) => this.logger.debug({ err, primary: server.host.name }, 'MySQL: closing old pools'))
+      .then(() => {
+        this.retired.delete(server);
+      });
+    return server.ended;
   }
 }
 
@@ -160,9 +324,16 @@ export function createDatabase(settings: DatabaseSettings, logger: Logger): Data
   return new Database(settings, logger);
 }
 
-/** A single connection (the migrations'), its session pinned like the pools'. */
+/** The URL of the server to connect to: MYSQL_URL's own, or with a host list, the writable primary's. */
+async function serverUrl(settings: DatabaseSettings): Promise<string> {
+  const target = parseMysqlUrl(settings.url);
+  if (target.hosts.length === 1) return settings.url;
+  return (await findPrimary(target, Math.min(settings.connectTimeoutMs, PROBE_TIMEOUT_MS))).url;
+}
+
+/** A single connection (the migrations'), its session pinned like the pools', on the primary. */
 export async function openConnection(settings: DatabaseSettings): Promise<Connection> {
-  const connection = await mysql.createConnection(connectionOptions(settings));
+  const connection = await mysql.createConnection(connectionOptions(settings, await serverUrl(settings)));
   try {
     await connection.query(sessionStatement(settings));
   } catch (err) {
@@ -172,13 +343,12 @@ export async function openConnection(settings: DatabaseSettings): Promise<Connec
   return connection;
 }
 
-/** Creates the URL's database when it does not exist yet (a no-op when it does). */
+/** Creates the URL's database when it does not exist yet (a no-op when it does), on the primary. */
 export async function ensureDatabase(settings: DatabaseSettings): Promise<void> {
-  const parsed = new URL(settings.url);
-  const database = decodeURIComponent(parsed.pathname.replace(/^\//, ''));
+  const { database } = parseMysqlUrl(settings.url);
   if (!database) return;
-  parsed.pathname = '/';
-  const connection = await openConnection({ ...settings, url: parsed.toString() });
+  const url = withDatabase(await serverUrl(settings), '');
+  const connection = await openConnection({ ...settings, url });
   try {
     await connection.query(`CREATE DATABASE IF NOT EXISTS ${mysql.escapeId(database)}`);
   } finally {

@@ -15,6 +15,13 @@ function shape(err: unknown): MysqlErrorShape {
   return (err ?? {}) as MysqlErrorShape;
 }
 
+/**
+ * Not the server's: the code of the error the Database fails with while none of the members
+ * MYSQL_URL lists is a writable primary (a failover under way, see mysql/primary.ts). No
+ * statement was sent; like a connection that could not be made, it passes once one is found.
+ */
+export const NO_WRITABLE_PRIMARY = 'ER_NO_WRITABLE_PRIMARY';
+
 /** Socket and protocol failures: the connection is gone (or never came). */
 const CONNECTION_CODES = new Set([
   'ECONNREFUSED',
@@ -33,6 +40,7 @@ const CONNECTION_CODES = new Set([
   'ER_QUERY_INTERRUPTED',
   'ER_SERVER_GONE_ERROR',
   'ER_CANT_CONNECT_TO_SERVER',
+  NO_WRITABLE_PRIMARY,
 ]);
 
 /** The connection is lost or could not be made: nothing is known of a statement in flight. */
@@ -49,6 +57,15 @@ export function isConnectionError(err: unknown): boolean {
 export function isReadOnlyError(err: unknown): boolean {
   const { errno } = shape(err);
   return errno === 1290 || errno === 3100;
+}
+
+/**
+ * The server refused the statement before running it because it is read-only (1290): nothing
+ * changed, so it may run again at once on the primary (3100 is not one: it comes at the
+ * commit, whose outcome elsewhere in the group is not known).
+ */
+export function isRefusedAsReadOnly(err: unknown): boolean {
+  return shape(err).errno === 1290;
 }
 
 /**

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { mysqlSplitterOptions, splitQuery } from 'dbgate-query-splitter';
 import type { Logger } from '../logger.js';
 import { type DatabaseSettings, openConnection } from './database.js';
+import { isConnectionError } from './errors.js';
 
 /** `packages/common/migrations`, the same from `src/mysql` and from `dist/mysql`. */
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
@@ -70,8 +71,18 @@ async function listMigrations(dir: string): Promise<Migration[]> {
 
 /**
  * Applies the numbered SQL files not yet recorded in `schema_migrations`, in order, one
- * statement at a time (see the rules above). A named lock (`GET_LOCK`) makes services that
- * start together take turns; the later ones find nothing left to do.
+ * statement at a time (see the rules above), on the primary (openConnection finds it when
+ * MYSQL_URL lists a group's members). A named lock (`GET_LOCK`) makes services that start
+ * together take turns; the later ones find nothing left to do.
+ *
+ * The lock is an optimisation here too. It lives on one member and does not survive a
+ * failover or a switchover: a migrator on the new primary can take it while the old holder
+ * still has a statement in flight on the old one (a switchover lets it finish; a dead primary
+ * may have sent it to the group or not). The old holder's next statement then fails (its
+ * server is gone or read-only) and its service starts over, migrating on the new primary. So
+ * two runs can overlap by at most a statement, interleaved with the other's, and the rules
+ * above make that safe: every statement is idempotent or already done by the other run, and a
+ * file recorded twice is recorded once (the record is an upsert).
  */
 export async function migrate(settings: DatabaseSettings, logger: Logger, dir = MIGRATIONS_DIR): Promise<number> {
   const connection = await openConnection(settings);
@@ -110,17 +121,20 @@ export async function migrate(settings: DatabaseSettings, logger: Logger, dir = 
             );
           }
         }
-        await connection.query('INSERT INTO schema_migrations (version, name) VALUES (?, ?)', [
-          migration.version,
-          migration.name,
-        ]);
+        await connection.query(
+          'INSERT INTO schema_migrations (version, name) VALUES (?, ?) ON DUPLICATE KEY UPDATE version = version',
+          [migration.version, migration.name],
+        );
         count++;
       }
       return count;
     } finally {
-      await connection.query('SELECT RELEASE_LOCK(?)', [lockName]);
+      // A lost connection has lost the lock with its session.
+      await connection.query('SELECT RELEASE_LOCK(?)', [lockName]).catch((err: unknown) => {
+        if (!isConnectionError(err)) throw err;
+      });
     }
   } finally {
-    await connection.end();
+    await connection.end().catch(() => connection.destroy());
   }
 }

@@ -1,5 +1,6 @@
 import type { RowDataPacket } from 'mysql2/promise';
 import type { Database } from './database.js';
+import { isConnectionError } from './errors.js';
 
 /**
  * A holder whose session has sent nothing for this many seconds while holding the lock has
@@ -69,9 +70,15 @@ async function holderSilent(db: Database, lock: string): Promise<boolean> {
  * - a holder that stopped answering keeps the lock as long as its session lives (until the
  *   server's wait_timeout, hours): once its session has been silent for NAMED_LOCK_SILENT_S,
  *   `work` runs without the lock rather than every other process waiting for it;
- * - a lock lives on one server and does not survive a failover, so two may briefly hold it.
+ * - a lock lives on one server and does not survive a failover, so two may briefly hold it:
+ *   with a Group Replication group (a multi-host MYSQL_URL), a holder's lock stays on the old
+ *   primary (or dies with it) while another process takes the same name on the new one, and
+ *   a holder's `work` may already run its statements on the new primary while its lock
+ *   connection is still on the old one. Each caller says why its work stays exact then.
  *
- * A process that dies holding the lock loses it with its connection.
+ * A process that dies holding the lock loses it with its connection, and so does one whose
+ * connection is lost: the lock is gone with the session, so a lost connection at the release
+ * does not turn the work's result into a failure.
  */
 export async function withNamedLock<T>(
   db: Database,
@@ -88,7 +95,9 @@ export async function withNamedLock<T>(
     try {
       return await work(true);
     } finally {
-      await connection.query('SELECT RELEASE_LOCK(?)', [lock]);
+      await connection.query('SELECT RELEASE_LOCK(?)', [lock]).catch((err: unknown) => {
+        if (!isConnectionError(err)) throw err;
+      });
     }
   } finally {
     connection.release();

@@ -1,5 +1,5 @@
 import type { Database } from './database.js';
-import { isRolledBack } from './errors.js';
+import { isRefusedAsReadOnly, isRolledBack } from './errors.js';
 
 /** Most times a transaction runs when the server keeps rolling it back (deadlock, certification conflict). */
 export const TRANSACTION_RETRIES = 3;
@@ -32,13 +32,19 @@ export type Trip = (statements: Statement[], options?: { commit?: boolean }) => 
  * (before the connection returns to the pool) and that error thrown, as when `work` throws.
  * A transaction the server rolled back (a deadlock, a certification conflict) runs again at
  * once, up to TRANSACTION_RETRIES times in all, so `work` must do nothing but its statements.
+ * So does one that a member refused as read-only (1290) when the Database follows a primary
+ * among several (a switchover demoted the member it was on): nothing of it was committed, and
+ * the next run waits for the Database to find the new primary. A transaction whose connection
+ * was lost, or whose commit the server could not complete (3100, a primary that left its
+ * group), is never run again here: it may have been committed, and only its caller can tell.
  */
 export async function transaction<T>(db: Database, work: (trip: Trip) => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await once(db, work);
     } catch (err) {
-      if (attempt >= TRANSACTION_RETRIES || !isRolledBack(err)) throw err;
+      const again = isRolledBack(err) || (db.followsPrimary && isRefusedAsReadOnly(err));
+      if (attempt >= TRANSACTION_RETRIES || !again) throw err;
     }
   }
 }

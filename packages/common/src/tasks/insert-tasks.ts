@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { Database } from '../mysql/database.js';
-import { isConnectionError } from '../mysql/errors.js';
+import { isConnectionError, isReadOnlyError } from '../mysql/errors.js';
 import { type CountedStatement, countedOneTrip } from './status-counts.js';
 import type { TaskData } from './task-schema.js';
 
@@ -167,7 +167,11 @@ async function insertBatch(pool: Database, tasks: NewTask[]): Promise<number[]> 
  * inserted, and its halves are inserted apart, down to single tasks: only the task at fault
  * gets an error (DuplicateIdempotencyKeyError, TaskRejectedError, or the server's), the others
  * their ids. A lost connection is every task's outcome, since the commit may or may not have
- * happened.
+ * happened; so is a read-only answer: a commit a primary that left its group could not
+ * complete (3100) may yet be in the group, and a member refusing writes (1290, after the
+ * transaction helper ran it again on the primary it found) refuses the halves alike. Either
+ * way the API answers 503, and a retry with the same Idempotency-Key finds the task if it was
+ * stored: a batch is never inserted again after an unknown outcome, so no request is stored twice.
  */
 export async function insertTasks(pool: Database, tasks: NewTask[]): Promise<InsertOutcome[]> {
   if (tasks.length === 0) return [];
@@ -175,7 +179,7 @@ export async function insertTasks(pool: Database, tasks: NewTask[]): Promise<Ins
   try {
     return (await insertBatch(pool, tasks)).map((id) => ({ id }));
   } catch (err) {
-    if (isConnectionError(err)) return failAll(tasks, err);
+    if (isConnectionError(err) || isReadOnlyError(err)) return failAll(tasks, err);
     const half = Math.ceil(tasks.length / 2);
     return [...(await insertTasks(pool, tasks.slice(0, half))), ...(await insertTasks(pool, tasks.slice(half)))];
   }

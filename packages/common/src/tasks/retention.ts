@@ -12,8 +12,11 @@ import { countedOneTrip } from './status-counts.js';
  *
  * Each call does a bounded amount of work (one page read by primary key, one transaction of one
  * round trip deleting at most a page), normally only in the one process holding the named lock
- * `retention:<database>`. Two that run at once (a holder that stopped answering, a failover)
- * stay exact: a row deleted by one is not there for the other to delete or count.
+ * `retention:<database>`. Two that run at once (a holder that stopped answering, or a failover:
+ * named locks stay on the member they were taken on, so one process's lock on the old primary
+ * and another's on the new one overlap) stay exact: every DELETE is guarded by status and age
+ * under its row locks and counted by the rows it changed, so a row deleted by one is not there
+ * for the other to delete or count, and the minute rows deleted are the same whoever deletes them.
  */
 
 export interface RetentionOptions {

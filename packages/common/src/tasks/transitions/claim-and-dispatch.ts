@@ -42,9 +42,13 @@ interface Claim {
  * turns (the named lock `claim`): all of them are woken by the same insert, and claiming the
  * same oldest rows at once would make all but one wait for the winner's commit and then find
  * nothing. One that finds another claiming returns `busy` at once. The lock is only an
- * optimisation: when its holder has stopped answering (see withNamedLock), or when two hold it
- * at once (named locks do not survive a failover), the claim goes ahead with `SKIP LOCKED`,
- * which never shares a task and never waits on rows another claim holds.
+ * optimisation: when its holder has stopped answering (see withNamedLock), the claim goes
+ * ahead with `SKIP LOCKED`, which never shares a task and never waits on rows another claim
+ * holds. When two hold it at once (named locks do not survive a failover: one scheduler's lock
+ * on the old primary, another's on the new), both claim optimistically and stay exact: each
+ * marks only rows still `pending` (the UPDATE's guard, under its row locks), and one that
+ * changed fewer rows than it read undoes its claim and claims with `SKIP LOCKED`, so no task
+ * is claimed twice or run in two runs; the cost is a rolled back claim.
  */
 export async function claimAndDispatch(deps: TransitionDeps, limit: number): Promise<ClaimResult> {
   const claimed = await withNamedLock(deps.pool, 'claim', async (locked) => {
