@@ -12,6 +12,7 @@ import {
   createLogger,
   EVENTS,
   prepareDatabase,
+  redactUrl,
   SettingError,
 } from '../packages/common/dist/index.js';
 
@@ -28,6 +29,29 @@ try {
 }
 
 const services = ['task-insert', 'scheduler', 'dlq-processor', 'executor'];
+
+// For a person at a terminal: where things are, and how to stop. (Piped output, for a log
+// collector or a test, stays the services' lines alone.)
+if (process.stdout.isTTY) {
+  const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? 'localhost' : config.HOST;
+  const api = `http://${host.includes(':') ? `[${host}]` : host}:${config.PORT}`;
+  process.stdout.write(
+    [
+      '',
+      `  Task processing system: the API, the scheduler, the DLQ processor and an executor`,
+      '',
+      `  Dashboard   ${api}/`,
+      `  Insert      curl ${api}/tasks/ -H 'Content-Type: application/json' -d '{"message":"hello","time":1}'`,
+      `  API         ${api}/openapi.json`,
+      `  MySQL       ${redactUrl(config.MYSQL_URL)}`,
+      `  Redis       ${config.REDIS_CLUSTER_NODES ? 'Redis Cluster' : config.REDIS_SENTINELS ? `Sentinel ${config.REDIS_SENTINEL_NAME}` : redactUrl(config.REDIS_URL)}`,
+      '  More        pnpm executor (another executor), pnpm tasks --help (operator commands)',
+      '  Stop        Ctrl-C (a second Ctrl-C forces)',
+      '',
+      '',
+    ].join('\n'),
+  );
+}
 const children = new Map();
 /** The signal last forwarded to each service. */
 const sent = new Map();

@@ -135,7 +135,11 @@ const settings = z.object({
   REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
 
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  LOG_PRETTY: bool.default(false),
+  /** Human-readable log lines (pino-pretty): `auto` when stdout is a terminal, JSON otherwise. */
+  LOG_PRETTY: z
+    .enum(['auto', 'true', 'false', '1', '0', 'yes', 'no', ''], { error: 'must be auto, true or false' })
+    .transform((v): boolean | 'auto' => (v === 'auto' || v === '' ? 'auto' : v === 'true' || v === '1' || v === 'yes'))
+    .default('auto'),
 
   HOST: z.string().default('0.0.0.0'),
   PORT: int(0, 65535).default(8000),

@@ -29,8 +29,8 @@ export const REDACTED_PATHS = [
 ];
 
 /**
- * JSON logs on stdout (or `destination`); `LOG_PRETTY=true` renders them for humans through
- * pino-pretty.
+ * JSON logs on stdout (or `destination`), one line each, for machines; rendered for humans
+ * through pino-pretty with `LOG_PRETTY=true`, or `auto` (the default) when stdout is a terminal.
  */
 export function createLogger(
   config: Pick<Config, 'LOG_LEVEL' | 'LOG_PRETTY'>,
@@ -45,7 +45,7 @@ export function createLogger(
   if (destination) return pino(options, destination);
   return pino({
     ...options,
-    ...(config.LOG_PRETTY
+    ...(config.LOG_PRETTY === true || (config.LOG_PRETTY === 'auto' && process.stdout.isTTY)
       ? { transport: { target: 'pino-pretty', options: { colorize: true, singleLine: true } } }
       : {}),
   });

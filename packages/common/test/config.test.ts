@@ -21,7 +21,7 @@ describe('loadConfig', () => {
       QUEUE_KEY: 'task_queue',
       DEAD_LETTER_KEY: 'dead-letter-queue',
       LOG_LEVEL: 'info',
-      LOG_PRETTY: false,
+      LOG_PRETTY: 'auto',
       HOST: '0.0.0.0',
       PORT: 8000,
       BODY_LIMIT_BYTES: 65_536,
@@ -81,7 +81,7 @@ describe('loadConfig', () => {
     ['MYSQL_URL', 'not a url', /mysql:\/\//],
     ['REDIS_URL', 'mysql://x', /redis:\/\//],
     ['LOG_LEVEL', 'loud', /.+/],
-    ['LOG_PRETTY', 'maybe', /true or false/],
+    ['LOG_PRETTY', 'maybe', /auto, true or false/],
   ])('rejects %s=%s with a ConfigError naming the variable', (name, value, reason) => {
     const err = configError({ [name]: value });
     expect(err.message).toContain(`${name}=`);
