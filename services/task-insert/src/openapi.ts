@@ -20,8 +20,9 @@ const idParameter = {
 const requestIdParameter = { $ref: '#/components/parameters/X-Request-Id' };
 
 const unavailable = errorResponse(
-  'MySQL or Redis cannot be reached, does not answer within REQUEST_TIMEOUT_MS, or the database is still ' +
-    'being prepared after a start; try again shortly.',
+  'MySQL or Redis cannot be reached, MySQL refuses writes for now (read-only, a lock wait timed out, a ' +
+    'transaction rolled back), does not answer within REQUEST_TIMEOUT_MS, or the database is still being prepared ' +
+    'after a start; try again shortly.',
 );
 const unauthorized = errorResponse('API_TOKEN is set and the bearer token is missing or wrong.');
 const badId = errorResponse('The id is not a positive integer, or the path is not percent-encoded properly.');
