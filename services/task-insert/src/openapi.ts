@@ -25,6 +25,10 @@ const unavailable = errorResponse(
     'after a start; try again shortly.',
 );
 const unauthorized = errorResponse('API_TOKEN is set and the bearer token is missing or wrong.');
+const crossOrigin = errorResponse(
+  'A write without a body and without a JSON Content-Type or the bearer token came from another origin (its ' +
+    "Origin header is not this API's own).",
+);
 const badId = errorResponse('The id is not a positive integer, or the path is not percent-encoded properly.');
 
 /** An operation: every one accepts X-Request-Id, and states its security (empty when open). */
@@ -54,8 +58,9 @@ export function openApiDocument(config: Pick<Config, 'MAX_MESSAGE_LENGTH' | 'MAX
       description:
         'Tasks are inserted here, run by executors with retries, and dead-lettered when they keep failing. ' +
         'Reads are open; when API_TOKEN is set, every write needs `Authorization: Bearer <API_TOKEN>`. ' +
-        'A write without that token must be declared `Content-Type: application/json`, so that no other ' +
-        "site can send one through a user's browser.",
+        'A write with a body and without that token must be declared `Content-Type: application/json`, and one ' +
+        'without a body is refused from another origin (its `Origin` header), so that no other site can send ' +
+        "one through a user's browser.",
     },
     servers: [{ url: '/', description: 'The API that serves this document.' }],
     components: {
@@ -109,6 +114,7 @@ export function openApiDocument(config: Pick<Config, 'MAX_MESSAGE_LENGTH' | 'MAX
             '400': errorResponse('The body or a header is not valid; details names each field.'),
             '401': unauthorized,
             '413': errorResponse('The body is larger than BODY_LIMIT_BYTES.'),
+            '403': crossOrigin,
             '415': errorResponse('The body is not declared application/json.'),
             '422': errorResponse('The Idempotency-Key was used with a different body.'),
             '429': errorResponse('More than RATE_LIMIT_PER_MINUTE requests from this address.', [
@@ -171,8 +177,7 @@ export function openApiDocument(config: Pick<Config, 'MAX_MESSAGE_LENGTH' | 'MAX
           summary: 'Run a failed task again',
           description:
             'The task goes back to pending with its attempts reset, and its entries leave dead-letter-queue. ' +
-            'Only a failed task can be retried. Without the bearer token, declare `Content-Type: application/json` ' +
-            '(there is no body).',
+            'Only a failed task can be retried. There is no body: no Content-Type is needed.',
           security: tokenWhenSet,
           parameters: [idParameter],
           responses: {
@@ -181,7 +186,8 @@ export function openApiDocument(config: Pick<Config, 'MAX_MESSAGE_LENGTH' | 'MAX
             '401': unauthorized,
             '404': errorResponse('No such task.'),
             '409': errorResponse('The task is not failed.'),
-            '415': errorResponse('Neither the bearer token nor Content-Type: application/json was sent.'),
+            '403': crossOrigin,
+            '415': errorResponse('A body was sent with neither the bearer token nor Content-Type: application/json.'),
             '503': unavailable,
           },
         }),
@@ -233,13 +239,13 @@ export function openApiDocument(config: Pick<Config, 'MAX_MESSAGE_LENGTH' | 'MAX
           description:
             'Every task named in dead-letter-queue that is failed in MySQL goes back to pending with its attempts ' +
             'reset, and its entries leave the list; the other entries stay. The list is read first: when Redis ' +
-            'cannot be reached, nothing changes. Without the bearer token, declare ' +
-            '`Content-Type: application/json` (there is no body).',
+            'cannot be reached, nothing changes. There is no body: no Content-Type is needed.',
           security: tokenWhenSet,
           responses: {
             '200': response('What was redriven and what stays.', jsonContent(ref('RetriedAll'))),
             '401': unauthorized,
-            '415': errorResponse('Neither the bearer token nor Content-Type: application/json was sent.'),
+            '403': crossOrigin,
+            '415': errorResponse('A body was sent with neither the bearer token nor Content-Type: application/json.'),
             '503': unavailable,
           },
         }),
