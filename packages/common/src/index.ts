@@ -35,7 +35,13 @@ export {
 export { idsCondition } from './mysql/ids-condition.js';
 export { ALREADY_DONE, MIGRATIONS_DIR, migrate, migrationStatements } from './mysql/migrate.js';
 export { NAMED_LOCK_SILENT_S, withNamedLock } from './mysql/named-lock.js';
-export { oneTrip, type Statement, type Trip, transaction } from './mysql/transaction.js';
+export {
+  ConnectionAbandonedError,
+  isCommitOutcomeUnknown,
+  STOP_GRACE_MS,
+  TransactionStoppedError,
+} from './mysql/stop.js';
+export { oneTrip, type Statement, type TransactionOptions, type Trip, transaction } from './mysql/transaction.js';
 export { type OpsServer, type OpsServerOptions, startOpsServer, startOpsServerFromConfig } from './ops-server.js';
 export {
   type CheckResult,
