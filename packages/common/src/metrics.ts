@@ -39,6 +39,8 @@ export class Metrics {
   readonly taskRunSeconds: Histogram<'outcome'>;
 
   private depthGauge: Gauge<'queue'> | null = null;
+  private insertQueueGauge: Gauge | null = null;
+  private readInsertQueue: () => number = () => 0;
   private readDepths: () => Promise<QueueDepths> = async () => {
     throw new Error('queue depths are not observed');
   };
@@ -89,6 +91,24 @@ export class Metrics {
         } catch (err) {
           metrics.onDepthError(err);
         }
+      },
+    });
+  }
+
+  /**
+   * Adds `insert_queue_depth`, the inserts this API process holds waiting for the database
+   * (queued, or in the batch being written), read with `read` at every scrape.
+   */
+  observeInsertQueue(read: () => number): void {
+    this.readInsertQueue = read;
+    if (this.insertQueueGauge) return;
+    const metrics = this;
+    this.insertQueueGauge = new Gauge({
+      name: 'insert_queue_depth',
+      help: 'Inserts waiting for the database in this API process, queued or being written.',
+      registers: [this.registry],
+      collect() {
+        this.set(metrics.readInsertQueue());
       },
     });
   }

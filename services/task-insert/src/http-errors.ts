@@ -1,5 +1,5 @@
 import type { Logger } from '@tasks/common';
-import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
+import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import { unavailableStore } from './unavailable.js';
 
 export interface FieldProblem {
@@ -14,12 +14,15 @@ export class HttpError extends Error {
     readonly code: string,
     message: string,
     readonly details?: FieldProblem[],
+    /** Headers of the answer, such as Retry-After. */
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
   }
 }
 
 export function sendError(res: Response, err: HttpError): void {
+  res.set(err.headers);
   res.status(err.status).json({
     error: err.code,
     message: err.message,
@@ -29,10 +32,12 @@ export function sendError(res: Response, err: HttpError): void {
 
 /**
  * Answers 503 when a request is not answered within `ms` (the database hangs rather than
- * refuses), so a client never waits unboundedly.
+ * refuses), so a client never waits unboundedly. Not for the requests `except` names: those
+ * bound their own wait, and answer only what they know (POST /tasks: see insert-queue.ts).
  */
-export function requestTimeout(ms: number): RequestHandler {
-  return (_req, res, next) => {
+export function requestTimeout(ms: number, except: (req: Request) => boolean = () => false): RequestHandler {
+  return (req, res, next) => {
+    if (except(req)) return next();
     const timer = setTimeout(() => {
       if (!res.headersSent) {
         sendError(

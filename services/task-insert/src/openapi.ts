@@ -122,7 +122,14 @@ export function openApiDocument(config: Pick<Config, 'MAX_MESSAGE_LENGTH' | 'MAX
               'RateLimit-Policy',
               'RateLimit',
             ]),
-            '503': unavailable,
+            '503': errorResponse(
+              'The task was not stored: MySQL cannot be reached, is still being prepared after a start or refuses ' +
+                'writes for now, INSERT_QUEUE_LIMIT inserts ' +
+                'wait already, MySQL has answered no insert for half of REQUEST_TIMEOUT_MS, or this one had no answer ' +
+                'within REQUEST_TIMEOUT_MS (it was withdrawn, or stopped on the server). Except when the message says ' +
+                'the outcome is unknown (the connection was lost during the commit): retry with the same Idempotency-Key.',
+              ['Retry-After'],
+            ),
           },
         }),
         get: operation({
