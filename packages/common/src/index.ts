@@ -15,7 +15,7 @@ export { EVENTS, type EventName } from './events.js';
 export { failureBackoffMs, retryUntil, runService, sleep } from './lifecycle.js';
 export { createLogger, type Logger, REDACTED_PATHS } from './logger.js';
 export { FailureLog, Loop, type LoopOptions, type TickResult } from './loop.js';
-export { createMetrics, Metrics, type MetricsOptions } from './metrics.js';
+export { createMetrics, Metrics, type MetricsOptions, QUEUE_DEPTH_READ_TIMEOUT_MS } from './metrics.js';
 export {
   createDatabase,
   Database,

@@ -31,24 +31,34 @@ export function sendError(res: Response, err: HttpError): void {
 }
 
 /**
- * Answers 503 when a request is not answered within `ms` (the database hangs rather than
- * refuses), so a client never waits unboundedly. Not for the requests `except` names: those
- * bound their own wait, and answer only what they know (POST /tasks: see insert-queue.ts).
+ * Answers 503 when a request is not answered within `ms` (MySQL or Redis hangs rather than
+ * refuses), so a client never waits unboundedly. The request's deadline (deadlineOf) aborts
+ * at that moment, so that a route still working does not go on to change anything. Not for
+ * the requests `except` names: those bound their own wait, and answer only what they know
+ * (POST /tasks: see insert-queue.ts).
  */
 export function requestTimeout(ms: number, except: (req: Request) => boolean = () => false): RequestHandler {
   return (req, res, next) => {
     if (except(req)) return next();
+    const deadline = new AbortController();
+    res.locals.deadline = deadline.signal;
     const timer = setTimeout(() => {
+      deadline.abort();
       if (!res.headersSent) {
         sendError(
           res,
-          new HttpError(503, 'unavailable', `no answer from the database within ${ms} ms; try again shortly`),
+          new HttpError(503, 'unavailable', `no answer from MySQL or Redis within ${ms} ms; try again shortly`),
         );
       }
     }, ms);
     res.on('close', () => clearTimeout(timer));
     next();
   };
+}
+
+/** The deadline requestTimeout gave the request: aborted once it was answered 503 for want of an answer. */
+export function deadlineOf(res: Response): AbortSignal | undefined {
+  return res.locals.deadline as AbortSignal | undefined;
 }
 
 export const notFound: RequestHandler = (req, _res, next) => {

@@ -3,10 +3,15 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 /**
  * A TCP proxy in front of a server, to cut it off and bring it back: `cut()` closes every
  * connection and refuses new ones, as a server that went down would; `restore()` accepts again.
+ * `hold()` keeps every connection open but lets nothing through either way, as a server that
+ * stopped answering (SIGSTOP, a partition) would; `release()` passes on what was held.
  */
 export class TcpProxy {
   private server: Server | null = null;
   private readonly sockets = new Set<Socket>();
+  /** Each client socket and its upstream. */
+  private readonly pairs = new Map<Socket, Socket>();
+  private held = false;
 
   private constructor(
     private readonly targetPort: number,
@@ -31,6 +36,26 @@ export class TcpProxy {
     return this.listen();
   }
 
+  hold(): void {
+    this.held = true;
+    for (const [client, upstream] of this.pairs) {
+      client.unpipe(upstream);
+      upstream.unpipe(client);
+      client.pause();
+      upstream.pause();
+    }
+  }
+
+  release(): void {
+    this.held = false;
+    for (const [client, upstream] of this.pairs) this.join(client, upstream);
+  }
+
+  private join(client: Socket, upstream: Socket): void {
+    client.pipe(upstream);
+    upstream.pipe(client);
+  }
+
   close(): Promise<void> {
     return this.cut();
   }
@@ -40,16 +65,18 @@ export class TcpProxy {
       const upstream = connect(this.targetPort, '127.0.0.1');
       this.sockets.add(client);
       this.sockets.add(upstream);
+      this.pairs.set(client, upstream);
       const drop = () => {
         client.destroy();
         upstream.destroy();
         this.sockets.delete(client);
         this.sockets.delete(upstream);
+        this.pairs.delete(client);
       };
       client.on('error', drop).on('close', drop);
       upstream.on('error', drop).on('close', drop);
-      client.pipe(upstream);
-      upstream.pipe(client);
+      if (this.held) client.pause();
+      else this.join(client, upstream);
     });
     this.server = server;
     return new Promise((resolve, reject) => {

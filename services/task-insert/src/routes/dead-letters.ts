@@ -9,6 +9,7 @@ import {
 } from '@tasks/common';
 import { Router } from 'express';
 import { z } from 'zod';
+import { deadlineOf } from '../http-errors.js';
 import { digits, parseQuery } from './operate.js';
 
 export interface DeadLetterRoutesDeps {
@@ -88,7 +89,7 @@ export function deadLetterRoutes({ pool, queue, metrics }: DeadLetterRoutesDeps)
 
   // The list is read before MySQL is written: with Redis down, this fails having changed nothing.
   router.post('/dead-letters/retry', async (req, res) => {
-    const result = await redriveAllDeadLetters({ pool, queue, metrics });
+    const result = await redriveAllDeadLetters({ pool, queue, metrics, signal: deadlineOf(res) });
     req.log.info(
       {
         redriven: result.redriven.length,

@@ -15,7 +15,7 @@ import {
 } from '@tasks/common';
 import { type Request, Router } from 'express';
 import { z } from 'zod';
-import { HttpError } from '../http-errors.js';
+import { deadlineOf, HttpError } from '../http-errors.js';
 import { LIST_LIMIT, THROUGHPUT_MINUTES } from './limits.js';
 import { parseId } from './tasks.js';
 
@@ -83,7 +83,7 @@ export function operateRoutes({ pool, queue, redis, metrics, now }: OperateRoute
 
   router.post('/tasks/:id/retry', async (req, res) => {
     const id = parseId(req.params.id);
-    const outcome = await redriveTask({ pool, queue, metrics }, id);
+    const outcome = await redriveTask({ pool, queue, metrics, signal: deadlineOf(res) }, id);
     if (!outcome.redriven) {
       const status = outcome.reason === 'not_found' ? 404 : 409;
       throw new HttpError(status, outcome.reason, notRedrivenReason(outcome));

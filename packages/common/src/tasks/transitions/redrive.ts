@@ -1,6 +1,7 @@
 import type { RowDataPacket } from 'mysql2/promise';
 import type { Metrics } from '../../metrics.js';
 import type { Database } from '../../mysql/database.js';
+import { TransactionStoppedError } from '../../mysql/stop.js';
 import type { DeadLetterEntry } from '../../redis/dead-letter-list.js';
 import type { TaskQueue } from '../../redis/task-queue.js';
 import { countedOneTrip } from '../status-counts.js';
@@ -23,6 +24,13 @@ export interface RedriveDeps {
   pool: Database;
   queue: TaskQueue;
   metrics?: Metrics;
+  /**
+   * The caller's deadline (an API request answered 503 once it passed): once it aborts, the
+   * redrive does not start writing MySQL, and throws TransactionStoppedError having changed
+   * nothing. So a list read that Redis answers late redrives nothing. A redrive that has started
+   * writing goes to its end.
+   */
+  signal?: AbortSignal;
 }
 
 export type RedriveOutcome =
@@ -82,6 +90,7 @@ export async function retryFailedTasks(db: Database, ids: number[]): Promise<num
  * MySQL first, then the redriven tasks' entries leave the list.
  */
 async function redrive(deps: RedriveDeps, ids: number[], entries: DeadLetterEntry[]): Promise<RedriveAllResult> {
+  if (deps.signal?.aborted) throw new TransactionStoppedError();
   const redriven: number[] = [];
   for (let i = 0; i < ids.length; i += CHUNK) {
     redriven.push(...(await retryFailedTasks(deps.pool, ids.slice(i, i + CHUNK))));
