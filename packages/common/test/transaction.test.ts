@@ -1,4 +1,12 @@
-import { insertTask, isCommitOutcomeUnknown, oneTrip, TransactionStoppedError, transaction } from '@tasks/common';
+import {
+  Database,
+  databaseSettings,
+  insertTask,
+  isCommitOutcomeUnknown,
+  oneTrip,
+  TransactionStoppedError,
+  transaction,
+} from '@tasks/common';
 import mysql, { type ResultSetHeader, type RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
@@ -167,6 +175,36 @@ describe('a transaction stopped by its signal', () => {
     // The connection went back to the pool clean: the next transaction commits.
     await oneTrip(t.ctx.pool, [{ sql: 'UPDATE tasks SET attempts = 1 WHERE id = ?', values: [a] }]);
     expect(await attemptsOf(a)).toEqual([1]);
+  });
+
+  it('answers as the statement ended when it ended before the KILL came, and keeps the session until the KILL is done', async () => {
+    // The KILL is held back until the statement has ended and another transaction waits for
+    // the pool's one connection: it must not stop that one.
+    let letKillGo: () => void = () => undefined;
+    const killMayGo = new Promise<void>((resolve) => {
+      letKillGo = resolve;
+    });
+    class HeldKill extends Database {
+      override async stopStatement(threadId: number, timeoutMs: number): Promise<void> {
+        await killMayGo;
+        return super.stopStatement(threadId, timeoutMs);
+      }
+    }
+    const db = new HeldKill({ ...databaseSettings(t.config), size: 1 }, t.ctx.logger);
+    try {
+      const stop = new AbortController();
+      const first = oneTrip(db, [{ sql: 'DO SLEEP(0.2)' }], { signal: stop.signal });
+      await until(async () => (await onServer('DO SLEEP(0.2)')) === 1);
+      stop.abort();
+      await until(async () => (await onServer('DO SLEEP(0.2)')) === 0);
+      const second = oneTrip(db, [{ sql: 'SELECT SLEEP(0.3) AS slept' }]);
+      letKillGo();
+      await expect(first).resolves.toHaveLength(1);
+      const [rows] = await second;
+      expect((rows as RowDataPacket[])[0]?.slept).toBe(0);
+    } finally {
+      await db.end();
+    }
   });
 
   it('sends nothing when stopped before it starts', async () => {

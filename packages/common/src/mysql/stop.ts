@@ -140,7 +140,10 @@ export async function queryUntilStopped(
     return first.value;
   }
   // Should the KILL fail (the server is gone, a proxy that does not pass it on), the grace ends it.
-  db.stopStatement(connection.threadId, STOP_GRACE_MS).catch(() => undefined);
+  const killed = db.stopStatement(connection.threadId, STOP_GRACE_MS).then(
+    () => true,
+    () => false,
+  );
   const { late, dispose } = after(STOP_GRACE_MS);
   const settled = await Promise.race([answer, late]);
   dispose();
@@ -148,6 +151,10 @@ export async function queryUntilStopped(
     connection.destroy();
     throw new ConnectionAbandonedError();
   }
+  // The statement may have ended before the KILL came: the session must not run another one
+  // until the KILL is done, or it would stop that one instead. A KILL not known to be done
+  // (it timed out) may still come: the connection is closed rather than used again.
+  if (!(await killed)) connection.destroy();
   if (!('error' in settled)) return settled.value;
   const { fatal, errno } = (settled.error ?? {}) as { fatal?: boolean; errno?: number };
   // The server answered the statement with an error: it and what follows it did not run.
