@@ -157,6 +157,8 @@ const settings = z.object({
   DB_LOCK_WAIT_TIMEOUT_S: int(1, 3_600).default(5),
   /** The API answers 503 rather than wait longer than this for the database. */
   REQUEST_TIMEOUT_MS: ms(100).default(10_000),
+  /** Most inserts one API process holds waiting for the database; beyond it POST /tasks answers 503 at once. */
+  INSERT_QUEUE_LIMIT: int(1, 1_000_000).default(5_000),
   /** When set, every write route of the API needs `Authorization: Bearer <API_TOKEN>`. */
   API_TOKEN: z.string().min(16, { error: 'must be at least 16 characters' }).optional(),
   /** Requests per minute one client address may make to `POST /tasks`; 0 sets no limit. */

@@ -22,7 +22,7 @@ export { EVENTS, type EventName } from './events.js';
 export { FORCE_EXIT_MS, failureBackoffMs, type RunOptions, retryUntil, runService, sleep } from './lifecycle.js';
 export { createLogger, type Logger, REDACTED_PATHS } from './logger.js';
 export { FailureLog, Loop, type LoopOptions, type TickResult } from './loop.js';
-export { createMetrics, Metrics, type MetricsOptions } from './metrics.js';
+export { createMetrics, Metrics, type MetricsOptions, QUEUE_DEPTH_READ_TIMEOUT_MS } from './metrics.js';
 export {
   createDatabase,
   Database,
@@ -46,7 +46,13 @@ export { ALREADY_DONE, MIGRATIONS_DIR, migrate, migrationStatements } from './my
 export { type MysqlHost, type MysqlTarget, MysqlUrlError, parseMysqlUrl } from './mysql/mysql-url.js';
 export { NAMED_LOCK_SILENT_S, withNamedLock } from './mysql/named-lock.js';
 export { findPrimary, NoWritablePrimaryError } from './mysql/primary.js';
-export { oneTrip, type Statement, type Trip, transaction } from './mysql/transaction.js';
+export {
+  ConnectionAbandonedError,
+  isCommitOutcomeUnknown,
+  STOP_GRACE_MS,
+  TransactionStoppedError,
+} from './mysql/stop.js';
+export { oneTrip, type Statement, type TransactionOptions, type Trip, transaction } from './mysql/transaction.js';
 export { type OpsServer, type OpsServerOptions, startOpsServer, startOpsServerFromConfig } from './ops-server.js';
 export { onParentGone, tellParent } from './parent.js';
 export {

@@ -8,6 +8,26 @@ export interface MetricsOptions {
   defaultMetrics?: boolean;
 }
 
+/**
+ * How long a scrape waits for the queue depths (a few O(1) commands, answered in
+ * milliseconds): a Redis that does not answer leaves the depths out of the scrape, not the
+ * scrape out of Prometheus.
+ */
+export const QUEUE_DEPTH_READ_TIMEOUT_MS = 500;
+
+/** `promise`, or a rejection once `ms` have passed. */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took more than ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Seconds; tasks run from milliseconds (`time` 0) up to MAX_TASK_TIME_S. */
 const RUN_SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600];
 
@@ -39,6 +59,8 @@ export class Metrics {
   readonly taskRunSeconds: Histogram<'outcome'>;
 
   private depthGauge: Gauge<'queue'> | null = null;
+  private insertQueueGauge: Gauge | null = null;
+  private readInsertQueue: () => number = () => 0;
   private readDepths: () => Promise<QueueDepths> = async () => {
     throw new Error('queue depths are not observed');
   };
@@ -69,7 +91,8 @@ export class Metrics {
   /**
    * Adds `queue_depth{queue=ready|delayed|inflight|dead_letters|dead_letter_inbox}`, read
    * with `read` at every scrape (a second call replaces the reader). Should reading fail
-   * (Redis is down), the scrape still answers, without depths, and `onError` hears why.
+   * (Redis is down) or take more than QUEUE_DEPTH_READ_TIMEOUT_MS (Redis does not answer), the
+   * scrape still answers, without depths, and `onError` hears why.
    */
   observeQueueDepths(read: () => Promise<QueueDepths>, onError: (err: unknown) => void = () => undefined): void {
     this.readDepths = read;
@@ -84,11 +107,29 @@ export class Metrics {
       async collect() {
         this.reset();
         try {
-          const depths = await metrics.readDepths();
+          const depths = await within(metrics.readDepths(), QUEUE_DEPTH_READ_TIMEOUT_MS, 'reading the queue depths');
           for (const [queue, depth] of Object.entries(depthsByName(depths))) this.set({ queue }, depth);
         } catch (err) {
           metrics.onDepthError(err);
         }
+      },
+    });
+  }
+
+  /**
+   * Adds `insert_queue_depth`, the inserts this API process holds waiting for the database
+   * (queued, or in the batch being written), read with `read` at every scrape.
+   */
+  observeInsertQueue(read: () => number): void {
+    this.readInsertQueue = read;
+    if (this.insertQueueGauge) return;
+    const metrics = this;
+    this.insertQueueGauge = new Gauge({
+      name: 'insert_queue_depth',
+      help: 'Inserts waiting for the database in this API process, queued or being written.',
+      registers: [this.registry],
+      collect() {
+        this.set(metrics.readInsertQueue());
       },
     });
   }

@@ -1,7 +1,16 @@
-import { insertTask, oneTrip, transaction } from '@tasks/common';
-import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import {
+  Database,
+  databaseSettings,
+  insertTask,
+  isCommitOutcomeUnknown,
+  oneTrip,
+  TransactionStoppedError,
+  transaction,
+} from '@tasks/common';
+import mysql, { type ResultSetHeader, type RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
+import { until } from '../../../test/support/wait.js';
 
 let t: TestEnv;
 beforeAll(async () => {
@@ -126,5 +135,94 @@ describe('transaction trips', () => {
       await trip([{ sql: 'SELECT 2' }]);
     });
     await expect(late).rejects.toThrow('committed already');
+  });
+});
+
+describe('a transaction stopped by its signal', () => {
+  /** The statements of this test's database on the server now that start with `prefix`. */
+  async function onServer(prefix: string): Promise<number> {
+    const [[row]] = await t.ctx.pool.query<RowDataPacket[]>(
+      'SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE DB = DATABASE() AND INFO LIKE ?',
+      [`${prefix}%`],
+    );
+    return Number(row?.n);
+  }
+
+  it('stops its statement on the server while it waits for a lock, throws TransactionStoppedError, and writes nothing', async () => {
+    const a = await insertTask(t.ctx.pool, { message: 'a', time: 0 });
+    const locker = await mysql.createConnection({ uri: t.config.MYSQL_URL });
+    try {
+      await locker.query('LOCK TABLES tasks WRITE');
+      const stop = new AbortController();
+      const running = oneTrip(t.ctx.pool, [{ sql: 'UPDATE tasks SET attempts = 9 WHERE id = ?', values: [a] }], {
+        signal: stop.signal,
+      });
+      await until(async () => (await onServer('UPDATE tasks SET attempts = 9')) === 1);
+      stop.abort();
+      const err = await running.then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(TransactionStoppedError);
+      expect(isCommitOutcomeUnknown(err)).toBe(false);
+      // Nothing is left on the server that could commit once the lock is gone.
+      expect(await onServer('UPDATE tasks SET attempts = 9')).toBe(0);
+    } finally {
+      await locker.query('UNLOCK TABLES');
+      await locker.end();
+    }
+    expect(await attemptsOf(a)).toEqual([0]);
+    // The connection went back to the pool clean: the next transaction commits.
+    await oneTrip(t.ctx.pool, [{ sql: 'UPDATE tasks SET attempts = 1 WHERE id = ?', values: [a] }]);
+    expect(await attemptsOf(a)).toEqual([1]);
+  });
+
+  it('answers as the statement ended when it ended before the KILL came, and keeps the session until the KILL is done', async () => {
+    // The KILL is held back until the statement has ended and another transaction waits for
+    // the pool's one connection: it must not stop that one.
+    let letKillGo: () => void = () => undefined;
+    const killMayGo = new Promise<void>((resolve) => {
+      letKillGo = resolve;
+    });
+    class HeldKill extends Database {
+      override async stopStatement(threadId: number, timeoutMs: number): Promise<void> {
+        await killMayGo;
+        return super.stopStatement(threadId, timeoutMs);
+      }
+    }
+    const db = new HeldKill({ ...databaseSettings(t.config), size: 1 }, t.ctx.logger);
+    try {
+      const stop = new AbortController();
+      const first = oneTrip(db, [{ sql: 'DO SLEEP(0.2)' }], { signal: stop.signal });
+      await until(async () => (await onServer('DO SLEEP(0.2)')) === 1);
+      stop.abort();
+      await until(async () => (await onServer('DO SLEEP(0.2)')) === 0);
+      const second = oneTrip(db, [{ sql: 'SELECT SLEEP(0.3) AS slept' }]);
+      letKillGo();
+      await expect(first).resolves.toHaveLength(1);
+      const [rows] = await second;
+      expect((rows as RowDataPacket[])[0]?.slept).toBe(0);
+    } finally {
+      await db.end();
+    }
+  });
+
+  it('sends nothing when stopped before it starts', async () => {
+    const stop = new AbortController();
+    stop.abort();
+    const a = await insertTask(t.ctx.pool, { message: 'a', time: 0 });
+    const never = oneTrip(t.ctx.pool, [{ sql: 'UPDATE tasks SET attempts = 5 WHERE id = ?', values: [a] }], {
+      signal: stop.signal,
+    });
+    await expect(never).rejects.toBeInstanceOf(TransactionStoppedError);
+    expect(await attemptsOf(a)).toEqual([0]);
+  });
+
+  it('commits as usual when the signal never aborts', async () => {
+    const a = await insertTask(t.ctx.pool, { message: 'a', time: 0 });
+    await oneTrip(t.ctx.pool, [{ sql: 'UPDATE tasks SET attempts = 2 WHERE id = ?', values: [a] }], {
+      signal: new AbortController().signal,
+    });
+    expect(await attemptsOf(a)).toEqual([2]);
   });
 });

@@ -11,7 +11,7 @@ import { rateLimitPerMinute } from './rate-limit.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { deadLetterRoutes } from './routes/dead-letters.js';
 import { operateRoutes } from './routes/operate.js';
-import { taskRoutes } from './routes/tasks.js';
+import { INSERT_PATH, taskRoutes } from './routes/tasks.js';
 
 export interface AppDeps {
   config: Config;
@@ -53,7 +53,8 @@ export function createApp(deps: AppDeps): Express {
         err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'info' : 'debug',
     }),
   );
-  app.use(requestTimeout(config.REQUEST_TIMEOUT_MS));
+  // POST /tasks bounds its own wait: an insert answered 503 must never be stored afterwards.
+  app.use(requestTimeout(config.REQUEST_TIMEOUT_MS, (req) => req.method === 'POST' && INSERT_PATH.test(req.path)));
   app.use(dashboardRoutes());
   app.get('/openapi.json', (_req, res) => {
     res.json(openApi);

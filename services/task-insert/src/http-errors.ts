@@ -1,5 +1,5 @@
 import type { Logger } from '@tasks/common';
-import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
+import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import { unavailableStore } from './unavailable.js';
 
 export interface FieldProblem {
@@ -14,12 +14,15 @@ export class HttpError extends Error {
     readonly code: string,
     message: string,
     readonly details?: FieldProblem[],
+    /** Headers of the answer, such as Retry-After. */
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
   }
 }
 
 export function sendError(res: Response, err: HttpError): void {
+  res.set(err.headers);
   res.status(err.status).json({
     error: err.code,
     message: err.message,
@@ -28,22 +31,34 @@ export function sendError(res: Response, err: HttpError): void {
 }
 
 /**
- * Answers 503 when a request is not answered within `ms` (the database hangs rather than
- * refuses), so a client never waits unboundedly.
+ * Answers 503 when a request is not answered within `ms` (MySQL or Redis hangs rather than
+ * refuses), so a client never waits unboundedly. The request's deadline (deadlineOf) aborts
+ * at that moment, so that a route still working does not go on to change anything. Not for
+ * the requests `except` names: those bound their own wait, and answer only what they know
+ * (POST /tasks: see insert-queue.ts).
  */
-export function requestTimeout(ms: number): RequestHandler {
-  return (_req, res, next) => {
+export function requestTimeout(ms: number, except: (req: Request) => boolean = () => false): RequestHandler {
+  return (req, res, next) => {
+    if (except(req)) return next();
+    const deadline = new AbortController();
+    res.locals.deadline = deadline.signal;
     const timer = setTimeout(() => {
+      deadline.abort();
       if (!res.headersSent) {
         sendError(
           res,
-          new HttpError(503, 'unavailable', `no answer from the database within ${ms} ms; try again shortly`),
+          new HttpError(503, 'unavailable', `no answer from MySQL or Redis within ${ms} ms; try again shortly`),
         );
       }
     }, ms);
     res.on('close', () => clearTimeout(timer));
     next();
   };
+}
+
+/** The deadline requestTimeout gave the request: aborted once it was answered 503 for want of an answer. */
+export function deadlineOf(res: Response): AbortSignal | undefined {
+  return res.locals.deadline as AbortSignal | undefined;
 }
 
 export const notFound: RequestHandler = (req, _res, next) => {

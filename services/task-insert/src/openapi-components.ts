@@ -47,7 +47,11 @@ export const headers: Json = {
       'r requests remain for t seconds.',
     schema: { type: 'string' },
   },
-  'Retry-After': { description: 'Seconds until the limit lets requests through again.', schema: { type: 'integer' } },
+  'Retry-After': {
+    description:
+      'Seconds after which to try again: the rate limit lets requests through, or the insert queue has room.',
+    schema: { type: 'integer' },
+  },
 };
 
 const check = {

@@ -20,10 +20,15 @@ const idParameter = {
 const requestIdParameter = { $ref: '#/components/parameters/X-Request-Id' };
 
 const unavailable = errorResponse(
-  'MySQL or Redis cannot be reached, does not answer within REQUEST_TIMEOUT_MS, or the database is still ' +
-    'being prepared after a start; try again shortly.',
+  'MySQL or Redis cannot be reached, MySQL refuses writes for now (read-only, a lock wait timed out, a ' +
+    'transaction rolled back), does not answer within REQUEST_TIMEOUT_MS, or the database is still being prepared ' +
+    'after a start; try again shortly.',
 );
 const unauthorized = errorResponse('API_TOKEN is set and the bearer token is missing or wrong.');
+const crossOrigin = errorResponse(
+  'A write without a body and without a JSON Content-Type or the bearer token came from another origin (its ' +
+    "Origin header is not this API's own).",
+);
 const badId = errorResponse('The id is not a positive integer, or the path is not percent-encoded properly.');
 
 /** An operation: every one accepts X-Request-Id, and states its security (empty when open). */
@@ -53,8 +58,9 @@ export function openApiDocument(config: Pick<Config, 'MAX_MESSAGE_LENGTH' | 'MAX
       description:
         'Tasks are inserted here, run by executors with retries, and dead-lettered when they keep failing. ' +
         'Reads are open; when API_TOKEN is set, every write needs `Authorization: Bearer <API_TOKEN>`. ' +
-        'A write without that token must be declared `Content-Type: application/json`, so that no other ' +
-        "site can send one through a user's browser.",
+        'A write with a body and without that token must be declared `Content-Type: application/json`, and one ' +
+        'without a body is refused from another origin (its `Origin` header), so that no other site can send ' +
+        "one through a user's browser.",
     },
     servers: [{ url: '/', description: 'The API that serves this document.' }],
     components: {
@@ -108,6 +114,7 @@ export function openApiDocument(config: Pick<Config, 'MAX_MESSAGE_LENGTH' | 'MAX
             '400': errorResponse('The body or a header is not valid; details names each field.'),
             '401': unauthorized,
             '413': errorResponse('The body is larger than BODY_LIMIT_BYTES.'),
+            '403': crossOrigin,
             '415': errorResponse('The body is not declared application/json.'),
             '422': errorResponse('The Idempotency-Key was used with a different body.'),
             '429': errorResponse('More than RATE_LIMIT_PER_MINUTE requests from this address.', [
@@ -115,7 +122,14 @@ export function openApiDocument(config: Pick<Config, 'MAX_MESSAGE_LENGTH' | 'MAX
               'RateLimit-Policy',
               'RateLimit',
             ]),
-            '503': unavailable,
+            '503': errorResponse(
+              'The task was not stored: MySQL cannot be reached, is still being prepared after a start or refuses ' +
+                'writes for now, INSERT_QUEUE_LIMIT inserts ' +
+                'wait already, MySQL has answered no insert for half of REQUEST_TIMEOUT_MS, or this one had no answer ' +
+                'within REQUEST_TIMEOUT_MS (it was withdrawn, or stopped on the server). Except when the message says ' +
+                'the outcome is unknown (the connection was lost during the commit): retry with the same Idempotency-Key.',
+              ['Retry-After'],
+            ),
           },
         }),
         get: operation({
@@ -170,8 +184,7 @@ export function openApiDocument(config: Pick<Config, 'MAX_MESSAGE_LENGTH' | 'MAX
           summary: 'Run a failed task again',
           description:
             'The task goes back to pending with its attempts reset, and its entries leave dead-letter-queue. ' +
-            'Only a failed task can be retried. Without the bearer token, declare `Content-Type: application/json` ' +
-            '(there is no body).',
+            'Only a failed task can be retried. There is no body: no Content-Type is needed.',
           security: tokenWhenSet,
           parameters: [idParameter],
           responses: {
@@ -180,7 +193,8 @@ export function openApiDocument(config: Pick<Config, 'MAX_MESSAGE_LENGTH' | 'MAX
             '401': unauthorized,
             '404': errorResponse('No such task.'),
             '409': errorResponse('The task is not failed.'),
-            '415': errorResponse('Neither the bearer token nor Content-Type: application/json was sent.'),
+            '403': crossOrigin,
+            '415': errorResponse('A body was sent with neither the bearer token nor Content-Type: application/json.'),
             '503': unavailable,
           },
         }),
@@ -232,13 +246,13 @@ export function openApiDocument(config: Pick<Config, 'MAX_MESSAGE_LENGTH' | 'MAX
           description:
             'Every task named in dead-letter-queue that is failed in MySQL goes back to pending with its attempts ' +
             'reset, and its entries leave the list; the other entries stay. The list is read first: when Redis ' +
-            'cannot be reached, nothing changes. Without the bearer token, declare ' +
-            '`Content-Type: application/json` (there is no body).',
+            'cannot be reached, nothing changes. There is no body: no Content-Type is needed.',
           security: tokenWhenSet,
           responses: {
             '200': response('What was redriven and what stays.', jsonContent(ref('RetriedAll'))),
             '401': unauthorized,
-            '415': errorResponse('Neither the bearer token nor Content-Type: application/json was sent.'),
+            '403': crossOrigin,
+            '415': errorResponse('A body was sent with neither the bearer token nor Content-Type: application/json.'),
             '503': unavailable,
           },
         }),

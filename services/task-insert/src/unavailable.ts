@@ -1,10 +1,10 @@
 import { isDatabaseUnavailable, isRedisUnavailable } from '@tasks/common';
 
 /**
- * What is unavailable when `err` says a store cannot be reached or cannot take writes now;
- * null for any other error. For MySQL: a lost connection, no writable primary among a group's
- * members, a read-only answer (a failover or a switchover under way), a lock held elsewhere, or
- * a transaction the server rolled back.
+ * What is unavailable when `err` says a store cannot take the work now; null for any other
+ * error. The database is unavailable when it cannot be reached, refuses writes for now
+ * (read-only, a primary that lost its group), a row lock stayed held past the lock wait, or
+ * it rolled the transaction back: a retry shortly may succeed, so the client is told 503.
  */
 export function unavailableStore(err: unknown): 'database' | 'Redis' | null {
   if (isRedisUnavailable(err)) return 'Redis';

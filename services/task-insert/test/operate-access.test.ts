@@ -2,6 +2,7 @@ import { Writable } from 'node:stream';
 import { createLogger, getTask, loadConfig } from '@tasks/common';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RawHttp } from '../../../test/support/raw-http.js';
 import { deadLetteredTask } from '../../../test/support/runs.js';
 import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
 import { createApp } from '../src/app.js';
@@ -91,12 +92,13 @@ describe('without API_TOKEN', () => {
     ['a multipart form', 'multipart/form-data; boundary=x'],
     ['text/plain', 'text/plain'],
   ])(
-    'POST /tasks/:id/retry with %s is 415 and changes nothing: a cross-site form cannot send it',
+    'POST /tasks/:id/retry with a body and %s is 415 and changes nothing: a cross-site form cannot send it',
     async (_name, type) => {
       const task = await deadLetteredTask(t.ctx);
       const req = request(appWith({})).post(`/tasks/${task.id}/retry`);
       if (type) req.set('Content-Type', type);
-      const res = await (type ? req.send('id=1') : req);
+      // A Buffer body goes out as it is, with no Content-Type of its own.
+      const res = await req.send(Buffer.from('id=1'));
       expect(res.status).toBe(415);
       expect(res.body).toMatchObject({
         error: 'unsupported_media_type',
@@ -110,6 +112,70 @@ describe('without API_TOKEN', () => {
     const task = await deadLetteredTask(t.ctx);
     await request(appWith({})).post(`/tasks/${task.id}/retry`).set('Content-Type', 'application/json').expect(200);
     expect((await getTask(t.ctx.pool, task.id))?.status).toBe('pending');
+  });
+
+  describe('a write without a body, as curl sends it (no Content-Length, no Transfer-Encoding)', () => {
+    let raw: RawHttp;
+    beforeAll(async () => {
+      raw = await RawHttp.listen(appWith({}));
+    });
+    afterAll(async () => {
+      await raw.close();
+    });
+
+    const declared = { 'Content-Type': 'application/json' };
+
+    it.each([
+      ['declared application/json', declared],
+      ['with no Content-Type', {}],
+      ['with a Content-Type that is not JSON', { 'Content-Type': 'text/plain' }],
+    ])('POST /tasks/:id/retry %s retries', async (_name, headers) => {
+      const task = await deadLetteredTask(t.ctx);
+      const res = await raw.request('POST', `/tasks/${task.id}/retry`, headers);
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({ task: { id: task.id, status: 'pending' }, removed_dead_letters: 1 });
+      expect((await getTask(t.ctx.pool, task.id))?.status).toBe('pending');
+    });
+
+    it.each([
+      ['declared application/json', declared],
+      ['with no Content-Type', {}],
+    ])('POST /dead-letters/retry %s retries', async (_name, headers) => {
+      const task = await deadLetteredTask(t.ctx);
+      const res = await raw.request('POST', '/dead-letters/retry', headers);
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({ redriven: expect.any(Number), kept_entries: 0 });
+      expect((await getTask(t.ctx.pool, task.id))?.status).toBe('pending');
+    });
+
+    it("is taken from the API's own origin (a page it served)", async () => {
+      const task = await deadLetteredTask(t.ctx);
+      const res = await raw.request('POST', `/tasks/${task.id}/retry`, { Origin: `http://${raw.host}` });
+      expect(res.status).toBe(200);
+      expect((await getTask(t.ctx.pool, task.id))?.status).toBe('pending');
+    });
+
+    it.each([
+      ['another site', 'https://evil.example'],
+      ['another port of the same host', 'http://127.0.0.1:1'],
+      ['an opaque origin (a sandboxed frame, a redirect)', 'null'],
+    ])('is refused with 403 from %s, and changes nothing', async (_name, origin) => {
+      const task = await deadLetteredTask(t.ctx);
+      for (const [path, headers] of [
+        [`/tasks/${task.id}/retry`, { Origin: origin }],
+        // An empty form, as a cross-site page can make a browser send.
+        [
+          `/tasks/${task.id}/retry`,
+          { Origin: origin, 'Content-Type': 'application/x-www-form-urlencoded', 'Content-Length': '0' },
+        ],
+        ['/dead-letters/retry', { Origin: origin }],
+      ] as const) {
+        const res = await raw.request('POST', path, headers);
+        expect(res.status, path).toBe(403);
+        expect(res.body).toEqual({ error: 'cross_origin', message: expect.stringContaining(`Origin: ${origin}`) });
+      }
+      expect((await getTask(t.ctx.pool, task.id))?.status).toBe('failed');
+    });
   });
 });
 

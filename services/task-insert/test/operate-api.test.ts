@@ -126,21 +126,8 @@ describe('GET /stats', () => {
   });
 });
 
-describe('GET /stats when Redis is unavailable', () => {
-  it('answers 503 when Redis does not answer (its retries used up)', async () => {
-    const ctx = createContext(loadConfig({ ...t.env, REDIS_URL: 'redis://127.0.0.1:1' }), 'test-redis-down', {
-      logger: t.ctx.logger,
-      pool: t.ctx.pool,
-    });
-    try {
-      const res = await request(createApp(ctx)).get('/stats');
-      expect(res.status).toBe(503);
-      expect(res.body).toEqual({ error: 'unavailable', message: expect.stringMatching(/Redis is unavailable/) });
-    } finally {
-      await ctx.close();
-    }
-  });
-
+// Every route's answer while Redis refuses connections or stops answering: redis-down.test.ts.
+describe('when Redis is unavailable', () => {
   it('answers a retry 503 with MySQL unchanged: the task stays failed, to be retried once Redis is back', async () => {
     const failed = await deadLetteredTask(t.ctx, { message: 'retried while Redis is down' });
     const ctx = createContext(loadConfig({ ...t.env, REDIS_URL: 'redis://127.0.0.1:1' }), 'test-redis-down', {

@@ -3,10 +3,15 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 /**
  * A TCP proxy in front of a server, to cut it off and bring it back: `cut()` closes every
  * connection and refuses new ones, as a server that went down would; `restore()` accepts again.
+ * `hold()` keeps every connection open but lets nothing through either way, as a server that
+ * stopped answering (SIGSTOP, a partition) would; `release()` passes on what was held.
  */
 export class TcpProxy {
   private server: Server | null = null;
   private readonly sockets = new Set<Socket>();
+  /** Each client socket and its upstream. */
+  private readonly pairs = new Map<Socket, Socket>();
+  private held = false;
 
   private constructor(
     private readonly targetPort: number,
@@ -44,6 +49,26 @@ export class TcpProxy {
     return this.listen();
   }
 
+  hold(): void {
+    this.held = true;
+    for (const [client, upstream] of this.pairs) {
+      client.unpipe(upstream);
+      upstream.unpipe(client);
+      client.pause();
+      upstream.pause();
+    }
+  }
+
+  release(): void {
+    this.held = false;
+    for (const [client, upstream] of this.pairs) this.join(client, upstream);
+  }
+
+  private join(client: Socket, upstream: Socket): void {
+    client.pipe(upstream);
+    upstream.pipe(client);
+  }
+
   close(): Promise<void> {
     return this.cut();
   }
@@ -53,31 +78,29 @@ export class TcpProxy {
       const upstream = connect(this.targetPort, '127.0.0.1');
       this.sockets.add(client);
       this.sockets.add(upstream);
+      this.pairs.set(client, upstream);
       const drop = () => {
         client.destroy();
         upstream.destroy();
         this.sockets.delete(client);
         this.sockets.delete(upstream);
+        this.pairs.delete(client);
       };
       client.on('error', drop).on('close', drop);
       upstream.on('error', drop).on('close', drop);
-      let frozen = false;
+      if (this.held) client.pause();
+      else this.join(client, upstream);
       client.on('data', (chunk: Buffer) => {
-        if (frozen) return;
-        upstream.write(chunk);
         const freeze = this.freezeOn;
-        if (freeze && chunk.toString('latin1').includes(freeze.marker)) {
-          // This connection goes silent both ways, as a process that stopped answering would
-          // leave it: open, nothing more read or sent.
-          frozen = true;
-          this.freezeOn = null;
-          client.pause();
-          upstream.pause();
-          freeze.frozen();
-        }
-      });
-      upstream.on('data', (chunk: Buffer) => {
-        if (!frozen) client.write(chunk);
+        if (!freeze || !chunk.toString('latin1').includes(freeze.marker)) return;
+        // The packet went through; from here this connection goes silent both ways, as a
+        // process that stopped answering would leave it: open, nothing more read or sent.
+        this.freezeOn = null;
+        client.unpipe(upstream);
+        upstream.unpipe(client);
+        client.pause();
+        upstream.pause();
+        freeze.frozen();
       });
     });
     this.server = server;

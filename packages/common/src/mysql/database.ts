@@ -184,6 +184,39 @@ export class Database {
     }
   }
 
+  /**
+   * Stops the statement the session `threadId` runs (KILL QUERY), on a connection opened for
+   * that alone: a pool whose every connection waits on the server can still stop one. The
+   * statement fails with ER_QUERY_INTERRUPTED and its session stays open; a session that runs
+   * nothing is left as it is. The connection is closed after `timeoutMs` at most.
+   */
+  async stopStatement(threadId: number, timeoutMs: number): Promise<void> {
+    const opening = openConnection({ ...this.settings, connectTimeoutMs: timeoutMs });
+    const killing = opening.then(async (connection) => {
+      try {
+        await connection.query('KILL QUERY ?', [threadId]);
+      } finally {
+        connection.destroy();
+      }
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        // A server that does not answer: the connection goes (a destroyed one may never settle its query).
+        opening.then(
+          (connection) => connection.destroy(),
+          () => undefined,
+        );
+        reject(new Error(`KILL QUERY ${threadId} was not answered within ${timeoutMs} ms`));
+      }, timeoutMs);
+    });
+    try {
+      await Promise.race([killing, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** `sql` with its `?` placeholders filled in, escaped as the pinned sessions read it. */
   format(sql: string, values: unknown[]): string {
     return mysql.format(sql, values as never);

@@ -1,5 +1,6 @@
 import type { Database } from './database.js';
 import { isRefusedAsReadOnly, isRolledBack } from './errors.js';
+import { losesCommit, markOutcomeUnknown, queryUntilStopped, TransactionStoppedError, untilStopped } from './stop.js';
 
 /** Most times a transaction runs when the server keeps rolling it back (deadlock, certification conflict). */
 export const TRANSACTION_RETRIES = 3;
@@ -15,6 +16,15 @@ export interface Statement {
  * with one result per statement. `commit` sends COMMIT in the same round trip.
  */
 export type Trip = (statements: Statement[], options?: { commit?: boolean }) => Promise<unknown[]>;
+
+export interface TransactionOptions {
+  /**
+   * Stops the transaction when it aborts (see mysql/stop.ts): before a trip, nothing more is
+   * sent and it is rolled back; during one, its statement is stopped on the server. It then
+   * throws TransactionStoppedError when nothing was written, and is not run again.
+   */
+  signal?: AbortSignal;
+}
 
 /**
  * The one way to run a transaction. `work` sends its statements a round trip at a time, as
@@ -37,29 +47,37 @@ export type Trip = (statements: Statement[], options?: { commit?: boolean }) => 
  * the next run waits for the Database to find the new primary. A transaction whose connection
  * was lost, or whose commit the server could not complete (3100, a primary that left its
  * group), is never run again here: it may have been committed, and only its caller can tell.
+ * A connection lost while the COMMIT was on it leaves the outcome unknown, and its error says
+ * so (isCommitOutcomeUnknown).
  */
-export async function transaction<T>(db: Database, work: (trip: Trip) => Promise<T>): Promise<T> {
+export async function transaction<T>(
+  db: Database,
+  work: (trip: Trip) => Promise<T>,
+  options: TransactionOptions = {},
+): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await once(db, work);
+      return await once(db, work, options.signal);
     } catch (err) {
       const again = isRolledBack(err) || (db.followsPrimary && isRefusedAsReadOnly(err));
-      if (attempt >= TRANSACTION_RETRIES || !again) throw err;
+      if (attempt >= TRANSACTION_RETRIES || !again || options.signal?.aborted) throw err;
     }
   }
 }
 
 /** The statements as one transaction in a single round trip; one result per statement. */
-export function oneTrip(db: Database, statements: Statement[]): Promise<unknown[]> {
-  return transaction(db, (trip) => trip(statements, { commit: true }));
+export function oneTrip(db: Database, statements: Statement[], options: TransactionOptions = {}): Promise<unknown[]> {
+  return transaction(db, (trip) => trip(statements, { commit: true }), options);
 }
 
-async function once<T>(db: Database, work: (trip: Trip) => Promise<T>): Promise<T> {
-  const connection = await db.multiStatementConnection();
+async function once<T>(db: Database, work: (trip: Trip) => Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (signal?.aborted) throw new TransactionStoppedError();
+  const connection = await untilStopped(db.multiStatementConnection(), signal, (late) => late.release());
   let started = false;
   let committed = false;
   const trip: Trip = async (statements, options = {}) => {
     if (committed) throw new Error('the transaction was committed already');
+    if (signal?.aborted) throw new TransactionStoppedError();
     const sql = [
       ...(started ? [] : ['START TRANSACTION']),
       ...statements.map((s) => (s.values ? db.format(s.sql, s.values) : s.sql)),
@@ -67,7 +85,13 @@ async function once<T>(db: Database, work: (trip: Trip) => Promise<T>): Promise<
     ];
     const skip = started ? 0 : 1;
     started = true;
-    const [results] = await connection.query(sql.join(';\n'));
+    let results: unknown;
+    try {
+      results = await queryUntilStopped(db, connection, sql.join(';\n'), signal);
+    } catch (err) {
+      if (options.commit && losesCommit(err)) markOutcomeUnknown(err);
+      throw err;
+    }
     committed = options.commit === true;
     if (statements.length === 0) return [];
     // A query of one statement answers with its result; of several, with one per statement.

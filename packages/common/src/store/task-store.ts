@@ -126,9 +126,13 @@ export class TaskStore {
 
   /* ---- Inserting ---- */
 
-  /** Inserts tasks as `pending`, together; one outcome per task (a task the database refuses fails alone). */
-  insert(tasks: NewTask[]): Promise<InsertOutcome[]> {
-    return insertTasks(this.parts.db, tasks);
+  /**
+   * Inserts tasks as `pending`, together; one outcome per task (a task the database refuses
+   * fails alone). Once `signal` aborts, a batch not yet sent is not sent, and one on the server
+   * is stopped there (see insertTasks).
+   */
+  insert(tasks: NewTask[], signal?: AbortSignal): Promise<InsertOutcome[]> {
+    return insertTasks(this.parts.db, tasks, { signal });
   }
 
   /** Tells the schedulers that tasks were inserted, so they claim now rather than at their next poll. */
@@ -371,13 +375,16 @@ export class TaskStore {
   }
 
   /** Redrives each of `ids` that is failed: back to `pending` with attempts reset, its entries out of the list. */
-  redrive(ids: number[]): Promise<RedriveOutcome[]> {
-    return redriveTasks({ pool: this.parts.db, queue: this.parts.queue }, ids);
+  redrive(ids: number[], signal?: AbortSignal): Promise<RedriveOutcome[]> {
+    return redriveTasks({ pool: this.parts.db, queue: this.parts.queue, signal }, ids);
   }
 
-  /** Redrives every task the dead-letter list names that is failed in MySQL. */
-  redriveAllDeadLetters(): Promise<RedriveAllResult> {
-    return redriveAllDeadLetters({ pool: this.parts.db, queue: this.parts.queue });
+  /**
+   * Redrives every task the dead-letter list names that is failed in MySQL. Once `signal`
+   * aborts (the caller's deadline), a redrive that has not started writing MySQL changes nothing.
+   */
+  redriveAllDeadLetters(signal?: AbortSignal): Promise<RedriveAllResult> {
+    return redriveAllDeadLetters({ pool: this.parts.db, queue: this.parts.queue, signal });
   }
 
   /** Whether MySQL answers and Redis takes a write to the queue's keys (each check's result). */

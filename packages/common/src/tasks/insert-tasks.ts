@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { Database } from '../mysql/database.js';
 import { isConnectionError, isReadOnlyError } from '../mysql/errors.js';
+import { TransactionStoppedError, untilStopped } from '../mysql/stop.js';
 import { type CountedStatement, countedOneTrip } from './status-counts.js';
 import type { TaskData } from './task-schema.js';
 
@@ -70,6 +71,15 @@ export interface NewTask {
 /** What became of one task of insertTasks: its id, or why it was not inserted. */
 export type InsertOutcome = { id: number } | { error: Error };
 
+export interface InsertOptions {
+  /**
+   * Stops the inserts when it aborts (see mysql/stop.ts): a task not yet inserted then gets
+   * TransactionStoppedError (it was not stored), or, when the connection was lost during its
+   * commit, an error for which isCommitOutcomeUnknown holds.
+   */
+  signal?: AbortSignal;
+}
+
 function failAll(tasks: NewTask[], err: unknown): InsertOutcome[] {
   const error = err instanceof Error ? err : new Error(String(err));
   return tasks.map(() => ({ error }));
@@ -82,9 +92,9 @@ function taskError(task: NewTask, err: unknown): Error {
 }
 
 /** One task alone (insertBatch runs it again after a deadlock). */
-async function insertOne(pool: Database, task: NewTask): Promise<InsertOutcome> {
+async function insertOne(pool: Database, task: NewTask, options: InsertOptions): Promise<InsertOutcome> {
   try {
-    const [id] = await insertBatch(pool, [task]);
+    const [id] = await insertBatch(pool, [task], options);
     return { id: id as number };
   } catch (err) {
     return { error: taskError(task, err) };
@@ -130,8 +140,8 @@ function batchMarker(): number {
  * and that read is left out. The text protocol is used throughout: the server's errors then
  * name the column at fault.
  */
-async function insertBatch(pool: Database, tasks: NewTask[]): Promise<number[]> {
-  const { consecutive, step } = await autoIncrementOf(pool);
+async function insertBatch(pool: Database, tasks: NewTask[], options: InsertOptions): Promise<number[]> {
+  const { consecutive, step } = await untilStopped(autoIncrementOf(pool), options.signal);
   const marker = tasks.length === 1 ? null : batchMarker();
   const readBack = !consecutive && marker !== null;
   const statements: CountedStatement[] = [
@@ -149,7 +159,7 @@ async function insertBatch(pool: Database, tasks: NewTask[]): Promise<number[]> 
         ]
       : []),
   ];
-  const [inserted, read] = await countedOneTrip(pool, statements);
+  const [inserted, read] = await countedOneTrip(pool, statements, options);
   const first = (inserted as ResultSetHeader).insertId;
   if (!readBack) return tasks.map((_, i) => first + i * step);
   const rows = read as RowDataPacket[];
@@ -171,16 +181,26 @@ async function insertBatch(pool: Database, tasks: NewTask[]): Promise<number[]> 
  * complete (3100) may yet be in the group, and a member refusing writes (1290, after the
  * transaction helper ran it again on the primary it found) refuses the halves alike. Either
  * way the API answers 503, and a retry with the same Idempotency-Key finds the task if it was
- * stored: a batch is never inserted again after an unknown outcome, so no request is stored twice.
+ * stored: a batch is never inserted again after an unknown outcome, so no request is stored twice. A stop (`options.signal`) likewise:
+ * none of the batch was inserted.
  */
-export async function insertTasks(pool: Database, tasks: NewTask[]): Promise<InsertOutcome[]> {
+export async function insertTasks(
+  pool: Database,
+  tasks: NewTask[],
+  options: InsertOptions = {},
+): Promise<InsertOutcome[]> {
   if (tasks.length === 0) return [];
-  if (tasks.length === 1) return [await insertOne(pool, tasks[0] as NewTask)];
+  if (tasks.length === 1) return [await insertOne(pool, tasks[0] as NewTask, options)];
   try {
-    return (await insertBatch(pool, tasks)).map((id) => ({ id }));
+    return (await insertBatch(pool, tasks, options)).map((id) => ({ id }));
   } catch (err) {
-    if (isConnectionError(err) || isReadOnlyError(err)) return failAll(tasks, err);
+    if (isConnectionError(err) || isReadOnlyError(err) || err instanceof TransactionStoppedError) {
+      return failAll(tasks, err);
+    }
     const half = Math.ceil(tasks.length / 2);
-    return [...(await insertTasks(pool, tasks.slice(0, half))), ...(await insertTasks(pool, tasks.slice(half)))];
+    return [
+      ...(await insertTasks(pool, tasks.slice(0, half), options)),
+      ...(await insertTasks(pool, tasks.slice(half), options)),
+    ];
   }
 }

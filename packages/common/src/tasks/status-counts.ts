@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto';
 import type { RowDataPacket } from 'mysql2/promise';
 import type { Database } from '../mysql/database.js';
-import { type Statement, type Trip, transaction } from '../mysql/transaction.js';
+import { type Statement, type TransactionOptions, type Trip, transaction } from '../mysql/transaction.js';
 import { TASK_STATUSES, type TaskStatus } from './task-schema.js';
 
 /**
@@ -78,37 +78,49 @@ function countStatements(moves: StatusMove[]): Statement[] {
  * make; the moved rows are counted with the commit. Every transaction that changes a task's
  * status runs through here.
  */
-export function countedTransaction<T>(db: Database, work: (trip: CountedTrip) => Promise<T>): Promise<T> {
-  return transaction(db, async (trip: Trip) => {
-    const moves = new Map<string, StatusMove>();
-    let committed = false;
-    const countedTrip: CountedTrip = async (statements, options = {}) => {
-      const sent: Statement[] = [];
-      const positions: number[] = [];
-      for (const statement of statements) {
-        const { move, ...plain } = statement;
-        if (move && !moves.has(variableOf(move))) {
-          moves.set(variableOf(move), move);
-          sent.push({ sql: `SET ${variableOf(move)} = 0` });
+export function countedTransaction<T>(
+  db: Database,
+  work: (trip: CountedTrip) => Promise<T>,
+  transactionOptions: TransactionOptions = {},
+): Promise<T> {
+  return transaction(
+    db,
+    async (trip: Trip) => {
+      const moves = new Map<string, StatusMove>();
+      let committed = false;
+      const countedTrip: CountedTrip = async (statements, options = {}) => {
+        const sent: Statement[] = [];
+        const positions: number[] = [];
+        for (const statement of statements) {
+          const { move, ...plain } = statement;
+          if (move && !moves.has(variableOf(move))) {
+            moves.set(variableOf(move), move);
+            sent.push({ sql: `SET ${variableOf(move)} = 0` });
+          }
+          positions.push(sent.length);
+          sent.push(plain);
+          if (move) sent.push({ sql: `SET ${variableOf(move)} = ${variableOf(move)} + ROW_COUNT()` });
         }
-        positions.push(sent.length);
-        sent.push(plain);
-        if (move) sent.push({ sql: `SET ${variableOf(move)} = ${variableOf(move)} + ROW_COUNT()` });
-      }
-      if (options.commit) sent.push(...countStatements([...moves.values()]));
-      const results = await trip(sent, options);
-      committed ||= options.commit === true;
-      return positions.map((p) => results[p]);
-    };
-    const result = await work(countedTrip);
-    if (!committed) await countedTrip([], { commit: true });
-    return result;
-  });
+        if (options.commit) sent.push(...countStatements([...moves.values()]));
+        const results = await trip(sent, options);
+        committed ||= options.commit === true;
+        return positions.map((p) => results[p]);
+      };
+      const result = await work(countedTrip);
+      if (!committed) await countedTrip([], { commit: true });
+      return result;
+    },
+    transactionOptions,
+  );
 }
 
 /** Runs the counted statements as one transaction in one round trip; one result per statement. */
-export function countedOneTrip(db: Database, statements: CountedStatement[]): Promise<unknown[]> {
-  return countedTransaction(db, (trip) => trip(statements, { commit: true }));
+export function countedOneTrip(
+  db: Database,
+  statements: CountedStatement[],
+  options: TransactionOptions = {},
+): Promise<unknown[]> {
+  return countedTransaction(db, (trip) => trip(statements, { commit: true }), options);
 }
 
 function byStatus(rows: RowDataPacket[]): Record<TaskStatus, number> {

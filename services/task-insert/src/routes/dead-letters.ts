@@ -1,6 +1,7 @@
 import { deadLetterView, type Metrics, type TaskStore } from '@tasks/common';
 import { type RequestHandler, Router } from 'express';
 import { z } from 'zod';
+import { deadlineOf } from '../http-errors.js';
 import { digits, parseQuery } from './operate.js';
 
 export interface DeadLetterRoutesDeps {
@@ -43,7 +44,7 @@ export function deadLetterRoutes({ store, metrics }: DeadLetterRoutesDeps): Rout
 
   // The list is read before MySQL is written: with Redis down, this fails having changed nothing.
   const redriveAll: RequestHandler = async (req, res) => {
-    const result = await store.redriveAllDeadLetters();
+    const result = await store.redriveAllDeadLetters(deadlineOf(res));
     metrics.tasksRedriven.inc(result.redriven.length);
     req.log.info(
       {

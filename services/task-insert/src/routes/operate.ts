@@ -8,7 +8,7 @@ import {
 } from '@tasks/common';
 import { type Request, type RequestHandler, Router } from 'express';
 import { z } from 'zod';
-import { HttpError } from '../http-errors.js';
+import { deadlineOf, HttpError } from '../http-errors.js';
 import { LIST_LIMIT, THROUGHPUT_MINUTES } from './limits.js';
 import { parseId } from './tasks.js';
 
@@ -72,7 +72,7 @@ export function operateRoutes({ store, metrics }: OperateRoutesDeps): Router {
 
   const redrive: RequestHandler<{ id: string }> = async (req, res) => {
     const id = parseId(req.params.id);
-    const [outcome] = (await store.redrive([id])) as [RedriveOutcome];
+    const [outcome] = (await store.redrive([id], deadlineOf(res))) as [RedriveOutcome];
     if (!outcome.redriven) {
       const status = outcome.reason === 'not_found' ? 404 : 409;
       throw new HttpError(status, outcome.reason, notRedrivenReason(outcome));

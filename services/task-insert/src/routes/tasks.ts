@@ -1,11 +1,9 @@
 import {
-  Batcher,
   type Config,
   DuplicateIdempotencyKeyError,
-  type InsertOutcome,
   ignoredFields,
+  isCommitOutcomeUnknown,
   type Metrics,
-  type NewTask,
   parseTaskId,
   type TaskData,
   TaskRejectedError,
@@ -18,13 +16,20 @@ import express, { Router } from 'express';
 import { requireJsonBody } from '../content-type.js';
 import { HttpError } from '../http-errors.js';
 import type { InsertNotifier } from '../insert-notifier.js';
+import { InsertQueue, InsertRefusedError, InsertTimedOutError } from '../insert-queue.js';
 
 export interface TaskRoutesDeps {
   store: TaskStore;
   notifier: InsertNotifier;
-  config: Pick<Config, 'MAX_MESSAGE_LENGTH' | 'MAX_TASK_TIME_S' | 'BODY_LIMIT_BYTES'>;
+  config: Pick<
+    Config,
+    'MAX_MESSAGE_LENGTH' | 'MAX_TASK_TIME_S' | 'BODY_LIMIT_BYTES' | 'REQUEST_TIMEOUT_MS' | 'INSERT_QUEUE_LIMIT'
+  >;
   metrics?: Metrics;
 }
+
+/** POST /tasks, with or without the trailing slash: the route the generic request timeout leaves alone. */
+export const INSERT_PATH = /^\/tasks\/?$/;
 
 const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
 /** Printable ASCII, as the header's specification (a structured-field string) allows. */
@@ -65,6 +70,40 @@ function idempotencyKey(header: string | undefined): string | null {
   return key;
 }
 
+/** A 503 that says nothing was stored, and when to try again. */
+function notStored(err: InsertRefusedError | InsertTimedOutError): HttpError {
+  return new HttpError(503, 'unavailable', `${err.message}; try again shortly`, undefined, {
+    'Retry-After': String(err.retryAfterS),
+  });
+}
+
+/** A 503 for an insert whose connection was lost during its commit: it may be stored, or not. */
+function outcomeUnknown(key: string | null): HttpError {
+  const lost =
+    'the connection to the database was lost while the task was being committed: whether it was stored is unknown';
+  const retry =
+    key === null
+      ? 'a retry may store it twice; send an Idempotency-Key with inserts to make retries safe'
+      : 'retry with the same Idempotency-Key, which stores it once';
+  return new HttpError(503, 'unavailable', `${lost}; ${retry}`, undefined, { 'Retry-After': '1' });
+}
+
+/** `promise`, or a 503 should it not settle within `ms` (for reads: nothing is written meanwhile). */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new HttpError(503, 'unavailable', `no answer from the database within ${ms} ms; try again shortly`)),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export function parseId(raw: string | undefined): number {
   const id = parseTaskId(raw);
   if (id === null) {
@@ -80,10 +119,17 @@ export function taskRoutes({ store, notifier, config, metrics }: TaskRoutesDeps)
   const schema = taskInputSchema({ maxMessageLength: config.MAX_MESSAGE_LENGTH, maxTimeS: config.MAX_TASK_TIME_S });
   const json = express.json({ limit: config.BODY_LIMIT_BYTES, strict: false, type: () => true });
   // Group commit: the inserts of requests that arrive together share one statement. Each
-  // request gets its own outcome: a task the database refuses fails alone.
-  const inserts = new Batcher<NewTask, InsertOutcome>((tasks) => store.insert(tasks), MAX_INSERT_BATCH);
+  // request gets its own outcome: a task the database refuses fails alone. The queue is
+  // bounded in number and in time, and answers only what it knows (see insert-queue.ts).
+  const inserts = new InsertQueue((tasks, signal) => store.insert(tasks, signal), {
+    limit: config.INSERT_QUEUE_LIMIT,
+    timeoutMs: config.REQUEST_TIMEOUT_MS,
+    maxBatch: MAX_INSERT_BATCH,
+  });
+  metrics?.observeInsertQueue(() => inserts.size);
 
   router.post('/tasks', requireJsonBody, json, async (req, res) => {
+    const started = performance.now();
     const key = idempotencyKey(req.get('Idempotency-Key'));
     const parsed = schema.safeParse(req.body);
     if (!parsed.success) {
@@ -109,8 +155,17 @@ export function taskRoutes({ store, notifier, config, metrics }: TaskRoutesDeps)
       req.log.info({ err: outcome.error }, 'the database refused a task');
       throw refused(outcome.error);
     }
+    if (outcome.error instanceof InsertRefusedError || outcome.error instanceof InsertTimedOutError) {
+      throw notStored(outcome.error);
+    }
+    if (isCommitOutcomeUnknown(outcome.error)) {
+      req.log.warn({ err: outcome.error }, 'the connection was lost during an insert: its outcome is unknown');
+      throw outcomeUnknown(key);
+    }
     if (!(outcome.error instanceof DuplicateIdempotencyKeyError) || key === null) throw outcome.error;
-    const first = await store.getTaskByIdempotencyKey(key);
+    // A read: should it not be answered in the time left, the 503 leaves nothing behind.
+    const left = Math.max(0, config.REQUEST_TIMEOUT_MS - (performance.now() - started));
+    const first = await within(store.getTaskByIdempotencyKey(key), left);
     if (!first) throw outcome.error;
     if (first.data.message !== data.message || first.data.time !== data.time) {
       throw new HttpError(422, 'idempotency_key_reused', 'this Idempotency-Key was used with a different body');

@@ -1,5 +1,6 @@
 import type { RowDataPacket } from 'mysql2/promise';
 import type { Database } from '../../mysql/database.js';
+import { TransactionStoppedError } from '../../mysql/stop.js';
 import type { TaskQueue } from '../../redis/task-queue.js';
 import { type DeadLetterEntry, readDeadLetter } from '../../wire/dead-letter.js';
 import { countedOneTrip } from '../status-counts.js';
@@ -21,6 +22,13 @@ import type { TaskStatus } from '../task-schema.js';
 export interface RedriveDeps {
   pool: Database;
   queue: TaskQueue;
+  /**
+   * The caller's deadline (an API request answered 503 once it passed): once it aborts, the
+   * redrive does not start writing MySQL, and throws TransactionStoppedError having changed
+   * nothing. So a list read that Redis answers late redrives nothing. A redrive that has started
+   * writing goes to its end.
+   */
+  signal?: AbortSignal;
 }
 
 export type RedriveOutcome =
@@ -80,6 +88,7 @@ export async function retryFailedTasks(db: Database, ids: number[]): Promise<num
  * MySQL first, then the redriven tasks' entries leave the list.
  */
 async function redrive(deps: RedriveDeps, ids: number[], entries: DeadLetterEntry[]): Promise<RedriveAllResult> {
+  if (deps.signal?.aborted) throw new TransactionStoppedError();
   const redriven: number[] = [];
   for (let i = 0; i < ids.length; i += CHUNK) {
     redriven.push(...(await retryFailedTasks(deps.pool, ids.slice(i, i + CHUNK))));
