@@ -194,6 +194,11 @@ const settings = z.object({
   RETENTION_DAYS: int(0, 36_500).default(0),
 });
 
+/** The name of every setting, as the environment spells it. */
+export function settingNames(): string[] {
+  return Object.keys(settings.shape);
+}
+
 /** Every Redis key and channel name the settings give, with what it is for. */
 function redisNames(config: z.infer<typeof settings>): [string, string][] {
   const keys = queueKeys({ prefix: config.KEY_PREFIX, queue: config.QUEUE_KEY, deadLetter: config.DEAD_LETTER_KEY });
