@@ -223,19 +223,21 @@ export class Executor {
   }
 
   /**
-   * Writes an outcome: first in a batch (`batched`); should that fail for a passing reason (a
-   * store unreachable or read-only, a row locked elsewhere), again alone (`alone`), with
-   * backoff, until it succeeds or the executor gives up, so an outcome that keeps failing
+   * Writes an outcome in a batch (`batched`); should that fail for a passing reason (a store
+   * unreachable or read-only, a transaction rolled back), again in a batch, with backoff, until
+   * it succeeds or the executor gives up. An outcome whose own row is locked elsewhere (the
+   * batch was split down to it on a lock wait) is written alone (`alone`) from then on, so it
    * never joins, and holds up, the batches of the others. A write that fails for this item's
-   * own reason (the batch was split down to it) sets its message aside; a passing one never
-   * does: a run that succeeded stays leased until its completion is written.
+   * own reason sets its message aside; a passing one never does: a run that succeeded stays
+   * leased until its completion is written.
    */
   private async settle<T>(batched: () => Promise<T>, alone: () => Promise<T>, item: LeasedTask): Promise<T | null> {
+    let locked = false;
     // Each item backs off on its own count: a batch that fails fails all its items together,
     // which must not make each of them wait as if it had failed that many times.
     for (let failures = 0; ; failures++) {
       try {
-        const result = await (failures === 0 ? batched() : alone());
+        const result = await (locked ? alone() : batched());
         this.settleFailures.succeeded();
         return result;
       } catch (err) {
@@ -244,6 +246,7 @@ export class Executor {
           await this.setAside(item, `could not record the outcome: ${errorMessage(err)}`);
           return null;
         }
+        locked ||= isLockWaitTimeout(err);
         this.settleFailures.failed(err);
         await sleep(failureBackoffMs(failures, 50), this.giveUp.signal);
       }

@@ -1,5 +1,6 @@
-import type { ResultSetHeader } from 'mysql2/promise';
+import type { RowDataPacket } from 'mysql2/promise';
 import type { Database } from '../../mysql/database.js';
+import { groupBy } from '../../mysql/ids-condition.js';
 import { oneTrip } from '../../mysql/transaction.js';
 import { type DeadLetter, encodeMessage, errorText, type QueueMessage } from '../../wire/message-codec.js';
 import type { TransitionDeps } from './deps.js';
@@ -39,22 +40,48 @@ export interface FailedRun {
 /** What became of a failed run; `dropped`: stale or a duplicate, nothing followed. */
 export type FailedRunOutcome = 'retried' | 'dead-lettered' | 'dropped' | 'lease-lost';
 
+interface AttemptRow extends RowDataPacket {
+  id: number;
+  status: string;
+  run: number;
+  attempts: number;
+}
+
+/**
+ * Which of `runs` count, decided from their tasks as locked before the writes, in order (a
+ * second copy of a run in the same batch finds its try counted by the first).
+ */
+function whichCount(rows: AttemptRow[], runs: FailedRun[]): boolean[] {
+  const tasks = new Map(rows.map((r) => [Number(r.id), { ...r }]));
+  return runs.map((r) => {
+    const task = tasks.get(r.message.id);
+    if (task?.status !== 'processing' || task.run !== r.message.run || task.attempts > r.message.tries) return false;
+    task.attempts = r.message.tries + 1;
+    return true;
+  });
+}
+
 /**
  * Counts the tries that count, in one transaction of one round trip (no row stays locked while
- * this process is away): one guarded UPDATE per run, so each run learns from its own statement
- * whether it counted, and a second copy of a run in the same batch finds its try counted by the
- * first.
+ * this process is away): the tasks are locked and read, then one guarded UPDATE per group of
+ * runs that share their run, tries and error writes them. The guard is the same rule as
+ * whichCount's, so what the read says counted is what the writes changed.
  */
 async function countTries(db: Database, runs: FailedRun[]): Promise<boolean[]> {
-  const results = (await oneTrip(
-    db,
-    runs.map((r) => ({
-      sql: `UPDATE tasks SET attempts = ?, last_error = ?
-        WHERE id = ? AND status = 'processing' AND run = ? AND attempts <= ?`,
-      values: [r.message.tries + 1, errorText(r.error), r.message.id, r.message.run, r.message.tries],
-    })),
-  )) as ResultSetHeader[];
-  return results.map((result) => result.affectedRows === 1);
+  const ids = [...new Set(runs.map((r) => r.message.id))];
+  const groups = groupBy(runs, (r) => `${r.message.run}:${r.message.tries}\u0000${r.error}`);
+  const [rows] = (await oneTrip(db, [
+    { sql: 'SELECT id, status, run, attempts FROM tasks WHERE id IN (?) FOR UPDATE', values: [ids] },
+    ...groups.map((group) => {
+      const { message, error } = group[0] as FailedRun;
+      return {
+        sql: `UPDATE tasks SET attempts = ?, last_error = ?
+          WHERE id IN (?) AND status = 'processing' AND run = ? AND attempts <= ?`,
+        values: [message.tries + 1, errorText(error), group.map((r) => r.message.id), message.run, message.tries],
+      };
+    }),
+  ])) as [AttemptRow[]];
+  return whichCount(rows, runs);
 }
 
 /**
