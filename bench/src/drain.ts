@@ -130,11 +130,11 @@ export async function runDrain(
       schedulers > 1 ? `scheduler#${i + 1}` : 'scheduler',
     ),
   );
-  const consumers = Array.from({ length: executors }, (_, i) =>
-    ServiceProcess.service('consumer', env, `consumer#${i + 1}`),
+  const executorProcesses = Array.from({ length: executors }, (_, i) =>
+    ServiceProcess.service('executor', env, `executor#${i + 1}`),
   );
   const others = failureRate > 0 ? [ServiceProcess.service('dlq-processor', env)] : [];
-  const all = [...schedulerProcesses, ...consumers, ...others];
+  const all = [...schedulerProcesses, ...executorProcesses, ...others];
   const running = () => {
     for (const p of all) p.assertRunning();
   };
@@ -216,7 +216,7 @@ export async function runDrain(
       runNotOne: summary.runNotOne,
       claimsCounted,
       claimsAudit,
-      executorPeakRssMb: consumers.map((c) => c.peakRssMb() ?? Number.NaN),
+      executorPeakRssMb: executorProcesses.map((c) => c.peakRssMb() ?? Number.NaN),
       schedulerPeakRssMb: schedulerProcesses.map((s) => s.peakRssMb() ?? Number.NaN),
       cpuMicrosPerTask,
       serverCounters: serverCounters(serverBefore, serverAfter, rows),

@@ -112,8 +112,8 @@ export async function runLatency(
   const env = serviceEnv(settings, server.url, { HOST: '127.0.0.1', PORT: String(port), FAILURE_RATE: '0' });
   const api = ServiceProcess.service('task-insert', env);
   const scheduler = ServiceProcess.service('scheduler', env);
-  const consumer = ServiceProcess.service('consumer', env);
-  const all = [api, scheduler, consumer];
+  const executor = ServiceProcess.service('executor', env);
+  const all = [api, scheduler, executor];
   const agent = new Agent({ keepAlive: true, maxSockets: 64 });
   try {
     await waitForReady(port, api);
@@ -154,7 +154,7 @@ export async function runLatency(
       postP50Ms: percentile(responses, 50),
       postP99Ms: percentile(responses, 99),
       apiPeakRssMb: api.peakRssMb() ?? Number.NaN,
-      executorPeakRssMb: consumer.peakRssMb() ?? Number.NaN,
+      executorPeakRssMb: executor.peakRssMb() ?? Number.NaN,
     };
     progress(
       `${label}: insert-to-completed p50 ${figures.p50Ms.toFixed(1)} ms, p99 ${figures.p99Ms.toFixed(1)} ms, ` +
