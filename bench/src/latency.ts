@@ -9,6 +9,7 @@ import { deleteKeys } from './redis-keys.js';
 import type { DatabaseServer } from './servers.js';
 import { ServiceProcess, serviceEnv, stopAll } from './services.js';
 import type { BenchSettings } from './settings.js';
+import { openStore } from './task-store.js';
 
 export interface LatencyFigures {
   server: string;
@@ -114,6 +115,7 @@ export async function runLatency(
   const scheduler = ServiceProcess.service('scheduler', env);
   const executor = ServiceProcess.service('executor', env);
   const all = [api, scheduler, executor];
+  const { store, close: closeStore } = openStore(settings, server.url, logger);
   const agent = new Agent({ keepAlive: true, maxSockets: 64 });
   try {
     await waitForReady(port, api);
@@ -122,7 +124,7 @@ export async function runLatency(
         'the offered tasks to finish',
         async () => {
           for (const p of all) p.assertRunning();
-          return allFinished(pool);
+          return allFinished(store);
         },
         { timeoutMs: 60_000, intervalMs: 100 },
       );
@@ -166,6 +168,7 @@ export async function runLatency(
   } finally {
     agent.destroy();
     await stopAll(all);
+    await closeStore();
     await deleteKeys(redis, settings.keyPrefix);
   }
 }
