@@ -11,7 +11,7 @@ import {
   waitForPurge,
 } from './database.js';
 import { counterValue, freePort } from './http.js';
-import { cpuSeconds, pidListeningOn } from './processes.js';
+import { cpuSeconds, pidFromRedisInfo } from './processes.js';
 import { progress, waitFor } from './progress.js';
 import { deleteKeys } from './redis-keys.js';
 import { describeCounters, type ServerCounters, serverCounters, snapshotServer } from './server-counters.js';
@@ -156,7 +156,7 @@ export async function runDrain(
 
     const processes: Record<string, number | null> = {
       [server.kind]: server.pid,
-      redis: pidListeningOn(Number(new URL(settings.redisUrl).port || 6379)),
+      redis: pidFromRedisInfo(await redis.info('server')),
     };
     const cpuOf = (): Record<string, number> => {
       const cpu: Record<string, number> = {};
