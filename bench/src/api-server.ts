@@ -1,6 +1,6 @@
-// The API as the insert figure measures it: the service's own app (createApp, with the real
-// pool and queue) at `/`, and beside it, at `/noop`, a second createApp whose storage does
-// nothing. `POST /noop/tasks` therefore runs the very same stack — pino-http, the JSON
+// The API as the insert figure measures it: the service's own app (createApp from the
+// package @tasks/task-insert, with the real store) at `/`, and beside it, at `/noop`, a second
+// createApp whose store inserts nothing. `POST /noop/tasks` therefore runs the very same stack — pino-http, the JSON
 // parser, validation, the handler, the response — minus the INSERT and the announcement:
 // the baseline the insert rate is a ratio of.
 import { once } from 'node:events';
@@ -8,54 +8,30 @@ import {
   configFromEnvironment,
   createContext,
   createLogger,
-  type Database,
+  type InsertOutcome,
+  type NewTask,
   prepareDatabase,
   retryPolicy,
   runService,
-  type TaskQueue,
   TaskStore,
 } from '@tasks/common';
-import { createApp } from '@tasks/task-insert/dist/app.js';
+import { createApp } from '@tasks/task-insert';
 import express from 'express';
-import mysql from 'mysql2';
-
-/** More rows than a batch of the API ever has. */
-const MAX_BATCH = 1_000;
 
 /**
- * Answers every statement at once as "rows inserted", with increasing ids; the one SELECT of
- * the insert path (the server's auto-increment settings) as MariaDB's defaults. A query of
- * several statements (a transaction in one round trip) gets one such answer per statement.
+ * The store of the real app, except that an insert stores nothing and tells no scheduler: each
+ * task gets the next id at once. Every other verb is the real one (no route the baseline loads
+ * calls them).
  */
-function storageThatDoesNothing(): Database {
-  let nextId = 1;
-  const inserted = () => {
-    const insertId = nextId;
-    nextId += MAX_BATCH;
-    return { insertId, affectedRows: 0, warningStatus: 0 };
-  };
-  const answer = async (sql: unknown) => {
-    if (typeof sql === 'string' && /^\s*SELECT\s+@@/i.test(sql)) return [[{ mode: 1, step: 1 }], []];
-    if (typeof sql === 'string' && sql.includes(';')) {
-      // START TRANSACTION, the statements, COMMIT.
-      return [sql.split(';\n').map(inserted), []];
-    }
-    return [inserted(), []];
-  };
-  const connection = {
-    query: answer,
-    execute: answer,
-    format: (sql: string, values: Parameters<typeof mysql.format>[1]) => mysql.format(sql, values),
-    beginTransaction: async () => undefined,
-    commit: async () => undefined,
-    rollback: async () => undefined,
-    release: () => undefined,
-  };
-  return { query: answer, execute: answer, getConnection: async () => connection } as unknown as Database;
-}
+class StoreThatStoresNothing extends TaskStore {
+  private nextId = 1;
 
-/** Announces nothing. */
-const queueThatDoesNothing = { notifyInserted: async () => undefined } as unknown as TaskQueue;
+  override async insert(tasks: NewTask[]): Promise<InsertOutcome[]> {
+    return tasks.map(() => ({ id: this.nextId++ }));
+  }
+
+  override async announceInserted(): Promise<void> {}
+}
 
 const config = configFromEnvironment();
 const logger = createLogger(config, 'bench-api');
@@ -70,9 +46,9 @@ runService(logger, async () => {
     createApp({
       config,
       logger,
-      store: new TaskStore({
-        db: storageThatDoesNothing(),
-        queue: queueThatDoesNothing,
+      store: new StoreThatStoresNothing({
+        db: ctx.pool,
+        queue: ctx.queue,
         redis: ctx.redis,
         openRedis: ctx.openRedis,
         retry: retryPolicy(config),

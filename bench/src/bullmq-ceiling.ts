@@ -1,5 +1,6 @@
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
+import { cpuMicrosPerTask, pidFromRedisInfo, snapshotCpu } from './processes.js';
 import { progress } from './progress.js';
 import { deleteKeys } from './redis-keys.js';
 
@@ -10,6 +11,11 @@ export interface BullmqFigures {
   processPerSecond: number;
   jobs: number;
   concurrency: number;
+  /**
+   * CPU time per job while the worker ran them: `worker` is the bench process, in which the
+   * worker runs (and does nothing else meanwhile), `redis` the Redis server.
+   */
+  cpuMicrosPerTask: Record<string, number>;
 }
 
 const ADD_CHUNK = 1_000;
@@ -46,14 +52,18 @@ async function addJobs(queue: Queue, jobs: number): Promise<number> {
   return (performance.now() - start) / 1000;
 }
 
-/** Runs one worker until it has finished `jobs` jobs; returns the seconds from its start. */
+/**
+ * Runs one worker until it has finished `jobs` jobs; returns the seconds from its start, and
+ * the CPU time per job of the bench process and of Redis (`redisPid`) meanwhile.
+ */
 async function processJobs(
   name: string,
   connection: Connection,
   prefix: string,
   jobs: number,
   concurrency: number,
-): Promise<number> {
+  redisPid: number | null,
+): Promise<{ seconds: number; cpuMicrosPerTask: Record<string, number> }> {
   let completed = 0;
   let failed = 0;
   let finish: () => void = () => undefined;
@@ -70,16 +80,19 @@ async function processJobs(
     if (completed + failed >= jobs) finish();
   });
   await worker.waitUntilReady();
+  const processes = { worker: [process.pid], redis: redisPid === null ? [] : [redisPid] };
+  const cpuBefore = snapshotCpu(processes);
   const start = performance.now();
   const running = worker.run();
   const timeout = setTimeout(() => finish(), 120_000);
   await allDone;
   const seconds = (performance.now() - start) / 1000;
+  const cpuAfter = snapshotCpu(processes);
   clearTimeout(timeout);
   await worker.close();
   await running;
   if (completed < jobs) throw new Error(`BullMQ completed ${completed} of ${jobs} jobs (${failed} failed)`);
-  return seconds;
+  return { seconds, cpuMicrosPerTask: cpuMicrosPerTask(cpuBefore, cpuAfter, jobs) };
 }
 
 /**
@@ -98,20 +111,28 @@ export async function measureBullmq(
   const connection = connectionOf(redisUrl);
   const name = `noop-c${concurrency}`;
   const cleaner = new Redis(redisUrl);
+  const redisPid = pidFromRedisInfo(await cleaner.info('server'));
   await deleteKeys(cleaner, prefix);
   const queue = new Queue(name, { connection, prefix });
   try {
     await queue.waitUntilReady();
     if (warmUp > 0) {
       await addJobs(queue, warmUp);
-      await processJobs(name, connection, prefix, warmUp, concurrency);
+      await processJobs(name, connection, prefix, warmUp, concurrency, redisPid);
     }
     const addSeconds = await addJobs(queue, jobs);
-    const seconds = await processJobs(name, connection, prefix, jobs, concurrency);
-    const figures = { addPerSecond: jobs / addSeconds, processPerSecond: jobs / seconds, jobs, concurrency };
+    const { seconds, cpuMicrosPerTask } = await processJobs(name, connection, prefix, jobs, concurrency, redisPid);
+    const figures = {
+      addPerSecond: jobs / addSeconds,
+      processPerSecond: jobs / seconds,
+      jobs,
+      concurrency,
+      cpuMicrosPerTask,
+    };
     progress(
       `bullmq c=${concurrency}: ${jobs} jobs added at ${figures.addPerSecond.toFixed(0)}/s, ` +
-        `processed at ${figures.processPerSecond.toFixed(0)}/s (after ${warmUp} warm-up jobs)`,
+        `processed at ${figures.processPerSecond.toFixed(0)}/s (after ${warmUp} warm-up jobs); CPU µs per job: ` +
+        `worker ${cpuMicrosPerTask.worker?.toFixed(0)}, redis ${cpuMicrosPerTask.redis?.toFixed(0)}`,
     );
     return figures;
   } finally {

@@ -1,5 +1,4 @@
-import type { Database } from '@tasks/common';
-import type { RowDataPacket } from 'mysql2/promise';
+import type { Pool, RowDataPacket } from 'mysql2/promise';
 
 /**
  * Counts every pending → processing transition of `tasks` with a trigger (the claims the
@@ -7,7 +6,7 @@ import type { RowDataPacket } from 'mysql2/promise';
  * changes. The trigger adds a write per changed row, so a drain that carries it is not timed
  * against the others.
  */
-export async function installClaimsAudit(pool: Database): Promise<void> {
+export async function installClaimsAudit(pool: Pool): Promise<void> {
   await pool.query(`CREATE TABLE bench_claims (
     task_id BIGINT UNSIGNED NOT NULL,
     run INT UNSIGNED NOT NULL
@@ -26,7 +25,7 @@ export interface ClaimsCount {
   claimedTwice: number;
 }
 
-export async function countClaims(pool: Database, firstId: number, lastId: number): Promise<ClaimsCount> {
+export async function countClaims(pool: Pool, firstId: number, lastId: number): Promise<ClaimsCount> {
   const [[row]] = await pool.query<RowDataPacket[]>(
     `SELECT COUNT(*) AS transitions, COUNT(DISTINCT task_id) AS tasks FROM bench_claims WHERE task_id BETWEEN ? AND ?`,
     [firstId, lastId],

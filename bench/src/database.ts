@@ -1,15 +1,13 @@
-import {
-  countedTransaction,
-  createDatabase,
-  type Database,
-  ensureDatabase,
-  type Logger,
-  migrate,
-  sleep,
-} from '@tasks/common';
-import mysql, { type ResultSetHeader, type RowDataPacket } from 'mysql2/promise';
+import { type Logger, loadConfig, prepareDatabase, sleep, type TaskStore } from '@tasks/common';
+import mysql, { type Pool, type RowDataPacket } from 'mysql2/promise';
 
-const SEED_CHUNK = 1_000;
+/**
+ * The bench's own SQL (dropping its database, reading outcomes and server state) goes through a
+ * plain mysql2 pool of its own; what the system does (its schema, inserting tasks, the
+ * per-status counts) goes through the system's own functions and TaskStore verbs.
+ */
+
+const READ_CHUNK = 1_000;
 
 /** Drops the bench database, creates it anew and applies the migrations: every run starts empty. */
 export async function resetDatabase(url: string, logger: Logger): Promise<void> {
@@ -23,50 +21,51 @@ export async function resetDatabase(url: string, logger: Logger): Promise<void> 
   } finally {
     await connection.end();
   }
-  await ensureDatabase({ url, size: 1, connectTimeoutMs: 5_000, lockWaitTimeoutS: 5 });
-  await migrate({ url, size: 1, connectTimeoutMs: 5_000, lockWaitTimeoutS: 5 }, logger);
-}
-
-export function openPool(url: string, logger: Logger): Database {
-  return createDatabase({ url, size: 4, connectTimeoutMs: 5_000, lockWaitTimeoutS: 5 }, logger);
+  // As every service does on start: create the database, apply the migrations.
+  await prepareDatabase(loadConfig({ MYSQL_URL: url }), logger);
 }
 
 /**
- * Inserts `count` pending tasks with multi-row INSERTs in one transaction, so they appear
- * to the scheduler all at once. Returns the database's clock at the commit and the ids.
+ * A pool for the bench's own reads, its sessions in UTC as the services' are (the times it
+ * reads, `finished_at` and NOW(3), are then the same clock).
+ */
+export function openPool(url: string, logger: Logger): Pool {
+  const pool = mysql.createPool({ uri: url, connectionLimit: 4, timezone: 'Z', connectTimeout: 5_000 });
+  pool.on('connection', (connection) => {
+    connection.query("SET time_zone = '+00:00'");
+  });
+  pool.pool.on('error', (err: Error) => logger.warn({ err }, 'bench pool error'));
+  return pool;
+}
+
+/**
+ * Inserts `count` pending tasks through the store's insert verb, all in one call, which the
+ * store commits as one transaction: they appear to the schedulers all at once. Returns the
+ * database's clock after the commit, and the ids.
  */
 export async function seedPending(
-  pool: Database,
+  store: TaskStore,
+  pool: Pool,
   count: number,
   data: { message: string; time: number },
 ): Promise<{ committedAt: number; firstId: number; lastId: number }> {
-  const json = JSON.stringify(data);
-  // Counted as the API counts its inserts, so that the per-status counts stay exact.
-  const { firstId, lastId } = await countedTransaction(pool, async (trip) => {
-    let firstId = 0;
-    let lastId = 0;
-    for (let done = 0; done < count; done += SEED_CHUNK) {
-      const n = Math.min(SEED_CHUNK, count - done);
-      const rows = Array.from({ length: n }, () => [json]);
-      const [result] = (await trip([
-        { sql: 'INSERT INTO tasks (data) VALUES ?', values: [rows], move: { from: null, to: 'pending' } },
-      ])) as [ResultSetHeader];
-      if (done === 0) firstId = result.insertId;
-      lastId = result.insertId + n - 1;
-    }
-    return { firstId, lastId };
-  });
+  const outcomes = await store.insert(Array.from({ length: count }, () => ({ data, idempotencyKey: null })));
+  let firstId = Number.POSITIVE_INFINITY;
+  let lastId = 0;
+  for (const outcome of outcomes) {
+    if ('error' in outcome) throw new Error(`seeding ${count} tasks failed: ${outcome.error.message}`);
+    firstId = Math.min(firstId, outcome.id);
+    lastId = Math.max(lastId, outcome.id);
+  }
   const [[row]] = await pool.query<RowDataPacket[]>('SELECT NOW(3) AS now');
   if (!(row?.now instanceof Date)) throw new Error('the database did not say what time it is');
   return { committedAt: row.now.getTime(), firstId, lastId };
 }
 
-/** How many tasks are pending or processing, by the per-status counts the transitions keep (64 rows). */
-export async function unfinished(pool: Database): Promise<number> {
-  const [[row]] = await pool.query<RowDataPacket[]>(
-    "SELECT COALESCE(SUM(n), 0) AS n FROM task_counts WHERE status IN ('pending', 'processing')",
-  );
-  return Number(row?.n ?? 0);
+/** How many tasks are pending or processing, by the store's per-status counts (a page, never the table). */
+export async function unfinished(store: TaskStore): Promise<number> {
+  const { tasks } = await store.stats();
+  return tasks.pending + tasks.processing;
 }
 
 /**
@@ -76,8 +75,8 @@ export async function unfinished(pool: Database): Promise<number> {
  * pending one steps over (milliseconds of the server's CPU per poll on MySQL, taken from the
  * drain it watches). A wrong count cannot pass unseen: every drain checks its tasks after.
  */
-export async function allFinished(pool: Database): Promise<boolean> {
-  return (await unfinished(pool)) === 0;
+export async function allFinished(store: TaskStore): Promise<boolean> {
+  return (await unfinished(store)) === 0;
 }
 
 export interface RangeSummary {
@@ -93,7 +92,7 @@ export interface RangeSummary {
 }
 
 /** Outcome of the tasks with ids in [firstId, lastId]. */
-export async function summarizeRange(pool: Database, firstId: number, lastId: number): Promise<RangeSummary> {
+export async function summarizeRange(pool: Pool, firstId: number, lastId: number): Promise<RangeSummary> {
   const [[row]] = await pool.query<RowDataPacket[]>(
     `SELECT SUM(status = 'completed') AS completed, SUM(status = 'failed') AS failed,
             SUM(status IN ('pending', 'processing')) AS unfinished, SUM(attempts) AS attempts,
@@ -112,19 +111,19 @@ export async function summarizeRange(pool: Database, firstId: number, lastId: nu
 }
 
 /** Finish times (ms since the epoch, the database's clock) of the given tasks; unfinished ones are left out. */
-export async function finishTimes(pool: Database, ids: number[]): Promise<Map<number, number>> {
+export async function finishTimes(pool: Pool, ids: number[]): Promise<Map<number, number>> {
   const times = new Map<number, number>();
-  for (let i = 0; i < ids.length; i += SEED_CHUNK) {
+  for (let i = 0; i < ids.length; i += READ_CHUNK) {
     const [rows] = await pool.query<RowDataPacket[]>(
       'SELECT id, finished_at FROM tasks WHERE id IN (?) AND finished_at IS NOT NULL',
-      [ids.slice(i, i + SEED_CHUNK)],
+      [ids.slice(i, i + READ_CHUNK)],
     );
     for (const row of rows) times.set(Number(row.id), (row.finished_at as Date).getTime());
   }
   return times;
 }
 
-export async function serverVersion(pool: Database): Promise<string> {
+export async function serverVersion(pool: Pool): Promise<string> {
   const [[row]] = await pool.query<RowDataPacket[]>('SELECT VERSION() AS v');
   return String(row?.v ?? 'unknown');
 }
@@ -134,7 +133,7 @@ export async function serverVersion(pool: Database): Promise<string> {
  * writes, such as a warm-up's, still cost the server in the background. MariaDB reports it as
  * a status variable, MySQL 8+ as an InnoDB metric.
  */
-export async function historyListLength(pool: Database): Promise<number> {
+export async function historyListLength(pool: Pool): Promise<number> {
   const [status] = await pool.query<RowDataPacket[]>("SHOW GLOBAL STATUS LIKE 'Innodb_history_list_length'");
   if (status[0]) return Number(status[0].Value);
   const [metric] = await pool.query<RowDataPacket[]>(
@@ -149,7 +148,7 @@ export async function historyListLength(pool: Database): Promise<number> {
  * shared server keep it above 0), or has stopped shrinking for `idleMs` (MySQL's purge leaves
  * a short list alone until more comes).
  */
-export async function waitForPurge(pool: Database, baseline = 0, timeoutMs = 15_000, idleMs = 1_000): Promise<void> {
+export async function waitForPurge(pool: Pool, baseline = 0, timeoutMs = 15_000, idleMs = 1_000): Promise<void> {
   const started = performance.now();
   let last = Number.POSITIVE_INFINITY;
   let lastShrank = started;

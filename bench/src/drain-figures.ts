@@ -1,16 +1,20 @@
 import { type BullmqFigures, measureBullmq } from './bullmq-ceiling.js';
 import { type DrainContext, type DrainFigures, runDrain } from './drain.js';
+import { type GraphileFigures, measureGraphile, type PostgresServer } from './graphile-ceiling.js';
+import { bullmqRow, type Ceilings, drainRow, graphileRow, type PeerRow } from './peer-table.js';
 import { type Row, row } from './report.js';
 import { type DatabaseServer, targetFor } from './servers.js';
 import { runs } from './settings.js';
 
 /**
- * The drain figures: BullMQ's ceiling and each server's drain taking turns REPEATS times (the
- * best of each kept), the many-schedulers drain beside the drain with one, the drain with
- * failures and the scaling runs, on every server.
+ * The drain figures: the ceilings (BullMQ on Redis, graphile-worker on PostgreSQL) and each
+ * server's drain taking turns REPEATS times (the best of each kept), the many-schedulers drain
+ * beside the drain with one, the drain with failures and the scaling runs, on every server;
+ * and every drain beside both ceilings, with the CPU time of each process per task.
  */
 
-const BULLMQ_JOBS = 20_000;
+/** Jobs of each ceiling's measured drain. */
+const CEILING_JOBS = 20_000;
 const BULLMQ_JOBS_C1 = 5_000;
 export const REPEATS = 3;
 
@@ -22,8 +26,13 @@ export const EXECUTOR_RSS_BOUND_MB = 150;
 
 export interface DrainSection {
   rows: Row[];
+  /** Every drain beside the ceilings, with CPU per task (see peer-table.ts). */
+  peers: PeerRow[];
+  /** The best of each ceiling, for the drains measured elsewhere (history, latency). */
+  ceilings: Ceilings;
   details: {
     bullmq: { c16: BullmqFigures[]; c1?: BullmqFigures };
+    graphile: GraphileFigures[];
     drains: DrainFigures[];
   };
 }
@@ -32,7 +41,11 @@ function best<T>(list: T[], by: (item: T) => number): T | null {
   return list.reduce<T | null>((b, item) => (b === null || by(item) > by(b) ? item : b), null);
 }
 
-export async function drainSection(ctx: DrainContext, servers: DatabaseServer[]): Promise<DrainSection> {
+export async function drainSection(
+  ctx: DrainContext,
+  servers: DatabaseServer[],
+  postgres: PostgresServer | null,
+): Promise<DrainSection> {
   const { settings } = ctx;
   const rows: Row[] = [];
   const drains: DrainFigures[] = [];
@@ -45,12 +58,20 @@ export async function drainSection(ctx: DrainContext, servers: DatabaseServer[])
   // kept: a burst of load from elsewhere on the machine then hurts all of them or is outrun by
   // a repeat.
   const bullmqRuns: BullmqFigures[] = [];
+  const graphileRuns: GraphileFigures[] = [];
+  const measureGraphileCeiling = postgres !== null && (runs(settings, 'graphile') || measureDrain || measureSchedulers);
   const singles = new Map<DatabaseServer, DrainFigures[]>(servers.map((s) => [s, []]));
   const many = new Map<DatabaseServer, DrainFigures[]>(servers.map((s) => [s, []]));
   const turns = measureDrain || measureSchedulers ? REPEATS : 1;
-  if (runs(settings, 'bullmq') || measureDrain || measureSchedulers) {
+  const measureBullmqCeiling = runs(settings, 'bullmq') || measureDrain || measureSchedulers;
+  if (measureBullmqCeiling || measureGraphileCeiling) {
     for (let i = 0; i < turns; i++) {
-      bullmqRuns.push(await measureBullmq(settings.redisUrl, bullmqPrefix, BULLMQ_JOBS, 16, settings.warmUpRows));
+      if (measureBullmqCeiling) {
+        bullmqRuns.push(await measureBullmq(settings.redisUrl, bullmqPrefix, CEILING_JOBS, 16, settings.warmUpRows));
+      }
+      if (postgres && measureGraphileCeiling) {
+        graphileRuns.push(await measureGraphile(postgres, CEILING_JOBS, settings.warmUpRows));
+      }
       for (const server of servers) {
         if (measureDrain || measureSchedulers) {
           singles.get(server)?.push(await runDrain(ctx, server, { executors: 1, failureRate: 0 }));
@@ -63,7 +84,12 @@ export async function drainSection(ctx: DrainContext, servers: DatabaseServer[])
   }
   for (const list of [...singles.values(), ...many.values()]) drains.push(...list);
   const c16 = best(bullmqRuns, (r) => r.processPerSecond);
-  const details: DrainSection['details'] = { bullmq: { c16: bullmqRuns }, drains };
+  const graphile = best(graphileRuns, (r) => r.processPerSecond);
+  const ceilings: Ceilings = { bullmq: c16, graphile };
+  const peers: PeerRow[] = [];
+  if (c16) peers.push(bullmqRow(c16, ceilings));
+  if (graphile) peers.push(graphileRow(graphile, ceilings));
+  const details: DrainSection['details'] = { bullmq: { c16: bullmqRuns }, graphile: graphileRuns, drains };
   if (c16) {
     const repeats = bullmqRuns.length > 1 ? `, best of ${bullmqRuns.length}` : '';
     rows.push(
@@ -77,6 +103,25 @@ export async function drainSection(ctx: DrainContext, servers: DatabaseServer[])
         null,
       ),
     );
+  }
+  if (graphile) {
+    const repeats = graphileRuns.length > 1 ? `, best of ${graphileRuns.length}` : '';
+    rows.push(
+      row(
+        `graphile-worker no-op jobs, 1 runner, concurrency ${graphile.concurrency}, local queue ${graphile.localQueueSize}, batched completions${repeats}`,
+        graphile.server,
+        graphile.processPerSecond,
+        'jobs/s',
+        null,
+        '—',
+        null,
+      ),
+    );
+    if (runs(settings, 'graphile')) {
+      rows.push(
+        row('graphile-worker addJobs (one call)', graphile.server, graphile.addPerSecond, 'jobs/s', null, '—', null),
+      );
+    }
   }
   if (runs(settings, 'bullmq')) {
     const c1 = await measureBullmq(settings.redisUrl, bullmqPrefix, BULLMQ_JOBS_C1, 1, settings.warmUpRows);
@@ -96,6 +141,7 @@ export async function drainSection(ctx: DrainContext, servers: DatabaseServer[])
     if (!single) continue;
     bestSingle.set(server, single);
     if (!measureDrain) continue;
+    peers.push(drainRow(`Drain, 1 executor, best of ${list.length}`, single, server.kind, ceilings));
     const consistent = list.every((d) => d.consistent);
     const target = targetFor(server, DRAIN_TARGET);
     rows.push(
@@ -117,6 +163,9 @@ export async function drainSection(ctx: DrainContext, servers: DatabaseServer[])
     const single = bestSingle.get(server);
     if (!fastest || !single) continue;
     const consistent = list.every((d) => d.consistent);
+    peers.push(
+      drainRow(`Drain, ${schedulers} schedulers, 1 executor, best of ${list.length}`, fastest, server.kind, ceilings),
+    );
     rows.push(
       row(
         `Drain ${rowsText} tasks, ${schedulers} schedulers, 1 executor, best of ${list.length}`,
@@ -172,6 +221,7 @@ export async function drainSection(ctx: DrainContext, servers: DatabaseServer[])
     for (const server of servers) {
       const failing = await runDrain(ctx, server, { executors: 1, failureRate: 0.2 });
       drains.push(failing);
+      peers.push(drainRow('Drain, 1 executor, FAILURE_RATE=0.2', failing, server.kind, ceilings));
       rows.push(
         row(
           'Drain, 1 executor, FAILURE_RATE=0.2 (immediate retries, dead letters)',
@@ -191,6 +241,7 @@ export async function drainSection(ctx: DrainContext, servers: DatabaseServer[])
         if (executors === 1 && bestSingle.has(server)) continue;
         const figures = await runDrain(ctx, server, { executors, failureRate: 0 });
         drains.push(figures);
+        peers.push(drainRow(`Drain, ${executors} executor${executors > 1 ? 's' : ''}`, figures, server.kind, ceilings));
         if (executors === 1) bestSingle.set(server, figures);
         const single = bestSingle.get(server);
         rows.push(
@@ -221,5 +272,5 @@ export async function drainSection(ctx: DrainContext, servers: DatabaseServer[])
       ),
     );
   }
-  return { rows, details };
+  return { rows, peers, ceilings, details };
 }

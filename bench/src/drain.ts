@@ -1,4 +1,4 @@
-import { type Logger, loadConfig, queueKeys } from '@tasks/common';
+import type { Logger } from '@tasks/common';
 import type { Redis } from 'ioredis';
 import { type ClaimsCount, countClaims, installClaimsAudit } from './claims-audit.js';
 import {
@@ -11,13 +11,14 @@ import {
   waitForPurge,
 } from './database.js';
 import { counterValue, freePort } from './http.js';
-import { cpuSeconds, pidListeningOn } from './processes.js';
+import { cpuSeconds, pidFromRedisInfo } from './processes.js';
 import { progress, waitFor } from './progress.js';
 import { deleteKeys } from './redis-keys.js';
 import { describeCounters, type ServerCounters, serverCounters, snapshotServer } from './server-counters.js';
 import type { DatabaseServer } from './servers.js';
 import { ServiceProcess, serviceEnv, stopAll } from './services.js';
 import type { BenchSettings } from './settings.js';
+import { openStore } from './task-store.js';
 
 export interface DrainFigures {
   server: string;
@@ -113,12 +114,8 @@ export async function runDrain(
     ...(failureRate > 0 ? { RETRY_BACKOFF_MS: '0' } : {}),
     ...options.serviceSettings,
   });
-  const config = loadConfig(env);
-  const channel = queueKeys({
-    prefix: config.KEY_PREFIX,
-    queue: config.QUEUE_KEY,
-    deadLetter: config.DEAD_LETTER_KEY,
-  }).insertedChannel;
+  // The bench seeds, tells the schedulers and watches the counts through the services' own store.
+  const { store, close: closeStore } = openStore(settings, server.url, logger);
 
   // Each scheduler serves its metrics on a port of its own: their tasks_claimed_total count the claims.
   const metricsPorts: number[] = [];
@@ -130,11 +127,11 @@ export async function runDrain(
       schedulers > 1 ? `scheduler#${i + 1}` : 'scheduler',
     ),
   );
-  const consumers = Array.from({ length: executors }, (_, i) =>
-    ServiceProcess.service('consumer', env, `consumer#${i + 1}`),
+  const executorProcesses = Array.from({ length: executors }, (_, i) =>
+    ServiceProcess.service('executor', env, `executor#${i + 1}`),
   );
   const others = failureRate > 0 ? [ServiceProcess.service('dlq-processor', env)] : [];
-  const all = [...schedulerProcesses, ...consumers, ...others];
+  const all = [...schedulerProcesses, ...executorProcesses, ...others];
   const running = () => {
     for (const p of all) p.assertRunning();
   };
@@ -144,13 +141,13 @@ export async function runDrain(
     return sum;
   };
   try {
-    await seedPending(pool, settings.warmUpRows, TASK);
-    await redis.publish(channel, '1');
+    await seedPending(store, pool, settings.warmUpRows, TASK);
+    await store.announceInserted();
     await waitFor(
       'the warm-up tasks to finish',
       async () => {
         running();
-        return allFinished(pool);
+        return allFinished(store);
       },
       { timeoutMs: 60_000, intervalMs: 100 },
     );
@@ -159,7 +156,7 @@ export async function runDrain(
 
     const processes: Record<string, number | null> = {
       [server.kind]: server.pid,
-      redis: pidListeningOn(Number(new URL(settings.redisUrl).port || 6379)),
+      redis: pidFromRedisInfo(await redis.info('server')),
     };
     const cpuOf = (): Record<string, number> => {
       const cpu: Record<string, number> = {};
@@ -173,19 +170,19 @@ export async function runDrain(
     // Counted from the seed's commit: what the drain costs, not the bench's INSERT. (The
     // schedulers poll, so one may claim a batch before they are told; the snapshots are quick.)
     const claimedBefore = await claimed();
-    const seeded = await seedPending(pool, rows, TASK);
+    const seeded = await seedPending(store, pool, rows, TASK);
     const cpuBefore = cpuOf();
     const serverBefore = await snapshotServer(server);
-    await redis.publish(channel, '1');
+    await store.announceInserted();
     progress(`${label}: ${rows} pending rows committed, draining`);
     let lastReport = performance.now();
     await waitFor(
       'the drain to finish',
       async () => {
         running();
-        if (await allFinished(pool)) return true;
+        if (await allFinished(store)) return true;
         if (performance.now() - lastReport > 2_000) {
-          progress(`${label}: ${await unfinished(pool)} left`);
+          progress(`${label}: ${await unfinished(store)} left`);
           lastReport = performance.now();
         }
         return false;
@@ -216,7 +213,7 @@ export async function runDrain(
       runNotOne: summary.runNotOne,
       claimsCounted,
       claimsAudit,
-      executorPeakRssMb: consumers.map((c) => c.peakRssMb() ?? Number.NaN),
+      executorPeakRssMb: executorProcesses.map((c) => c.peakRssMb() ?? Number.NaN),
       schedulerPeakRssMb: schedulerProcesses.map((s) => s.peakRssMb() ?? Number.NaN),
       cpuMicrosPerTask,
       serverCounters: serverCounters(serverBefore, serverAfter, rows),
@@ -244,6 +241,7 @@ export async function runDrain(
     return figures;
   } finally {
     await stopAll(all);
+    await closeStore();
     await deleteKeys(redis, settings.keyPrefix);
   }
 }

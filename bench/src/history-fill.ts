@@ -1,4 +1,4 @@
-import { recountStatuses } from '@tasks/common';
+import type { TaskStore } from '@tasks/common';
 import mysql, { type RowDataPacket } from 'mysql2/promise';
 import type { DatabaseServer } from './servers.js';
 
@@ -26,7 +26,7 @@ export interface FillFigures {
   /** Seconds of the INSERTs, then of ANALYZE TABLE. */
   insertSeconds: number;
   analyzeSeconds: number;
-  /** Seconds of setting the per-status counts from the table (recountStatuses). */
+  /** Seconds of setting the per-status counts from the table (the store's recount). */
   recountSeconds: number;
   /** Whether the fill was kept out of the binary log (its own session's sql_log_bin=0; see below). */
   binlogSkipped: boolean;
@@ -46,7 +46,12 @@ function utcDatetime(ms: number): string {
  * rows would otherwise add gigabytes of binary log to a shared server at every run. The drains
  * and reads measured afterwards run with the binary log as configured.
  */
-export async function fillHistory(server: DatabaseServer, rows: number, now = Date.now()): Promise<FillFigures> {
+export async function fillHistory(
+  server: DatabaseServer,
+  store: TaskStore,
+  rows: number,
+  now = Date.now(),
+): Promise<FillFigures> {
   const connection = await mysql.createConnection({ uri: server.url, timezone: 'Z' });
   try {
     await connection.query("SET time_zone = '+00:00'");
@@ -93,9 +98,9 @@ export async function fillHistory(server: DatabaseServer, rows: number, now = Da
     const analyzing = performance.now();
     await connection.query('ANALYZE TABLE tasks');
     const analyzeSeconds = (performance.now() - analyzing) / 1000;
-    // Rows loaded around the status writes: the per-status counts are set from the table.
+    // Rows loaded around the status writes: the store sets its per-status counts from the table.
     const recounting = performance.now();
-    const counts = await recountStatuses(server.pool);
+    const counts = await store.recount();
     const recountSeconds = (performance.now() - recounting) / 1000;
     return {
       rows,

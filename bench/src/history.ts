@@ -1,5 +1,5 @@
 import { Agent } from 'node:http';
-import { countByStatus, type Logger } from '@tasks/common';
+import type { Logger } from '@tasks/common';
 import type { Redis } from 'ioredis';
 import { resetDatabase } from './database.js';
 import { type DrainFigures, runDrain } from './drain.js';
@@ -11,6 +11,7 @@ import { deleteKeys } from './redis-keys.js';
 import type { DatabaseServer } from './servers.js';
 import { ServiceProcess, serviceEnv } from './services.js';
 import type { BenchSettings } from './settings.js';
+import { openStore } from './task-store.js';
 
 /**
  * The operator's reads and a drain on a table of `historyRows` finished tasks, beside the same
@@ -76,26 +77,31 @@ async function measureRetention(
   ctx: { settings: BenchSettings; logger: Logger; redis: Redis },
   server: DatabaseServer,
 ): Promise<RetentionFigures> {
-  // The kept per-status counts (64 rows) rather than COUNT(*) over the ten million.
-  const count = async () => Object.values(await countByStatus(server.pool)).reduce((sum, n) => sum + n, 0);
+  // The store's per-status counts (64 rows) rather than COUNT(*) over the ten million.
+  const { store, close } = openStore(ctx.settings, server.url, ctx.logger);
+  const count = async () => Object.values((await store.stats()).tasks).reduce((sum, n) => sum + n, 0);
   const without: DrainFigures[] = [];
   const withRetention: DrainFigures[] = [];
   let deleted = 0;
-  for (let i = 0; i < 2; i++) {
-    without.push(
-      await runDrain(ctx, server, { executors: 1, failureRate: 0, keepRows: true, rows: RETENTION_DRAIN_ROWS }),
-    );
-    const before = await count();
-    const drain = await runDrain(ctx, server, {
-      executors: 1,
-      failureRate: 0,
-      keepRows: true,
-      rows: RETENTION_DRAIN_ROWS,
-      serviceSettings: { RETENTION_DAYS: String(RETENTION_DAYS) },
-    });
-    withRetention.push(drain);
-    // The drain added its tasks (and its warm-up's); what is missing was deleted.
-    deleted += before + RETENTION_DRAIN_ROWS + ctx.settings.warmUpRows - (await count());
+  try {
+    for (let i = 0; i < 2; i++) {
+      without.push(
+        await runDrain(ctx, server, { executors: 1, failureRate: 0, keepRows: true, rows: RETENTION_DRAIN_ROWS }),
+      );
+      const before = await count();
+      const drain = await runDrain(ctx, server, {
+        executors: 1,
+        failureRate: 0,
+        keepRows: true,
+        rows: RETENTION_DRAIN_ROWS,
+        serviceSettings: { RETENTION_DAYS: String(RETENTION_DAYS) },
+      });
+      withRetention.push(drain);
+      // The drain added its tasks (and its warm-up's); what is missing was deleted.
+      deleted += before + RETENTION_DRAIN_ROWS + ctx.settings.warmUpRows - (await count());
+    }
+  } finally {
+    await close();
   }
   const best = (list: DrainFigures[]) => list.reduce((b, d) => (d.perSecond > b.perSecond ? d : b));
   return {
@@ -184,7 +190,13 @@ async function measureTable(
   progress(`${label}: filling`);
   await resetDatabase(server.url, logger);
   await deleteKeys(redis, settings.keyPrefix);
-  const fill = await fillHistory(server, rows);
+  const { store, close } = openStore(settings, server.url, logger);
+  let fill: FillFigures;
+  try {
+    fill = await fillHistory(server, store, rows);
+  } finally {
+    await close();
+  }
   const flushSeconds = await waitForFlush(server);
   progress(
     `${label}: filled in ${fill.insertSeconds.toFixed(1)} s (${(rows / fill.insertSeconds).toFixed(0)} rows/s; ` +

@@ -4,11 +4,13 @@ import { sleep } from '@tasks/common';
 import type { Redis } from 'ioredis';
 import { allFinished, finishTimes, resetDatabase } from './database.js';
 import { freePort, waitForReady } from './http.js';
+import { cpuMicrosPerTask, pidFromRedisInfo, snapshotCpu } from './processes.js';
 import { percentile, progress, waitFor } from './progress.js';
 import { deleteKeys } from './redis-keys.js';
 import type { DatabaseServer } from './servers.js';
 import { ServiceProcess, serviceEnv, stopAll } from './services.js';
 import type { BenchSettings } from './settings.js';
+import { openStore } from './task-store.js';
 
 export interface LatencyFigures {
   server: string;
@@ -25,6 +27,8 @@ export interface LatencyFigures {
   postP99Ms: number;
   apiPeakRssMb: number;
   executorPeakRssMb: number;
+  /** CPU time per task of each process (the API, the scheduler, the executor, the servers) over the measured seconds and the drain after. */
+  cpuMicrosPerTask: Record<string, number>;
 }
 
 interface Sent {
@@ -110,10 +114,11 @@ export async function runLatency(
   await deleteKeys(redis, settings.keyPrefix);
   const port = await freePort();
   const env = serviceEnv(settings, server.url, { HOST: '127.0.0.1', PORT: String(port), FAILURE_RATE: '0' });
-  const api = ServiceProcess.service('task-insert', env);
+  const api = ServiceProcess.service('task-insert', env, 'api');
   const scheduler = ServiceProcess.service('scheduler', env);
-  const consumer = ServiceProcess.service('consumer', env);
-  const all = [api, scheduler, consumer];
+  const executor = ServiceProcess.service('executor', env);
+  const all = [api, scheduler, executor];
+  const { store, close: closeStore } = openStore(settings, server.url, logger);
   const agent = new Agent({ keepAlive: true, maxSockets: 64 });
   try {
     await waitForReady(port, api);
@@ -122,7 +127,7 @@ export async function runLatency(
         'the offered tasks to finish',
         async () => {
           for (const p of all) p.assertRunning();
-          return allFinished(pool);
+          return allFinished(store);
         },
         { timeoutMs: 60_000, intervalMs: 100 },
       );
@@ -130,8 +135,16 @@ export async function runLatency(
     await offer(agent, port, rate, 2);
     await drained();
     progress(`${label}: measuring`);
+    const processes: Record<string, number[]> = {
+      ...Object.fromEntries(all.map((p) => [p.label, p.tree()])),
+      [server.kind]: server.pid === null ? [] : [server.pid],
+    };
+    const redisPid = pidFromRedisInfo(await redis.info('server'));
+    if (redisPid !== null) processes.redis = [redisPid];
+    const cpuBefore = snapshotCpu(processes);
     const sent = await offer(agent, port, rate, seconds);
     await drained();
+    const cpu = cpuMicrosPerTask(cpuBefore, snapshotCpu(processes), sent.length);
     const ok = sent.filter((s): s is Sent & { id: number } => s.id !== null);
     const finished = await finishTimes(
       pool,
@@ -154,18 +167,23 @@ export async function runLatency(
       postP50Ms: percentile(responses, 50),
       postP99Ms: percentile(responses, 99),
       apiPeakRssMb: api.peakRssMb() ?? Number.NaN,
-      executorPeakRssMb: consumer.peakRssMb() ?? Number.NaN,
+      executorPeakRssMb: executor.peakRssMb() ?? Number.NaN,
+      cpuMicrosPerTask: cpu,
     };
     progress(
       `${label}: insert-to-completed p50 ${figures.p50Ms.toFixed(1)} ms, p99 ${figures.p99Ms.toFixed(1)} ms, ` +
         `max ${figures.maxMs.toFixed(1)} ms; POST p50 ${figures.postP50Ms.toFixed(1)} ms, ` +
-        `p99 ${figures.postP99Ms.toFixed(1)} ms; ${figures.errors} errors`,
+        `p99 ${figures.postP99Ms.toFixed(1)} ms; ${figures.errors} errors; CPU µs per task: ` +
+        Object.entries(cpu)
+          .map(([name, us]) => `${name} ${us.toFixed(0)}`)
+          .join(', '),
     );
     for (const p of all) if (p.logLines > 0) progress(`${label}: ${p.label} logged: ${p.logSummary()}`);
     return figures;
   } finally {
     agent.destroy();
     await stopAll(all);
+    await closeStore();
     await deleteKeys(redis, settings.keyPrefix);
   }
 }

@@ -11,15 +11,17 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { runApiWorkers, type WorkersFigures } from './api-workers.js';
 import { drainSection } from './drain-figures.js';
+import { type PostgresServer, probePostgres } from './graphile-ceiling.js';
 import { BASELINE_ROWS, type HistoryFigures, runHistory } from './history.js';
 import { historyRows } from './history-rows.js';
 import { type InsertFigures, runInsert } from './insert.js';
 import { type LatencyFigures, runLatency } from './latency.js';
+import { drainRow, type PeerRow, peerTable } from './peer-table.js';
 import { progress } from './progress.js';
 import { measureRedis } from './redis-ceiling.js';
 import { type HistoryRow, historyTable, markdownTable, type Row, row } from './report.js';
 import { announceMissing, closeServers, missingServerBanner, resolveServers } from './servers.js';
-import { readSettings, runs } from './settings.js';
+import { type BenchSettings, readSettings, runs } from './settings.js';
 
 const run = promisify(execFile);
 const RESULTS = new URL('../results/', import.meta.url);
@@ -59,14 +61,38 @@ function groupedByFigure(rows: Row[]): Row[] {
     .map(({ r }) => r);
 }
 
+/** The loud line for a PostgreSQL that does not answer: the run goes on without graphile-worker's ceiling. */
+function missingPostgresBanner(missing: { url: string; error: string } | null): string[] {
+  return missing
+    ? [
+        `!!! PostgreSQL at ${missing.url} could not be reached (${missing.error}): the graphile-worker ceiling is ` +
+          'MISSING from this run, and no drain is compared to it. Start PostgreSQL (or set BENCH_POSTGRES_URL) and run again.',
+      ]
+    : [];
+}
+
+/** PostgreSQL for graphile-worker's ceiling, when a section that needs it runs. */
+async function resolvePostgres(
+  settings: BenchSettings,
+): Promise<{ postgres: PostgresServer | null; missing: { url: string; error: string } | null }> {
+  if (!(runs(settings, 'graphile') || runs(settings, 'drain') || runs(settings, 'schedulers'))) {
+    return { postgres: null, missing: null };
+  }
+  const probed = await probePostgres(settings.postgresUrl);
+  return 'error' in probed ? { postgres: null, missing: probed } : { postgres: probed, missing: null };
+}
+
 async function main(): Promise<void> {
   const settings = readSettings();
   const logger = pino({ name: 'bench', level: 'warn' }, pino.destination(2));
   const { servers, missing } = await resolveServers(settings, logger);
   announceMissing(missing);
+  const { postgres, missing: missingPostgres } = await resolvePostgres(settings);
+  for (const line of missingPostgresBanner(missingPostgres)) progress(line);
   const redis = new Redis(settings.redisUrl);
   const started = new Date();
   const rows: Row[] = [];
+  const peers: PeerRow[] = [];
   const history: HistoryRow[] = [];
   const details: Record<string, unknown> = {};
   try {
@@ -79,10 +105,13 @@ async function main(): Promise<void> {
       databases: servers.map((s) => s.version),
       redis: /redis_version:(\S+)/.exec(await redis.info('server'))?.[1] ?? 'unknown',
       bullmq: packageVersion('bullmq'),
+      graphileWorker: packageVersion('graphile-worker'),
+      postgres: postgres?.version ?? null,
     };
     progress(
       `machine: ${machine.cpus} cpus (${machine.cpuModel}), ${machine.memoryGiB} GiB, node ${machine.node}, ` +
-        `redis ${machine.redis}; servers: ${servers.map((s) => `${s.label} (${s.url})`).join(', ')}`,
+        `redis ${machine.redis}; servers: ${servers.map((s) => `${s.label} (${s.url})`).join(', ')}` +
+        `${postgres ? `; graphile-worker ${machine.graphileWorker} on ${postgres.label} (${postgres.url})` : ''}`,
     );
     for (const s of servers) progress(`${s.label} settings: ${JSON.stringify(s.variables)}`);
     if (Object.keys(settings.serviceOverrides).length > 0) {
@@ -91,6 +120,7 @@ async function main(): Promise<void> {
     details.machine = machine;
     details.servers = servers.map((s) => ({ label: s.label, version: s.version, url: s.url, variables: s.variables }));
     details.missingServers = missing;
+    details.missingPostgres = missingPostgres;
     details.serviceOverrides = settings.serviceOverrides;
 
     if (runs(settings, 'redis')) {
@@ -106,8 +136,9 @@ async function main(): Promise<void> {
       }
     }
 
-    const drains = await drainSection({ settings, logger, redis }, servers);
+    const drains = await drainSection({ settings, logger, redis }, servers, postgres);
     rows.push(...drains.rows);
+    peers.push(...drains.peers);
     Object.assign(details, drains.details);
 
     const inserts: InsertFigures[] = [];
@@ -181,6 +212,14 @@ async function main(): Promise<void> {
       for (const server of servers) {
         const latency = await runLatency(settings, server, logger, redis);
         all.push(latency);
+        peers.push(
+          drainRow(
+            `Latency run: API, scheduler, 1 executor, ${latency.rate.toLocaleString('en-US')} tasks/s offered`,
+            { server: server.label, perSecond: latency.rate, cpuMicrosPerTask: latency.cpuMicrosPerTask },
+            server.kind,
+            null,
+          ),
+        );
         const offered = `${latency.rate.toLocaleString('en-US')}/s`;
         const percentiles = [
           ['p50', latency.p50Ms, LATENCY_BOUNDS_MS.p50],
@@ -219,16 +258,34 @@ async function main(): Promise<void> {
       for (const server of servers) {
         const figures = await runHistory({ settings, logger, redis }, server);
         all.push(figures);
+        for (const table of [figures.baseline, figures.history]) {
+          const on = `on ${table.rows.toLocaleString('en-US')} rows`;
+          peers.push(drainRow(`Drain, 1 executor, ${on}`, table.drain, server.kind, drains.ceilings));
+          if (table.retention) {
+            const { without, with: withRetention, days } = table.retention;
+            const tasks = table.retention.rows.toLocaleString('en-US');
+            peers.push(drainRow(`Drain of ${tasks}, ${on}, best of 2`, without, server.kind, drains.ceilings));
+            peers.push(
+              drainRow(
+                `Drain of ${tasks}, ${on}, retention ${days} days deleting, best of 2`,
+                withRetention,
+                server.kind,
+                drains.ceilings,
+              ),
+            );
+          }
+        }
         history.push(...historyRows(figures));
       }
       details.history = all;
     }
 
     const grouped = groupedByFigure(rows);
-    const banner = missingServerBanner(missing);
+    const banner = [...missingServerBanner(missing), ...missingPostgresBanner(missingPostgres)];
     const tables = [
       ...(banner.length > 0 ? [banner.join('\n')] : []),
       ...(grouped.length > 0 ? [markdownTable(grouped)] : []),
+      ...(peers.length > 0 ? [peerTable(peers)] : []),
       ...(history.length > 0
         ? [historyTable(history, Math.min(BASELINE_ROWS, settings.historyRows), settings.historyRows)]
         : []),
@@ -237,6 +294,7 @@ async function main(): Promise<void> {
     process.stdout.write(`\n${table}\n\n`);
     const passed = grouped.every((r) => r.pass !== false) && history.every((r) => r.pass !== false);
     announceMissing(missing);
+    for (const line of missingPostgresBanner(missingPostgres)) progress(line);
     progress(passed ? 'every target met' : 'some targets missed');
     await mkdir(RESULTS, { recursive: true });
     const file = new URL('latest.json', RESULTS);
@@ -251,6 +309,7 @@ async function main(): Promise<void> {
           seconds: (finished.getTime() - started.getTime()) / 1000,
           passed,
           rows: grouped,
+          peerRows: peers,
           historyRows: history,
           table,
           ...details,

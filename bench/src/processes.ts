@@ -3,6 +3,7 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 /**
  * What /proc says about processes: CPU time, peak memory, children, and which process listens
  * on a TCP port (so each server's CPU is counted, with MariaDB and MySQL running side by side).
+ * CPU time is utime + stime of /proc/<pid>/stat, in clock ticks (1/100 s).
  */
 
 const CLOCK_TICKS = 100;
@@ -100,4 +101,42 @@ export function pidListeningOn(port: number): number | null {
     }
   }
   return null;
+}
+
+/** The pid Redis reports for itself (`process_id` of INFO server); null when it says none. */
+export function pidFromRedisInfo(info: string): number | null {
+  const match = /^process_id:(\d+)/m.exec(info);
+  return match ? Number(match[1]) : null;
+}
+
+/** CPU seconds of each process of named groups at one moment: group → pid → seconds. */
+export type CpuSnapshot = Map<string, Map<number, number>>;
+
+export function snapshotCpu(groups: Record<string, number[]>): CpuSnapshot {
+  const snapshot: CpuSnapshot = new Map();
+  for (const [name, pids] of Object.entries(groups)) {
+    const each = new Map<number, number>();
+    for (const pid of pids) {
+      const seconds = cpuSeconds(pid);
+      if (seconds !== null) each.set(pid, seconds);
+    }
+    snapshot.set(name, each);
+  }
+  return snapshot;
+}
+
+/**
+ * The CPU time each group used between two snapshots, in µs per task. A process of `after`
+ * that `before` does not have (a connection opened meanwhile) counts from its start; one that
+ * ended meanwhile is not in `after`, and its time is lost. NaN for a group with no process.
+ */
+export function cpuMicrosPerTask(before: CpuSnapshot, after: CpuSnapshot, tasks: number): Record<string, number> {
+  const perTask: Record<string, number> = {};
+  for (const [name, pids] of after) {
+    const earlier = before.get(name);
+    let seconds = 0;
+    for (const [pid, now] of pids) seconds += now - (earlier?.get(pid) ?? 0);
+    perTask[name] = pids.size === 0 ? Number.NaN : (seconds * 1e6) / tasks;
+  }
+  return perTask;
 }

@@ -46,7 +46,7 @@ export function number(value: number): string {
 }
 
 /** Cells as a Markdown table, columns padded so it also reads well in a terminal. */
-function table(header: string[], cells: string[][]): string {
+export function table(header: string[], cells: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] ?? '').length)));
   const line = (c: string[]) => `| ${c.map((s, i) => s.padEnd(widths[i] ?? 0)).join(' | ')} |`;
   return [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...cells.map(line)].join('\n');

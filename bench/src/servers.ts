@@ -1,5 +1,5 @@
-import type { Database, Logger } from '@tasks/common';
-import mysql, { type RowDataPacket } from 'mysql2/promise';
+import type { Logger } from '@tasks/common';
+import mysql, { type Pool, type RowDataPacket } from 'mysql2/promise';
 import { openPool, resetDatabase } from './database.js';
 import { pidListeningOn } from './processes.js';
 import { progress } from './progress.js';
@@ -15,7 +15,7 @@ export interface DatabaseServer {
   /** The server process (found by its listening port), for its CPU time; null when not found. */
   pid: number | null;
   /** A pool on the bench database, for the bench's own reads; open from resolveServers to closeServers. */
-  pool: Database;
+  pool: Pool;
   /** Whether performance_schema is on: then each drain records where the server spent its time. */
   performanceSchema: boolean;
   /** Settings that explain its figures (durability, binary log, buffer pool), as the server reports them. */

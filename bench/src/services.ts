@@ -8,7 +8,7 @@ import type { BenchSettings } from './settings.js';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BENCH_DIR = fileURLToPath(new URL('../', import.meta.url));
 
-export type ServiceName = 'task-insert' | 'scheduler' | 'consumer' | 'dlq-processor';
+export type ServiceName = 'task-insert' | 'scheduler' | 'executor' | 'dlq-processor';
 
 /**
  * The environment of every service the bench starts: the server's database, the run's key

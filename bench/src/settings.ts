@@ -13,6 +13,12 @@ export interface BenchSettings {
    */
   defaultServers: boolean;
   redisUrl: string;
+  /**
+   * The PostgreSQL database graphile-worker's ceiling runs in (created and dropped by each
+   * measurement; its name must start with `bench`). When the server does not answer, the run
+   * goes on without that ceiling and says so loudly.
+   */
+  postgresUrl: string;
   /** Prepended to every Redis key the bench or its services touch; deleted before and after. */
   keyPrefix: string;
   /** Rows seeded for each drain. */
@@ -50,6 +56,7 @@ export interface BenchSettings {
 export const SECTIONS = [
   'redis',
   'bullmq',
+  'graphile',
   'drain',
   'schedulers',
   'failures',
@@ -131,6 +138,10 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): BenchSetting
     mysqlUrls,
     defaultServers: named === undefined || named === '',
     redisUrl: loopbackUrl('BENCH_REDIS_URL', env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'),
+    postgresUrl: loopbackUrl(
+      'BENCH_POSTGRES_URL',
+      env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/bench_graphile',
+    ),
     keyPrefix: env.BENCH_KEY_PREFIX ?? 'bench:',
     drainRows: Math.round(positive('BENCH_DRAIN_ROWS', env.BENCH_DRAIN_ROWS, 20_000)),
     warmUpRows: Math.round(positive('BENCH_WARMUP_ROWS', env.BENCH_WARMUP_ROWS, 5_000)),

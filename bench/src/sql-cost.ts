@@ -1,23 +1,25 @@
-// `node bench/dist/sql-cost.js`: what the drain's SQL costs each server, alone. The product's
-// own claim (claimPending) and completion (completeRuns, its Redis half left out) take tasks
-// from pending to completed in batches, one after the other on one connection each, with no
-// service process and no Redis in between: the server's CPU per task is then what the SQL
-// costs it. Each variant changes one thing a deployment can change without touching the code
+// `node bench/dist/sql-cost.js`: what the drain's SQL costs each server, alone. The store's own
+// verbs, claim (then fetch) and complete, take tasks from pending to completed in batches, one
+// after the other, with no service process in between (Redis carries the messages, on the
+// bench's keys): the server's CPU per task is then what the SQL costs it. Each variant changes one thing a deployment can change without touching the code
 // (a session variable, the table's row format, the batch size) and is measured REPEATS
 // times, in turns with the others; the table shows the medians. The server's CPU is counted
 // during the cycle and until InnoDB has purged what the cycle left (MySQL purges as it goes,
 // MariaDB mostly afterwards), from /proc: other clients of a shared server add to it.
 // Prints a Markdown table per server and the plans of the claim's statements.
-import { claimPending, completeRuns, createDatabase, type Database, type TaskQueue } from '@tasks/common';
+import type { TaskStore } from '@tasks/common';
+import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { historyListLength, resetDatabase, seedPending, waitForPurge } from './database.js';
 import { CLAIM_SELECT, explain } from './plans.js';
 import { cpuSeconds } from './processes.js';
 import { progress } from './progress.js';
+import { deleteKeys } from './redis-keys.js';
 import { number } from './report.js';
 import { type ServerCounters, serverCounters, snapshotServer } from './server-counters.js';
 import { announceMissing, closeServers, type DatabaseServer, resolveServers } from './servers.js';
-import { readSettings } from './settings.js';
+import { type BenchSettings, readSettings } from './settings.js';
+import { openStore } from './task-store.js';
 
 const REPEATS = Number(process.env.SQL_COST_REPEATS ?? 3);
 const TASKS = Number(process.env.SQL_COST_TASKS ?? 20_000);
@@ -63,10 +65,8 @@ const VARIANTS: Variant[] = [
   { name: 'diagnostic: without the (status, id) index', table: ['ALTER TABLE tasks DROP INDEX tasks_status_id'] },
 ];
 
-/** The queue half of the transitions, left out: every acknowledgement "holds". */
-const noQueue = {
-  tasks: { ack: async (tokens: string[]) => tokens.length },
-} as unknown as TaskQueue;
+/** How long a fetched batch stays leased: far longer than a batch takes to complete. */
+const LEASE_MS = 60_000;
 
 interface Measure {
   variant: string;
@@ -79,36 +79,49 @@ interface Measure {
 }
 
 /** Claims and completes every pending task, a batch at a time, as the scheduler and an executor would. */
-async function cycle(pool: Database, batch: number): Promise<number> {
+async function cycle(store: TaskStore, batch: number): Promise<number> {
   let done = 0;
   for (;;) {
-    const { dispatched } = await claimPending(pool, batch);
+    const { dispatched, busy } = await store.claim(batch);
+    if (busy) continue;
     if (dispatched.length === 0) return done;
-    await completeRuns(
-      { pool, queue: noQueue },
-      dispatched.map((m) => ({ id: m.id, run: m.run, tries: m.tries, token: String(m.id) })),
-    );
-    done += dispatched.length;
+    for (let left = dispatched.length; left > 0; ) {
+      const { leased } = await store.fetch(left, LEASE_MS);
+      if (leased.length === 0) throw new Error(`${left} dispatched messages are not on the ready list`);
+      await store.complete(
+        leased.flatMap(({ token, message }) =>
+          message ? [{ id: message.id, run: message.run, tries: message.tries, token }] : [],
+        ),
+      );
+      left -= leased.length;
+      done += leased.length;
+    }
   }
 }
 
-async function measure(server: DatabaseServer, variant: Variant): Promise<Measure> {
+async function measure(
+  settings: BenchSettings,
+  redis: Redis,
+  server: DatabaseServer,
+  variant: Variant,
+): Promise<Measure> {
   const logger = pino({ level: 'warn' });
   await resetDatabase(server.url, logger);
+  await deleteKeys(redis, settings.keyPrefix);
   for (const sql of variant.table ?? []) await server.pool.query(sql);
   if (variant.global) await server.pool.query(variant.global.set);
-  const pool = createDatabase({ url: server.url, size: 2, connectTimeoutMs: 5_000, lockWaitTimeoutS: 5 }, logger);
+  const { store, close } = openStore(settings, server.url, logger);
   try {
     const batch = variant.batch ?? 1_000;
     const baseline = await historyListLength(server.pool);
-    await seedPending(server.pool, WARM_UP, TASK);
-    await cycle(pool, batch);
+    await seedPending(store, server.pool, WARM_UP, TASK);
+    await cycle(store, batch);
     await waitForPurge(server.pool, baseline, 30_000);
-    await seedPending(server.pool, TASKS, TASK);
+    await seedPending(store, server.pool, TASKS, TASK);
     const before = await snapshotServer(server);
     const cpu = cpuSeconds(server.pid) ?? Number.NaN;
     const started = performance.now();
-    const done = await cycle(pool, batch);
+    const done = await cycle(store, batch);
     const wall = performance.now() - started;
     const cpuAfter = cpuSeconds(server.pid) ?? Number.NaN;
     const after = await snapshotServer(server);
@@ -129,13 +142,16 @@ async function measure(server: DatabaseServer, variant: Variant): Promise<Measur
     };
   } finally {
     if (variant.global) await server.pool.query(variant.global.reset);
-    await pool.end();
+    await close();
+    await deleteKeys(redis, settings.keyPrefix);
   }
 }
 
-async function plans(server: DatabaseServer): Promise<string[]> {
-  await resetDatabase(server.url, pino({ level: 'warn' }));
-  const { firstId } = await seedPending(server.pool, 5_000, TASK);
+async function plans(settings: BenchSettings, server: DatabaseServer): Promise<string[]> {
+  const logger = pino({ level: 'warn' });
+  await resetDatabase(server.url, logger);
+  const { store, close } = openStore(settings, server.url, logger);
+  const { firstId } = await seedPending(store, server.pool, 5_000, TASK).finally(close);
   // The first batch claimed, as the completion finds it.
   await server.pool.query(
     `UPDATE tasks SET status = 'processing', run = 1, dispatched_at = NOW(3) WHERE id BETWEEN ? AND ?`,
@@ -176,6 +192,7 @@ async function main(): Promise<void> {
   const logger = pino({ level: 'warn' });
   const { servers, missing } = await resolveServers(settings, logger);
   announceMissing(missing);
+  const redis = new Redis(settings.redisUrl);
   try {
     for (const server of servers) {
       const variants = VARIANTS.filter(
@@ -184,7 +201,7 @@ async function main(): Promise<void> {
       const results = new Map<string, Measure[]>(variants.map((v) => [v.name, []]));
       for (let i = 0; i < REPEATS; i++) {
         for (const variant of variants) {
-          const m = await measure(server, variant);
+          const m = await measure(settings, redis, server, variant);
           results.get(variant.name)?.push(m);
           progress(
             `${server.label} ${variant.name}: ${m.cpuMicrosPerTask.toFixed(1)} µs CPU (${m.cpuWithPurgeMicrosPerTask.toFixed(1)} ` +
@@ -194,7 +211,8 @@ async function main(): Promise<void> {
         }
       }
       const header =
-        '| variant | server CPU µs/task, with the purge | during the cycle | wall µs/task | binlog B/task | redo B/task | over 20,000 tasks |';
+        '| variant | server CPU µs/task, with the purge | during the cycle | wall µs/task | binlog B/task | redo B/task | ' +
+        `over ${TASKS.toLocaleString('en-US')} tasks |`;
       const lines = [header, '|---|---|---|---|---|---|---|'];
       const median = (values: number[]) =>
         [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
@@ -218,11 +236,12 @@ async function main(): Promise<void> {
           process.stdout.write(`- ${number(s.microsPerTask)} µs/task, ${s.calls} calls: ${s.statement}\n`);
         }
       }
-      process.stdout.write(`\nPlans:\n\n${(await plans(server)).map((l) => `- ${l}`).join('\n')}\n`);
+      process.stdout.write(`\nPlans:\n\n${(await plans(settings, server)).map((l) => `- ${l}`).join('\n')}\n`);
       await resetDatabase(server.url, logger);
     }
   } finally {
     await closeServers(servers);
+    redis.disconnect();
   }
 }
 
