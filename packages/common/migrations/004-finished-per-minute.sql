@@ -3,7 +3,8 @@
 -- an entry (and left one for InnoDB to purge) with every task that finished, on the hot path
 -- of every task; a minute's counter row changes once per batch.
 --
--- A count is of finishes: a task retried by an operator and finished again counts again.
+-- A redrive takes its tasks' failures out of their minutes (transitions/redrive.ts), so a
+-- minute counts the tasks that finished in it by their status now.
 -- Rows are one per minute with any finish (about 0.5 M a year), kept; delete old minutes
 -- at will. Runs on MySQL 8.x and MariaDB 10.6+.
 SET time_zone = '+00:00';

@@ -19,6 +19,13 @@ export {
   retryPolicy,
 } from './context.js';
 export { EVENTS, type EventName } from './events.js';
+export {
+  HEARTBEAT_INTERVAL_MS,
+  HEARTBEAT_TTL_MS,
+  Heartbeat,
+  type HeartbeatDeps,
+  type HeartbeatOptions,
+} from './heartbeat.js';
 export { FORCE_EXIT_MS, failureBackoffMs, type RunOptions, retryUntil, runService, sleep } from './lifecycle.js';
 export { createLogger, type Logger, REDACTED_PATHS } from './logger.js';
 export { FailureLog, Loop, type LoopOptions, type TickResult } from './loop.js';
@@ -75,9 +82,24 @@ export {
 } from './redis/client.js';
 export { DeadLetterList } from './redis/dead-letter-list.js';
 export { type ErrorLogEntry, ErrorLogLimiter, REDIS_ERROR_LOG_INTERVAL_MS } from './redis/error-log.js';
-export { hashTag, type LeaseQueueKeys, type QueueKeys, queueKeys, sharedHashTag, storedKeys } from './redis/keys.js';
+export {
+  hashTag,
+  type LeaseQueueKeys,
+  type QueueKeys,
+  queueKeys,
+  type ServiceKeys,
+  sharedHashTag,
+  storedKeys,
+} from './redis/keys.js';
 export { type FetchResult, type Leased, LeaseQueue, type RetryRequest } from './redis/lease-queue.js';
 export { luaSource, type QueueCommands, type QueueRedis, withIncludes, withQueueCommands } from './redis/scripts.js';
+export {
+  type LiveService,
+  type LiveServices,
+  processId,
+  ServiceRegistry,
+  type ServiceReport,
+} from './redis/service-registry.js';
 export {
   type DeadLetterRequest,
   depthsByName,

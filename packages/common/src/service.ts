@@ -1,5 +1,6 @@
 import { type Config, configFromEnvironment } from './config.js';
 import { type Context, createContext, prepareDatabase } from './context.js';
+import { Heartbeat } from './heartbeat.js';
 import { retryUntil, runService } from './lifecycle.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -18,6 +19,8 @@ export interface ServiceParts {
    * MYSQL_URL's credentials or privileges (the service then reports it, stops and exits 1).
    */
   databasePrepared: Promise<void>;
+  /** Reports this process alive once `start` has returned; `describe` says what it runs. */
+  heartbeat: Heartbeat;
 }
 
 export interface ServeOptions {
@@ -64,7 +67,9 @@ export function serve(
       const metrics = createMetrics({ service: name, defaultMetrics: true });
       const ops = options.opsServer ? await startOpsServerFromConfig(ctx, metrics) : null;
       if (ops) built.push(() => ops.close());
-      built.push(await start({ config, logger, ctx, metrics, signal, databasePrepared }));
+      const heartbeat = new Heartbeat({ store: ctx.store, logger }, { service: name });
+      built.push(await start({ config, logger, ctx, metrics, signal, databasePrepared, heartbeat }));
+      built.push(heartbeat.start());
     } catch (err) {
       await closeAll(built).catch((closeErr: unknown) => logger.error({ err: closeErr }, 'error while closing'));
       throw err;

@@ -66,14 +66,34 @@ describe('tasks finished per minute', () => {
     expect(await finishes()).toEqual({ completed: 2, failed: 1 });
   });
 
-  it('counts a task retried by an operator again when it finishes again', async () => {
+  it('counts tasks by their status now: a redrive takes the failure out, the next finish counts', async () => {
     const before = await finishes();
-    const [id] = await processingTasks(1);
-    await recordFailed(t.ctx, [id!]);
+    const [id, other] = await processingTasks(2);
+    await recordFailed(t.ctx, [id!, other!]);
+    expect(await finishes()).toEqual({ completed: before.completed, failed: before.failed + 2 });
     expect(await retryFailedTasks(t.ctx.pool, [id!])).toEqual([id]);
+    expect(await finishes()).toEqual({ completed: before.completed, failed: before.failed + 1 });
     await t.ctx.pool.query("UPDATE tasks SET status = 'processing' WHERE id = ?", [id]);
     await complete([id!]);
     expect(await finishes()).toEqual({ completed: before.completed + 1, failed: before.failed + 1 });
+  });
+
+  it('takes a redriven failure out of the minute it finished in, never below zero', async () => {
+    const [a, b] = await processingTasks(2);
+    await recordFailed(t.ctx, [a!, b!]);
+    // As if they had failed 40 minutes ago, one of them before that minute was counted.
+    const earlier = Math.floor(Date.now() / 60_000) - 40;
+    await t.ctx.pool.query('UPDATE tasks SET finished_at = FROM_UNIXTIME(? * 60 + 7.5) WHERE id IN (?)', [
+      earlier,
+      [a, b],
+    ]);
+    await t.ctx.pool.query('INSERT INTO tasks_finished_per_minute (minute, completed, failed) VALUES (?, 3, 1)', [
+      earlier,
+    ]);
+    const minute = async () =>
+      (await finishedPerMinute(t.ctx.pool, 41, Date.now())).find((m) => m.minute.getTime() === earlier * 60_000);
+    expect(await retryFailedTasks(t.ctx.pool, [a!, b!])).toEqual([a, b]);
+    expect(await minute()).toMatchObject({ completed: 3, failed: 0 });
   });
 
   it('gives every minute of the window, oldest first, zero when nothing finished', async () => {

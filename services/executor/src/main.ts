@@ -2,7 +2,7 @@ import { EVENTS, serve } from '@tasks/common';
 import { Executor } from './executor.js';
 import { simulatedWork } from './simulated-work.js';
 
-serve('executor', async ({ config, logger, ctx, metrics }) => {
+serve('executor', async ({ config, logger, ctx, metrics, heartbeat }) => {
   const executor = new Executor(
     { store: ctx.store, logger, clock: ctx.clock, work: simulatedWork(config.FAILURE_RATE), metrics },
     {
@@ -14,6 +14,7 @@ serve('executor', async ({ config, logger, ctx, metrics }) => {
     },
   );
   executor.start();
+  heartbeat.describe(() => ({ concurrency: config.CONCURRENCY, running: executor.active }));
   logger.info(
     { event: EVENTS.started, concurrency: config.CONCURRENCY, failureRate: config.FAILURE_RATE },
     'executor started',

@@ -3,7 +3,7 @@ import { Retention } from './retention.js';
 import { Scheduler } from './scheduler.js';
 import { Sweeper } from './sweeper.js';
 
-serve('scheduler', async ({ config, logger, ctx, metrics, signal }) => {
+serve('scheduler', async ({ config, logger, ctx, metrics, signal, heartbeat }) => {
   const scheduler = new Scheduler(
     { store: ctx.store, logger, metrics },
     {
@@ -23,6 +23,11 @@ serve('scheduler', async ({ config, logger, ctx, metrics, signal }) => {
   await scheduler.start(signal);
   sweeper.start();
   retention.start();
+  heartbeat.describe(() => ({
+    claims_per_poll: config.SCHEDULER_BATCH_SIZE,
+    poll_interval_ms: config.POLL_INTERVAL_MS,
+    sweep_interval_ms: config.SWEEP_INTERVAL_MS,
+  }));
   logger.info(
     { event: EVENTS.started, pollIntervalMs: config.POLL_INTERVAL_MS, sweepIntervalMs: config.SWEEP_INTERVAL_MS },
     'scheduler started',

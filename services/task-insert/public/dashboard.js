@@ -1,7 +1,11 @@
-// The dashboard's script: reads /stats, /stats/throughput, /dead-letters and /tasks every few
-// seconds, retries failed tasks through POST /tasks/:id/retry and all of them through
-// POST /dead-letters/retry. Plain browser JavaScript, no build step; every value from the API
-// is written with textContent or as an attribute, never as HTML.
+// The dashboard's script: reads /stats, /stats/throughput, /services, /dead-letters and /tasks
+// every few seconds, a task's detail from GET /tasks/:id, and retries failed tasks through
+// POST /tasks/:id/redrive and all of them through POST /dead-letters/redrive. Plain browser
+// JavaScript, no build step; every value from the API is written with textContent or as an
+// attribute, never as HTML.
+//
+// Each section shows a skeleton until its first answer, and says so when its read fails: with
+// what it showed before kept (and dimmed), or in place of the skeleton when there was none.
 //
 // Times are shown in the browser's local time, in one format: `YYYY-MM-DD HH:MM:SS` (the
 // ISO value in the title), `HH:MM` on the chart's axis.
@@ -10,13 +14,23 @@ const REFRESH_MS = 5000;
 const TOKEN_KEY = 'tasks.apiToken';
 const SVG = 'http://www.w3.org/2000/svg';
 const FAILURES_PAGE = 20;
-const RECENT_TASKS = 20;
+const TASKS_PAGE = 20;
 const THROUGHPUT_MINUTES = 30;
+const STATUSES = ['pending', 'processing', 'completed', 'failed'];
 /** Characters of an invalid entry's text shown in its row; the whole text is in the title. */
 const RAW_SHOWN = 200;
+/** Characters of an error shown in a table's cell; the whole text is in the title and the task's detail. */
+const ERROR_SHOWN = 160;
 /** Room (px) an x-axis label needs, and the minute steps between labels to choose from. */
 const X_LABEL_ROOM = 56;
 const X_LABEL_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440];
+/** What users call each service. */
+const SERVICE_NAMES = {
+  'task-insert': 'API',
+  scheduler: 'scheduler',
+  executor: 'executor',
+  'dlq-processor': 'dead-letter recorder',
+};
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -45,9 +59,26 @@ function token() {
   return sessionStorage.getItem(TOKEN_KEY) || '';
 }
 
+/** A read the API did not answer with 2xx, or did not answer: `reason` says why, in words. */
+class ReadError extends Error {
+  constructor(path, reason) {
+    super(`${path}: ${reason}`);
+    this.path = path;
+    this.reason = reason;
+  }
+}
+
 async function getJson(path) {
-  const res = await fetch(path, { headers: { Accept: 'application/json' } });
-  if (!res.ok) throw new Error(`${path}: HTTP ${res.status}`);
+  let res;
+  try {
+    res = await fetch(path, { headers: { Accept: 'application/json' } });
+  } catch {
+    throw new ReadError(path, 'no answer from the API');
+  }
+  if (!res.ok) {
+    const body = await res.json().catch(() => ({}));
+    throw new ReadError(path, `HTTP ${res.status}${body.message ? `: ${body.message}` : ''}`);
+  }
   return res.json();
 }
 
@@ -96,15 +127,72 @@ function timeElement(iso) {
   return el('time', { datetime: date.toISOString(), title: iso }, dateTime(date));
 }
 
+/** A duration in words: `300 ms`, `4 s`, `3 min`, `2 h 5 min`. */
+function duration(ms) {
+  if (ms > 0 && ms < 1000) return `${Math.round(ms)} ms`;
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s} s`;
+  const min = Math.floor(s / 60);
+  if (min < 60) return `${min} min`;
+  return `${Math.floor(min / 60)} h ${min % 60} min`;
+}
+
 const plural = (n, one, many) => `${n.toLocaleString()} ${n === 1 ? one : many}`;
+
+/** `text` cut to `max` characters, with an ellipsis when cut. */
+const cut = (text, max) => (text.length > max ? `${text.slice(0, max)}…` : text);
+
+/* ---- Sections: loading, ready, stale, failed ---- */
+
+/**
+ * A section's state: `loading` (skeleton, before its first answer), `ready`, `stale` (its last
+ * read failed: what it shows is from before, and it says so), `error` (it never loaded).
+ */
+function setSection(id, state, error) {
+  const section = document.getElementById(id);
+  section.dataset.state = state;
+  if (state === 'ready') section.dataset.readAt = new Date().toISOString();
+  section.setAttribute('aria-busy', String(state === 'loading'));
+  const box = section.querySelector('.section-error');
+  if (box) {
+    box.hidden = !error;
+    box.textContent = error || '';
+  }
+}
+
+/**
+ * A section whose read failed: what it shows stays, dimmed, or its skeleton makes way for a
+ * mark. It says why unless `quiet` (the banner above says it for every section).
+ */
+function sectionFailed(id, err, quiet) {
+  const section = document.getElementById(id);
+  const hadData = section.dataset.state === 'ready' || section.dataset.state === 'stale';
+  const reason = err instanceof ReadError ? err.reason : `could not be shown: ${err.message}`;
+  if (hadData) {
+    const since = dateTime(new Date(section.dataset.readAt));
+    setSection(id, 'stale', quiet ? '' : `Not refreshed since ${since}: ${reason}.`);
+  } else {
+    setSection(id, 'error', quiet ? '' : `Not loaded: ${reason}.`);
+    for (const row of section.querySelectorAll('.skeleton-row')) row.remove();
+    for (const node of section.querySelectorAll('.skeleton')) node.remove();
+    for (const cell of section.querySelectorAll('[data-count], [data-depth]')) cell.textContent = '?';
+    const placeholder = section.querySelector('.chart-placeholder');
+    if (placeholder) placeholder.textContent = 'No chart: the API did not answer.';
+  }
+}
 
 /* ---- Counts ---- */
 
+let lastStats = null;
+
 function renderStats(stats) {
+  lastStats = stats;
   for (const [status, count] of Object.entries(stats.tasks)) {
     const cell = document.querySelector(`[data-count="${status}"]`);
     if (cell) cell.textContent = count.toLocaleString();
   }
+  const all = Object.values(stats.tasks).reduce((sum, n) => sum + n, 0);
+  $('#status-total').textContent = `${plural(all, 'task', 'tasks')} in all`;
   for (const [queue, depth] of Object.entries(stats.queue)) {
     const cell = document.querySelector(`[data-depth="${queue}"]`);
     if (cell) cell.textContent = depth.toLocaleString();
@@ -196,11 +284,101 @@ function renderThroughput(throughput) {
 
   const completed = minutes.reduce((s, m) => s + m.completed, 0);
   const failed = minutes.reduce((s, m) => s + m.failed, 0);
-  $('#throughput-total').textContent = `${completed.toLocaleString()} completed, ${failed.toLocaleString()} failed`;
+  const total = $('#throughput-total');
+  total.dataset.completed = String(completed);
+  total.dataset.failed = String(failed);
+  const span = `in the last ${minutes.length} minutes`;
+  total.textContent = lastStats
+    ? `${completed.toLocaleString()} of the ${lastStats.tasks.completed.toLocaleString()} completed and ` +
+      `${failed.toLocaleString()} of the ${lastStats.tasks.failed.toLocaleString()} failed tasks finished ${span}`
+    : `${completed.toLocaleString()} completed and ${failed.toLocaleString()} failed tasks finished ${span}`;
   box.setAttribute(
     'aria-label',
     `tasks finished per minute over the last ${minutes.length} minutes: ${completed} completed, ${failed} failed`,
   );
+}
+
+/* ---- Services running ---- */
+
+const number = (v) => (typeof v === 'number' ? v.toLocaleString() : String(v));
+
+/** What a service runs, in words, from the detail it reports. */
+function describeService(service, detail) {
+  const d = { ...detail };
+  const parts = [];
+  if (service === 'executor' && 'running' in d && 'concurrency' in d) {
+    parts.push(`running ${number(d.running)} of ${number(d.concurrency)} at once`);
+    delete d.running;
+    delete d.concurrency;
+  }
+  if (service === 'scheduler' && 'claims_per_poll' in d) {
+    const every = typeof d.poll_interval_ms === 'number' ? ` every ${duration(d.poll_interval_ms)}` : '';
+    parts.push(`picks up to ${number(d.claims_per_poll)} pending tasks${every}`);
+    if (typeof d.sweep_interval_ms === 'number') {
+      parts.push(`looks for lost tasks every ${duration(d.sweep_interval_ms)}`);
+    }
+    delete d.claims_per_poll;
+    delete d.poll_interval_ms;
+    delete d.sweep_interval_ms;
+  }
+  if (service === 'dlq-processor' && 'batch_size' in d) {
+    parts.push(`records up to ${number(d.batch_size)} dead letters at a time as failed`);
+    delete d.batch_size;
+  }
+  if (service === 'task-insert' && 'port' in d) {
+    parts.push(`serves the API on port ${d.port}`);
+    if (d.database_ready === false) parts.push('its database is being prepared');
+    delete d.port;
+    delete d.database_ready;
+  }
+  for (const [key, value] of Object.entries(d)) {
+    parts.push(`${key.replaceAll('_', ' ')}: ${typeof value === 'object' ? JSON.stringify(value) : number(value)}`);
+  }
+  return parts.join('; ');
+}
+
+function serviceRow(s) {
+  const name = SERVICE_NAMES[s.service] ?? s.service;
+  const seen = new Date(s.last_seen);
+  return el(
+    'tr',
+    { 'data-service-id': s.id, 'data-service': s.service },
+    el(
+      'td',
+      { class: 'service' },
+      el('span', { class: 'service-name' }, name),
+      name === s.service ? '' : el('span', { class: 'muted service-id' }, ` ${s.service}`),
+    ),
+    el('td', { class: 'runs' }, describeService(s.service, s.detail)),
+    el('td', { class: 'host' }, s.host),
+    el('td', { class: 'number' }, s.pid),
+    el(
+      'td',
+      { class: 'when seen' },
+      el(
+        'time',
+        { datetime: seen.toISOString(), title: dateTime(seen) },
+        s.last_seen_ago_ms < 1000 ? 'just now' : `${duration(s.last_seen_ago_ms)} ago`,
+      ),
+    ),
+    el('td', { class: 'when' }, timeElement(s.started_at)),
+  );
+}
+
+function renderServices(answer) {
+  const { services } = answer;
+  $('#services tbody').replaceChildren(...services.map(serviceRow));
+  const executors = services.filter((s) => s.service === 'executor').length;
+  $('#services-count').textContent =
+    `${plural(services.length, 'process', 'processes')}, ${plural(executors, 'executor', 'executors')}`;
+  $('#services-note').textContent =
+    `each reports every ${duration(answer.report_interval_ms)}; ` +
+    `one silent for ${duration(answer.forgotten_after_ms)} leaves the list`;
+  const none = $('#no-services');
+  none.hidden = services.length > 0;
+  none.textContent =
+    `No service has reported in the last ${duration(answer.forgotten_after_ms)}: ` +
+    'none is running, or none can reach Redis.';
 }
 
 /* ---- Recent failures: the dead-letter list ---- */
@@ -213,23 +391,31 @@ function statusCell(entry) {
   return el('td', { class: 'status none' }, entry.id === null ? 'no task' : 'gone');
 }
 
+/** A task's id as a button that opens its detail. */
+function taskLink(id) {
+  const button = el('button', { type: 'button', class: 'task-link', 'data-task': String(id) }, String(id));
+  button.addEventListener('click', () => openTask(id));
+  return button;
+}
+
+function retryButton(id) {
+  const button = el('button', { type: 'button', 'data-retry': String(id) }, 'Retry');
+  button.addEventListener('click', () => retry(id, button));
+  return button;
+}
+
 function failureRow(entry) {
   const action = el('td', { class: 'action' });
-  if (entry.status === 'failed') {
-    const button = el('button', { type: 'button', 'data-retry': String(entry.id) }, 'Retry');
-    button.addEventListener('click', () => retry(entry.id, button));
-    action.append(button);
-  }
+  if (entry.status === 'failed') action.append(retryButton(entry.id));
   let message;
   if (entry.id === null) {
     const raw = entry.raw ?? '';
-    const shown = raw.length > RAW_SHOWN ? `${raw.slice(0, RAW_SHOWN)}…` : raw;
     message = el(
       'td',
       { class: 'message raw' },
       el('span', { class: 'tag' }, 'not a task'),
       ' ',
-      el('code', { title: raw }, shown),
+      el('code', { title: raw }, cut(raw, RAW_SHOWN)),
     );
   } else {
     message = el('td', { class: 'message' }, entry.message ?? '');
@@ -237,7 +423,7 @@ function failureRow(entry) {
   return el(
     'tr',
     entry.id === null ? { 'data-entry': 'invalid' } : { 'data-task-id': String(entry.id) },
-    el('td', { class: 'id' }, entry.id ?? '—'),
+    el('td', { class: 'id' }, entry.id === null ? '—' : taskLink(entry.id)),
     message,
     el('td', { class: 'number' }, entry.tries ?? '—'),
     el('td', { class: 'error' }, entry.error ?? ''),
@@ -261,7 +447,7 @@ function renderFailures(page) {
   $('#failures-page').textContent = `page ${current} of ${pages}`;
   $('#failures-prev').disabled = page.offset === 0;
   $('#failures-next').disabled = page.next_offset === null;
-  $('.pager').hidden = page.total <= FAILURES_PAGE && page.offset === 0;
+  $('#failures-pager').hidden = page.total <= FAILURES_PAGE && page.offset === 0;
   $('#retry-all').disabled = page.total === 0;
 }
 
@@ -276,31 +462,180 @@ async function readFailures() {
   return page;
 }
 
-/* ---- Recent tasks ---- */
+/* ---- Tasks: a page at a time (keyset), of one status or any ---- */
 
-function renderRecent({ tasks }) {
-  $('#recent tbody').replaceChildren(
-    ...tasks.map((task) =>
-      el(
-        'tr',
-        { 'data-task-id': String(task.id) },
-        el('td', { class: 'id' }, task.id),
-        el('td', { class: `status ${task.status}` }, task.status),
-        el('td', { class: 'message' }, task.data.message),
-        el('td', { class: 'number' }, task.data.time),
-        el('td', { class: 'number' }, task.attempts),
-        el('td', { class: 'when' }, timeElement(task.created_at)),
-      ),
-    ),
+/** The status shown (empty: any), and the `after` cursor of each page up to the one shown. */
+const tasksView = { status: '', cursors: [null] };
+
+/**
+ * A task's `last_error` as the page shows it: the error of a failed task, or history for any
+ * other (an earlier try or run failed, and the task went on).
+ */
+function errorOf(task) {
+  if (!task.last_error) return null;
+  if (task.status === 'failed') return { kind: 'error', label: 'error', text: task.last_error };
+  return { kind: 'history', label: 'an earlier try failed', text: task.last_error };
+}
+
+function errorCell(task) {
+  const error = errorOf(task);
+  if (!error) return el('td', { class: 'error' });
+  if (error.kind === 'error') return el('td', { class: 'error', title: error.text }, cut(error.text, ERROR_SHOWN));
+  return el(
+    'td',
+    { class: 'history', title: `${error.label}: ${error.text}` },
+    `${error.label}: ${cut(error.text, ERROR_SHOWN)}`,
   );
+}
+
+function taskRow(task) {
+  const history = task.status !== 'failed' && task.last_error;
+  return el(
+    'tr',
+    { 'data-task-id': String(task.id), ...(history ? { class: 'had-failures' } : {}) },
+    el('td', { class: 'id' }, taskLink(task.id)),
+    el('td', { class: `status ${task.status}` }, task.status),
+    el('td', { class: 'message' }, task.data.message),
+    el('td', { class: 'number' }, task.data.time),
+    el('td', { class: 'number' }, task.attempts),
+    errorCell(task),
+    el('td', { class: 'when' }, timeElement(task.created_at)),
+    el('td', { class: 'when' }, timeElement(task.finished_at)),
+  );
+}
+
+async function readTasks() {
+  const cursor = tasksView.cursors.at(-1);
+  const query = new URLSearchParams({ limit: String(TASKS_PAGE) });
+  if (tasksView.status) query.set('status', tasksView.status);
+  if (cursor !== null) query.set('after', String(cursor));
+  return getJson(`/tasks?${query}`);
+}
+
+function renderTasks(page) {
+  const { tasks } = page;
+  $('#recent tbody').replaceChildren(...tasks.map(taskRow));
+  const index = tasksView.cursors.length;
+  const which = tasksView.status ? `${tasksView.status} tasks` : 'tasks';
+  const first = (index - 1) * TASKS_PAGE + 1;
+  const of = lastStats
+    ? ` of ${(
+        tasksView.status ? lastStats.tasks[tasksView.status] : Object.values(lastStats.tasks).reduce((s, n) => s + n, 0)
+      ).toLocaleString()}`
+    : '';
+  $('#recent-count').textContent =
+    tasks.length === 0
+      ? `no ${which}`
+      : `${first.toLocaleString()}–${(first + tasks.length - 1).toLocaleString()}${of} ${which}`;
+  const none = $('#no-tasks');
+  none.hidden = tasks.length > 0;
+  none.textContent = index > 1 ? `No older ${which}.` : `No ${which}.`;
+  $('#recent-page').textContent = `page ${index}`;
+  $('#recent-prev').disabled = index === 1;
+  const next = $('#recent-next');
+  next.disabled = page.next_after === null;
+  next.dataset.after = page.next_after === null ? '' : String(page.next_after);
+  $('#recent-pager').hidden = index === 1 && page.next_after === null;
+}
+
+/* ---- A task's detail ---- */
+
+let openTaskId = null;
+
+function field(label, value, attributes = {}) {
+  return [el('dt', {}, label), el('dd', attributes, value === null || value === undefined ? '—' : value)];
+}
+
+function renderTask(task) {
+  const error = errorOf(task);
+  const fields = [
+    ...field('status', task.status, { class: `status ${task.status}`, 'data-field': 'status' }),
+    ...field('message', task.data.message, { 'data-field': 'message', class: 'message' }),
+    ...field('time (s)', task.data.time, { 'data-field': 'time' }),
+    ...field('attempts', task.attempts, { 'data-field': 'attempts' }),
+  ];
+  if (error) {
+    fields.push(
+      ...field(error.label, error.text, {
+        'data-field': error.kind === 'error' ? 'error' : 'earlier-error',
+        class: error.kind,
+      }),
+    );
+  }
+  fields.push(
+    ...field('created', timeElement(task.created_at), { 'data-field': 'created_at' }),
+    ...field('picked up', timeElement(task.dispatched_at), { 'data-field': 'dispatched_at' }),
+    ...field('finished', timeElement(task.finished_at), { 'data-field': 'finished_at' }),
+    ...field('last changed', timeElement(task.updated_at), { 'data-field': 'updated_at' }),
+  );
+  $('#task-fields').replaceChildren(...fields);
+  $('#task-loading').hidden = true;
+  $('#task-error').hidden = true;
+  $('#task-retry').hidden = task.status !== 'failed';
+}
+
+async function showTask(id) {
+  try {
+    const task = await getJson(`/tasks/${id}`);
+    if (openTaskId === id) renderTask(task);
+  } catch (err) {
+    if (openTaskId !== id) return;
+    $('#task-loading').hidden = true;
+    const box = $('#task-error');
+    box.hidden = false;
+    box.textContent = `Could not read task ${id} (${err.message}).`;
+  }
+}
+
+function openTask(id) {
+  openTaskId = id;
+  $('#task-title').textContent = `Task ${id}`;
+  $('#task-fields').replaceChildren();
+  $('#task-loading').hidden = false;
+  $('#task-error').hidden = true;
+  $('#task-retry').hidden = true;
+  const dialog = $('#task-dialog');
+  if (!dialog.open) dialog.showModal();
+  void showTask(id);
 }
 
 /* ---- Refresh ---- */
 
+/** Says above the page which reads failed and why; hidden when none did. */
+function showBanner(failed, allFailed) {
+  const banner = $('#api-error');
+  banner.hidden = failed.length === 0;
+  if (failed.length === 0) return;
+  const reasons = [...new Set(failed.map((err) => (err instanceof ReadError ? err.reason : err.message)))];
+  const retrying = `Trying again every ${duration(REFRESH_MS)}.`;
+  if (allFailed) {
+    const read = [...document.querySelectorAll('.loadable')].some((s) => s.dataset.readAt);
+    banner.textContent =
+      `The API does not answer (${reasons.join('; ')}). ` +
+      `${read ? 'What the page shows is from before, dimmed. ' : 'Nothing could be loaded yet. '}${retrying}`;
+  } else {
+    const which = failed.map((err) => (err instanceof ReadError ? err.path : err.message));
+    banner.textContent = `Part of the page could not be refreshed (${which.join(', ')}): see below. ${retrying}`;
+  }
+}
+
 let refreshing = null;
 let again = false;
 
-/** Reads everything and renders it; a call while one runs makes it run once more after. */
+/** The reads of one refresh, each with the section it fills (the counts fill two). */
+const READS = [
+  { sections: ['status-section', 'queue-section'], read: () => getJson('/stats'), render: renderStats },
+  { sections: ['services-section'], read: () => getJson('/services'), render: renderServices },
+  {
+    sections: ['throughput-section'],
+    read: () => getJson(`/stats/throughput?minutes=${THROUGHPUT_MINUTES}`),
+    render: renderThroughput,
+  },
+  { sections: ['failures-section'], read: readFailures, render: renderFailures },
+  { sections: ['tasks-section'], read: readTasks, render: renderTasks },
+];
+
+/** Reads everything and renders what came; a call while one runs makes it run once more after. */
 function refresh() {
   if (refreshing) {
     again = true;
@@ -309,23 +644,26 @@ function refresh() {
   refreshing = (async () => {
     do {
       again = false;
-      try {
-        const [stats, throughput, failures, recent] = await Promise.all([
-          getJson('/stats'),
-          getJson(`/stats/throughput?minutes=${THROUGHPUT_MINUTES}`),
-          readFailures(),
-          getJson(`/tasks?limit=${RECENT_TASKS}`),
-        ]);
-        renderStats(stats);
-        renderThroughput(throughput);
-        renderFailures(failures);
-        renderRecent(recent);
-        const now = new Date();
-        $('#updated').replaceChildren('updated ', timeElement(now.toISOString()));
-        $('#timezone').textContent = `times are local (${utcOffset(now)})`;
-      } catch (err) {
-        $('#updated').textContent = `could not refresh (${err.message}); retrying`;
-      }
+      const results = await Promise.allSettled(READS.map((r) => r.read()));
+      if (openTaskId !== null && $('#task-dialog').open) void showTask(openTaskId);
+      const now = new Date();
+      const failed = results.filter((r) => r.status === 'rejected').map((r) => r.reason);
+      const allFailed = failed.length === READS.length;
+      // The counts first: the chart's and the listing's totals are written from them.
+      READS.forEach((r, i) => {
+        const result = results[i];
+        try {
+          if (result.status === 'rejected') throw result.reason;
+          r.render(result.value);
+          for (const id of r.sections) setSection(id, 'ready');
+        } catch (err) {
+          if (result.status === 'fulfilled') failed.push(err);
+          for (const id of r.sections) sectionFailed(id, err, allFailed);
+        }
+      });
+      showBanner(failed, allFailed);
+      $('#updated').replaceChildren(failed.length === 0 ? 'updated ' : 'last tried ', timeElement(now.toISOString()));
+      $('#timezone').textContent = `times are local (${utcOffset(now)})`;
     } while (again);
     refreshing = null;
   })();
@@ -337,7 +675,7 @@ function refresh() {
 async function retry(id, button) {
   button.disabled = true;
   try {
-    const { res, body } = await postJson(`/tasks/${id}/retry`);
+    const { res, body } = await postJson(`/tasks/${id}/redrive`);
     if (res.status === 401) needsToken();
     else if (!res.ok) notice(body.message || `retry failed: HTTP ${res.status}`, true);
     else notice(`Task ${id} is pending again.`);
@@ -364,7 +702,7 @@ async function retryAll() {
   const button = $('#retry-all');
   button.disabled = true;
   try {
-    const { res, body } = await postJson('/dead-letters/retry');
+    const { res, body } = await postJson('/dead-letters/redrive');
     if (res.status === 401) needsToken();
     else if (!res.ok) notice(body.message || `retry failed: HTTP ${res.status}`, true);
     else {
@@ -404,9 +742,33 @@ document.addEventListener('DOMContentLoaded', () => {
     failuresOffset += FAILURES_PAGE;
     void refresh();
   });
+  $('#recent-status').addEventListener('change', (event) => {
+    const status = event.target.value;
+    tasksView.status = STATUSES.includes(status) ? status : '';
+    tasksView.cursors = [null];
+    void refresh();
+  });
+  $('#recent-prev').addEventListener('click', () => {
+    if (tasksView.cursors.length > 1) tasksView.cursors.pop();
+    void refresh();
+  });
+  $('#recent-next').addEventListener('click', (event) => {
+    const after = Number(event.currentTarget.dataset.after);
+    if (after > 0) tasksView.cursors.push(after);
+    void refresh();
+  });
   $('#retry-all').addEventListener('click', askRetryAll);
   $('#retry-all-dialog').addEventListener('close', () => {
     if ($('#retry-all-dialog').returnValue === 'confirm') void retryAll();
+  });
+  $('#task-dialog').addEventListener('close', () => {
+    openTaskId = null;
+  });
+  $('#task-retry').addEventListener('click', async (event) => {
+    const id = openTaskId;
+    if (id === null) return;
+    await retry(id, event.currentTarget);
+    if (openTaskId === id) await showTask(id);
   });
   new ResizeObserver(() => {
     if (lastThroughput) renderThroughput(lastThroughput);

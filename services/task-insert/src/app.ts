@@ -21,8 +21,8 @@ export interface AppDeps {
   metrics?: Metrics;
   /**
    * Whether the database is prepared (created and migrated). Until it is, every route that
-   * needs it answers 503 and /readyz says why; /healthz, /metrics, /openapi.json and the
-   * dashboard answer all the same. Always prepared when not given.
+   * needs it answers 503 and /readyz says why; /healthz, /metrics, /services, /openapi.json
+   * and the dashboard answer all the same. Always prepared when not given.
    */
   databaseReady?: () => boolean;
 }

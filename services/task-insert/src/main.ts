@@ -7,7 +7,7 @@ import { leaveCluster, stopOnPrimaryRequest, superviseWorkers } from './workers.
 function serveApi(): void {
   serve(
     'task-insert',
-    async ({ config, logger, ctx, metrics, databasePrepared }) => {
+    async ({ config, logger, ctx, metrics, databasePrepared, heartbeat }) => {
       // Listen at once: /healthz answers while the database is still being prepared, and the
       // routes that need it answer 503 until it is.
       let databaseReady = false;
@@ -19,6 +19,7 @@ function serveApi(): void {
       const address = server.address();
       const port = typeof address === 'object' && address ? address.port : config.PORT;
       logger.info({ event: EVENTS.apiListening, port, host: config.HOST }, 'API listening');
+      heartbeat.describe(() => ({ port, database_ready: databaseReady }));
       databasePrepared.then(
         () => {
           databaseReady = true;

@@ -226,6 +226,64 @@ export const schemas: Json = {
       },
     },
   },
+  LiveServices: {
+    type: 'object',
+    required: ['now', 'report_interval_ms', 'forgotten_after_ms', 'services'],
+    properties: {
+      now: { type: 'string', format: 'date-time', description: "Redis's clock when the list was read." },
+      report_interval_ms: { type: 'integer', description: 'How often each service reports.' },
+      forgotten_after_ms: {
+        type: 'integer',
+        description: 'How long after its last report a service that stopped reporting leaves the list.',
+      },
+      services: {
+        type: 'array',
+        description: 'By service, then host, then pid.',
+        items: {
+          type: 'object',
+          required: [
+            'id',
+            'service',
+            'host',
+            'pid',
+            'started_at',
+            'last_seen',
+            'last_seen_ago_ms',
+            'alive_until',
+            'detail',
+          ],
+          properties: {
+            id: { type: 'string', description: 'Unique to one start of one process.' },
+            service: {
+              type: 'string',
+              description: 'What it is: task-insert (the API), scheduler, executor or dlq-processor.',
+            },
+            host: { type: 'string' },
+            pid: { type: 'integer' },
+            started_at: {
+              type: 'string',
+              format: 'date-time',
+              description: "When the process started, by its host's clock.",
+            },
+            last_seen: { type: 'string', format: 'date-time', description: "Its last report, by Redis's clock." },
+            last_seen_ago_ms: { type: 'integer', description: "How long before `now` that was (Redis's clock)." },
+            alive_until: {
+              type: 'string',
+              format: 'date-time',
+              description: 'When it leaves the list unless it reports again.',
+            },
+            detail: {
+              type: 'object',
+              description:
+                'What it runs, as it reports it: an executor its concurrency and running tasks; a scheduler ' +
+                'claims_per_poll, poll_interval_ms and sweep_interval_ms; a DLQ processor its batch_size; ' +
+                'an API process its port and whether its database is ready.',
+            },
+          },
+        },
+      },
+    },
+  },
   Readiness: {
     type: 'object',
     required: ['ready', 'checks'],

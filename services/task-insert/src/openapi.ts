@@ -290,6 +290,22 @@ export function openApiDocument(config: Pick<Config, 'MAX_MESSAGE_LENGTH' | 'MAX
           },
         }),
       },
+      '/services': {
+        get: operation({
+          operationId: 'listLiveServices',
+          summary: 'The services alive now: API processes, schedulers, executors, DLQ processors',
+          description:
+            'Every service process reports itself alive in Redis every report_interval_ms, with what it runs; ' +
+            "Redis's clock records when. A process that stops reporting leaves the list forgotten_after_ms after " +
+            'its last report; one that stops gracefully leaves it at once. Answers while the database is still ' +
+            'being prepared (it reads Redis only).',
+          security: open,
+          responses: {
+            '200': response('The live services.', jsonContent(ref('LiveServices'))),
+            '503': errorResponse('Redis cannot be reached or does not answer within REQUEST_TIMEOUT_MS.'),
+          },
+        }),
+      },
       '/healthz': {
         get: operation({
           operationId: 'getHealth',

@@ -190,6 +190,16 @@ describe('API_WORKERS=2', () => {
     expect(new Set(workers.map((l) => Number(l.pid)))).toEqual(pids);
   });
 
+  it('reports each worker alive in Redis from serve(), with its pid and port', async () => {
+    const workers = api!.lines.filter(listening);
+    const apiProcesses = async () =>
+      (await t.ctx.store.liveServices()).services.filter((s) => s.service === 'task-insert');
+    await until(async () => (await apiProcesses()).length === 2, 20_000, 100);
+    const reported = await apiProcesses();
+    expect(new Set(reported.map((s) => s.pid))).toEqual(new Set(workers.map((l) => Number(l.pid))));
+    for (const s of reported) expect(s.detail).toMatchObject({ port: portOf(workers[0]!) });
+  });
+
   it('replaces a worker that dies', async () => {
     const before = api!.lines.filter(listening).map((l) => Number(l.pid));
     const victim = before[0]!;
@@ -202,9 +212,14 @@ describe('API_WORKERS=2', () => {
 
   it('stops every worker gracefully on SIGTERM and exits 0', async () => {
     const workers = [...new Set(api!.lines.filter(listening).map((l) => Number(l.pid)))];
+    const running = workers.filter(isAlive);
     await api!.stop();
     expect(await api!.exited).toEqual({ code: 0, signal: null });
     for (const pid of workers) expect(isAlive(pid), `worker ${pid}`).toBe(false);
+    // A worker that stopped gracefully leaves the live services at once (the killed one's report runs out).
+    const reported = (await t.ctx.store.liveServices()).services.map((s) => s.pid);
+    expect(running).toHaveLength(2);
+    for (const pid of running) expect(reported, `worker ${pid}`).not.toContain(pid);
     expect(api!.lines.filter((l) => l.event === EVENTS.stopped).length).toBeGreaterThanOrEqual(2);
   });
 });

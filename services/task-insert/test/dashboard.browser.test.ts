@@ -5,10 +5,18 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { getTask } from '@tasks/common';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { getTask, Heartbeat } from '@tasks/common';
+import type { RowDataPacket } from 'mysql2/promise';
+import { type BrowserContext, chromium, type Page, type Route } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deadLetteredTask, unrecordedDeadLetter } from '../../../test/support/runs.js';
+import {
+  claimedTask,
+  completeLeased,
+  deadLetteredTask,
+  failLeased,
+  leaseAll,
+  unrecordedDeadLetter,
+} from '../../../test/support/runs.js';
 import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
 import { createApp } from '../src/app.js';
 
@@ -55,8 +63,13 @@ const SCREENSHOTS = process.env.DASHBOARD_SCREENSHOTS;
 /** Tasks that failed every try, the entry that names no task, and the dead letter not yet recorded. */
 const FAILED_TASKS = 23;
 const INVALID_RAW = '<img src=x id=injected> {not a message';
-/** A minute in the chart with this many finishes: the y-axis goes up to 100 in steps of 25. */
+/**
+ * Tasks that finished in one minute five minutes before the tests start: the y-axis goes up to
+ * 100 in steps of 25. They are tasks like any other, counted by the cards too.
+ */
 const BUSY_MINUTE = { completed: 90, failed: 10 };
+/** The error of the first try of the task that completed on its second. */
+const EARLIER_ERROR = 'flaky network on the first try';
 
 let t: TestEnv;
 let server: Server;
@@ -67,6 +80,8 @@ let page: Page;
 const problems: string[] = [];
 let failedIds: number[];
 let inInbox: number;
+/** A task that failed a try, then completed. */
+let historyId: number;
 /** The start of the busy minute, five minutes before the tests start. */
 let busyMinute: string;
 /** The writes the page sent, in order. */
@@ -106,6 +121,12 @@ beforeAll(async () => {
     if (message.type() === 'error' && !message.text().includes('401')) problems.push(message.text());
   });
 
+  // The busy minute's tasks first (the oldest ids), then the task with an earlier failure.
+  const busy = Math.floor(Date.now() / 60_000) - 5;
+  busyMinute = new Date(busy * 60_000).toISOString();
+  await finishedIn(busy, BUSY_MINUTE);
+  historyId = await completedAfterAFailedTry('worked on the second try');
+
   // Oldest failure first: the invalid entry, the one being recorded, then the failed tasks.
   await t.ctx.queue.deadLetter([
     {
@@ -119,14 +140,45 @@ beforeAll(async () => {
     const error = i === FAILED_TASKS - 1 ? 'disk on fire' : `failure ${i}`;
     failedIds.push((await deadLetteredTask(t.ctx, { message: `broke in the browser test ${i}`, error })).id);
   }
-  const busy = Math.floor(Date.now() / 60_000) - 5;
-  busyMinute = new Date(busy * 60_000).toISOString();
-  await t.ctx.pool.query('INSERT INTO tasks_finished_per_minute (minute, completed, failed) VALUES (?, ?, ?)', [
-    busy,
-    BUSY_MINUTE.completed,
-    BUSY_MINUTE.failed,
-  ]);
 }, 180_000);
+
+/**
+ * Tasks that finished in `minute` (minutes since the epoch), written as rows and counted as
+ * the transitions count them: per status, and per minute.
+ */
+async function finishedIn(minute: number, counts: { completed: number; failed: number }): Promise<void> {
+  const finishedAt = new Date(minute * 60_000 + 30_000);
+  const rows = (['completed', 'failed'] as const).flatMap((status) =>
+    Array.from({ length: counts[status] }, (_, i) => [
+      JSON.stringify({ message: `busy ${status} ${i}`, time: 0 }),
+      status,
+      status === 'failed' ? 3 : 1,
+      status === 'failed' ? 'failed in the busy minute' : null,
+      finishedAt,
+      finishedAt,
+    ]),
+  );
+  await t.ctx.pool.query(
+    'INSERT INTO tasks (data, status, attempts, last_error, dispatched_at, finished_at) VALUES ?',
+    [rows],
+  );
+  await t.ctx.store.recount();
+  await t.ctx.pool.query('INSERT INTO tasks_finished_per_minute (minute, completed, failed) VALUES (?, ?, ?)', [
+    minute,
+    counts.completed,
+    counts.failed,
+  ]);
+}
+
+/** A task whose first try failed and whose second completed, as an executor leaves it. */
+async function completedAfterAFailedTry(message: string): Promise<number> {
+  const id = await claimedTask(t.ctx, { message, time: 0 });
+  const mine = async () => (await leaseAll(t.ctx)).filter((l) => l.message.id === id);
+  await failLeased(t.ctx, await mine(), { error: EARLIER_ERROR });
+  await completeLeased(t.ctx, await mine());
+  expect(await getTask(t.ctx.pool, id)).toMatchObject({ status: 'completed', lastError: EARLIER_ERROR });
+  return id;
+}
 
 afterAll(async () => {
   // Only what beforeAll got to build (it stops early without Chromium).
@@ -171,6 +223,137 @@ function local(iso: string, clockOnly = false): string {
 
 const failuresCount = () => page.locator('#failures-count').textContent();
 const statusOf = async (id: number) => (await getTask(t.ctx.pool, id))?.status;
+const card = async (status: string) => Number((await page.locator(`[data-count="${status}"]`).textContent()) ?? NaN);
+
+/** Waits for a refresh of the page that starts after this call. */
+async function nextRefresh(on: Page = page): Promise<void> {
+  const updated = await on.locator('#updated time').getAttribute('datetime');
+  await on.locator(`#updated time:not([datetime="${updated}"])`).waitFor();
+}
+
+/**
+ * The chart's finishes over its window and the cards' counts, read in one refresh: they must
+ * agree while every task finished within the window.
+ */
+async function chartAndCards() {
+  const total = page.locator('#throughput-total');
+  return {
+    chart: {
+      completed: Number(await total.getAttribute('data-completed')),
+      failed: Number(await total.getAttribute('data-failed')),
+    },
+    cards: { completed: await card('completed'), failed: await card('failed') },
+    text: await total.textContent(),
+  };
+}
+
+/** The ids of the tasks the page lists, in order. */
+const listedIds = () =>
+  page.locator('#recent tbody tr').evaluateAll((rows) => rows.map((r) => Number(r.getAttribute('data-task-id'))));
+
+/** The ids of the tasks, newest first, as MySQL has them. */
+async function idsInDatabase(status?: string): Promise<number[]> {
+  const [rows] = await t.ctx.pool.query<RowDataPacket[]>(
+    `SELECT id FROM tasks ${status ? 'WHERE status = ?' : ''} ORDER BY id DESC`,
+    status ? [status] : [],
+  );
+  return rows.map((r) => Number(r.id));
+}
+
+/** Holds the API's answers to `on` (the page, its script and its styles pass) until `release` is called. */
+async function holdApi(on: Page): Promise<() => void> {
+  let release = () => {};
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  await on.route('**/*', async (route: Route) => {
+    const path = new URL(route.request().url()).pathname;
+    if (!['/', '/dashboard.js', '/dashboard.css'].includes(path)) await released;
+    await route.continue();
+  });
+  return release;
+}
+
+/** Answers every read of the API on `on` (or those `only` matches) with 503, as an API whose stores are down would. */
+async function failApi(on: Page, only?: (path: string) => boolean): Promise<void> {
+  await on.route('**/*', async (route: Route) => {
+    const path = new URL(route.request().url()).pathname;
+    const isPage = ['/', '/dashboard.js', '/dashboard.css'].includes(path);
+    if (isPage || (only && !only(path))) return route.continue();
+    await route.fulfill({
+      status: 503,
+      contentType: 'application/json',
+      body: JSON.stringify({ error: 'unavailable', message: 'Redis is unavailable' }),
+    });
+  });
+}
+
+describe('the dashboard while the API is slow or down', () => {
+  it('shows a skeleton in every section until the API answers, never a blank page', async () => {
+    const slow = await browser.newPage();
+    try {
+      const release = await holdApi(slow);
+      await slow.goto(`${baseUrl}/`);
+      await slow.locator('#status-counts .skeleton').first().waitFor();
+      expect(await slow.locator('#updated').textContent()).toBe('loading…');
+      for (const id of ['status', 'queue', 'services', 'throughput', 'failures', 'tasks']) {
+        expect(await slow.locator(`#${id}-section`).getAttribute('aria-busy'), id).toBe('true');
+      }
+      expect(await slow.locator('#status-counts .skeleton').count()).toBe(4);
+      expect(await slow.locator('#queue-depths .skeleton').count()).toBe(5);
+      expect(await slow.locator('#recent tr.skeleton-row').count()).toBeGreaterThan(0);
+      expect(await slow.locator('#services tr.skeleton-row').count()).toBeGreaterThan(0);
+      expect(await slow.locator('#throughput .chart-placeholder').textContent()).toContain('Loading');
+
+      release();
+      await slow.locator('#tasks-section[aria-busy="false"]').waitFor();
+      await slow.locator('#status-section[aria-busy="false"]').waitFor();
+      expect(await slow.locator('main .skeleton').count()).toBe(0);
+      expect(await slow.locator('#throughput svg').count()).toBe(1);
+      expect(await slow.locator('#api-error').isHidden()).toBe(true);
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it('says when the API does not answer, in place of the skeletons', async () => {
+    const down = await browser.newPage();
+    try {
+      await failApi(down);
+      await down.goto(`${baseUrl}/`);
+      const banner = down.locator('#api-error');
+      await banner.waitFor();
+      expect(await banner.textContent()).toContain('The API does not answer (HTTP 503: Redis is unavailable)');
+      expect(await banner.textContent()).toContain('Nothing could be loaded yet');
+      expect(await down.locator('main .skeleton').count()).toBe(0);
+      expect(await down.locator('[data-count="failed"]').textContent()).toBe('?');
+      expect(await down.locator('#throughput').textContent()).toContain('the API did not answer');
+      expect(await down.locator('#tasks-section').getAttribute('data-state')).toBe('error');
+    } finally {
+      await down.close();
+    }
+  });
+
+  it('keeps what a section showed when its read fails later, dimmed, and says since when', async () => {
+    const partly = await browser.newPage();
+    try {
+      await partly.goto(`${baseUrl}/`);
+      await partly.locator('#services-section[data-state="ready"]').waitFor();
+      await failApi(partly, (path) => path === '/services');
+      await partly.locator('#services-section[data-state="stale"]').waitFor({ timeout: 15_000 });
+      expect(await partly.locator('#services-section .section-error').textContent()).toMatch(
+        /^Not refreshed since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d: HTTP 503: Redis is unavailable\.$/,
+      );
+      expect(await partly.locator('#api-error').textContent()).toContain(
+        'Part of the page could not be refreshed (/services)',
+      );
+      expect(await partly.locator('#tasks-section').getAttribute('data-state')).toBe('ready');
+      expect(await partly.locator('#tasks-section .section-error').isHidden()).toBe(true);
+    } finally {
+      await partly.close();
+    }
+  });
+});
 
 describe('the dashboard in Chromium', () => {
   let insertedId: number;
@@ -190,8 +373,10 @@ describe('the dashboard in Chromium', () => {
 
     expect(await page.locator('[data-count="pending"]').textContent()).toBe('1');
     expect(await page.locator('[data-count="processing"]').textContent()).toBe('1');
-    expect(await page.locator('[data-count="failed"]').textContent()).toBe(String(FAILED_TASKS));
+    expect(await card('completed')).toBe(BUSY_MINUTE.completed + 1);
+    expect(await card('failed')).toBe(FAILED_TASKS + BUSY_MINUTE.failed);
     expect(await page.locator('[data-depth="dead_letters"]').textContent()).toBe(String(FAILED_TASKS + 2));
+    expect(await page.locator('[data-depth="dead_letter_inbox"]').textContent()).toBe('1');
 
     const failedRow = page.locator(`#failures tr[data-task-id="${newest()}"]`);
     await failedRow.waitFor();
@@ -201,6 +386,24 @@ describe('the dashboard in Chromium', () => {
     expect(await failedRow.locator('.status').textContent()).toBe('failed');
     if (SCREENSHOTS) await mkdir(SCREENSHOTS, { recursive: true });
     if (SCREENSHOTS) await page.screenshot({ path: join(SCREENSHOTS, 'dashboard-wide.png'), fullPage: true });
+  });
+
+  it('names what it counts in words a user knows, not the Redis structures', async () => {
+    const text = await page.locator('body').textContent();
+    for (const jargon of [/DLQ/, /inflight/i, /in flight/i, /dead_letter_inbox/, /inbox/i]) {
+      expect(text, String(jargon)).not.toMatch(jargon);
+    }
+    const labels = await page.locator('#queue-depths dt').allTextContents();
+    expect(labels).toEqual([
+      'waiting in the queue',
+      'running',
+      'waiting to retry',
+      'dead letters not yet recorded',
+      'dead letters kept',
+    ]);
+    expect(await page.locator('[data-depth="inflight"]').locator('xpath=..').locator('dt').textContent()).toBe(
+      'running',
+    );
   });
 
   it('counts the failures shown of all, newest first, and pages through the rest', async () => {
@@ -222,7 +425,7 @@ describe('the dashboard in Chromium', () => {
     // The dead letter the DLQ processor has not recorded: its task is processing, not retryable yet.
     const recording = page.locator(`#failures tr[data-task-id="${inInbox}"]`);
     expect(await recording.locator('.status').textContent()).toBe('processing');
-    expect(await recording.locator('button').count()).toBe(0);
+    expect(await recording.locator('button[data-retry]').count()).toBe(0);
     // The entry that names no task: its error and its text, as text.
     const invalid = page.locator('#failures tr[data-entry="invalid"]');
     expect(await invalid.locator('td.error').textContent()).toBe('invalid message: not JSON');
@@ -266,6 +469,19 @@ describe('the dashboard in Chromium', () => {
     expect(chartWidth).toBeGreaterThan(1400);
   });
 
+  it('counts in the chart what the cards count, and says so', async () => {
+    const { chart, cards, text } = await chartAndCards();
+    expect(chart).toEqual({ completed: BUSY_MINUTE.completed + 1, failed: FAILED_TASKS + BUSY_MINUTE.failed });
+    expect(chart).toEqual(cards);
+    expect(text).toBe(
+      `${cards.completed} of the ${cards.completed} completed and ${cards.failed} of the ${cards.failed} ` +
+        'failed tasks finished in the last 30 minutes',
+    );
+    expect(await page.locator('#throughput-section .section-note').textContent()).toMatch(
+      /by its\s+status now\. A failed task that is retried leaves the failed count/,
+    );
+  });
+
   it('fits a narrow screen: the page does not scroll sideways, the failures table does', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     try {
@@ -282,6 +498,150 @@ describe('the dashboard in Chromium', () => {
     }
   });
 
+  it('lists the services that report themselves alive, what each runs, and drops one that stops', async () => {
+    expect(await page.locator('#no-services').textContent()).toBe(
+      'No service has reported in the last 15 s: none is running, or none can reach Redis.',
+    );
+    let running = 2;
+    const executor = new Heartbeat(
+      { store: t.ctx.store, logger: t.ctx.logger },
+      { service: 'executor', host: 'worker-a', pid: 4101, intervalMs: 200 },
+    );
+    executor.describe(() => ({ concurrency: 4, running }));
+    const scheduler = new Heartbeat(
+      { store: t.ctx.store, logger: t.ctx.logger },
+      { service: 'scheduler', host: 'worker-b', pid: 4102 },
+    );
+    scheduler.describe(() => ({ claims_per_poll: 1000, poll_interval_ms: 1000, sweep_interval_ms: 10_000 }));
+    const stopExecutor = executor.start();
+    const stopScheduler = scheduler.start();
+    try {
+      const executorRow = page.locator(`#services tr[data-service-id="${executor.id}"]`);
+      await executorRow.waitFor({ timeout: 15_000 });
+      const cells = await executorRow.locator('td').allTextContents();
+      expect(cells.slice(0, 4)).toEqual(['executor', 'running 2 of 4 at once', 'worker-a', '4101']);
+      expect(cells[4]).toMatch(/^(just now|\d+ s ago)$/);
+      expect(cells[5]).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
+      const schedulerRow = page.locator(`#services tr[data-service-id="${scheduler.id}"]`);
+      expect(await schedulerRow.locator('td.runs').textContent()).toBe(
+        'picks up to 1,000 pending tasks every 1 s; looks for lost tasks every 10 s',
+      );
+      expect(await page.locator('#services-count').textContent()).toBe('2 processes, 1 executor');
+      expect(await page.locator('#services-note').textContent()).toBe(
+        'each reports every 5 s; one silent for 15 s leaves the list',
+      );
+      expect(await page.locator('#no-services').isHidden()).toBe(true);
+
+      running = 3;
+      await executorRow.locator('td.runs', { hasText: 'running 3 of 4 at once' }).waitFor({ timeout: 15_000 });
+      if (SCREENSHOTS) await page.screenshot({ path: join(SCREENSHOTS, 'dashboard-services.png'), fullPage: true });
+
+      await stopExecutor();
+      await executorRow.waitFor({ state: 'detached', timeout: 15_000 });
+      expect(await page.locator('#services-count').textContent()).toBe('1 process, 0 executors');
+    } finally {
+      await stopExecutor();
+      await stopScheduler();
+    }
+  });
+
+  it('pages through the tasks newest first, a page after another, and back', async () => {
+    const all = await idsInDatabase();
+    await page.locator('#recent-pager').waitFor();
+    expect(await listedIds()).toEqual(all.slice(0, 20));
+    expect(await page.locator('#recent-count').textContent()).toBe(`1–20 of ${all.length} tasks`);
+    expect(await page.locator('#recent-prev').isDisabled()).toBe(true);
+
+    await page.locator('#recent-next').click();
+    await page.locator('#recent-page', { hasText: 'page 2' }).waitFor();
+    await expect.poll(listedIds).toEqual(all.slice(20, 40));
+    expect(await page.locator('#recent-count').textContent()).toBe(`21–40 of ${all.length} tasks`);
+    // A refresh keeps the page shown.
+    await nextRefresh();
+    expect(await listedIds()).toEqual(all.slice(20, 40));
+
+    await page.locator('#recent-next').click();
+    await page.locator('#recent-page', { hasText: 'page 3' }).waitFor();
+    await expect.poll(listedIds).toEqual(all.slice(40, 60));
+    await page.locator('#recent-prev').click();
+    await page.locator('#recent-page', { hasText: 'page 2' }).waitFor();
+    await page.locator('#recent-prev').click();
+    await page.locator('#recent-page', { hasText: 'page 1' }).waitFor();
+    await expect.poll(listedIds).toEqual(all.slice(0, 20));
+    expect(await page.locator('#recent-prev').isDisabled()).toBe(true);
+  });
+
+  it('filters the tasks by status, paging within the status', async () => {
+    const completed = await idsInDatabase('completed');
+    await page.locator('#recent-status').selectOption('completed');
+    await page.locator('#recent-count', { hasText: 'completed tasks' }).waitFor();
+    expect(await listedIds()).toEqual(completed.slice(0, 20));
+    expect(await page.locator('#recent-count').textContent()).toBe(`1–20 of ${completed.length} completed tasks`);
+    const statuses = await page.locator('#recent td.status').allTextContents();
+    expect(new Set(statuses)).toEqual(new Set(['completed']));
+
+    await page.locator('#recent-next').click();
+    await page.locator('#recent-page', { hasText: 'page 2' }).waitFor();
+    await expect.poll(listedIds).toEqual(completed.slice(20, 40));
+
+    // Another status starts from its first page.
+    await page.locator('#recent-status').selectOption('processing');
+    await page.locator('#recent-count', { hasText: 'processing tasks' }).waitFor();
+    expect(await listedIds()).toEqual([inInbox]);
+    expect(await page.locator('#recent-page').textContent()).toBe('page 1');
+    expect(await page.locator('#recent-pager').isHidden()).toBe(true);
+
+    await page.locator('#recent-status').selectOption('completed');
+    await page.locator('#recent-count', { hasText: 'completed tasks' }).waitFor();
+  });
+
+  it("shows a completed task's earlier failure as history, not as its error, in the list and its detail", async () => {
+    const row = page.locator(`#recent tr[data-task-id="${historyId}"]`);
+    await row.waitFor();
+    expect(await row.locator('td.history').textContent()).toBe(`an earlier try failed: ${EARLIER_ERROR}`);
+    expect(await row.locator('td.error').count()).toBe(0);
+
+    await row.locator('button.task-link').click();
+    const dialog = page.locator('#task-dialog');
+    await dialog.locator('[data-field="status"]').waitFor();
+    expect(await page.locator('#task-title').textContent()).toBe(`Task ${historyId}`);
+    const fields = await dialog
+      .locator('#task-fields dt')
+      .evaluateAll((dts) => dts.map((dt) => [dt.textContent, dt.nextElementSibling?.textContent]));
+    const task = await getTask(t.ctx.pool, historyId);
+    expect(fields).toEqual([
+      ['status', 'completed'],
+      ['message', 'worked on the second try'],
+      ['time (s)', '0'],
+      ['attempts', '2'],
+      ['an earlier try failed', EARLIER_ERROR],
+      ['created', local(task!.createdAt.toISOString())],
+      ['picked up', local(task!.dispatchedAt!.toISOString())],
+      ['finished', local(task!.finishedAt!.toISOString())],
+      ['last changed', local(task!.updatedAt.toISOString())],
+    ]);
+    expect(await dialog.locator('[data-field="error"]').count()).toBe(0);
+    expect(await dialog.locator('#task-retry').isHidden()).toBe(true);
+    if (SCREENSHOTS) await page.screenshot({ path: join(SCREENSHOTS, 'dashboard-task.png') });
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'hidden' });
+
+    await page.locator('#recent-status').selectOption('');
+    await page.locator(`#recent tr[data-task-id="${insertedId}"]`).waitFor();
+  });
+
+  it("shows a failed task's error as its error in its detail, with a retry", async () => {
+    await page.locator(`#failures tr[data-task-id="${newest()}"] button.task-link`).click();
+    const dialog = page.locator('#task-dialog');
+    await dialog.locator('[data-field="error"]').waitFor();
+    expect(await dialog.locator('[data-field="status"]').textContent()).toBe('failed');
+    expect(await dialog.locator('[data-field="error"]').textContent()).toBe('disk on fire');
+    expect(await dialog.locator('[data-field="earlier-error"]').count()).toBe(0);
+    expect(await dialog.locator('#task-retry').isVisible()).toBe(true);
+    await page.locator('#task-close').click();
+    await dialog.waitFor({ state: 'hidden' });
+  });
+
   it('asks for the token when a retry is refused with 401, and changes nothing', async () => {
     await page.locator(`button[data-retry="${newest()}"]`).click();
     await page.locator('#notice.error').waitFor();
@@ -294,10 +654,25 @@ describe('the dashboard in Chromium', () => {
     await page.locator('#token-form button').click();
     await page.locator(`button[data-retry="${newest()}"]`).click();
     await page.locator('#notice:not(.error)', { hasText: `Task ${newest()} is pending again.` }).waitFor();
+    expect(posts.at(-1)).toBe(`/tasks/${newest()}/redrive`);
     expect(await getTask(t.ctx.pool, newest())).toMatchObject({ status: 'pending', attempts: 0 });
     await page.locator(`#failures tr[data-task-id="${newest()}"]`).waitFor({ state: 'detached' });
     await page.locator(`#recent tr[data-task-id="${newest()}"] .status`, { hasText: 'pending' }).waitFor();
     expect(await failuresCount()).toBe(`1–20 of ${FAILED_TASKS + 1}`);
+  });
+
+  it('after a retry, the chart and the cards still count the same failed tasks', async () => {
+    const failed = FAILED_TASKS + BUSY_MINUTE.failed - 1;
+    const { chart, cards, text } = await chartAndCards();
+    expect(cards).toEqual({ completed: BUSY_MINUTE.completed + 1, failed });
+    expect(chart).toEqual(cards);
+    expect(text).toContain(`${failed} of the ${failed} failed tasks finished`);
+    // The retried task is no failure of the minute it failed in any more.
+    const now = await page
+      .locator('#throughput g[data-minute]')
+      .evaluateAll((groups) => groups.map((g) => g.querySelector('title')?.textContent ?? ''));
+    const failures = now.reduce((sum, title) => sum + Number(/(\d+) failed$/.exec(title)?.[1] ?? 0), 0);
+    expect(failures).toBe(failed);
   });
 
   it('retries all failed tasks after a confirmation naming the count; Cancel changes nothing', async () => {
@@ -320,10 +695,16 @@ describe('the dashboard in Chromium', () => {
         hasText: `${failed.length} failed tasks pending again; ${failed.length} dead letters removed; ${kept}.`,
       })
       .waitFor();
+    expect(posts.at(-1)).toBe('/dead-letters/redrive');
     for (const id of failed) expect(await statusOf(id)).toBe('pending');
     expect(await statusOf(inInbox)).toBe('processing');
     await page.locator('#failures-count', { hasText: '1–2 of 2' }).waitFor();
-    expect(await page.locator('.pager').isHidden()).toBe(true);
+    expect(await page.locator('#failures-pager').isHidden()).toBe(true);
+
+    // Only the busy minute's failures are left, on the cards and in the chart alike.
+    const { chart, cards } = await chartAndCards();
+    expect(cards.failed).toBe(BUSY_MINUTE.failed);
+    expect(chart).toEqual(cards);
   });
 
   it('closing the confirmation with Escape after a confirmed one retries nothing', async () => {
@@ -335,8 +716,7 @@ describe('the dashboard in Chromium', () => {
     await page.keyboard.press('Escape');
     await page.locator('#retry-all-dialog').waitFor({ state: 'hidden' });
     // Wait for a refresh that starts after the dialog closed: a retry would have been sent before it.
-    const updated = await page.locator('#updated time').getAttribute('datetime');
-    await page.locator(`#updated time:not([datetime="${updated}"])`).waitFor();
+    await nextRefresh();
     expect(posts.slice(sent)).toEqual([]);
     expect(await statusOf(another.id)).toBe('failed');
     expect(await failuresCount()).toBe('1–3 of 3');

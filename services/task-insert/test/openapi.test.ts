@@ -110,6 +110,7 @@ describe('/openapi.json', () => {
         '/metrics',
         '/openapi.json',
         '/readyz',
+        '/services',
         '/stats',
         '/stats/throughput',
         '/tasks',
@@ -151,6 +152,7 @@ describe('/openapi.json', () => {
       '/stats',
       '/stats/throughput',
       '/readyz',
+      '/services',
     ]) {
       for (const [method, op] of Object.entries(doc.paths[path]!)) {
         expect(Object.keys(op.responses), `${method} ${path}`).toContain('503');
@@ -282,7 +284,7 @@ describe('the documented parameter constraints are the enforced ones', () => {
 
 describe('redocly lint', () => {
   /** Operations that answer no client error (4xx): redocly's recommended rules warn about them, and only them. */
-  const WITHOUT_CLIENT_ERRORS = ['/stats', '/healthz', '/readyz', '/metrics', '/openapi.json', '/'];
+  const WITHOUT_CLIENT_ERRORS = ['/stats', '/services', '/healthz', '/readyz', '/metrics', '/openapi.json', '/'];
 
   it('passes with its recommended rules, offline', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'openapi-'));

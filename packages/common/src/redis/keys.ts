@@ -12,6 +12,16 @@ export interface LeaseQueueKeys {
   delayed: string;
 }
 
+/** The keys of the services that report themselves alive (see redis/service-registry.ts). */
+export interface ServiceKeys {
+  /** ZSET process id -> when it counts as gone unless it reports again (ms, Redis's clock). */
+  alive: string;
+  /** HASH process id -> what it reported (JSON: service, host, pid, started_at, detail). */
+  reports: string;
+  /** HASH process id -> when it last reported (ms, Redis's clock). */
+  seen: string;
+}
+
 export interface QueueKeys {
   /** The task queue; `tasks.ready` is the original's `task_queue`. */
   tasks: LeaseQueueKeys;
@@ -42,6 +52,8 @@ export interface QueueKeys {
    * READONLY) when the keys are not all writable on the node the client reaches.
    */
   readinessProbes: [string, string];
+  /** The services (API, schedulers, executors, DLQ processors) alive now. */
+  services: ServiceKeys;
 }
 
 export interface QueueNames {
@@ -69,6 +81,11 @@ export function queueKeys({ prefix, queue, deadLetter }: QueueNames): QueueKeys 
     sweeping: `${prefix}${queue}:sweeping`,
     insertedChannel: `${prefix}${queue}:inserted`,
     readinessProbes: [`${prefix}${queue}:readyz`, `${prefix}${deadLetter}:readyz`],
+    services: {
+      alive: `${prefix}${queue}:services:alive`,
+      reports: `${prefix}${queue}:services:reports`,
+      seen: `${prefix}${queue}:services:seen`,
+    },
   };
 }
 
@@ -82,6 +99,9 @@ export function storedKeys(keys: QueueKeys): string[] {
     keys.present,
     keys.sweeping,
     ...keys.readinessProbes,
+    keys.services.alive,
+    keys.services.reports,
+    keys.services.seen,
   ];
 }
 

@@ -15,6 +15,8 @@ export interface QueueCommands {
   queueRelease(k1: Arg, k2: Arg, k3: Arg, ...tokens: Arg[]): Promise<number>;
   queueDeadLetter(k1: Arg, k2: Arg, k3: Arg, k4: Arg, k5: Arg, ...argv: Arg[]): Promise<number[]>;
   queueReap(k1: Arg, k2: Arg, k3: Arg, k4: Arg, k5: Arg, ...argv: Arg[]): Promise<[number, number]>;
+  servicesReportAlive(k1: Arg, k2: Arg, k3: Arg, ...argv: Arg[]): Promise<number>;
+  servicesLive(k1: Arg, k2: Arg, k3: Arg): Promise<(string | number)[]>;
 }
 
 export type QueueRedis = Redis & QueueCommands;
@@ -26,6 +28,8 @@ const SCRIPTS: [keyof QueueCommands, string, number][] = [
   ['queueRelease', 'release.lua', 3],
   ['queueDeadLetter', 'dead-letter.lua', 5],
   ['queueReap', 'reap.lua', 5],
+  ['servicesReportAlive', 'report-alive.lua', 3],
+  ['servicesLive', 'live-services.lua', 3],
 ];
 
 /**

@@ -4,6 +4,7 @@ import { checkReadiness, type ReadinessReport } from '../readiness.js';
 import { dropConnection, type Redis } from '../redis/client.js';
 import type { Leased } from '../redis/lease-queue.js';
 import type { QueueRedis } from '../redis/scripts.js';
+import { type LiveServices, ServiceRegistry, type ServiceReport } from '../redis/service-registry.js';
 import { depthsByName, type QueueDepthName, type QueueDepths, type TaskQueue } from '../redis/task-queue.js';
 import { type InsertOutcome, insertTasks, type NewTask } from '../tasks/insert-tasks.js';
 import { deleteExpiredTasks, type RetentionOptions, type RetentionStep } from '../tasks/retention.js';
@@ -114,10 +115,12 @@ export class TaskStore {
   private readonly random: () => number;
   /** Tries whose MySQL half committed, for settling again in Redis only (see fail). */
   private readonly counted = new WeakMap<FailedTry, boolean>();
+  private readonly services: ServiceRegistry;
 
   constructor(private readonly parts: TaskStoreParts) {
     this.clock = parts.clock ?? systemClock;
     this.random = parts.random ?? Math.random;
+    this.services = new ServiceRegistry(parts.redis, parts.queue.keys.services);
   }
 
   get retryPolicy(): RetryPolicy {
@@ -390,6 +393,23 @@ export class TaskStore {
   /** Whether MySQL answers and Redis takes a write to the queue's keys (each check's result). */
   readiness(timeoutMs?: number): Promise<ReadinessReport> {
     return checkReadiness({ pool: this.parts.db, redis: this.parts.redis, queue: this.parts.queue }, timeoutMs);
+  }
+
+  /* ---- Services alive ---- */
+
+  /** Records that a service process is alive, for `ttlMs` more on Redis's clock; returns when it was recorded. */
+  reportAlive(report: ServiceReport, ttlMs: number): Promise<Date> {
+    return this.services.reportAlive(report, ttlMs);
+  }
+
+  /** Forgets a service process that stopped, rather than waiting for its report to run out. */
+  reportStopped(id: string): Promise<void> {
+    return this.services.reportStopped(id);
+  }
+
+  /** The service processes alive now, with when Redis last heard from each and what each runs. */
+  liveServices(): Promise<LiveServices> {
+    return this.services.live();
   }
 
   /** The names of the Redis keys operators read with redis-cli. */

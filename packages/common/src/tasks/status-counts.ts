@@ -14,6 +14,9 @@ import { TASK_STATUSES, type TaskStatus } from './task-schema.js';
  * needs no round trip to learn the number before it can count it. The count rows are written
  * in the commit's trip: their locks live only while the server runs that trip.
  *
+ * Both count tasks by their status now: a redrive (transitions/redrive.ts) moves its tasks out
+ * of `failed` and takes their failures out of the minutes they finished in.
+ *
  * `task_counts` holds each status's count split over `COUNT_SHARDS` rows; a transaction adds
  * to one shard chosen at random, so writers that commit at the same moment seldom wait for
  * each other's row lock.

@@ -59,7 +59,9 @@ export interface MinuteCounts {
 
 /**
  * Tasks that finished (completed, or recorded failed) in each of the `minutes` minutes up to
- * and including the one holding `now`, oldest first; minutes without any count 0.
+ * and including the one holding `now`, oldest first; minutes without any count 0. Counted by
+ * their status now, as /stats counts them: a failure redriven since is no longer counted (the
+ * task counts again in the minute it finishes again).
  */
 export async function finishedPerMinute(pool: Database, minutes: number, now: number): Promise<MinuteCounts[]> {
   const last = Math.floor(now / 60_000);

@@ -7,8 +7,9 @@ export const PUBLIC_DIR = fileURLToPath(new URL('../../public/', import.meta.url
 
 /**
  * The dashboard: one static page whose script (a separate file, so the Content Security
- * Policy needs no 'unsafe-inline') reads /stats, /stats/throughput, /dead-letters and /tasks,
- * and retries failed tasks through POST /tasks/:id/retry and POST /dead-letters/retry. Served
+ * Policy needs no 'unsafe-inline') reads /stats, /stats/throughput, /services, /dead-letters,
+ * /tasks and /tasks/:id, and retries failed tasks through POST /tasks/:id/redrive and
+ * POST /dead-letters/redrive. Served
  * with helmet's security headers, without `upgrade-insecure-requests` and HSTS: the API speaks
  * plain HTTP (TLS, when used, ends at a proxy in front of it).
  */

@@ -1,4 +1,6 @@
 import {
+  HEARTBEAT_INTERVAL_MS,
+  HEARTBEAT_TTL_MS,
   type Metrics,
   notRedrivenReason,
   type RedriveOutcome,
@@ -57,7 +59,7 @@ export function parseQuery<T extends z.ZodType>(schema: T, req: Request): z.outp
 
 /**
  * What operators use: the task listing, redrive of failed tasks, counts and queue depths,
- * throughput, health and metrics.
+ * throughput, the services alive, health and metrics.
  */
 export function operateRoutes({ store, metrics }: OperateRoutesDeps): Router {
   const router = Router();
@@ -102,6 +104,27 @@ export function operateRoutes({ store, metrics }: OperateRoutesDeps): Router {
     const series = await store.finishedPerMinute(minutes);
     res.json({
       minutes: series.map((m) => ({ minute: m.minute.toISOString(), completed: m.completed, failed: m.failed })),
+    });
+  });
+
+  // Every service reports itself alive every few seconds; Redis's clock says when it last did.
+  router.get('/services', async (_req, res) => {
+    const { now, services } = await store.liveServices();
+    res.json({
+      now: now.toISOString(),
+      report_interval_ms: HEARTBEAT_INTERVAL_MS,
+      forgotten_after_ms: HEARTBEAT_TTL_MS,
+      services: services.map((s) => ({
+        id: s.id,
+        service: s.service,
+        host: s.host,
+        pid: s.pid,
+        started_at: s.startedAt,
+        last_seen: s.lastSeen.toISOString(),
+        last_seen_ago_ms: s.lastSeenAgoMs,
+        alive_until: s.deadline.toISOString(),
+        detail: s.detail,
+      })),
     });
   });
 

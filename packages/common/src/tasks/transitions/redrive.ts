@@ -68,11 +68,24 @@ async function wakeSchedulers(queue: TaskQueue): Promise<void> {
  * Puts `failed` tasks back to `pending` with their attempts reset, in one transaction, so the
  * scheduler runs them again from the start; `last_error` keeps the error they failed with
  * until a new run replaces it. Returns the ids that were failed and now are pending.
+ *
+ * Their failures leave the per-minute finish counts in the same transaction (from the minute
+ * of their `finished_at`): those count the finished tasks by their status now, as the
+ * per-status counts do, so a redriven task is counted again only when it finishes again.
  */
 export async function retryFailedTasks(db: Database, ids: number[]): Promise<number[]> {
   if (ids.length === 0) return [];
   const [rows] = await countedOneTrip(db, [
     { sql: `SELECT id FROM tasks WHERE id IN (?) AND status = 'failed' ORDER BY id FOR UPDATE`, values: [ids] },
+    {
+      // A minute never goes below zero (a failure counted before the counts were kept).
+      sql: `UPDATE tasks_finished_per_minute AS m
+        JOIN (SELECT UNIX_TIMESTAMP(finished_at) DIV 60 AS minute, COUNT(*) AS n FROM tasks
+               WHERE id IN (?) AND status = 'failed' AND finished_at IS NOT NULL
+               GROUP BY UNIX_TIMESTAMP(finished_at) DIV 60) AS f ON f.minute = m.minute
+        SET m.failed = m.failed - LEAST(m.failed, f.n)`,
+      values: [ids],
+    },
     {
       sql: `UPDATE tasks SET status = 'pending', attempts = 0, dispatched_at = NULL, finished_at = NULL
         WHERE id IN (?) AND status = 'failed'`,
