@@ -178,13 +178,13 @@ export function openApiDocument(config: Pick<Config, 'MAX_MESSAGE_LENGTH' | 'MAX
           },
         }),
       },
-      '/tasks/{id}/retry': {
+      '/tasks/{id}/redrive': {
         post: operation({
-          operationId: 'retryTask',
-          summary: 'Run a failed task again',
+          operationId: 'redriveTask',
+          summary: 'Redrive a failed task: run it again from its first attempt',
           description:
             'The task goes back to pending with its attempts reset, and its entries leave dead-letter-queue. ' +
-            'Only a failed task can be retried. There is no body: no Content-Type is needed.',
+            'Only a failed task can be redriven. There is no body: no Content-Type is needed.',
           security: tokenWhenSet,
           parameters: [idParameter],
           responses: {
@@ -194,6 +194,26 @@ export function openApiDocument(config: Pick<Config, 'MAX_MESSAGE_LENGTH' | 'MAX
             '404': errorResponse('No such task.'),
             '409': errorResponse('The task is not failed.'),
             '403': crossOrigin,
+            '415': errorResponse('A body was sent with neither the bearer token nor Content-Type: application/json.'),
+            '503': unavailable,
+          },
+        }),
+      },
+      '/tasks/{id}/retry': {
+        post: operation({
+          operationId: 'retryTask',
+          summary: 'The first name of POST /tasks/{id}/redrive',
+          description: 'The same as POST /tasks/{id}/redrive, kept for the clients that use this name.',
+          deprecated: true,
+          security: tokenWhenSet,
+          parameters: [idParameter],
+          responses: {
+            '200': response('The task, now pending.', jsonContent(ref('Retried'))),
+            '400': badId,
+            '401': unauthorized,
+            '403': crossOrigin,
+            '404': errorResponse('No such task.'),
+            '409': errorResponse('The task is not failed.'),
             '415': errorResponse('A body was sent with neither the bearer token nor Content-Type: application/json.'),
             '503': unavailable,
           },
@@ -239,14 +259,30 @@ export function openApiDocument(config: Pick<Config, 'MAX_MESSAGE_LENGTH' | 'MAX
           },
         }),
       },
-      '/dead-letters/retry': {
+      '/dead-letters/redrive': {
         post: operation({
-          operationId: 'retryAllDeadLetters',
-          summary: 'Run every failed task of the dead letters again',
+          operationId: 'redriveAllDeadLetters',
+          summary: 'Redrive every failed task of the dead letters',
           description:
             'Every task named in dead-letter-queue that is failed in MySQL goes back to pending with its attempts ' +
             'reset, and its entries leave the list; the other entries stay. The list is read first: when Redis ' +
             'cannot be reached, nothing changes. There is no body: no Content-Type is needed.',
+          security: tokenWhenSet,
+          responses: {
+            '200': response('What was redriven and what stays.', jsonContent(ref('RetriedAll'))),
+            '401': unauthorized,
+            '403': crossOrigin,
+            '415': errorResponse('A body was sent with neither the bearer token nor Content-Type: application/json.'),
+            '503': unavailable,
+          },
+        }),
+      },
+      '/dead-letters/retry': {
+        post: operation({
+          operationId: 'retryAllDeadLetters',
+          summary: 'The first name of POST /dead-letters/redrive',
+          description: 'The same as POST /dead-letters/redrive, kept for the clients that use this name.',
+          deprecated: true,
           security: tokenWhenSet,
           responses: {
             '200': response('What was redriven and what stays.', jsonContent(ref('RetriedAll'))),

@@ -105,6 +105,7 @@ describe('/openapi.json', () => {
       [
         '/',
         '/dead-letters',
+        '/dead-letters/redrive',
         '/dead-letters/retry',
         '/healthz',
         '/metrics',
@@ -115,6 +116,7 @@ describe('/openapi.json', () => {
         '/stats/throughput',
         '/tasks',
         '/tasks/{id}',
+        '/tasks/{id}/redrive',
         '/tasks/{id}/retry',
       ].sort(),
     );
