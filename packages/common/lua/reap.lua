@@ -25,7 +25,8 @@ for _, token in ipairs(expired) do
     local m, why = decode_message(message)
     if m then
       m.tries = m.tries + 1
-      if m.tries >= max_attempts then
+      -- The task's own attempts when it has them (isLastAttempt's rule: out of tries at the most).
+      if m.tries >= (m.max_attempts or max_attempts) then
         local letter = encode_dead_letter(m, ARGV[4], ARGV[5])
         redis.call('LPUSH', KEYS[4], letter)
         redis.call('LPUSH', KEYS[5], letter)

@@ -166,6 +166,10 @@ const settings = z.object({
   /** Port of the /healthz, /readyz and /metrics server of the scheduler, executor and DLQ processor; 0: none. */
   HEALTH_PORT: int(0, 65535).default(0),
 
+  /** The module of the task types and their handlers (an ES module; see handlers.ts); unset: the original's work only. */
+  HANDLERS: z.string().min(1).optional(),
+  /** The largest result a handler may return, in bytes of JSON; a larger one fails the try. */
+  MAX_RESULT_BYTES: int(2, 16 * 1024 * 1024).default(64 * 1024),
   FAILURE_RATE: z.coerce
     .number({ error: 'must be a number' })
     .min(0, { error: 'must be between 0 and 1' })

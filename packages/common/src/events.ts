@@ -32,6 +32,12 @@ export const EVENTS = {
   taskRetried: 'task.retried',
   /** A task was dead-lettered after its last attempt. */
   taskDeadLettered: 'task.dead-lettered',
+  /** A try passed its deadline: its handler's signal aborted, and the try failed (`timeoutMs`). */
+  taskTimedOut: 'task.timed-out',
+  /** A running task was cancelled: its handler's signal aborted, and its run ended. */
+  taskCancelled: 'task.cancelled',
+  /** A run whose task no longer runs in it (cancelled, finished, run again) was not started. */
+  runDismissed: 'run.dismissed',
   /** A failed run changed nothing: a stale message, or a duplicate of one already counted. */
   runDropped: 'run.dropped',
   /** A message or dead letter could not be read; it was set aside with `reason`. */

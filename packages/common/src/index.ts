@@ -20,6 +20,21 @@ export {
 } from './context.js';
 export { EVENTS, type EventName } from './events.js';
 export {
+  type BodySchema,
+  defineHandlers,
+  type HandlerContext,
+  type HandlerDefinition,
+  type HandlerFunction,
+  HandlerRegistry,
+  type Handlers,
+  HandlersError,
+  type HandlerTask,
+  handlerRegistry,
+  handlersModulePath,
+  loadHandlers,
+  type TypeHandler,
+} from './handlers.js';
+export {
   HEARTBEAT_INTERVAL_MS,
   HEARTBEAT_TTL_MS,
   Heartbeat,
@@ -121,6 +136,7 @@ export * from './tasks/task-reads.js';
 export type { Task } from './tasks/task-row.js';
 export * from './tasks/task-schema.js';
 export { taskView } from './tasks/task-view.js';
+export type { CancelOutcome } from './tasks/transitions/cancel.js';
 export * from './tasks/transitions/claim-and-dispatch.js';
 export * from './tasks/transitions/complete.js';
 export type { TransitionDeps } from './tasks/transitions/deps.js';

@@ -53,6 +53,10 @@ export class Metrics {
   readonly tasksDeadLettered: Counter;
   /** Failed tasks an operator put back to pending (API, dashboard or CLI). */
   readonly tasksRedriven: Counter;
+  /** Tasks cancelled (API, dashboard or CLI), and runs an executor ended because of a cancel. */
+  readonly tasksCancelled: Counter;
+  /** Tries that passed their deadline. */
+  readonly tasksTimedOut: Counter;
   /** Leases that ran out (their executor died or hung); the task went back or to the dead letters. */
   readonly leasesExpired: Counter;
   /** How long runs took, by outcome (`completed` or `failed`). */
@@ -77,6 +81,11 @@ export class Metrics {
     this.tasksRetried = counter('tasks_retried_total', 'Failed runs scheduled for another attempt.');
     this.tasksDeadLettered = counter('tasks_dead_lettered_total', 'Tasks moved to the dead-letter queue.');
     this.tasksRedriven = counter('tasks_redriven_total', 'Failed tasks put back to pending by an operator.');
+    this.tasksCancelled = counter(
+      'tasks_cancelled_total',
+      'Tasks cancelled (the API), and runs ended because their task was cancelled (an executor).',
+    );
+    this.tasksTimedOut = counter('tasks_timed_out_total', 'Tries that passed their deadline.');
     this.leasesExpired = counter('leases_expired_total', 'Leases that ran out before their task was settled.');
     this.taskRunSeconds = new Histogram({
       name: 'task_run_seconds',

@@ -27,6 +27,8 @@ export const SETTING_GROUPS: SettingGroup[] = [
       KEY_PREFIX: 'prepended to every Redis key; on Redis Cluster it must hold a hash tag ({tasks}: when empty there)',
       LOG_LEVEL: 'fatal, error, warn, info, debug (a line per task transition), trace or silent',
       FAILURE_RATE: 'the probability that a simulated task fails (the original demo)',
+      HANDLERS:
+        'the ES module of your task types and their handlers (default export: { type: handler }); the API and the executors load it',
     },
   },
   {
@@ -44,6 +46,7 @@ export const SETTING_GROUPS: SettingGroup[] = [
       FETCH_BATCH_SIZE: 'messages an executor leases per fetch',
       LEASE_MS: 'a task whose executor stops renewing its lease (it died) runs again after this long',
       SHUTDOWN_TIMEOUT_MS: 'on SIGTERM, how long running tasks may finish before they are handed back',
+      MAX_RESULT_BYTES: 'the largest result a handler may return (bytes of JSON); a larger one fails the try',
     },
   },
   {

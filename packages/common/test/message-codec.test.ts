@@ -5,6 +5,7 @@ import {
   encodeInvalidEntry,
   encodeMessage,
   type QueueMessage,
+  type SimulatedMessage,
   withIncludes,
 } from '@tasks/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -29,7 +30,7 @@ async function lua(body: string, ...args: string[]): Promise<unknown> {
   return t.ctx.redis.eval(withIncludes(`--@include message\n${body}`), 0, ...args);
 }
 
-const MESSAGES: QueueMessage[] = [
+const MESSAGES: SimulatedMessage[] = [
   { id: 1, message: 'spiderman 3', time: 3, tries: 0, run: 1 },
   { id: 9_007_199_254_740_991, message: '', time: 86_400, tries: 1_000, run: 4_294_967_295 },
   { id: 42, message: 'quotes " and \\ backslash / slash', time: 0, tries: 2, run: 0 },
@@ -38,10 +39,18 @@ const MESSAGES: QueueMessage[] = [
   { id: 45, message: '<script>alert(1)</script> \u2028 \u2029', time: 2, tries: 0, run: 1 },
 ];
 
+/** Messages of other types, and messages with a task's own deadline and attempts. */
+const OTHER_MESSAGES: QueueMessage[] = [
+  { id: 46, type: 'webhook', tries: 0, run: 1 },
+  { id: 47, type: 'a.b:c_d-9', tries: 2, run: 3, timeout_ms: 86_400_000, max_attempts: 1_000 },
+  { id: 48, message: 'with a deadline', time: 1, tries: 0, run: 1, timeout_ms: 1_500 },
+  { id: 49, type: 'T', tries: 1, run: 1, max_attempts: 5 },
+];
+
 /** A Lua message table built from the TypeScript one, field by field. */
 const TABLE =
   'local m = {id = tonumber(ARGV[1]), message = ARGV[2], time = tonumber(ARGV[3]), tries = tonumber(ARGV[4]), run = tonumber(ARGV[5])}';
-const argsOf = (m: QueueMessage) => [String(m.id), m.message, String(m.time), String(m.tries), String(m.run)];
+const argsOf = (m: SimulatedMessage) => [String(m.id), m.message, String(m.time), String(m.tries), String(m.run)];
 
 describe('the message codec, in TypeScript and in Lua', () => {
   it('writes the same bytes for a message', async () => {
@@ -96,7 +105,11 @@ describe('the message codec, in TypeScript and in Lua', () => {
     const read = `local m, why = decode_message(ARGV[1])
       if m then return encode_message(m) end
       return 'invalid message: ' .. why`;
-    for (const m of MESSAGES) expect(await lua(read, encodeMessage(m))).toBe(encodeMessage(m));
+    for (const m of [...MESSAGES, ...OTHER_MESSAGES]) expect(await lua(read, encodeMessage(m))).toBe(encodeMessage(m));
+    // The original's bytes, for a message of the original's work.
+    expect(encodeMessage({ id: 7, message: 'm', time: 1, tries: 0, run: 1 })).toBe(
+      '{"id":7,"message":"m","time":1,"tries":0,"run":1}',
+    );
     const bad = [
       'not json',
       '"a string"',
@@ -106,6 +119,11 @@ describe('the message codec, in TypeScript and in Lua', () => {
       '{"id":1,"message":"m","time":1.5,"tries":0}',
       '{"id":1,"message":"m","time":1,"tries":4294967295}',
       '{"id":1,"message":"m","time":1,"tries":0,"run":-1}',
+      '{"id":1,"type":"simulated","tries":0,"run":1}',
+      '{"id":1,"type":"9lives","tries":0,"run":1}',
+      '{"id":1,"type":"webhook","tries":0,"run":1,"timeout_ms":0}',
+      '{"id":1,"type":"webhook","tries":0,"run":1,"max_attempts":1001}',
+      '{"id":1,"message":"m","time":1,"tries":0,"run":1,"timeout_ms":86400001}',
     ];
     for (const raw of bad) {
       const decoded = decodeMessage(raw);

@@ -52,7 +52,13 @@ describe('listTasks', () => {
 
 describe('countByStatus', () => {
   it('counts every status, zero included', async () => {
-    expect(await countByStatus(t.ctx.pool)).toEqual({ pending: 5, processing: 0, completed: 2, failed: 2 });
+    expect(await countByStatus(t.ctx.pool)).toEqual({
+      pending: 5,
+      processing: 0,
+      completed: 2,
+      failed: 2,
+      cancelled: 0,
+    });
   });
 });
 
@@ -74,6 +80,12 @@ describe('retryFailedTasks', () => {
     expect(await retryFailedTasks(t.ctx.pool, [ids[0]!])).toEqual([]);
     expect(await retryFailedTasks(t.ctx.pool, [ids[0]!, ids[3]!, ...failedIds])).toEqual(failedIds);
     expect(await retryFailedTasks(t.ctx.pool, failedIds)).toEqual([]);
-    expect(await countByStatus(t.ctx.pool)).toEqual({ pending: 7, processing: 0, completed: 2, failed: 0 });
+    expect(await countByStatus(t.ctx.pool)).toEqual({
+      pending: 7,
+      processing: 0,
+      completed: 2,
+      failed: 0,
+      cancelled: 0,
+    });
   });
 });

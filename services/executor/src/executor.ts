@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import {
   Batcher,
   type Clock,
@@ -7,6 +8,7 @@ import {
   type FailOutcome,
   FailureLog,
   failureBackoffMs,
+  HandlerRegistry,
   isLockWaitTimeout,
   isTransientError,
   type LeasedTask,
@@ -14,10 +16,14 @@ import {
   Loop,
   type Metrics,
   type ReadyWaiter,
+  type RunningTask,
+  SIMULATED,
+  type SimulatedMessage,
   type Split,
   sleep,
   type TaskStore,
 } from '@tasks/common';
+import { startTry, ThreadPool, type TryControl, type TryEnd } from './run-try.js';
 import type { Work } from './simulated-work.js';
 
 export interface ExecutorOptions {
@@ -26,15 +32,31 @@ export interface ExecutorOptions {
   leaseMs: number;
   pollIntervalMs: number;
   shutdownTimeoutMs: number;
+  /** The largest result a handler may return, in bytes of JSON (MAX_RESULT_BYTES). */
+  maxResultBytes?: number;
+  /** How often running tasks are looked up in MySQL for a cancel the executor was not told of (ms). */
+  cancelCheckMs?: number;
 }
 
 export interface ExecutorDeps {
   store: TaskStore;
   logger: Logger;
   clock: Clock;
+  /** The original's work, for the tasks of the `simulated` type. */
   work: Work;
+  /** The handlers of the other types this executor runs; none by default. */
+  handlers?: HandlerRegistry;
   /** Counts runs and outcomes; nothing is counted without it. */
   metrics?: Metrics;
+}
+
+const DEFAULT_MAX_RESULT_BYTES = 64 * 1024;
+const DEFAULT_CANCEL_CHECK_MS = 1_000;
+
+/** A try being run, as a cancel finds it. */
+interface RunningTry {
+  id: number;
+  control: TryControl | null;
 }
 
 /** Most outcomes written in one statement. */
@@ -71,7 +93,7 @@ function errorMessage(err: unknown): string {
  */
 export class Executor {
   /** Every message leased and not yet settled: running, or its outcome being written. */
-  private readonly running = new Map<string, number>();
+  private readonly running = new Map<string, RunningTry>();
   /** Of those, how many are still running their work (what `concurrency` bounds). */
   private working = 0;
   private readonly completions: Batcher<Completion>;
@@ -83,6 +105,10 @@ export class Executor {
   private readonly giveUp = new AbortController();
   private slotFreed: (() => void) | null = null;
   private waiter: ReadyWaiter | null = null;
+  private readonly handlers: HandlerRegistry;
+  private readonly threads: ThreadPool;
+  private readonly cancelChecks: Loop;
+  private stopListening: (() => void) | null = null;
 
   constructor(
     private readonly deps: ExecutorDeps,
@@ -108,6 +134,13 @@ export class Executor {
       idleMs: Math.max(50, Math.floor(options.leaseMs / 3)),
     });
     this.settleFailures = new FailureLog(deps.logger, 'recording outcomes', 10_000);
+    this.handlers = deps.handlers ?? HandlerRegistry.empty();
+    this.threads = new ThreadPool(Math.max(1, Math.min(options.concurrency, availableParallelism())));
+    this.cancelChecks = new Loop(() => this.checkCancels(), {
+      name: 'looking for cancelled tasks',
+      logger: deps.logger,
+      idleMs: options.cancelCheckMs ?? DEFAULT_CANCEL_CHECK_MS,
+    });
   }
 
   /** How many tasks are running now. */
@@ -119,6 +152,16 @@ export class Executor {
     this.waiter = this.deps.store.openReadyWaiter();
     this.fetching.start();
     this.leasing.start();
+    this.cancelChecks.start();
+    // Told of a cancel at once; the checks find one whose announcement was lost.
+    this.deps.store
+      .onCancelled((id) => this.cancelRunning([id]), this.giveUp.signal)
+      .then(
+        (stop) => {
+          this.stopListening = stop;
+        },
+        (err: unknown) => this.deps.logger.warn({ err }, 'not listening for cancels; they are found by the checks'),
+      );
   }
 
   /**
@@ -151,8 +194,10 @@ export class Executor {
     } else {
       this.giveUp.abort();
     }
-    await this.leasing.stop();
+    this.stopListening?.();
+    await Promise.all([this.leasing.stop(), this.cancelChecks.stop()]);
     await Promise.all([this.completions.drain(), this.failedTries.drain()]);
+    await this.threads.close();
   }
 
   /** Leases as many messages as there are free slots and starts them; waits when there is nothing to do. */
@@ -175,7 +220,7 @@ export class Executor {
       await store.release(leased.map((l) => l.token));
       return 'again';
     }
-    for (const item of leased) this.launch(item);
+    await this.launchAll(leased);
     if (leased.length > 0) return 'again';
     const wait = Math.min(this.options.pollIntervalMs, nextDueInMs ?? Number.POSITIVE_INFINITY);
     if (wait > 0 && this.waiter) await this.waiter.wait(wait);
@@ -186,13 +231,64 @@ export class Executor {
    * Renews the leases of running tasks. Leases that run out (their executor died) are the
    * sweeper's to return: recovery has one owner.
    */
+  /** Ends the tries of these tasks, if running here, as cancelled. */
+  private cancelRunning(ids: number[]): void {
+    const cancelled = new Set(ids);
+    for (const state of this.running.values()) if (cancelled.has(state.id)) state.control?.cancel();
+  }
+
+  /** Looks up the running tasks in MySQL for a cancel this executor was not told of. */
+  private async checkCancels(): Promise<'idle'> {
+    const running = [...this.running.values()].filter((s) => s.control !== null).map((s) => s.id);
+    this.cancelRunning(await this.deps.store.cancelledAmong(running));
+    return 'idle';
+  }
+
   private async renewLeases(): Promise<'idle'> {
     await this.deps.store.extend([...this.running.keys()], this.options.leaseMs);
     return 'idle';
   }
 
-  private launch(item: LeasedTask): void {
-    this.running.set(item.token, this.deps.clock.now());
+  /**
+   * Starts the leased messages: a task of the original's work at once (its data is in its
+   * message); one of another type after its data is read from MySQL, in one read for the batch,
+   * which also finds the runs that no longer run (their task was cancelled, finished, or runs
+   * again since): those are dismissed, not started.
+   */
+  private async launchAll(leased: LeasedTask[]): Promise<void> {
+    const typed = leased.flatMap((l) => (l.message?.type === undefined ? [] : [l.message.id]));
+    let rows: Map<number, RunningTask>;
+    try {
+      rows = await this.deps.store.runningTasks(typed);
+    } catch (err) {
+      // Not read: handed back for a later fetch, no attempt counted.
+      await this.deps.store.release(leased.filter((l) => l.message?.type !== undefined).map((l) => l.token));
+      for (const item of leased) if (item.message?.type === undefined) this.launch(item, null);
+      throw err;
+    }
+    const dismissed: LeasedTask[] = [];
+    for (const item of leased) {
+      const message = item.message;
+      if (message?.type === undefined) {
+        this.launch(item, null);
+        continue;
+      }
+      const row = rows.get(message.id);
+      if (row?.status !== 'processing' || row.run !== message.run) dismissed.push(item);
+      else this.launch(item, row);
+    }
+    if (dismissed.length > 0) {
+      await this.deps.store.dismiss(dismissed.map((d) => ({ token: d.token, id: d.message?.id ?? 0 })));
+      this.deps.logger.debug(
+        { event: EVENTS.runDismissed, taskIds: dismissed.map((d) => d.message?.id) },
+        'runs whose task no longer runs in them: not started',
+      );
+    }
+  }
+
+  private launch(item: LeasedTask, row: RunningTask | null): void {
+    const state: RunningTry = { id: item.message?.id ?? 0, control: null };
+    this.running.set(item.token, state);
     this.working++;
     let working = true;
     const workDone = () => {
@@ -201,7 +297,7 @@ export class Executor {
       this.working--;
       this.wakeFetch();
     };
-    this.handle(item, workDone).then(
+    this.handle(item, row, state, workDone).then(
       () => this.finished(item.token, workDone),
       (err: unknown) => {
         this.deps.logger.error({ err, token: item.token }, 'task could not be settled; its lease will expire');
@@ -264,29 +360,77 @@ export class Executor {
     if (await store.setAside(item, reason)) metrics?.tasksDeadLettered.inc();
   }
 
-  /** Runs one leased message and settles it; `workDone` is called once its work is over. */
-  private async handle(item: LeasedTask, workDone: () => void): Promise<void> {
-    const { logger, work, clock, metrics, store } = this.deps;
+  /** Runs one leased message and settles it; `workDone` is called once its try is over. */
+  private async handle(
+    item: LeasedTask,
+    row: RunningTask | null,
+    state: RunningTry,
+    workDone: () => void,
+  ): Promise<void> {
+    const { logger, clock, metrics, store } = this.deps;
     const message = item.message;
     if (!message) return this.setAside(item, item.invalid ?? 'invalid message');
     const attempt = message.tries + 1;
     // The task's fields go on its log lines; no child logger per task (it is the hot path).
     const task = { taskId: message.id, run: message.run, attempt };
     logger.debug({ event: EVENTS.taskStarted, ...task }, 'task started');
-    let failure: string | null = null;
+    const handler = message.type === undefined ? null : (this.handlers.get(message.type) ?? null);
     const started = clock.now();
-    try {
-      await work(message, this.giveUp.signal);
-    } catch (err) {
-      failure = errorMessage(err);
+    let end: TryEnd;
+    if (message.type !== undefined && handler === null) {
+      end = {
+        kind: 'failed',
+        error: `no handler for type ${message.type} in this executor (it knows ${this.handlers.types.join(', ')})`,
+      };
+    } else {
+      const timeoutMs = message.timeout_ms ?? handler?.timeoutMs ?? null;
+      state.control = startTry({
+        handler,
+        simulated: (signal) => this.deps.work(message as SimulatedMessage, signal),
+        task: {
+          id: message.id,
+          type: message.type ?? SIMULATED,
+          data: message.type === undefined ? { message: message.message, time: message.time } : dataOf(row),
+          run: message.run,
+          attempt,
+        },
+        timeoutMs,
+        giveUp: this.giveUp.signal,
+        logger,
+        now: () => clock.now(),
+        modulePath: this.handlers.modulePath,
+        threads: this.threads,
+      });
+      end = await state.control.ended;
+      state.control = null;
     }
     workDone();
-    if (this.giveUp.signal.aborted) return; // handed back by stop()
-    const outcome = failure === null ? 'completed' : 'failed';
-    metrics?.taskRunSeconds.observe({ outcome }, (clock.now() - started) / 1000);
+    if (end.kind === 'given-up') return; // handed back by stop()
+    if (end.kind === 'cancelled') {
+      await store.dismiss([{ token: item.token, id: message.id }]);
+      logger.info({ event: EVENTS.taskCancelled, ...task }, 'task cancelled: its run ended');
+      metrics?.tasksCancelled.inc();
+      return;
+    }
+    let result: string | undefined;
+    if (end.kind === 'completed' && handler !== null) {
+      const encoded = encodeResult(end.result, this.options.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES);
+      if (typeof encoded === 'string' || encoded === undefined) result = encoded;
+      else end = { kind: 'failed', error: encoded.error };
+    }
+    metrics?.taskRunSeconds.observe(
+      { outcome: end.kind === 'completed' ? 'completed' : 'failed' },
+      (clock.now() - started) / 1000,
+    );
 
-    if (failure === null) {
-      const completion: Completion = { id: message.id, run: message.run, tries: message.tries, token: item.token };
+    if (end.kind === 'completed') {
+      const completion: Completion = {
+        id: message.id,
+        run: message.run,
+        tries: message.tries,
+        token: item.token,
+        ...(result === undefined ? {} : { result }),
+      };
       await this.settle(
         () => this.completions.add(completion),
         async () => {
@@ -299,7 +443,18 @@ export class Executor {
       return;
     }
 
-    const failed: FailedTry = { token: item.token, message, error: failure, failedAt: clock.now() };
+    const error = end.kind === 'timed-out' ? `timed out after ${end.timeoutMs} ms` : end.error;
+    if (end.kind === 'timed-out') {
+      logger.warn({ event: EVENTS.taskTimedOut, ...task, timeoutMs: end.timeoutMs }, 'task timed out');
+      metrics?.tasksTimedOut.inc();
+    }
+    const backoff = handler
+      ? {
+          ...(handler.backoffMs === undefined ? {} : { backoffMs: handler.backoffMs }),
+          ...(handler.backoffMaxMs === undefined ? {} : { backoffMaxMs: handler.backoffMaxMs }),
+        }
+      : undefined;
+    const failed: FailedTry = { token: item.token, message, error, failedAt: clock.now(), backoff };
     const settled = await this.settle(
       () => this.failedTries.add(failed),
       async () => (await store.fail([failed]))[0] as FailOutcome,
@@ -307,18 +462,48 @@ export class Executor {
     );
     if (settled?.outcome === 'retried') {
       logger.debug(
-        { event: EVENTS.taskRetried, ...task, err: failure, retryInMs: settled.retryInMs },
+        { event: EVENTS.taskRetried, ...task, err: error, retryInMs: settled.retryInMs },
         'task failed; retry scheduled',
       );
       metrics?.tasksRetried.inc();
     } else if (settled?.outcome === 'dead-lettered') {
-      logger.warn({ event: EVENTS.taskDeadLettered, ...task, err: failure }, 'task dead-lettered');
+      logger.warn({ event: EVENTS.taskDeadLettered, ...task, err: error }, 'task dead-lettered');
       metrics?.tasksDeadLettered.inc();
     } else if (settled?.outcome === 'dropped') {
       logger.warn(
-        { event: EVENTS.runDropped, ...task, err: failure },
+        { event: EVENTS.runDropped, ...task, err: error },
         'failed run of a stale or duplicate message: dropped',
       );
     }
   }
+}
+
+/** A task's stored data as its handler gets it (MySQL hands JSON over parsed, MariaDB as text). */
+function dataOf(row: RunningTask | null): unknown {
+  const data = row?.data ?? null;
+  if (typeof data !== 'string') return data;
+  try {
+    return JSON.parse(data);
+  } catch {
+    return data;
+  }
+}
+
+/**
+ * A handler's result as stored: JSON text, none for `undefined`, or why it cannot be kept (not
+ * JSON, or larger than `maxBytes`).
+ */
+function encodeResult(result: unknown, maxBytes: number): string | undefined | { error: string } {
+  if (result === undefined) return undefined;
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(result);
+  } catch (err) {
+    return { error: `the result is not JSON: ${err instanceof Error ? err.message : String(err)}` };
+  }
+  if (text === undefined) return { error: 'the result is not JSON' };
+  const bytes = Buffer.byteLength(text);
+  if (bytes > maxBytes)
+    return { error: `the result is ${bytes} bytes of JSON, more than MAX_RESULT_BYTES (${maxBytes})` };
+  return text;
 }

@@ -1,7 +1,7 @@
-import { type QueueMessage, sleep } from '@tasks/common';
+import { type SimulatedMessage, sleep } from '@tasks/common';
 
 /** What an executor does with a task; throws (or rejects) when the task fails. */
-export type Work = (message: QueueMessage, signal: AbortSignal) => Promise<void>;
+export type Work = (message: SimulatedMessage, signal: AbortSignal) => Promise<void>;
 
 export class SimulatedFailure extends Error {
   constructor(failureRate: number) {

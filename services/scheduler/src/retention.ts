@@ -43,9 +43,15 @@ export class Retention {
     const { store, logger } = this.deps;
     const step = await store.deleteExpired(this.options, this.afterId);
     if (step === null) return { waitMs: this.options.passPauseMs };
-    if (step.completed + step.failed + step.minutes > 0) {
+    if (step.completed + step.failed + step.cancelled + step.minutes > 0) {
       logger.info(
-        { completed: step.completed, failed: step.failed, minutes: step.minutes, days: this.options.days },
+        {
+          completed: step.completed,
+          failed: step.failed,
+          cancelled: step.cancelled,
+          minutes: step.minutes,
+          days: this.options.days,
+        },
         'expired tasks deleted',
       );
     }

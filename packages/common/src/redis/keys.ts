@@ -46,6 +46,10 @@ export interface QueueKeys {
   sweeping: string;
   /** Pub/sub channel on which the API tells schedulers that tasks were inserted. */
   insertedChannel: string;
+  /** Pub/sub channel on which a cancel tells the executors which task to stop (`id`). */
+  cancelledChannel: string;
+  /** Pub/sub channel on which the transitions that finish tasks name them (`id,id,…`), for the waiters. */
+  finishedChannel: string;
   /**
    * Short-lived keys that readiness writes in one transaction: one beside the task queue, one
    * beside the dead letters, so the write fails as the queue scripts would (MOVED, CROSSSLOT,
@@ -80,6 +84,8 @@ export function queueKeys({ prefix, queue, deadLetter }: QueueNames): QueueKeys 
     present: `${prefix}${queue}:present`,
     sweeping: `${prefix}${queue}:sweeping`,
     insertedChannel: `${prefix}${queue}:inserted`,
+    cancelledChannel: `${prefix}${queue}:cancelled`,
+    finishedChannel: `${prefix}${queue}:finished`,
     readinessProbes: [`${prefix}${queue}:readyz`, `${prefix}${deadLetter}:readyz`],
     services: {
       alive: `${prefix}${queue}:services:alive`,

@@ -172,6 +172,11 @@ export class TaskQueue {
     await this.redis.publish(this.keys.insertedChannel, '1');
   }
 
+  /** Publishes `message` on one of the queue's channels. */
+  async announce(channel: string, message: string): Promise<void> {
+    await this.redis.publish(channel, message);
+  }
+
   /**
    * Rebuilds the present set from the messages Redis holds, when the set is missing while
    * messages are there: after an upgrade from a version that did not keep it, or an eviction

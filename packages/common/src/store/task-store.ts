@@ -1,3 +1,4 @@
+import type { RowDataPacket } from 'mysql2/promise';
 import { type Clock, systemClock } from '../clock.js';
 import type { Database } from '../mysql/database.js';
 import { checkReadiness, type ReadinessReport } from '../readiness.js';
@@ -21,6 +22,7 @@ import {
 } from '../tasks/task-reads.js';
 import type { Task } from '../tasks/task-row.js';
 import type { TaskStatus } from '../tasks/task-schema.js';
+import { type CancelOutcome, cancelTask } from '../tasks/transitions/cancel.js';
 import { type ClaimResult, claimAndDispatch } from '../tasks/transitions/claim-and-dispatch.js';
 import { type CompleteResult, type Completion, completeRuns } from '../tasks/transitions/complete.js';
 import { type FailedRunOutcome, failRuns } from '../tasks/transitions/fail-runs.js';
@@ -58,6 +60,16 @@ export interface FailedTry {
   error: string;
   /** When it failed (ms since the epoch, the executor's clock: only shown, never compared). */
   failedAt: number;
+  /** Its type's own retry backoff, over the settings'. (Its attempts are the message's own.) */
+  backoff?: Pick<Partial<RetryPolicy>, 'backoffMs' | 'backoffMaxMs'>;
+}
+
+/** What a task about to run needs from MySQL: whether it still runs in this run, and its data. */
+export interface RunningTask {
+  id: number;
+  status: TaskStatus;
+  run: number;
+  data: unknown;
 }
 
 /** A failed try's outcome, with the delay before its retry when it was retried. */
@@ -148,14 +160,24 @@ export class TaskStore {
    * listening. Should `signal` abort while Redis does not answer the subscription, the
    * connection is dropped and this rejects.
    */
-  async onInserted(listener: () => void, signal?: AbortSignal): Promise<() => void> {
-    const subscriber = this.parts.openRedis('inserted');
-    subscriber.on('message', listener);
+  onInserted(listener: () => void, signal?: AbortSignal): Promise<() => void> {
+    return this.listen('inserted', this.parts.queue.keys.insertedChannel, () => listener(), signal);
+  }
+
+  /** Subscribes to `channel` on a connection of its own; see onInserted. */
+  private async listen(
+    purpose: string,
+    channel: string,
+    listener: (message: string) => void,
+    signal?: AbortSignal,
+  ): Promise<() => void> {
+    const subscriber = this.parts.openRedis(purpose);
+    subscriber.on('message', (_channel: string, message: string) => listener(message));
     const giveUp = () => dropConnection(subscriber);
     signal?.addEventListener('abort', giveUp, { once: true });
     try {
       if (signal?.aborted) throw new Error('stopped before subscribing');
-      await subscriber.subscribe(this.parts.queue.keys.insertedChannel);
+      await subscriber.subscribe(channel);
     } catch (err) {
       dropConnection(subscriber);
       throw err;
@@ -246,7 +268,12 @@ export class TaskStore {
    */
   async fail(tries: FailedTry[]): Promise<FailOutcome[]> {
     const runs = tries.map((t) => {
-      const step = nextStep(t.message.tries, this.parts.retry, this.random);
+      const policy = {
+        ...this.parts.retry,
+        ...t.backoff,
+        ...(t.message.max_attempts === undefined ? {} : { maxAttempts: t.message.max_attempts }),
+      };
+      const step = nextStep(t.message.tries, policy, this.random);
       return {
         message: t.message,
         token: t.token,
@@ -279,6 +306,84 @@ export class TaskStore {
         : { token: leased.token, invalid: { error: reason, raw: leased.raw, failed_at: failedAt } },
     ]);
     return moved === true;
+  }
+
+  /**
+   * The tasks of these ids as they are now, for the runs about to start: a run whose task is no
+   * longer `processing` in that run (cancelled, finished, or run again since) is not started.
+   */
+  async runningTasks(ids: number[]): Promise<Map<number, RunningTask>> {
+    if (ids.length === 0) return new Map();
+    const [rows] = await this.parts.db.query<RowDataPacket[]>(
+      'SELECT id, status, run, data FROM tasks WHERE id IN (?)',
+      [ids],
+    );
+    return new Map(
+      rows.map((r) => [
+        Number(r.id),
+        { id: Number(r.id), status: r.status as TaskStatus, run: Number(r.run), data: r.data },
+      ]),
+    );
+  }
+
+  /**
+   * Settles leased messages whose runs end without an outcome to write: their task was
+   * cancelled, or finished, or runs again in another run. They leave Redis, and so does their
+   * tasks' presence.
+   */
+  async dismiss(leased: { token: string; id: number }[]): Promise<void> {
+    await this.parts.queue.tasks.ack(
+      leased.map((l) => l.token),
+      leased.map((l) => l.id),
+    );
+  }
+
+  /** Of these tasks, those cancelled (one read): how a runner learns of a cancel it was not told of. */
+  async cancelledAmong(ids: number[]): Promise<number[]> {
+    if (ids.length === 0) return [];
+    const [rows] = await this.parts.db.query<RowDataPacket[]>(
+      "SELECT id FROM tasks WHERE id IN (?) AND status = 'cancelled'",
+      [ids],
+    );
+    return rows.map((r) => Number(r.id));
+  }
+
+  /** Calls `listener` with each task id a cancel names; resolves with the function that stops listening. */
+  onCancelled(listener: (id: number) => void, signal?: AbortSignal): Promise<() => void> {
+    return this.listen(
+      'cancelled',
+      this.parts.queue.keys.cancelledChannel,
+      (text) => {
+        const id = Number(text);
+        if (Number.isSafeInteger(id)) listener(id);
+      },
+      signal,
+    );
+  }
+
+  /**
+   * Calls `listener` with the ids of tasks that may have finished (completed, failed or
+   * cancelled); a listener reads MySQL for the truth. Resolves with the function that stops listening.
+   */
+  onFinished(listener: (ids: number[]) => void, signal?: AbortSignal): Promise<() => void> {
+    return this.listen(
+      'finished',
+      this.parts.queue.keys.finishedChannel,
+      (text) => {
+        listener(text.split(',').map(Number).filter(Number.isSafeInteger));
+      },
+      signal,
+    );
+  }
+
+  /** Cancels a task that has not finished; whatever its run does afterwards changes nothing. */
+  cancel(id: number): Promise<CancelOutcome> {
+    return cancelTask({ pool: this.parts.db, queue: this.parts.queue }, id);
+  }
+
+  /** The statuses of these tasks now (one read); a task that is gone is missing. */
+  statuses(ids: number[]): Promise<Map<number, TaskStatus>> {
+    return getStatuses(this.parts.db, ids);
   }
 
   /* ---- Recording dead letters ---- */

@@ -2,9 +2,10 @@ import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { Database } from '../mysql/database.js';
 import { withNamedLock } from '../mysql/named-lock.js';
 import { countedOneTrip } from './status-counts.js';
+import { FINAL_STATUSES, type FinalStatus } from './task-schema.js';
 
 /**
- * Retention: finished tasks (`completed`, `failed`) older than a number of days are deleted, a
+ * Retention: finished tasks (`completed`, `failed`, `cancelled`) older than a number of days are deleted, a
  * page of ids at a time in id order, with the per-status counts in the same transaction; so
  * are the per-minute finish counts of those days. Tasks that are pending or processing are
  * never deleted, however old. A task's Idempotency-Key goes with it: a replay of that key after
@@ -30,6 +31,7 @@ export interface RetentionStep {
   /** Tasks deleted, by their status. */
   completed: number;
   failed: number;
+  cancelled: number;
   /** Minutes of finish counts deleted. */
   minutes: number;
   /** Where the next call goes on (0: the pass is over; the next one starts from the oldest task). */
@@ -51,14 +53,16 @@ export function deleteExpiredTasks(
   return withNamedLock(db, 'retention', async () => {
     const [page] = await db.query<PageRow[]>(
       `SELECT id,
-              status IN ('completed', 'failed') AND finished_at < NOW(3) - INTERVAL ? DAY AS expired,
+              status IN ('completed', 'failed', 'cancelled') AND finished_at < NOW(3) - INTERVAL ? DAY AS expired,
               created_at >= NOW(3) - INTERVAL ? DAY AS recent
          FROM tasks WHERE id > ? ORDER BY id LIMIT ?`,
       [options.days, options.days, afterId, options.pageSize],
     );
     const expired = page.filter((r) => Number(r.expired) === 1).map((r) => Number(r.id));
     const deleted =
-      expired.length === 0 ? { completed: 0, failed: 0 } : await deleteFinished(db, expired, options.days);
+      expired.length === 0
+        ? { completed: 0, failed: 0, cancelled: 0 }
+        : await deleteFinished(db, expired, options.days);
     const [minutes] = await db.query<ResultSetHeader>(
       `DELETE FROM tasks_finished_per_minute WHERE minute < (UNIX_TIMESTAMP() DIV 60) - ? * 1440 LIMIT ?`,
       [options.days, options.pageSize],
@@ -75,15 +79,19 @@ async function deleteFinished(
   db: Database,
   ids: number[],
   days: number,
-): Promise<{ completed: number; failed: number }> {
-  const deleteOld = (status: 'completed' | 'failed') => ({
+): Promise<{ completed: number; failed: number; cancelled: number }> {
+  const deleteOld = (status: FinalStatus) => ({
     sql: `DELETE FROM tasks WHERE id IN (?) AND status = ? AND finished_at < NOW(3) - INTERVAL ? DAY`,
     values: [ids, status, days],
     move: { from: status, to: null },
   });
-  const [completed, failed] = (await countedOneTrip(db, [deleteOld('completed'), deleteOld('failed')])) as [
-    ResultSetHeader,
-    ResultSetHeader,
-  ];
-  return { completed: completed.affectedRows, failed: failed.affectedRows };
+  const [completed, failed, cancelled] = (await countedOneTrip(
+    db,
+    FINAL_STATUSES.map((status) => deleteOld(status)),
+  )) as ResultSetHeader[];
+  return {
+    completed: completed?.affectedRows ?? 0,
+    failed: failed?.affectedRows ?? 0,
+    cancelled: cancelled?.affectedRows ?? 0,
+  };
 }

@@ -2,7 +2,7 @@ import { randomInt } from 'node:crypto';
 import type { RowDataPacket } from 'mysql2/promise';
 import type { Database } from '../mysql/database.js';
 import { type Statement, type TransactionOptions, type Trip, transaction } from '../mysql/transaction.js';
-import { TASK_STATUSES, type TaskStatus } from './task-schema.js';
+import { isFinal, TASK_STATUSES, type TaskStatus } from './task-schema.js';
 
 /**
  * The counts operators read (tasks per status, tasks finished per minute), kept by the
@@ -64,13 +64,16 @@ function countStatements(moves: StatusMove[]): Statement[] {
       values: [randomInt(COUNT_SHARDS), statuses],
     },
   ];
-  if (moves.some((m) => m.to === 'completed' || m.to === 'failed')) {
+  if (moves.some((m) => m.to !== null && isFinal(m.to))) {
     const completed = finished('completed');
     const failed = finished('failed');
+    const cancelled = finished('cancelled');
     statements.push({
-      sql: `INSERT INTO tasks_finished_per_minute (minute, completed, failed)
-        SELECT UNIX_TIMESTAMP() DIV 60, ${completed}, ${failed} FROM DUAL WHERE ${completed} + ${failed} > 0
-        ON DUPLICATE KEY UPDATE completed = completed + ${completed}, failed = failed + ${failed}`,
+      sql: `INSERT INTO tasks_finished_per_minute (minute, completed, failed, cancelled)
+        SELECT UNIX_TIMESTAMP() DIV 60, ${completed}, ${failed}, ${cancelled} FROM DUAL
+        WHERE ${completed} + ${failed} + ${cancelled} > 0
+        ON DUPLICATE KEY UPDATE completed = completed + ${completed}, failed = failed + ${failed},
+          cancelled = cancelled + ${cancelled}`,
     });
   }
   return statements;

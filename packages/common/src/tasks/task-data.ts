@@ -1,4 +1,4 @@
-import { type Decoded, MESSAGE_LIMITS } from '../wire/message-codec.js';
+import { type Decoded, MESSAGE_LIMITS, type QueueMessage, SIMULATED, TYPE_NAME } from '../wire/message-codec.js';
 import { laxWholeNumber } from './task-input.js';
 import type { TaskData } from './task-schema.js';
 
@@ -30,4 +30,37 @@ export function decodeTaskData(data: unknown): Decoded<TaskData> {
     };
   }
   return { ok: true, value: { message, time: seconds } };
+}
+
+/** The columns of a row that its message is built from. */
+export interface MessageColumns {
+  id: number;
+  type: string;
+  data: unknown;
+  attempts: number;
+  timeout_ms: number | null;
+  max_attempts: number | null;
+}
+
+/** The columns a message is built from, for the SELECT of a claim or a recovery. */
+export const MESSAGE_COLUMNS = 'id, type, data, attempts, timeout_ms, max_attempts';
+
+/**
+ * The message of a row's task in `run`, or why it cannot have one. A task of the original's
+ * work carries its data (read as decodeTaskData reads it); a task of another type carries its
+ * type, its data staying in MySQL.
+ */
+export function messageOf(row: MessageColumns, run: number): Decoded<QueueMessage> {
+  const own = {
+    ...(row.timeout_ms === null ? {} : { timeout_ms: Number(row.timeout_ms) }),
+    ...(row.max_attempts === null ? {} : { max_attempts: Number(row.max_attempts) }),
+  };
+  const base = { id: Number(row.id), tries: Number(row.attempts), run, ...own };
+  if (row.type !== SIMULATED) {
+    if (!TYPE_NAME.test(row.type))
+      return { ok: false, reason: `invalid task data: ${JSON.stringify(row.type)} is not a type name` };
+    return { ok: true, value: { ...base, type: row.type } };
+  }
+  const data = decodeTaskData(row.data);
+  return data.ok ? { ok: true, value: { ...base, ...data.value } } : data;
 }

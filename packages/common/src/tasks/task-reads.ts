@@ -55,6 +55,7 @@ export interface MinuteCounts {
   minute: Date;
   completed: number;
   failed: number;
+  cancelled: number;
 }
 
 /**
@@ -67,16 +68,18 @@ export async function finishedPerMinute(pool: Database, minutes: number, now: nu
   const last = Math.floor(now / 60_000);
   const first = last - minutes + 1;
   const [rows] = await pool.query<RowDataPacket[]>(
-    'SELECT minute, completed, failed FROM tasks_finished_per_minute WHERE minute BETWEEN ? AND ?',
+    'SELECT minute, completed, failed, cancelled FROM tasks_finished_per_minute WHERE minute BETWEEN ? AND ?',
     [first, last],
   );
   const series: MinuteCounts[] = [];
-  for (let m = first; m <= last; m++) series.push({ minute: new Date(m * 60_000), completed: 0, failed: 0 });
+  for (let m = first; m <= last; m++)
+    series.push({ minute: new Date(m * 60_000), completed: 0, failed: 0, cancelled: 0 });
   for (const row of rows) {
     const bucket = series[Number(row.minute) - first];
     if (bucket) {
       bucket.completed = Number(row.completed);
       bucket.failed = Number(row.failed);
+      bucket.cancelled = Number(row.cancelled);
     }
   }
   return series;

@@ -1,5 +1,13 @@
-export const TASK_STATUSES = ['pending', 'processing', 'completed', 'failed'] as const;
+export const TASK_STATUSES = ['pending', 'processing', 'completed', 'failed', 'cancelled'] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
+
+/** The statuses a task ends in: once in one, it never changes again (but by an operator's redrive of a failed one). */
+export const FINAL_STATUSES = ['completed', 'failed', 'cancelled'] as const satisfies readonly TaskStatus[];
+export type FinalStatus = (typeof FINAL_STATUSES)[number];
+
+export function isFinal(status: TaskStatus): status is FinalStatus {
+  return (FINAL_STATUSES as readonly TaskStatus[]).includes(status);
+}
 
 /** A task id as written by a person (a path segment, an argument): digits only, 1 to 2^53−1; null otherwise. */
 export function parseTaskId(raw: string | undefined): number | null {

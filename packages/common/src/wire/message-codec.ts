@@ -4,26 +4,51 @@
  * `lua/includes/message.lua`, which writes the same bytes and is handed MESSAGE_LIMITS; a test
  * pins both.
  *
- * A message is the original's `{"id","message","time","tries"}` plus `run`: the run of the
- * task it belongs to (each claim of a task starts a new run, see the claim transition), so a
- * stale or duplicate message changes nothing. A message without `run` is of run 0, as tasks
- * were before runs were counted.
+ * A message of the original's work (the `simulated` type) is the original's
+ * `{"id","message","time","tries"}` plus `run`: the run of the task it belongs to (each claim of
+ * a task starts a new run, see the claim transition), so a stale or duplicate message changes
+ * nothing. A message without `run` is of run 0, as tasks were before runs were counted. A task
+ * of another type is carried as `{"id","type","tries","run"}`: its data stays in MySQL, read
+ * when it runs. Either carries `timeout_ms` and `max_attempts` when its task has its own.
  */
 
-/** A message on `task_queue`. `tries` counts the failed tries of its run so far. */
-export interface QueueMessage {
+/** What every message carries. `tries` counts the failed tries of its run so far. */
+interface MessageFields {
   id: number;
-  message: string;
-  time: number;
   tries: number;
   run: number;
+  /** The task's own deadline per try (ms), when it has one. */
+  timeout_ms?: number;
+  /** The task's own number of tries, when it has one. */
+  max_attempts?: number;
 }
 
+/** A message of the original's work: its data travels with it. */
+export interface SimulatedMessage extends MessageFields {
+  type?: undefined;
+  message: string;
+  time: number;
+}
+
+/** A message of a task of another type: its data is in MySQL. */
+export interface TypedMessage extends MessageFields {
+  type: string;
+}
+
+/** A message on `task_queue`. */
+export type QueueMessage = SimulatedMessage | TypedMessage;
+
+/** The name of the original's work, the type of every task posted without one. */
+export const SIMULATED = 'simulated';
+
+/** A type's name: ASCII letters, digits and `_ . : -`, starting with a letter, at most 64 characters. */
+export const TYPE_NAME = /^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/;
+
 /** An entry of `dead-letter-queue` for a task: its last message plus why and when it was given up. */
-export interface DeadLetter extends QueueMessage {
+export type DeadLetter = QueueMessage & {
   error: string;
   failed_at: string;
-}
+};
 
 /** An entry of `dead-letter-queue` for something that was not a valid message (pushed by hand, say). */
 export interface InvalidEntry {
@@ -44,6 +69,8 @@ export const MESSAGE_LIMITS = {
   maxTries: 1_000,
   /** `run` is an INT UNSIGNED column. */
   maxRun: 4_294_967_295,
+  /** The longest deadline of one try (ms): a day, and what a timer can wait. */
+  maxTimeoutMs: 86_400_000,
   /** UTF-8 bytes of an error kept in a dead letter and in `last_error`; longer ones are cut, marked with `…`. */
   maxErrorBytes: 2_000,
   /** UTF-8 bytes of an invalid entry kept in its dead letter. */
@@ -76,7 +103,14 @@ export function errorText(error: string): string {
 }
 
 export function encodeMessage(m: QueueMessage): string {
-  return `{"id":${m.id},"message":${JSON.stringify(m.message)},"time":${m.time},"tries":${m.tries},"run":${m.run}}`;
+  const head =
+    m.type === undefined
+      ? `{"id":${m.id},"message":${JSON.stringify(m.message)},"time":${m.time}`
+      : `{"id":${m.id},"type":"${m.type}"`;
+  const own =
+    (m.timeout_ms === undefined ? '' : `,"timeout_ms":${m.timeout_ms}`) +
+    (m.max_attempts === undefined ? '' : `,"max_attempts":${m.max_attempts}`);
+  return `${head},"tries":${m.tries},"run":${m.run}${own}}`;
 }
 
 export function encodeDeadLetter(letter: DeadLetter): string {
@@ -109,11 +143,14 @@ function object(raw: string): Decoded<Record<string, unknown>> {
 
 /** The fields every message and dead letter of a task carries, checked; the first problem is named. */
 function taskFields(o: Record<string, unknown>): Decoded<QueueMessage> {
-  const { id, message, time, tries } = o;
+  const { id, type, message, time, tries, timeout_ms, max_attempts } = o;
   const run = o.run ?? 0;
   if (!isWhole(id, 1, Number.MAX_SAFE_INTEGER)) return { ok: false, reason: 'id must be a positive integer' };
-  if (typeof message !== 'string') return { ok: false, reason: 'message must be a string' };
-  if (!isWhole(time, 0, MESSAGE_LIMITS.maxTimeS)) {
+  if (type !== undefined && (typeof type !== 'string' || !TYPE_NAME.test(type) || type === SIMULATED)) {
+    return { ok: false, reason: 'type must be the name of a type other than simulated' };
+  }
+  if (type === undefined && typeof message !== 'string') return { ok: false, reason: 'message must be a string' };
+  if (type === undefined && !isWhole(time, 0, MESSAGE_LIMITS.maxTimeS)) {
     return { ok: false, reason: `time must be a whole number of seconds from 0 to ${MESSAGE_LIMITS.maxTimeS}` };
   }
   if (!isWhole(tries, 0, MESSAGE_LIMITS.maxTries)) {
@@ -122,7 +159,23 @@ function taskFields(o: Record<string, unknown>): Decoded<QueueMessage> {
   if (!isWhole(run, 0, MESSAGE_LIMITS.maxRun)) {
     return { ok: false, reason: `run must be a whole number from 0 to ${MESSAGE_LIMITS.maxRun}` };
   }
-  return { ok: true, value: { id, message, time, tries, run } };
+  if (timeout_ms !== undefined && !isWhole(timeout_ms, 1, MESSAGE_LIMITS.maxTimeoutMs)) {
+    return { ok: false, reason: `timeout_ms must be a whole number from 1 to ${MESSAGE_LIMITS.maxTimeoutMs}` };
+  }
+  if (max_attempts !== undefined && !isWhole(max_attempts, 1, MESSAGE_LIMITS.maxTries)) {
+    return { ok: false, reason: `max_attempts must be a whole number from 1 to ${MESSAGE_LIMITS.maxTries}` };
+  }
+  const own = {
+    ...(timeout_ms === undefined ? {} : { timeout_ms }),
+    ...(max_attempts === undefined ? {} : { max_attempts }),
+  };
+  return {
+    ok: true,
+    value:
+      type === undefined
+        ? { id, message: message as string, time: time as number, tries, run, ...own }
+        : { id, type: type as string, tries, run, ...own },
+  };
 }
 
 /** A message from `task_queue`, or why it is not one (`invalid message: …`). */

@@ -5,7 +5,7 @@ import { idsCondition } from '../../mysql/ids-condition.js';
 import { withNamedLock } from '../../mysql/named-lock.js';
 import { errorText, type QueueMessage } from '../../wire/message-codec.js';
 import { type CountedStatement, type CountedTrip, countedTransaction } from '../status-counts.js';
-import { decodeTaskData } from '../task-data.js';
+import { MESSAGE_COLUMNS, type MessageColumns, messageOf } from '../task-data.js';
 import type { TransitionDeps } from './deps.js';
 
 /**
@@ -25,10 +25,7 @@ export interface ClaimResult {
   busy?: boolean;
 }
 
-interface PendingRow extends RowDataPacket {
-  id: number;
-  data: unknown;
-  attempts: number;
+interface PendingRow extends RowDataPacket, MessageColumns {
   run: number;
 }
 
@@ -73,19 +70,15 @@ export async function claimPending(
   return { dispatched: claim.messages, invalid: claim.invalid };
 }
 
-const PENDING = 'SELECT id, data, attempts, run FROM tasks WHERE status = ? ORDER BY id LIMIT ?';
+const PENDING = `SELECT ${MESSAGE_COLUMNS}, run FROM tasks WHERE status = ? ORDER BY id LIMIT ?`;
 
 /** The rows' messages (of their next run), and the rows that cannot become one. */
 function toClaim(rows: PendingRow[]): Claim {
   const claim: Claim = { messages: [], invalid: [] };
   for (const row of rows) {
-    const id = Number(row.id);
-    const data = decodeTaskData(row.data);
-    if (data.ok) {
-      claim.messages.push({ id, ...data.value, tries: row.attempts, run: row.run + 1 });
-    } else {
-      claim.invalid.push({ id, reason: data.reason });
-    }
+    const message = messageOf(row, Number(row.run) + 1);
+    if (message.ok) claim.messages.push(message.value);
+    else claim.invalid.push({ id: Number(row.id), reason: message.reason });
   }
   return claim;
 }

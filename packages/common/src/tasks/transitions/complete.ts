@@ -11,12 +11,14 @@ import type { TransitionDeps } from './deps.js';
  * messages leased: they run again, and their completion changes nothing.
  */
 
-/** A run that succeeded: its task, its run, the tries before it, and its lease. */
+/** A run that succeeded: its task, its run, the tries before it, its lease, and its result. */
 export interface Completion {
   id: number;
   run: number;
   tries: number;
   token: string;
+  /** What its handler returned, as JSON text; none for the original's work. */
+  result?: string;
 }
 
 export interface CompleteResult {
@@ -34,7 +36,21 @@ const runAndAttempts = (c: Completion) => `${c.run}:${c.tries + 1}`;
  * trip: the UPDATEs (one per group), the counts and the commit.
  */
 async function markCompleted(db: Database, completions: Completion[]): Promise<number> {
-  const updates = groupBy(completions, runAndAttempts).map((group) => {
+  const plain = completions.filter((c) => c.result === undefined);
+  // A result is a row's own value: one statement each.
+  const withResult = completions.flatMap((c) =>
+    c.result === undefined
+      ? []
+      : [
+          {
+            sql: `UPDATE tasks SET status = 'completed', attempts = GREATEST(attempts, ?), result = ?,
+              finished_at = NOW(3) WHERE id = ? AND status = 'processing' AND run = ?`,
+            values: [c.tries + 1, c.result, c.id, c.run],
+            move: { from: 'processing', to: 'completed' } as const,
+          },
+        ],
+  );
+  const updates = groupBy(plain, runAndAttempts).map((group) => {
     const first = group[0] as Completion;
     const ids = idsCondition(group.map((c) => c.id));
     return {
@@ -44,7 +60,7 @@ async function markCompleted(db: Database, completions: Completion[]): Promise<n
       move: { from: 'processing', to: 'completed' } as const,
     };
   });
-  const results = (await countedOneTrip(db, updates)) as ResultSetHeader[];
+  const results = (await countedOneTrip(db, [...updates, ...withResult])) as ResultSetHeader[];
   return results.reduce((sum, result) => sum + result.affectedRows, 0);
 }
 
@@ -56,5 +72,11 @@ export async function completeRuns(deps: TransitionDeps, completions: Completion
     completions.map((c) => c.token),
     completions.map((c) => c.id),
   );
+  // The waiters re-read MySQL: naming a task that did not change costs them a read.
+  if (completed > 0) {
+    await deps.queue
+      .announce(deps.queue.keys.finishedChannel, completions.map((c) => c.id).join(','))
+      .catch(() => undefined);
+  }
   return { completed, leasesLost: completions.length - held };
 }

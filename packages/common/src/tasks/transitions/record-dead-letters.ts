@@ -61,5 +61,10 @@ export async function recordDeadLetters(deps: TransitionDeps, entries: Leased[])
     entries.map((e) => e.token),
     letters.map((l) => l.id),
   );
+  if (markedFailed > 0) {
+    await deps.queue
+      .announce(deps.queue.keys.finishedChannel, letters.map((l) => l.id).join(','))
+      .catch(() => undefined);
+  }
   return { entries: entries.length, markedFailed, invalid, letters };
 }

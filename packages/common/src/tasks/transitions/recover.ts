@@ -2,8 +2,9 @@ import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { Database } from '../../mysql/database.js';
 import { oneTrip } from '../../mysql/transaction.js';
 import { type DeadLetter, errorText, type QueueMessage } from '../../wire/message-codec.js';
+import { isLastAttempt } from '../retry-policy.js';
 import { countedOneTrip } from '../status-counts.js';
-import { decodeTaskData } from '../task-data.js';
+import { MESSAGE_COLUMNS, type MessageColumns, messageOf } from '../task-data.js';
 import type { TransitionDeps } from './deps.js';
 
 /**
@@ -49,10 +50,7 @@ interface ProcessingRow extends RowDataPacket {
   due: number;
 }
 
-interface LostRow extends RowDataPacket {
-  id: number;
-  data: unknown;
-  attempts: number;
+interface LostRow extends RowDataPacket, MessageColumns {
   run: number;
   last_error: string | null;
 }
@@ -89,7 +87,7 @@ async function redispatch(
   const [, selected] = await oneTrip(db, [
     { sql: 'SET @lost_before = NOW(3) - INTERVAL ? MICROSECOND', values: [options.graceMs * 1000] },
     {
-      sql: `SELECT id, data, attempts, run, last_error FROM tasks WHERE ${lost} ORDER BY id FOR UPDATE`,
+      sql: `SELECT ${MESSAGE_COLUMNS}, run, last_error FROM tasks WHERE ${lost} ORDER BY id FOR UPDATE`,
       values: [ids],
     },
     { sql: `UPDATE tasks SET dispatched_at = NOW(3) WHERE ${lost}`, values: [ids] },
@@ -97,14 +95,13 @@ async function redispatch(
   const out: Redispatch = { messages: [], letters: [], invalid: [] };
   const invalid: { id: number; run: number; reason: string }[] = [];
   for (const row of selected as LostRow[]) {
-    const id = Number(row.id);
-    const data = decodeTaskData(row.data);
-    if (!data.ok) {
-      invalid.push({ id, run: row.run, reason: data.reason });
+    const built = messageOf(row, Number(row.run));
+    if (!built.ok) {
+      invalid.push({ id: Number(row.id), run: row.run, reason: built.reason });
       continue;
     }
-    const message: QueueMessage = { id, ...data.value, tries: row.attempts, run: row.run };
-    if (row.attempts >= options.maxAttempts) {
+    const message = built.value;
+    if (isLastAttempt(message.tries, { maxAttempts: message.max_attempts ?? options.maxAttempts })) {
       out.letters.push({ ...message, error: row.last_error ?? options.lostError, failed_at: failedAt });
     } else {
       out.messages.push(message);

@@ -1,0 +1,47 @@
+import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import { countedOneTrip } from '../status-counts.js';
+import type { TaskStatus } from '../task-schema.js';
+import type { TransitionDeps } from './deps.js';
+
+/**
+ * Cancel: a task that has not finished becomes `cancelled`, a final status, through the same
+ * kind of guarded write as a completion (only a task still `pending` or `processing` changes),
+ * counted in the same transaction. Whatever its run does afterwards is fenced out: a
+ * completion, a failed try or a dead letter of it changes only a task still `processing`. Then
+ * the executors are told, so the one running it aborts its handler (a courtesy: the fence is
+ * the guarantee), and the waiters, so they answer.
+ */
+
+export type CancelOutcome =
+  | { cancelled: true; id: number; was: 'pending' | 'processing' }
+  | { cancelled: false; id: number; reason: 'not_found' }
+  | { cancelled: false; id: number; reason: 'finished'; status: TaskStatus };
+
+interface StatusRow extends RowDataPacket {
+  status: TaskStatus;
+}
+
+export async function cancelTask(deps: TransitionDeps, id: number): Promise<CancelOutcome> {
+  const cancel = (from: 'pending' | 'processing') => ({
+    sql: `UPDATE tasks SET status = 'cancelled', finished_at = NOW(3) WHERE id = ? AND status = ?`,
+    values: [id, from],
+    move: { from, to: 'cancelled' } as const,
+  });
+  const [rows, pending, processing] = (await countedOneTrip(deps.pool, [
+    { sql: 'SELECT status FROM tasks WHERE id = ? FOR UPDATE', values: [id] },
+    cancel('pending'),
+    cancel('processing'),
+  ])) as [StatusRow[], ResultSetHeader, ResultSetHeader];
+  const before = rows[0]?.status;
+  if (before === undefined) return { cancelled: false, id, reason: 'not_found' };
+  if (pending.affectedRows + processing.affectedRows === 0) {
+    return { cancelled: false, id, reason: 'finished', status: before };
+  }
+  // Told after the commit; a lost announcement is made up for by the executors' and the
+  // waiters' own look at MySQL within a second.
+  await Promise.all([
+    deps.queue.announce(deps.queue.keys.cancelledChannel, String(id)),
+    deps.queue.announce(deps.queue.keys.finishedChannel, String(id)),
+  ]).catch(() => undefined);
+  return { cancelled: true, id, was: pending.affectedRows > 0 ? 'pending' : 'processing' };
+}
