@@ -27,10 +27,6 @@ export const MAX_DURATION_MS = 2 ** 31 - 1;
 /** A duration in milliseconds that a timer can wait. */
 const ms = (min: number) => int(min, MAX_DURATION_MS);
 
-const bool = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no', ''], { error: 'must be true or false' })
-  .transform((v) => v === 'true' || v === '1' || v === 'yes');
-
 /** The parts of a URL that the clients percent-decode (mysql2 and ioredis call decodeURIComponent). */
 const DECODED_PARTS = ['username', 'password', 'hostname', 'pathname'] as const;
 const PART_NAMES: Record<(typeof DECODED_PARTS)[number], string> = {
