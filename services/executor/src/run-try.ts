@@ -1,6 +1,5 @@
 import type { HandlerContext, HandlerTask, Logger, TypeHandler } from '@tasks/common';
 import { Piscina } from 'piscina';
-import type { ThreadTry } from './handler-thread.js';
 
 /**
  * One try of a task: its handler runs with a signal that aborts at the try's deadline, on a
@@ -28,6 +27,16 @@ function errorText(err: unknown): string {
   return err instanceof Error ? err.message || err.name : String(err);
 }
 
+/** What a worker thread is given for one try (see handler-thread.mjs). */
+export interface ThreadTry {
+  modulePath: string;
+  task: HandlerTask;
+  deadline: number | null;
+}
+
+/** The worker's module, beside src/ and dist/ alike. */
+const THREAD_MODULE = new URL('../handler-thread.mjs', import.meta.url).href;
+
 /** The worker threads of the handlers that ask for isolation; made on first use. */
 export class ThreadPool {
   private pool: Piscina | null = null;
@@ -36,7 +45,7 @@ export class ThreadPool {
 
   run(work: ThreadTry, signal: AbortSignal): Promise<unknown> {
     this.pool ??= new Piscina({
-      filename: new URL('./handler-thread.js', import.meta.url).href,
+      filename: THREAD_MODULE,
       maxThreads: this.maxThreads,
       // A thread is kept only while it works: a terminated one is replaced on demand.
       idleTimeout: 30_000,
