@@ -174,11 +174,12 @@ export class FaultEnv {
       { id: number; status: string; attempts: number }[],
     ];
     const [changes] = (await this.pool.query(
-      "SELECT COUNT(*) AS n FROM task_status_changes WHERE old_status IN ('completed', 'failed')",
+      "SELECT COUNT(*) AS n FROM task_status_changes WHERE old_status IN ('completed', 'failed', 'cancelled')",
     )) as unknown as [{ n: number }[]];
     const [finishes] = (await this.pool.query(
-      'SELECT COALESCE(SUM(completed), 0) AS completed, COALESCE(SUM(failed), 0) AS failed FROM tasks_finished_per_minute',
-    )) as unknown as [{ completed: number; failed: number }[]];
+      `SELECT COALESCE(SUM(completed), 0) AS completed, COALESCE(SUM(failed), 0) AS failed,
+              COALESCE(SUM(cancelled), 0) AS cancelled FROM tasks_finished_per_minute`,
+    )) as unknown as [{ completed: number; failed: number; cancelled: number }[]];
     const kept = await countByStatus(this.pool);
     const runs = new Map<number, number>();
     for (const service of this.services) {
@@ -188,13 +189,15 @@ export class FaultEnv {
       tasks: tasks.length,
       completed: tasks.filter((t) => t.status === 'completed').length,
       failed: tasks.filter((t) => t.status === 'failed').length,
-      lost: tasks.filter((t) => t.status !== 'completed' && t.status !== 'failed').length,
+      cancelled: tasks.filter((t) => t.status === 'cancelled').length,
+      lost: tasks.filter((t) => !['completed', 'failed', 'cancelled'].includes(t.status)).length,
       strandedProcessing: tasks.filter((t) => t.status === 'processing').length,
       finalStatusesChanged: Number(changes[0]?.n),
       /** Finishes counted per minute against the tasks found final: each is counted once. */
       finishesMiscounted:
         Math.abs(Number(finishes[0]?.completed) - tasks.filter((t) => t.status === 'completed').length) +
-        Math.abs(Number(finishes[0]?.failed) - tasks.filter((t) => t.status === 'failed').length),
+        Math.abs(Number(finishes[0]?.failed) - tasks.filter((t) => t.status === 'failed').length) +
+        Math.abs(Number(finishes[0]?.cancelled) - tasks.filter((t) => t.status === 'cancelled').length),
       /** The per-status counts kept by the status writes against the tasks found in each status. */
       statusesMiscounted: TASK_STATUSES.reduce(
         (sum, status) => sum + Math.abs(kept[status] - tasks.filter((t) => t.status === status).length),
