@@ -1,5 +1,5 @@
 # One image for every service; docker-compose.yml picks the command per service:
-#   node services/<name>/dist/main.js   (task-insert, scheduler, consumer, dlq-processor)
+#   node services/<name>/dist/main.js   (task-insert, scheduler, executor, dlq-processor)
 
 FROM node:22-slim AS base
 # Exactly the pnpm that package.json's packageManager names (pnpm@X.Y.Z, maybe +sha512.…).
@@ -31,10 +31,11 @@ RUN pnpm install --prod --frozen-lockfile
 
 # What the services read at run time from each package under packages/ and services/: dist/,
 # package.json, and the files read relative to dist/ (packages/common/lua and migrations,
-# services/task-insert/public). Sources, tests and TypeScript settings stay behind.
+# services/task-insert/public, services/executor/handler-thread.mjs); and the example handlers
+# (HANDLERS=/app/examples/handlers.js). Sources, tests and TypeScript settings stay behind.
 FROM build AS app-files
-RUN mkdir /out && cp -r packages services /out/ \
-    && cd /out && rm -rf */*/src */*/test */*/node_modules */*/tsconfig*.json */*/*.tsbuildinfo
+RUN mkdir /out && cp -r packages services examples /out/ \
+    && cd /out && rm -rf */*/src */*/test */*/node_modules */*/tsconfig*.json */*/*.tsbuildinfo examples/node_modules
 
 FROM node:22-slim AS runtime
 ENV NODE_ENV=production
