@@ -142,7 +142,7 @@ it('dead letters are redriven with the tasks CLI and completed by the normal pat
   expect(await completedMetric()).toBe(4);
 
   const stats = JSON.parse((await tasksCli('stats', '--json')).stdout);
-  expect(stats.tasks).toEqual({ pending: 0, processing: 0, completed: 4, failed: 0, cancelled: 0 });
+  expect(stats.tasks).toEqual({ pending: 0, processing: 0, completed: 4, failed: 0, cancelled: 0, delayed: 0 });
 
   const refused = await tasksCli('dlq', 'retry', String(entries[0]!.id));
   expect(refused.code).toBe(1);

@@ -56,7 +56,14 @@ describe('stats', () => {
     expect(JSON.parse((await cli('stats', '--json')).out).tasks).toMatchObject({ pending: 0, completed: 0 });
     const run = await cli('stats', '--recount', '--json');
     expect(run.code).toBe(0);
-    expect(JSON.parse(run.out).tasks).toEqual({ pending: 1, processing: 0, completed: 1, failed: 0, cancelled: 0 });
+    expect(JSON.parse(run.out).tasks).toEqual({
+      pending: 1,
+      processing: 0,
+      completed: 1,
+      failed: 0,
+      cancelled: 0,
+      delayed: 0,
+    });
   });
 
   it('prints tasks per status and queue depths', async () => {
@@ -73,7 +80,7 @@ describe('stats', () => {
     await deadLetteredTask(t.ctx);
     const run = await cli('stats', '--json');
     expect(JSON.parse(run.out)).toEqual({
-      tasks: { pending: 0, processing: 0, completed: 0, failed: 1, cancelled: 0 },
+      tasks: { pending: 0, processing: 0, completed: 0, failed: 1, cancelled: 0, delayed: 0 },
       queue: { ready: 0, delayed: 0, inflight: 0, dead_letters: 1, dead_letter_inbox: 0 },
     });
   });

@@ -14,9 +14,12 @@ ALTER TABLE tasks ADD COLUMN type VARCHAR(64) CHARACTER SET ascii COLLATE ascii_
 ALTER TABLE tasks ADD COLUMN timeout_ms INT UNSIGNED NULL;
 ALTER TABLE tasks ADD COLUMN max_attempts SMALLINT UNSIGNED NULL;
 ALTER TABLE tasks ADD COLUMN result JSON NULL;
+-- The statuses are written in full, `delayed` (migration 009) included, so that running this
+-- file again after the later ones changes nothing.
 ALTER TABLE tasks
-  MODIFY status ENUM('pending', 'processing', 'completed', 'failed', 'cancelled') NOT NULL DEFAULT 'pending';
-ALTER TABLE task_counts MODIFY status ENUM('pending', 'processing', 'completed', 'failed', 'cancelled') NOT NULL;
+  MODIFY status ENUM('pending', 'processing', 'completed', 'failed', 'cancelled', 'delayed') NOT NULL DEFAULT 'pending';
+ALTER TABLE task_counts
+  MODIFY status ENUM('pending', 'processing', 'completed', 'failed', 'cancelled', 'delayed') NOT NULL;
 INSERT INTO task_counts (status, shard, n) VALUES
   ('cancelled', 0, 0), ('cancelled', 1, 0), ('cancelled', 2, 0), ('cancelled', 3, 0),
   ('cancelled', 4, 0), ('cancelled', 5, 0), ('cancelled', 6, 0), ('cancelled', 7, 0),

@@ -114,6 +114,26 @@ const redisUrl = url(['redis:', 'rediss:'], (parsed) =>
   /^(\/\d*)?$/.test(parsed.pathname) ? null : 'its path must be empty or a database number, as in redis://host:6379/0',
 );
 
+/** A group's name, as tasks carry it (`"group"`). */
+export const GROUP_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,63}$/;
+
+/** `group=limit,group=limit`. */
+const groupLimits = z.string().transform((value, ctx): Map<string, number> => {
+  const limits = new Map<string, number>();
+  for (const entry of value
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean)) {
+    const match = /^([^=\s]+)=(\d{1,7})$/.exec(entry);
+    if (!match?.[1] || !GROUP_NAME.test(match[1])) {
+      ctx.addIssue({ code: 'custom', message: `"${entry}" is not group=limit, as in tenant-a=5,tenant-b=50` });
+      return z.NEVER;
+    }
+    limits.set(match[1], Number(match[2]));
+  }
+  return limits;
+});
+
 const settings = z.object({
   MYSQL_URL: mysqlUrl.default('mysql://root@127.0.0.1:3306/tasks'),
   REDIS_URL: redisUrl.default('redis://127.0.0.1:6379'),
@@ -181,7 +201,11 @@ const settings = z.object({
 
   POLL_INTERVAL_MS: ms(10).default(1_000),
   SCHEDULER_BATCH_SIZE: int(1, 100_000).default(1_000),
-  MAX_QUEUE_DEPTH: int(1).default(50_000),
+  MAX_QUEUE_DEPTH: int(1).default(5_000),
+  /** How many of one group's tasks may run at once, across every executor; 0: no limit. */
+  GROUP_CONCURRENCY: int(0, 1_000_000).default(0),
+  /** Limits of particular groups over GROUP_CONCURRENCY: `tenant-a=5,tenant-b=50` (0: no limit). */
+  GROUP_LIMITS: groupLimits.default(new Map()),
   SWEEP_INTERVAL_MS: ms(100).default(10_000),
   SWEEP_GRACE_MS: ms(0).default(10_000),
   /** `processing` tasks the sweeper looks up in Redis per command. */

@@ -44,6 +44,14 @@ export interface ContextOverrides {
   random?: () => number;
 }
 
+/** How many of a group's tasks may run at once, as the settings give it (Infinity: no limit). */
+export function groupLimit(config: Config): (group: string) => number {
+  return (group) => {
+    const limit = config.GROUP_LIMITS.get(group) ?? config.GROUP_CONCURRENCY;
+    return limit > 0 ? limit : Number.POSITIVE_INFINITY;
+  };
+}
+
 /** The retry policy the settings give. */
 export function retryPolicy(config: Config): RetryPolicy {
   return {
@@ -102,6 +110,7 @@ export function createContext(config: Config, name: string, overrides: ContextOv
     redis,
     openRedis,
     retry: retryPolicy(config),
+    groupLimit: groupLimit(config),
     clock,
     random: overrides.random,
   });

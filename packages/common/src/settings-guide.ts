@@ -54,7 +54,10 @@ export const SETTING_GROUPS: SettingGroup[] = [
     settings: {
       POLL_INTERVAL_MS: "the scheduler's fallback poll (inserts wake it at once) and the executors' longest idle wait",
       SCHEDULER_BATCH_SIZE: 'tasks claimed per transaction',
-      MAX_QUEUE_DEPTH: 'the scheduler stops claiming while task_queue holds this many (MySQL keeps the backlog)',
+      MAX_QUEUE_DEPTH:
+        'the scheduler claims no more while task_queue holds this many (MySQL keeps the backlog, where priorities and groups still apply)',
+      GROUP_CONCURRENCY: "how many of one group's tasks may run at once, across every executor; 0: no limit",
+      GROUP_LIMITS: 'limits of particular groups over GROUP_CONCURRENCY: tenant-a=5,tenant-b=50 (0: no limit)',
       SWEEP_INTERVAL_MS: 'how often lost tasks and expired leases are looked for',
       SWEEP_GRACE_MS: 'how long a task must have been processing before it can count as lost',
       SWEEP_PAGE_SIZE: 'processing tasks looked up in Redis per command while sweeping',
@@ -124,6 +127,7 @@ export interface SettingLine {
 function defaultText(value: unknown): string {
   if (value === undefined) return '';
   if (Array.isArray(value)) return '';
+  if (value instanceof Map) return [...value].map(([k, v]) => `${k}=${v}`).join(',');
   return String(value);
 }
 

@@ -84,7 +84,14 @@ describe('cancel against completion', () => {
     }
     const cancelled = [...statuses.values()].filter((s) => s === 'cancelled').length;
     const counts = (await t.ctx.store.stats()).tasks;
-    expect(counts).toEqual({ pending: 0, processing: 0, completed: total - cancelled, failed: 0, cancelled });
+    expect(counts).toEqual({
+      pending: 0,
+      processing: 0,
+      completed: total - cancelled,
+      failed: 0,
+      cancelled,
+      delayed: 0,
+    });
     // Both kinds happened: the races were races.
     expect(cancelled).toBeGreaterThan(0);
     expect(cancelled).toBeLessThan(total);

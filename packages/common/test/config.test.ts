@@ -35,7 +35,7 @@ describe('loadConfig', () => {
       LEASE_MS: 30_000,
       POLL_INTERVAL_MS: 1_000,
       SCHEDULER_BATCH_SIZE: 1_000,
-      MAX_QUEUE_DEPTH: 50_000,
+      MAX_QUEUE_DEPTH: 5_000,
       SWEEP_GRACE_MS: 10_000,
       DEAD_LETTER_RETENTION: 10_000,
     });

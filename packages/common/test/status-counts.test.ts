@@ -25,7 +25,14 @@ afterEach(async () => {
 /** The counts as the table has them, every status present. */
 async function counted(): Promise<Record<string, number>> {
   const [rows] = await t.ctx.pool.query<RowDataPacket[]>('SELECT status, COUNT(*) AS n FROM tasks GROUP BY status');
-  const counts: Record<string, number> = { pending: 0, processing: 0, completed: 0, failed: 0, cancelled: 0 };
+  const counts: Record<string, number> = {
+    pending: 0,
+    processing: 0,
+    completed: 0,
+    failed: 0,
+    cancelled: 0,
+    delayed: 0,
+  };
   for (const row of rows) counts[row.status] = Number(row.n);
   return counts;
 }
@@ -42,10 +49,10 @@ describe('task counts', () => {
       Array.from({ length: 10 }, (_, i) => ({ data: { message: `m${i}`, time: 0 }, idempotencyKey: null })),
     );
     await insertTask(t.ctx.pool, { message: 'alone', time: 0 });
-    await expectExact({ pending: 11, processing: 0, completed: 0, failed: 0, cancelled: 0 });
+    await expectExact({ pending: 11, processing: 0, completed: 0, failed: 0, cancelled: 0, delayed: 0 });
 
     await claimAndDispatch(t.ctx, 6);
-    await expectExact({ pending: 5, processing: 6, completed: 0, failed: 0, cancelled: 0 });
+    await expectExact({ pending: 5, processing: 6, completed: 0, failed: 0, cancelled: 0, delayed: 0 });
 
     const leased = await leaseAll(t.ctx);
     await completeLeased(t.ctx, leased.slice(0, 3));
@@ -53,14 +60,14 @@ describe('task counts', () => {
     await completeLeased(t.ctx, leased.slice(0, 1));
     await failLeased(t.ctx, leased.slice(3), { last: true });
     await recordInbox(t.ctx);
-    await expectExact({ pending: 5, processing: 0, completed: 3, failed: 3, cancelled: 0 });
+    await expectExact({ pending: 5, processing: 0, completed: 3, failed: 3, cancelled: 0, delayed: 0 });
 
     await redriveAllDeadLetters(t.ctx);
-    await expectExact({ pending: 8, processing: 0, completed: 3, failed: 0, cancelled: 0 });
+    await expectExact({ pending: 8, processing: 0, completed: 3, failed: 0, cancelled: 0, delayed: 0 });
 
     await t.ctx.pool.query("UPDATE tasks SET finished_at = NOW(3) - INTERVAL 10 DAY WHERE status = 'completed'");
     await deleteExpiredTasks(t.ctx.pool, { days: 7, pageSize: 100 }, 0);
-    await expectExact({ pending: 8, processing: 0, completed: 0, failed: 0, cancelled: 0 });
+    await expectExact({ pending: 8, processing: 0, completed: 0, failed: 0, cancelled: 0, delayed: 0 });
   });
 });
 
@@ -115,7 +122,7 @@ describe('retention', () => {
     expect(steps.reduce((sum, s) => sum + (s?.minutes ?? 0), 0)).toBe(1);
     // Never more than a page in one step.
     expect(Math.max(...steps.map((s) => (s?.completed ?? 0) + (s?.failed ?? 0)))).toBeLessThanOrEqual(4);
-    await expectExact({ pending: 2, processing: 0, completed: 3, failed: 0, cancelled: 0 });
+    await expectExact({ pending: 2, processing: 0, completed: 3, failed: 0, cancelled: 0, delayed: 0 });
   });
 
   it('runs in one process at a time: a step is skipped while another holds the lock', async () => {

@@ -14,10 +14,15 @@ export interface SchedulerDeps {
   metrics?: Metrics;
 }
 
+/** How soon to look again while the ready list is full (ms): room comes as executors fetch. */
+const FULL_QUEUE_WAIT_MS = 20;
+
 /**
  * Moves pending tasks onto the Redis ready list through the claim-and-dispatch transition, a
- * batch at a time. It runs when the API announces an insert, and every `pollIntervalMs` in
- * case an announcement was missed. A batch that came back full is followed by another at once.
+ * batch at a time, after making the delayed tasks that are due pending. It runs when the API
+ * announces an insert, when the next delayed task falls due (MySQL tells how long until then),
+ * and every `pollIntervalMs` in case an announcement was missed. A batch that came back full
+ * is followed by another at once; while the ready list is full it looks again shortly.
  */
 export class Scheduler {
   private readonly loop: Loop;
@@ -29,8 +34,12 @@ export class Scheduler {
   ) {
     this.loop = new Loop(
       async () => {
-        const { dispatched, invalid } = await this.dispatchBatch();
-        return dispatched.length + invalid.length >= this.options.batchSize ? 'again' : 'idle';
+        await deps.store.promoteDue(this.options.batchSize);
+        const { dispatched, invalid, full } = await this.dispatchBatch();
+        if (full) return { waitMs: FULL_QUEUE_WAIT_MS };
+        if (dispatched.length + invalid.length >= this.options.batchSize) return 'again';
+        const due = await deps.store.nextDueInMs();
+        return { waitMs: Math.min(this.options.pollIntervalMs, due ?? Number.POSITIVE_INFINITY) };
       },
       { name: 'dispatching tasks', logger: deps.logger, idleMs: options.pollIntervalMs },
     );
@@ -50,12 +59,12 @@ export class Scheduler {
     this.stopListening?.();
   }
 
-  /** Claims and pushes one batch, as far as the queue has room. */
-  async dispatchBatch(): Promise<ClaimResult> {
+  /** Claims and pushes one batch, as far as the queue has room (`full`: it had none). */
+  async dispatchBatch(): Promise<ClaimResult & { full?: boolean }> {
     const { store, logger } = this.deps;
     const depth = await store.readyDepth();
     const room = Math.min(this.options.batchSize, this.options.maxQueueDepth - depth);
-    if (room <= 0) return { dispatched: [], invalid: [] };
+    if (room <= 0) return { dispatched: [], invalid: [], full: true };
     const result = await store.claim(room);
     if (result.dispatched.length > 0) {
       this.deps.metrics?.tasksClaimed.inc(result.dispatched.length);

@@ -7,6 +7,7 @@ import type { Leased } from '../redis/lease-queue.js';
 import type { QueueRedis } from '../redis/scripts.js';
 import { type LiveServices, ServiceRegistry, type ServiceReport } from '../redis/service-registry.js';
 import { depthsByName, type QueueDepthName, type QueueDepths, type TaskQueue } from '../redis/task-queue.js';
+import { nextDueInMs, promoteDue } from '../tasks/delays.js';
 import { type InsertOutcome, insertTasks, type NewTask } from '../tasks/insert-tasks.js';
 import { deleteExpiredTasks, type RetentionOptions, type RetentionStep } from '../tasks/retention.js';
 import { EXECUTOR_LOST, nextStep, type RetryPolicy } from '../tasks/retry-policy.js';
@@ -23,7 +24,12 @@ import {
 import type { Task } from '../tasks/task-row.js';
 import type { TaskStatus } from '../tasks/task-schema.js';
 import { type CancelOutcome, cancelTask } from '../tasks/transitions/cancel.js';
-import { type ClaimResult, claimAndDispatch } from '../tasks/transitions/claim-and-dispatch.js';
+import {
+  ClaimPlan,
+  type ClaimResult,
+  claimAndDispatch,
+  type GroupLimit,
+} from '../tasks/transitions/claim-and-dispatch.js';
 import { type CompleteResult, type Completion, completeRuns } from '../tasks/transitions/complete.js';
 import { type FailedRunOutcome, failRuns } from '../tasks/transitions/fail-runs.js';
 import { type RecordResult, recordDeadLetters } from '../tasks/transitions/record-dead-letters.js';
@@ -111,6 +117,8 @@ export interface TaskStoreParts {
   /** Opens another Redis client like `redis`, for blocking commands or pub/sub; the opener closes it. */
   openRedis: (purpose: string) => Redis;
   retry: RetryPolicy;
+  /** How many of a group's tasks may run at once (Infinity: no limit); none limited by default. */
+  groupLimit?: GroupLimit;
   clock?: Clock;
   random?: () => number;
 }
@@ -128,11 +136,14 @@ export class TaskStore {
   /** Tries whose MySQL half committed, for settling again in Redis only (see fail). */
   private readonly counted = new WeakMap<FailedTry, boolean>();
   private readonly services: ServiceRegistry;
+  /** The claims' shared state: the lanes found, the groups' turn, their limits. */
+  private readonly plan: ClaimPlan;
 
   constructor(private readonly parts: TaskStoreParts) {
     this.clock = parts.clock ?? systemClock;
     this.random = parts.random ?? Math.random;
     this.services = new ServiceRegistry(parts.redis, parts.queue.keys.services);
+    this.plan = new ClaimPlan(parts.groupLimit);
   }
 
   get retryPolicy(): RetryPolicy {
@@ -196,7 +207,20 @@ export class TaskStore {
 
   /** Claims up to `limit` pending tasks, oldest first, and pushes their messages. */
   claim(limit: number): Promise<ClaimResult> {
-    return claimAndDispatch({ pool: this.parts.db, queue: this.parts.queue }, limit);
+    return claimAndDispatch({ pool: this.parts.db, queue: this.parts.queue }, limit, this.plan);
+  }
+
+  /**
+   * Delayed tasks whose time has come (MySQL's clock) become pending, up to `limit`, oldest due
+   * first; returns how many.
+   */
+  promoteDue(limit: number): Promise<number> {
+    return promoteDue(this.parts.db, limit);
+  }
+
+  /** How long (ms, by MySQL's clock) until the next delayed task is due; null when none waits. */
+  nextDueInMs(): Promise<number | null> {
+    return nextDueInMs(this.parts.db);
   }
 
   /**

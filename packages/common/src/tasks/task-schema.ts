@@ -1,4 +1,4 @@
-export const TASK_STATUSES = ['pending', 'processing', 'completed', 'failed', 'cancelled'] as const;
+export const TASK_STATUSES = ['pending', 'processing', 'completed', 'failed', 'cancelled', 'delayed'] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
 
 /** The statuses a task ends in: once in one, it never changes again (but by an operator's redrive of a failed one). */

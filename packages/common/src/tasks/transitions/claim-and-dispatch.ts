@@ -4,6 +4,7 @@ import { isLockWaitTimeout, isRolledBack } from '../../mysql/errors.js';
 import { idsCondition } from '../../mysql/ids-condition.js';
 import { withNamedLock } from '../../mysql/named-lock.js';
 import { errorText, type QueueMessage } from '../../wire/message-codec.js';
+import { choose, findLanes, LANES_TTL_MS, type Lane, type LaneRows } from '../claim-plan.js';
 import { type CountedStatement, type CountedTrip, countedTransaction } from '../status-counts.js';
 import { MESSAGE_COLUMNS, type MessageColumns, messageOf } from '../task-data.js';
 import type { TransitionDeps } from './deps.js';
@@ -27,6 +28,7 @@ export interface ClaimResult {
 
 interface PendingRow extends RowDataPacket, MessageColumns {
   run: number;
+  group_key: string | null;
 }
 
 interface Claim {
@@ -47,13 +49,54 @@ interface Claim {
  * changed fewer rows than it read undoes its claim and claims with `SKIP LOCKED`, so no task
  * is claimed twice or run in two runs; the cost is a rolled back claim.
  */
-export async function claimAndDispatch(deps: TransitionDeps, limit: number): Promise<ClaimResult> {
+export async function claimAndDispatch(
+  deps: TransitionDeps,
+  limit: number,
+  plan: ClaimPlan = defaultPlan(),
+): Promise<ClaimResult> {
   const claimed = await withNamedLock(deps.pool, 'claim', async (locked) => {
-    const claim = await claimPending(deps.pool, limit, { optimistic: locked });
+    const claim = await claimPending(deps.pool, limit, { optimistic: locked, plan });
     await deps.queue.dispatch(claim.dispatched);
     return claim;
   });
   return claimed ?? { dispatched: [], invalid: [], busy: true };
+}
+
+/** How many of a group's tasks may run at once; Infinity: no limit. */
+export type GroupLimit = (group: string) => number;
+
+/**
+ * What the claims of one process share: the lanes last found (see claim-plan.ts), where the
+ * groups' turn stopped, and the groups' limits.
+ */
+export class ClaimPlan {
+  private lanes: Lane[] = [];
+  private foundAt = Number.NEGATIVE_INFINITY;
+  /** The last group served: the next claim starts after it. */
+  private cursor = '';
+
+  constructor(
+    readonly groupLimit: GroupLimit = () => Number.POSITIVE_INFINITY,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  async currentLanes(db: Database): Promise<Lane[]> {
+    if (this.now() - this.foundAt >= LANES_TTL_MS) {
+      this.lanes = await findLanes(db, this.cursor);
+      this.foundAt = this.now();
+    }
+    return this.lanes;
+  }
+
+  /** After a claim: where the groups' turn goes on, and whether the lanes must be found again. */
+  claimed(lastGroup: string | null, aLaneRanDry: boolean): void {
+    if (lastGroup !== null) this.cursor = lastGroup;
+    if (aLaneRanDry) this.foundAt = Number.NEGATIVE_INFINITY;
+  }
+}
+
+function defaultPlan(): ClaimPlan {
+  return new ClaimPlan();
 }
 
 /**
@@ -64,13 +107,93 @@ export async function claimAndDispatch(deps: TransitionDeps, limit: number): Pro
 export async function claimPending(
   db: Database,
   limit: number,
-  { optimistic = true }: { optimistic?: boolean } = {},
+  { optimistic = true, plan = defaultPlan() }: { optimistic?: boolean; plan?: ClaimPlan } = {},
 ): Promise<ClaimResult> {
-  const claim = (optimistic ? await claimOptimistically(db, limit) : null) ?? (await claimWithLocks(db, limit));
+  const lanes = await plan.currentLanes(db);
+  if (lanes.length === 0) {
+    plan.claimed(null, true);
+    return { dispatched: [], invalid: [] };
+  }
+  const claim =
+    (optimistic ? await claimOptimistically(db, limit, lanes, plan) : null) ??
+    (await claimWithLocks(db, limit, lanes, plan));
+  plan.claimed(claim.lastGroup, claim.aLaneRanDry);
   return { dispatched: claim.messages, invalid: claim.invalid };
 }
 
-const PENDING = `SELECT ${MESSAGE_COLUMNS}, run FROM tasks WHERE status = ? ORDER BY id LIMIT ?`;
+/** A lane's oldest pending tasks, with the columns of their messages. */
+function laneRead(lane: Lane, n: number, lock: boolean): CountedStatement {
+  return {
+    sql: `SELECT ${MESSAGE_COLUMNS}, run, group_key FROM tasks
+      WHERE claim_group = ? AND claim_rank = ? ORDER BY id LIMIT ?${lock ? ' FOR UPDATE SKIP LOCKED' : ''}`,
+    values: [lane.group, lane.rank, n],
+  };
+}
+
+/**
+ * The statements that read, for the limited groups among `groups`, whether this claim may fill
+ * them (their row in task_groups, locked for the claim: another claim holding it means not now)
+ * and how many of their tasks run.
+ */
+function limitReads(groups: string[]): CountedStatement[] {
+  if (groups.length === 0) return [];
+  return [
+    { sql: 'INSERT IGNORE INTO task_groups (group_key) VALUES ?', values: [groups.map((g) => [g])] },
+    { sql: 'SELECT group_key AS g FROM task_groups WHERE group_key IN (?) FOR UPDATE SKIP LOCKED', values: [groups] },
+    {
+      sql: 'SELECT running_group AS g, COUNT(*) AS n FROM tasks WHERE running_group IN (?) GROUP BY running_group',
+      values: [groups],
+    },
+  ];
+}
+
+interface Read {
+  lanes: LaneRows<PendingRow>[];
+  capacity: (group: string) => number;
+}
+
+/**
+ * Reads the lanes (and the limited groups' state) in one round trip of the claim's transaction:
+ * each lane at most a group's share of the batch.
+ */
+async function read(trip: CountedTrip, limit: number, lanes: Lane[], plan: ClaimPlan, lock: boolean): Promise<Read> {
+  const groups = [...new Set(lanes.map((l) => l.group))];
+  const perLane = Math.max(1, Math.ceil(limit / groups.length));
+  const limited = groups.filter((g) => g !== '' && Number.isFinite(plan.groupLimit(g)));
+  const results = await trip([...lanes.map((lane) => laneRead(lane, perLane, lock)), ...limitReads(limited)]);
+  const rows = lanes.map((lane, i) => ({ lane, rows: results[i] as PendingRow[] }));
+  if (limited.length === 0) return { lanes: rows, capacity: () => Number.POSITIVE_INFINITY };
+  const held = new Set((results[lanes.length + 1] as RowDataPacket[]).map((r) => String(r.g)));
+  const running = new Map((results[lanes.length + 2] as RowDataPacket[]).map((r) => [String(r.g), Number(r.n)]));
+  return {
+    lanes: rows,
+    capacity: (group) => {
+      const max = plan.groupLimit(group);
+      if (!Number.isFinite(max)) return Number.POSITIVE_INFINITY;
+      // Another claim is filling this group now: its turn comes again.
+      if (!held.has(group)) return 0;
+      return Math.max(0, max - (running.get(group) ?? 0));
+    },
+  };
+}
+
+interface LaneClaim extends Claim {
+  /** The last group this claim served. */
+  lastGroup: string | null;
+  /** Whether a lane gave fewer rows than asked: the lanes are to be found again. */
+  aLaneRanDry: boolean;
+}
+
+function chosen(read: Read, limit: number): { rows: PendingRow[]; lastGroup: string | null; aLaneRanDry: boolean } {
+  const rows = choose(read.lanes, limit, read.capacity);
+  const last = rows.at(-1);
+  const perLane = Math.max(1, Math.ceil(limit / new Set(read.lanes.map((l) => l.lane.group)).size));
+  return {
+    rows,
+    lastGroup: last === undefined ? null : (last.group_key ?? ''),
+    aLaneRanDry: read.lanes.some((l) => l.rows.length < perLane),
+  };
+}
 
 /** The rows' messages (of their next run), and the rows that cannot become one. */
 function toClaim(rows: PendingRow[]): Claim {
@@ -130,14 +253,19 @@ class ClaimedMeanwhile extends Error {}
  * the read, the marks, the counts with the commit (the marks' locks live one turn of this
  * process; a claim by another scheduler meanwhile passes over them with SKIP LOCKED).
  */
-async function claimOptimistically(db: Database, limit: number): Promise<Claim | null> {
+async function claimOptimistically(
+  db: Database,
+  limit: number,
+  lanes: Lane[],
+  plan: ClaimPlan,
+): Promise<LaneClaim | null> {
   try {
     return await countedTransaction(db, async (trip) => {
-      const [rows] = (await trip([{ sql: PENDING, values: ['pending', limit] }])) as [PendingRow[]];
-      const claim = toClaim(rows);
+      const pick = chosen(await read(trip, limit, lanes, plan, false), limit);
+      const claim = toClaim(pick.rows);
       const marked = await mark(trip, claim, false);
-      if (marked.claimed + marked.failed !== rows.length) throw new ClaimedMeanwhile();
-      return claim;
+      if (marked.claimed + marked.failed !== pick.rows.length) throw new ClaimedMeanwhile();
+      return { ...claim, lastGroup: pick.lastGroup, aLaneRanDry: pick.aLaneRanDry };
     });
   } catch (err) {
     // Another scheduler took some of the rows, two updated the same rows and the server rolled
@@ -150,15 +278,13 @@ async function claimOptimistically(db: Database, limit: number): Promise<Claim |
 /**
  * Claims with `SKIP LOCKED`, so schedulers claiming at the same moment never share a task, and
  * rows held by a claim whose scheduler stopped answering are passed over. Two round trips: the
- * locking read, then the marks with the counts and the commit.
+ * locking reads, then the marks with the counts and the commit.
  */
-function claimWithLocks(db: Database, limit: number): Promise<Claim> {
+function claimWithLocks(db: Database, limit: number, lanes: Lane[], plan: ClaimPlan): Promise<LaneClaim> {
   return countedTransaction(db, async (trip) => {
-    const [rows] = (await trip([{ sql: `${PENDING} FOR UPDATE SKIP LOCKED`, values: ['pending', limit] }])) as [
-      PendingRow[],
-    ];
-    const claim = toClaim(rows);
+    const pick = chosen(await read(trip, limit, lanes, plan, true), limit);
+    const claim = toClaim(pick.rows);
     await mark(trip, claim, true);
-    return claim;
+    return { ...claim, lastGroup: pick.lastGroup, aLaneRanDry: pick.aLaneRanDry };
   });
 }

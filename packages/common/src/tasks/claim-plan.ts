@@ -1,0 +1,141 @@
+import type { RowDataPacket } from 'mysql2/promise';
+import type { Database } from '../mysql/database.js';
+
+/**
+ * What a claim takes, and in what order: pending tasks are read in lanes, a lane being a group
+ * (a tenant; '' for the tasks without one) and a priority level within it, each read oldest
+ * first through the `tasks_claim` index (migration 009). The rules:
+ *
+ * - Groups take turns: a claim serves the groups that have pending tasks one after another from
+ *   where the previous claim stopped, each at most an equal share of the batch, so a group with
+ *   a large backlog never delays another's few tasks by more than a claim.
+ * - Within a group, higher priority first, oldest first within a priority; and no level starves:
+ *   every claim also takes the oldest task of each lower level that has pending tasks. A task so
+ *   waits at most as many claims as its own level holds older tasks.
+ * - A group with a concurrency limit takes no more than its limit minus its running tasks (see
+ *   claim-and-dispatch.ts).
+ *
+ * Finding the lanes costs an index seek per lane, so they are looked up again at most every
+ * LANES_TTL_MS, or at once when a claim found a lane empty: a new group or level waits that long
+ * at most for its first claim.
+ */
+
+export interface Lane {
+  /** The group, '' for the tasks without one. */
+  group: string;
+  /** The negated priority: lower first. */
+  rank: number;
+}
+
+/** The most groups, and levels within a group, one claim serves. */
+export const MAX_GROUPS_PER_CLAIM = 32;
+export const MAX_LEVELS_PER_GROUP = 16;
+export const LANES_TTL_MS = 200;
+
+/** The groups with pending tasks, from the first after `after` round to the one before it. */
+async function groupsFrom(db: Database, after: string): Promise<string[]> {
+  const found: string[] = [];
+  const seek = async (from: string | null, upTo: string | null) => {
+    let cursor = from;
+    while (found.length < MAX_GROUPS_PER_CLAIM) {
+      const [[row]] = await db.query<RowDataPacket[]>(
+        cursor === null
+          ? 'SELECT claim_group AS g FROM tasks WHERE claim_group IS NOT NULL ORDER BY claim_group LIMIT 1'
+          : 'SELECT claim_group AS g FROM tasks WHERE claim_group > ? ORDER BY claim_group LIMIT 1',
+        cursor === null ? [] : [cursor],
+      );
+      const group = row === undefined ? null : String(row.g);
+      if (group === null || (upTo !== null && group > upTo)) return;
+      found.push(group);
+      cursor = group;
+    }
+  };
+  await seek(after, null);
+  // Round again from the first group, up to where this claim started.
+  await seek(null, after);
+  return [...new Set(found)];
+}
+
+/** The priority levels with pending tasks in `group`, highest first. */
+async function levelsOf(db: Database, group: string): Promise<number[]> {
+  const ranks: number[] = [];
+  const next = async (after: number | undefined): Promise<number | undefined> => {
+    const [found] = await db.query<RowDataPacket[]>(
+      after === undefined
+        ? 'SELECT claim_rank AS r FROM tasks WHERE claim_group = ? ORDER BY claim_rank LIMIT 1'
+        : 'SELECT claim_rank AS r FROM tasks WHERE claim_group = ? AND claim_rank > ? ORDER BY claim_rank LIMIT 1',
+      after === undefined ? [group] : [group, after],
+    );
+    return found[0] === undefined ? undefined : Number(found[0].r);
+  };
+  for (let rank = await next(undefined); rank !== undefined && ranks.length < MAX_LEVELS_PER_GROUP; ) {
+    ranks.push(rank);
+    rank = await next(rank);
+  }
+  return ranks;
+}
+
+/** The lanes with pending tasks, their groups in turn from the first after `after`. */
+export async function findLanes(db: Database, after: string): Promise<Lane[]> {
+  const lanes: Lane[] = [];
+  for (const group of await groupsFrom(db, after)) {
+    for (const rank of await levelsOf(db, group)) lanes.push({ group, rank });
+  }
+  return lanes;
+}
+
+/** A lane's pending tasks as read for a claim, oldest first. */
+export interface LaneRows<Row> {
+  lane: Lane;
+  rows: Row[];
+}
+
+/**
+ * Chooses from the lanes' rows (each oldest first, read in `lanes`' order) at most `limit`,
+ * each group at most `capacity(group)` and an equal share of the batch: within a group, the
+ * oldest of each lower level first (no level starves), then by level. Groups whose share is not
+ * used leave it to the others, in turn.
+ */
+export function choose<Row>(lanes: LaneRows<Row>[], limit: number, capacity: (group: string) => number): Row[] {
+  const groups = [...new Set(lanes.map((l) => l.lane.group))];
+  const taken = new Map<string, Row[]>(groups.map((g) => [g, []]));
+  const left = new Map(lanes.map((l) => [l, [...l.rows]]));
+  const roomOf = (group: string, share: number) => Math.min(share, capacity(group)) - (taken.get(group)?.length ?? 0);
+  let remaining = limit;
+  // Rounds: each gives every group its share of what is left, until nothing more can be taken.
+  for (let round = 0; remaining > 0; round++) {
+    const open = groups.filter(
+      (g) =>
+        roomOf(g, Number.POSITIVE_INFINITY) > 0 &&
+        lanes.some((l) => l.lane.group === g && (left.get(l)?.length ?? 0) > 0),
+    );
+    if (open.length === 0) break;
+    const share = Math.max(1, Math.floor(remaining / open.length));
+    for (const group of open) {
+      const own = lanes.filter((l) => l.lane.group === group).sort((a, b) => a.lane.rank - b.lane.rank);
+      const mine = taken.get(group) as Row[];
+      const budget = Math.min(share, remaining, roomOf(group, Number.POSITIVE_INFINITY));
+      let room = budget;
+      // The first round: the oldest of each lower level before anything else.
+      if (round === 0) {
+        for (const lane of own.slice(1)) {
+          const rows = left.get(lane) as Row[];
+          if (room > 1 && rows.length > 0) {
+            mine.push(rows.shift() as Row);
+            room--;
+          }
+        }
+      }
+      for (const lane of own) {
+        const rows = left.get(lane) as Row[];
+        while (room > 0 && rows.length > 0) {
+          mine.push(rows.shift() as Row);
+          room--;
+        }
+      }
+      remaining -= budget - room;
+      if (remaining <= 0) break;
+    }
+  }
+  return groups.flatMap((g) => taken.get(g) ?? []);
+}
