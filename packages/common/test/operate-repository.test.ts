@@ -58,6 +58,7 @@ describe('countByStatus', () => {
       completed: 2,
       failed: 2,
       cancelled: 0,
+      delayed: 0,
     });
   });
 });
@@ -86,6 +87,7 @@ describe('retryFailedTasks', () => {
       completed: 2,
       failed: 0,
       cancelled: 0,
+      delayed: 0,
     });
   });
 });
