@@ -4,17 +4,8 @@
 // parser, validation, the handler, the response — minus the INSERT and the announcement:
 // the baseline the insert rate is a ratio of.
 import { once } from 'node:events';
-import {
-  configFromEnvironment,
-  createContext,
-  createLogger,
-  type Database,
-  prepareDatabase,
-  retryPolicy,
-  runService,
-  type TaskQueue,
-  TaskStore,
-} from '@tasks/common';
+import { configFromEnvironment, createLogger, prepareDatabase, runService } from '@tasks/common';
+import { createContextParts, type Database, retryPolicy, type TaskQueue, TaskStore } from '@tasks/common/internal';
 import { createApp } from '@tasks/task-insert/dist/app.js';
 import express from 'express';
 import mysql from 'mysql2';
@@ -62,7 +53,7 @@ const logger = createLogger(config, 'bench-api');
 
 runService(logger, async () => {
   await prepareDatabase(config, logger);
-  const ctx = createContext(config, 'bench-api', { logger });
+  const ctx = createContextParts(config, 'bench-api', { logger });
   const app = express();
   app.disable('x-powered-by');
   app.use(

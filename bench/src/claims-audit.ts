@@ -1,4 +1,4 @@
-import type { Database } from '@tasks/common';
+import type { Database } from '@tasks/common/internal';
 import type { RowDataPacket } from 'mysql2/promise';
 
 /**

@@ -1,12 +1,5 @@
-import {
-  countedTransaction,
-  createDatabase,
-  type Database,
-  ensureDatabase,
-  type Logger,
-  migrate,
-  sleep,
-} from '@tasks/common';
+import { type Logger, sleep } from '@tasks/common';
+import { countedTransaction, createDatabase, type Database, ensureDatabase, migrate } from '@tasks/common/internal';
 import mysql, { type ResultSetHeader, type RowDataPacket } from 'mysql2/promise';
 
 const SEED_CHUNK = 1_000;

@@ -1,4 +1,4 @@
-import { recountStatuses } from '@tasks/common';
+import { recountStatuses } from '@tasks/common/internal';
 import mysql, { type RowDataPacket } from 'mysql2/promise';
 import type { DatabaseServer } from './servers.js';
 

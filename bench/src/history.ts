@@ -1,5 +1,6 @@
 import { Agent } from 'node:http';
-import { countByStatus, type Logger } from '@tasks/common';
+import type { Logger } from '@tasks/common';
+import { countByStatus } from '@tasks/common/internal';
 import type { Redis } from 'ioredis';
 import { resetDatabase } from './database.js';
 import { type DrainFigures, runDrain } from './drain.js';

@@ -1,4 +1,5 @@
-import type { Database, Logger } from '@tasks/common';
+import type { Logger } from '@tasks/common';
+import type { Database } from '@tasks/common/internal';
 import mysql, { type RowDataPacket } from 'mysql2/promise';
 import { openPool, resetDatabase } from './database.js';
 import { pidListeningOn } from './processes.js';

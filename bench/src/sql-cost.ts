@@ -8,7 +8,7 @@
 // during the cycle and until InnoDB has purged what the cycle left (MySQL purges as it goes,
 // MariaDB mostly afterwards), from /proc: other clients of a shared server add to it.
 // Prints a Markdown table per server and the plans of the claim's statements.
-import { claimPending, completeRuns, createDatabase, type Database, type TaskQueue } from '@tasks/common';
+import { claimPending, completeRuns, createDatabase, type Database, type TaskQueue } from '@tasks/common/internal';
 import { pino } from 'pino';
 import { historyListLength, resetDatabase, seedPending, waitForPurge } from './database.js';
 import { CLAIM_SELECT, explain } from './plans.js';
