@@ -5,7 +5,6 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { getTask } from '@tasks/common';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deadLetteredTask, unrecordedDeadLetter } from '../../../test/support/runs.js';
@@ -107,21 +106,18 @@ beforeAll(async () => {
   });
 
   // Oldest failure first: the invalid entry, the one being recorded, then the failed tasks.
-  await t.ctx.queue.deadLetter([
-    {
-      token: null,
-      invalid: { error: 'invalid message: not JSON', raw: INVALID_RAW, failed_at: new Date().toISOString() },
-    },
-  ]);
-  inInbox = await unrecordedDeadLetter(t.ctx, { message: 'being recorded' });
+  // The entry of a message that was not one, pushed by hand as the executor pushes it.
+  const invalid = { error: 'invalid message: not JSON', raw: INVALID_RAW, failed_at: new Date().toISOString() };
+  await t.redis.lpush(t.keys.deadLetters, JSON.stringify(invalid));
+  inInbox = await unrecordedDeadLetter(t, { message: 'being recorded' });
   failedIds = [];
   for (let i = 0; i < FAILED_TASKS; i++) {
     const error = i === FAILED_TASKS - 1 ? 'disk on fire' : `failure ${i}`;
-    failedIds.push((await deadLetteredTask(t.ctx, { message: `broke in the browser test ${i}`, error })).id);
+    failedIds.push((await deadLetteredTask(t, { message: `broke in the browser test ${i}`, error })).id);
   }
   const busy = Math.floor(Date.now() / 60_000) - 5;
   busyMinute = new Date(busy * 60_000).toISOString();
-  await t.ctx.pool.query('INSERT INTO tasks_finished_per_minute (minute, completed, failed) VALUES (?, ?, ?)', [
+  await t.sql.query('INSERT INTO tasks_finished_per_minute (minute, completed, failed) VALUES (?, ?, ?)', [
     busy,
     BUSY_MINUTE.completed,
     BUSY_MINUTE.failed,
@@ -170,7 +166,7 @@ function local(iso: string, clockOnly = false): string {
 }
 
 const failuresCount = () => page.locator('#failures-count').textContent();
-const statusOf = async (id: number) => (await getTask(t.ctx.pool, id))?.status;
+const statusOf = async (id: number) => (await t.store.getTask(id))?.status;
 
 describe('the dashboard in Chromium', () => {
   let insertedId: number;
@@ -294,7 +290,7 @@ describe('the dashboard in Chromium', () => {
     await page.locator('#token-form button').click();
     await page.locator(`button[data-retry="${newest()}"]`).click();
     await page.locator('#notice:not(.error)', { hasText: `Task ${newest()} is pending again.` }).waitFor();
-    expect(await getTask(t.ctx.pool, newest())).toMatchObject({ status: 'pending', attempts: 0 });
+    expect(await t.store.getTask(newest())).toMatchObject({ status: 'pending', attempts: 0 });
     await page.locator(`#failures tr[data-task-id="${newest()}"]`).waitFor({ state: 'detached' });
     await page.locator(`#recent tr[data-task-id="${newest()}"] .status`, { hasText: 'pending' }).waitFor();
     expect(await failuresCount()).toBe(`1–20 of ${FAILED_TASKS + 1}`);
@@ -327,7 +323,7 @@ describe('the dashboard in Chromium', () => {
   });
 
   it('closing the confirmation with Escape after a confirmed one retries nothing', async () => {
-    const another = await deadLetteredTask(t.ctx, { message: 'failed after the retry-all' });
+    const another = await deadLetteredTask(t, { message: 'failed after the retry-all' });
     await page.locator('#failures-count', { hasText: '1–3 of 3' }).waitFor();
     const sent = posts.length;
     await page.locator('#retry-all').click();
