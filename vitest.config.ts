@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
   resolve: {
@@ -14,6 +14,8 @@ export default defineConfig({
       'test/e2e/**/*.test.ts',
       'test/support/*.test.ts',
     ],
+    // The store's own fault tests run with the fault tests (vitest.faults.config.ts).
+    exclude: [...configDefaults.exclude, 'packages/*/test/faults/**'],
     globalSetup: ['./test/support/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 180_000,

@@ -6,15 +6,13 @@
 import { once } from 'node:events';
 import {
   configFromEnvironment,
-  createContext,
   createLogger,
   type InsertOutcome,
   type NewTask,
   prepareDatabase,
-  retryPolicy,
   runService,
-  TaskStore,
 } from '@tasks/common';
+import { createContextParts, retryPolicy, TaskStore } from '@tasks/common/internal';
 import { createApp } from '@tasks/task-insert';
 import express from 'express';
 
@@ -38,7 +36,7 @@ const logger = createLogger(config, 'bench-api');
 
 runService(logger, async () => {
   await prepareDatabase(config, logger);
-  const ctx = createContext(config, 'bench-api', { logger });
+  const ctx = createContextParts(config, 'bench-api', { logger });
   const app = express();
   app.disable('x-powered-by');
   app.use(

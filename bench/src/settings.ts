@@ -1,4 +1,4 @@
-import { configSchema } from '@tasks/common';
+import { configSchema } from '@tasks/common/internal';
 
 /** What the bench runs against and how much work it offers; read from BENCH_* variables. */
 export interface BenchSettings {

@@ -9,7 +9,7 @@ import { simulatedWork } from '../../services/executor/src/simulated-work.js';
 import { Scheduler } from '../../services/scheduler/src/scheduler.js';
 import { Sweeper } from '../../services/scheduler/src/sweeper.js';
 import { createApp } from '../../services/task-insert/src/app.js';
-import { createTestEnv, type TestEnv } from '../support/test-env.js';
+import { createTestEnv, inboxDepths, type TestEnv } from '../support/test-env.js';
 
 /**
  * The whole pipeline in one process: the API over HTTP, a scheduler and its sweeper, two
@@ -103,7 +103,7 @@ async function postTasks(baseUrl: string, count: number): Promise<number[]> {
 }
 
 async function unfinished(): Promise<number> {
-  const [[row]] = await t.ctx.pool.query<RowDataPacket[]>(
+  const [[row]] = await t.sql.query<RowDataPacket[]>(
     "SELECT COUNT(*) AS n FROM tasks WHERE status IN ('pending', 'processing')",
   );
   return Number(row!.n);
@@ -118,12 +118,12 @@ async function untilAllFinished(timeoutMs: number): Promise<void> {
 }
 
 async function allTasks(): Promise<TaskRow[]> {
-  const [rows] = await t.ctx.pool.query<RowDataPacket[]>('SELECT id, status, attempts, last_error FROM tasks');
+  const [rows] = await t.sql.query<RowDataPacket[]>('SELECT id, status, attempts, last_error FROM tasks');
   return rows.map((r) => ({ id: Number(r.id), status: r.status, attempts: r.attempts, last_error: r.last_error }));
 }
 
 async function deadLetters(): Promise<{ id: number; tries: number; error: string; failed_at: string }[]> {
-  return (await t.ctx.redis.lrange(t.ctx.queue.keys.deadLetters, 0, -1)).map((e) => JSON.parse(e));
+  return (await t.redis.lrange(t.keys.deadLetters, 0, -1)).map((e) => JSON.parse(e));
 }
 
 describe('the pipeline', () => {
@@ -162,14 +162,14 @@ describe('the pipeline', () => {
     await pipeline.stop();
     pipeline = null;
     // Nothing left behind in Redis but the dead letters kept for inspection.
-    expect(await t.ctx.queue.depths()).toEqual({
+    expect(await t.store.depths()).toEqual({
       ready: 0,
       delayed: 0,
       inflight: 0,
       deadLetters: failed.length,
       deadLetterInbox: 0,
     });
-    expect(await t.ctx.queue.inbox.depths()).toEqual({ ready: 0, delayed: 0, inflight: 0 });
+    expect(await inboxDepths(t)).toEqual({ ready: 0, delayed: 0, inflight: 0 });
   });
 
   it('with FAILURE_RATE=1, fails every task after 3 attempts and dead-letters each with its error', async () => {

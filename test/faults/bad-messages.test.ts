@@ -1,5 +1,6 @@
-import { claimPending, EVENTS, encodeMessage } from '@tasks/common';
+import { EVENTS } from '@tasks/common';
 import { afterEach, beforeEach, expect, it } from 'vitest';
+import { claimedWithoutPush } from '../support/runs.js';
 import { FaultEnv, NOTHING_LOST } from './support/fault-env.js';
 
 let f: FaultEnv;
@@ -13,13 +14,13 @@ afterEach(async () => {
 it('poison messages pushed by hand are dead-lettered with the reason, and the executor keeps running', async () => {
   const executor = await f.start('executor');
   await f.start('dlq-processor');
-  const ready = f.t.ctx.queue.keys.tasks.ready;
-  await f.t.ctx.redis.lpush(ready, 'hello', '{"id":1,"message":"no time"}', '[1,2,3]');
+  const ready = f.t.keys.tasks.ready;
+  await f.t.redis.lpush(ready, 'hello', '{"id":1,"message":"no time"}', '[1,2,3]');
   await f.start('scheduler');
   await f.insertTasks(20, 0);
 
   expect(await f.settled(30_000)).toBe(true);
-  const letters = (await f.t.ctx.redis.lrange(f.t.ctx.queue.keys.deadLetters, 0, -1)).map((e) => JSON.parse(e));
+  const letters = (await f.t.redis.lrange(f.t.keys.deadLetters, 0, -1)).map((e) => JSON.parse(e));
   expect(letters.map((l) => l.raw).sort()).toEqual(['[1,2,3]', 'hello', '{"id":1,"message":"no time"}'].sort());
   for (const letter of letters) expect(letter.error).toMatch(/^invalid message: /);
   expect(executor.running).toBe(true);
@@ -33,9 +34,10 @@ it('poison messages pushed by hand are dead-lettered with the reason, and the ex
 
 it('a message pushed twice runs twice but its task finishes once and never changes after', async () => {
   await f.insertTasks(10, 0);
-  const messages = (await claimPending(f.pool, 10)).dispatched.map(encodeMessage);
-  // Every message twice, as a hand-made duplicate would be.
-  await f.t.ctx.redis.lpush(f.t.ctx.queue.keys.tasks.ready, ...messages, ...messages);
+  // Claimed in MySQL, and every message pushed by hand twice, as a hand-made duplicate would be.
+  const messages = (await claimedWithoutPush(f.t, 10)).map((m) => JSON.stringify(m));
+  expect(messages).toHaveLength(10);
+  await f.t.redis.lpush(f.t.keys.tasks.ready, ...messages, ...messages);
   await f.start('executor', { CONCURRENCY: '4' });
   await f.start('dlq-processor');
 
@@ -51,5 +53,5 @@ it('a message pushed twice runs twice but its task finishes once and never chang
     runMoreThanOnce: 10,
     ...NOTHING_LOST,
   });
-  expect(await f.t.ctx.queue.depths()).toMatchObject({ ready: 0, inflight: 0 });
+  expect(await f.t.store.depths()).toMatchObject({ ready: 0, inflight: 0 });
 });

@@ -29,7 +29,7 @@ it('hosts whose clocks are minutes apart agree on every lease: each task runs on
   expect(await f.settled(60_000)).toBe(true);
   const counts = await f.counts('executors and sweeper 5 minutes apart');
   expect(counts).toMatchObject({ tasks: 20, completed: 20, ...NOTHING_LOST, runMoreThanOnce: 0 });
-  const [rows] = await f.pool.query('SELECT DISTINCT attempts FROM tasks');
+  const [rows] = await f.sql.query('SELECT DISTINCT attempts FROM tasks');
   expect(rows).toEqual([{ attempts: 1 }]);
   // The shift took: the services' log lines carry their own (wrong) time.
   const executor = f.services[1]!;

@@ -3,8 +3,9 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { EVENTS, getTask, insertTask } from '@tasks/common';
+import { EVENTS } from '@tasks/common';
 import { afterEach, beforeEach, expect, it } from 'vitest';
+import { insertTask } from '../support/runs.js';
 import { createTestEnv, type TestEnv } from '../support/test-env.js';
 import { until } from '../support/wait.js';
 
@@ -133,11 +134,11 @@ it('pnpm start: Ctrl-C with a task running stops everything and exits 0', async 
     body: JSON.stringify({ message: 'quick', time: 0 }),
   });
   const { id } = (await quick.json()) as { id: number };
-  await until(async () => (await getTask(t.ctx.pool, id))?.status === 'completed', 20_000);
+  await until(async () => (await t.store.getTask(id))?.status === 'completed', 20_000);
   // One more, still running when Ctrl-C comes: the executor hands it back.
-  const slow = await insertTask(t.ctx.pool, { message: 'slow', time: 60 });
-  await t.ctx.queue.notifyInserted();
-  await until(async () => (await getTask(t.ctx.pool, slow))?.status === 'processing', 20_000);
+  const slow = await insertTask(t, { message: 'slow', time: 60 });
+  await t.store.announceInserted();
+  await until(async () => (await t.store.getTask(slow))?.status === 'processing', 20_000);
 
   expect(await ctrlC(leader), output).toEqual({ code: 0, signal: null });
 });

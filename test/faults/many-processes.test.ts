@@ -40,12 +40,12 @@ it('three schedulers, two APIs and three executors on one database: every task c
   expect(counts).toMatchObject({ tasks: total, completed: total, ...NOTHING_LOST });
 
   // Every task was claimed once: one pending → processing change each, all in their first run.
-  const [claims] = (await f.pool.query(
+  const [claims] = (await f.sql.query(
     `SELECT COUNT(*) AS changes, COUNT(DISTINCT task_id) AS tasks FROM task_status_changes
       WHERE old_status = 'pending' AND new_status = 'processing'`,
   )) as unknown as [{ changes: number; tasks: number }[]];
   expect(claims[0]).toEqual({ changes: total, tasks: total });
-  const [runs] = (await f.pool.query('SELECT DISTINCT run FROM tasks')) as unknown as [{ run: number }[]];
+  const [runs] = (await f.sql.query('SELECT DISTINCT run FROM tasks')) as unknown as [{ run: number }[]];
   expect(runs).toEqual([{ run: 1 }]);
   // The claims were shared: more than one scheduler dispatched tasks.
   const claimed = f.services

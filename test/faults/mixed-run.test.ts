@@ -33,7 +33,7 @@ it('two executors, 300 tasks of 1 s at FAILURE_RATE=0.2, one executor SIGKILLed,
   });
   expect(counts.completed + counts.failed).toBe(300);
 
-  const [failed] = (await f.pool.query(
+  const [failed] = (await f.sql.query(
     "SELECT id, attempts FROM tasks WHERE status = 'failed' ORDER BY id",
   )) as unknown as [{ id: number; attempts: number }[]];
   const deadLetters = new Set([...beforeFlush, ...(await f.deadLetterIds())]);

@@ -113,7 +113,7 @@ async function expectNothingLost(run: Run, label: string) {
   expect(outage.resumedMs).toBeLessThan(RESUME_WITHIN_MS);
 
   // Each accepted task is stored exactly once, under the id its 201 gave.
-  const [rows] = (await env.pool.query(
+  const [rows] = (await env.sql.query(
     "SELECT id, JSON_UNQUOTE(JSON_EXTRACT(data, '$.message')) AS message, idempotency_key AS k FROM tasks",
   )) as unknown as [{ id: number; message: string; k: string }[]];
   const byMessage = new Map<string, number[]>();

@@ -61,12 +61,12 @@ it('every MySQL connection KILLed mid-run: the services reconnect and every task
   const database = new URL(f.t.config.MYSQL_URL).pathname.slice(1);
   let killed = 0;
   for (let round = 0; round < 6; round++) {
-    const [rows] = (await f.pool.query(
+    const [rows] = (await f.sql.query(
       'SELECT id FROM information_schema.processlist WHERE db = ? AND id <> CONNECTION_ID()',
       [database],
     )) as unknown as [{ id: number }[]];
     for (const row of rows) {
-      await f.pool
+      await f.sql
         .query(`KILL ${Number(row.id)}`)
         .then(() => killed++)
         .catch(() => undefined);

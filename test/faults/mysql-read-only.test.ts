@@ -14,13 +14,13 @@ import { FaultEnv, NOTHING_LOST } from './support/fault-env.js';
 let f: FaultEnv;
 beforeEach(async () => {
   f = await FaultEnv.create({ FAILURE_RATE: '0.2', MAX_ATTEMPTS: '2', RETRY_BACKOFF_MS: '20' });
-  await f.pool.query('CREATE TABLE read_only_window (refusing BOOLEAN NOT NULL)');
-  await f.pool.query('INSERT INTO read_only_window VALUES (FALSE)');
+  await f.sql.query('CREATE TABLE read_only_window (refusing BOOLEAN NOT NULL)');
+  await f.sql.query('INSERT INTO read_only_window VALUES (FALSE)');
   for (const [name, event] of [
     ['refuse_inserts', 'INSERT'],
     ['refuse_updates', 'UPDATE'],
   ]) {
-    await f.pool.query(`CREATE TRIGGER ${name} BEFORE ${event} ON tasks FOR EACH ROW
+    await f.sql.query(`CREATE TRIGGER ${name} BEFORE ${event} ON tasks FOR EACH ROW
       BEGIN
         IF (SELECT refusing FROM read_only_window) THEN
           SIGNAL SQLSTATE 'HY000' SET MYSQL_ERRNO = 1290,
@@ -33,7 +33,7 @@ afterEach(async () => {
   await f.cleanup();
 });
 
-const setRefusing = (on: boolean) => f.pool.query('UPDATE read_only_window SET refusing = ?', [on]);
+const setRefusing = (on: boolean) => f.sql.query('UPDATE read_only_window SET refusing = ?', [on]);
 
 it('a read-only window under load: every accepted task ends final, no success turned into a failure, 503 meanwhile', async () => {
   const api = await f.start('task-insert');
@@ -76,7 +76,7 @@ it('a read-only window under load: every accepted task ends final, no success tu
   const counts = await f.counts('read-only window');
   expect(counts).toMatchObject({ tasks: accepted.length, ...NOTHING_LOST });
   // A failure is only ever the work's own, never a write the database refused.
-  const [refused] = await f.pool.query<RowDataPacket[]>(
+  const [refused] = await f.sql.query<RowDataPacket[]>(
     "SELECT id, last_error FROM tasks WHERE status = 'failed' AND last_error NOT LIKE 'simulated failure%'",
   );
   expect(refused).toEqual([]);

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { countByStatus, EVENTS } from '@tasks/common';
+import { EVENTS } from '@tasks/common';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { metricValue } from '../support/metrics.js';
 import { until } from '../support/wait.js';
@@ -104,7 +104,7 @@ it('dead letters are redriven with the tasks CLI and completed by the normal pat
   const dlq = await startWithHealth('dlq-processor');
   const failing = await startWithHealth('executor', { FAILURE_RATE: '1' });
   await f.insertTasks(4, 0);
-  await until(async () => (await countByStatus(f.pool)).failed === 4, 30_000, 100);
+  await until(async () => (await f.t.store.stats()).tasks.failed === 4, 30_000, 100);
 
   const listed = await tasksCli('dlq', 'list', '--json');
   expect(listed.code).toBe(0);
@@ -127,13 +127,13 @@ it('dead letters are redriven with the tasks CLI and completed by the normal pat
   const one = await tasksCli('dlq', 'retry', String(entries[0]!.id));
   expect(one).toMatchObject({ code: 0 });
   expect(one.stdout).toContain(`task ${entries[0]!.id}: pending again`);
-  await until(async () => (await countByStatus(f.pool)).completed === 1, 30_000, 100);
+  await until(async () => (await f.t.store.stats()).tasks.completed === 1, 30_000, 100);
 
   const all = await tasksCli('dlq', 'retry', '--all');
   expect(all.code).toBe(0);
   expect(all.stdout).toContain('3 failed tasks pending again; 3 dead-letter entries removed');
-  await until(async () => (await countByStatus(f.pool)).completed === 4, 30_000, 100);
-  expect(await f.t.ctx.redis.llen(f.t.ctx.queue.keys.deadLetters)).toBe(0);
+  await until(async () => (await f.t.store.stats()).tasks.completed === 4, 30_000, 100);
+  expect(await f.t.redis.llen(f.t.keys.deadLetters)).toBe(0);
   // The executor counts a completion once its batch is committed and its messages acknowledged,
   // a moment after the task reads completed.
   const completedMetric = async () =>

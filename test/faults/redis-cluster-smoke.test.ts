@@ -68,7 +68,7 @@ it('Redis Cluster: a task POSTed to the API completes (the insert wakes the sche
   expect(status).toBe('completed');
 
   // The same service pointed at one cluster node as if it were a standalone server.
-  const cluster = f.t.ctx.redis as Cluster;
+  const cluster = f.t.redis as Cluster;
   const wrongNode = await masterNotServing(cluster, f.keyTag);
   const plain = await f.start('task-insert', { REDIS_URL: `redis://${wrongNode}`, REDIS_CLUSTER_NODES: '' });
   const notReady = await readiness(plain);

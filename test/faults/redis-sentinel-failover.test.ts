@@ -1,6 +1,6 @@
-import { once } from 'node:events';
-import { checkReadiness, createRedis } from '@tasks/common';
+import { createContext, loadConfig } from '@tasks/common';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { openPlainRedis } from '../support/redis.js';
 import { drainThroughFailover } from './support/failover-drain.js';
 import { FaultEnv, NOTHING_LOST } from './support/fault-env.js';
 import { type KitUnavailable, RedisKit, warnNotTested } from './support/redis-kit.js';
@@ -35,19 +35,22 @@ it('Redis Sentinel: SIGKILL of the primary mid-drain of 20,000 tasks: every task
   for (const service of env.services) expect(service.running, `${service.name} is still running`).toBe(true);
   expect(run.readiness).toMatchObject({ status: 200, body: { ready: true } });
 
-  // The killed primary comes back as a replica of the new one. A client pointed at it by a
-  // plain REDIS_URL is told READONLY: not ready, and it reconnects to look for a primary.
+  // The killed primary comes back as a replica of the new one. A store pointed at it by a
+  // plain REDIS_URL is told READONLY: not ready. (That the services' client then reconnects to
+  // look for a primary is the store's own test: packages/common/test/faults/redis-readonly.test.ts.)
   await sentinel.restore();
-  const stale = createRedis({ REDIS_URL: `redis://${run.failover.old}` }, env.t.ctx.logger, 'test-stale');
+  const { REDIS_SENTINELS: _sentinels, REDIS_SENTINEL_NAME: _name, ...plainEnv } = env.t.env;
+  const staleUrl = `redis://${run.failover.old}`;
+  const stale = createContext(loadConfig({ ...plainEnv, REDIS_URL: staleUrl }), 'test-stale', { logger: env.t.logger });
+  const staleClient = openPlainRedis({ REDIS_URL: staleUrl });
   try {
-    const reconnecting = once(stale, 'reconnecting', { signal: AbortSignal.timeout(5_000) });
-    const report = await checkReadiness({ pool: env.pool, redis: stale, queue: env.t.ctx.queue });
+    const report = await stale.store.readiness();
     expect(report.ready).toBe(false);
     expect(report.checks.redis.ok ? '' : report.checks.redis.error).toMatch(/^READONLY /);
-    await expect(stale.lpush(env.t.ctx.queue.keys.tasks.ready, 'x')).rejects.toThrow(/^READONLY /);
-    await reconnecting;
+    await expect(staleClient.lpush(env.t.keys.tasks.ready, 'x')).rejects.toThrow(/^READONLY /);
   } finally {
-    stale.disconnect();
+    staleClient.disconnect();
+    await stale.close();
   }
   // Through the sentinels, the services write to the new primary.
   const res = await fetch(`http://127.0.0.1:${run.healthPort}/readyz`);

@@ -1,5 +1,6 @@
-import { claimPending, EVENTS } from '@tasks/common';
+import { EVENTS } from '@tasks/common';
 import { afterEach, beforeEach, expect, it } from 'vitest';
+import { claimedWithoutPush } from '../support/runs.js';
 import { FaultEnv, NOTHING_LOST } from './support/fault-env.js';
 
 let f: FaultEnv;
@@ -13,9 +14,9 @@ afterEach(async () => {
 it('a scheduler that died between committing a claim and pushing it: the sweeper pushes the tasks again', async () => {
   await f.insertTasks(50, 0);
   // Exactly the state such a crash leaves: the claim committed, nothing pushed.
-  const claimed = await claimPending(f.pool, 50);
-  expect(claimed.dispatched).toHaveLength(50);
-  expect(await f.t.ctx.redis.llen(f.t.ctx.queue.keys.tasks.ready)).toBe(0);
+  const claimed = await claimedWithoutPush(f.t, 50);
+  expect(claimed).toHaveLength(50);
+  expect(await f.t.redis.llen(f.t.keys.tasks.ready)).toBe(0);
 
   const scheduler = await f.start('scheduler');
   await f.start('executor');

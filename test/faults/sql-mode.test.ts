@@ -1,5 +1,4 @@
 import type { AddressInfo } from 'node:net';
-import { getTask } from '@tasks/common';
 import mysql, { type RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createApp } from '../../services/task-insert/src/app.js';
@@ -10,7 +9,8 @@ import { createTestEnv, type TestEnv } from '../support/test-env.js';
  * mode, so a server set to NO_BACKSLASH_ESCAPES (where a backslash no longer escapes a quote),
  * ANSI_QUOTES or no mode at all neither turns a message into SQL nor refuses plain inserts.
  * The global mode is the server's, shared by every client: these tests run among the fault
- * tests, one file at a time, and set it back.
+ * tests, one file at a time, and set it back. That the store's own sessions run in the pinned
+ * mode is the store's own test: packages/common/test/faults/session-sql-mode.test.ts.
  */
 
 const CRAFTED_MESSAGES = [
@@ -55,7 +55,7 @@ describe.each([
     await admin.query('SET GLOBAL sql_mode = ?', [globalMode(originalMode)]);
     // New sessions from here on start in that mode.
     t = await createTestEnv();
-    await t.ctx.pool.query('CREATE TABLE canary (id INT PRIMARY KEY)');
+    await t.sql.query('CREATE TABLE canary (id INT PRIMARY KEY)');
   });
   afterAll(async () => {
     await t.cleanup();
@@ -100,7 +100,7 @@ describe.each([
       expect([201, 400]).toContain(res.status);
       if (res.status === 201) {
         accepted.push({ id: res.body.id, message });
-        const [[row]] = await t.ctx.pool.query<RowDataPacket[]>('SELECT idempotency_key AS k FROM tasks WHERE id = ?', [
+        const [[row]] = await t.sql.query<RowDataPacket[]>('SELECT idempotency_key AS k FROM tasks WHERE id = ?', [
           res.body.id,
         ]);
         expect(row?.k).toBe(key);
@@ -109,16 +109,10 @@ describe.each([
     // Plain bodies are never refused for the server's mode: here every crafted one is stored too.
     expect(accepted).toHaveLength(CRAFTED_MESSAGES.length + CRAFTED_KEYS.length);
 
-    for (const { id, message } of accepted) expect((await getTask(t.ctx.pool, id))?.data.message).toBe(message);
-    await t.ctx.pool.query('SELECT COUNT(*) FROM canary');
-    expect(await getTask(t.ctx.pool, sentinel)).toMatchObject({ status: 'pending', attempts: 0 });
-    const [[count]] = await t.ctx.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM tasks');
+    for (const { id, message } of accepted) expect((await t.store.getTask(id))?.data.message).toBe(message);
+    await t.sql.query('SELECT COUNT(*) FROM canary');
+    expect(await t.store.getTask(sentinel)).toMatchObject({ status: 'pending', attempts: 0 });
+    const [[count]] = await t.sql.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM tasks');
     expect(Number(count?.n)).toBe(1 + accepted.length);
   }
-
-  it('runs every session of the services in the pinned mode', async () => {
-    const [[row]] = await t.ctx.pool.query<RowDataPacket[]>('SELECT @@SESSION.sql_mode AS mode');
-    expect(String(row?.mode)).not.toMatch(/NO_BACKSLASH_ESCAPES|ANSI_QUOTES/);
-    expect(String(row?.mode)).toMatch(/STRICT_TRANS_TABLES/);
-  });
 });

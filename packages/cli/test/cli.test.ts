@@ -1,6 +1,6 @@
-import { getTask, insertTask, type TaskStore } from '@tasks/common';
+import type { TaskStore } from '@tasks/common';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { deadLetteredTask, unrecordedDeadLetter } from '../../../test/support/runs.js';
+import { deadLetteredTask, insertTask, unrecordedDeadLetter } from '../../../test/support/runs.js';
 import { createTestEnv, databaseDown, type TestEnv } from '../../../test/support/test-env.js';
 import { parseCommand, runCli, UsageError } from '../src/cli.js';
 
@@ -35,7 +35,7 @@ async function cli(...argv: string[]): Promise<Run> {
 }
 
 async function listed(): Promise<(number | undefined)[]> {
-  const entries = await t.ctx.redis.lrange(t.ctx.queue.keys.deadLetters, 0, -1);
+  const entries = await t.redis.lrange(t.keys.deadLetters, 0, -1);
   return entries.map((e) => {
     try {
       return JSON.parse(e).id;
@@ -47,7 +47,7 @@ async function listed(): Promise<(number | undefined)[]> {
 
 describe('stats', () => {
   it('--recount sets the per-status counts from the table, after rows were written by hand', async () => {
-    await t.ctx.pool.query('INSERT INTO tasks (data, status) VALUES (?, ?), (?, ?)', [
+    await t.sql.query('INSERT INTO tasks (data, status) VALUES (?, ?), (?, ?)', [
       '{"message":"by hand","time":0}',
       'pending',
       '{"message":"by hand","time":0}',
@@ -67,17 +67,17 @@ describe('stats', () => {
   });
 
   it('prints tasks per status and queue depths', async () => {
-    await insertTask(t.ctx.pool, { message: 'a', time: 0 });
-    await deadLetteredTask(t.ctx);
+    await insertTask(t, { message: 'a', time: 0 });
+    await deadLetteredTask(t);
     const run = await cli('stats');
     expect(run.code).toBe(0);
     expect(run.out).toMatch(/pending\s+1/);
     expect(run.out).toMatch(/failed\s+1/);
-    expect(run.out).toMatch(new RegExp(`dead letters \\(${t.ctx.queue.keys.deadLetters}\\)\\s+1`));
+    expect(run.out).toMatch(new RegExp(`dead letters \\(${t.keys.deadLetters}\\)\\s+1`));
   });
 
   it('prints JSON with --json', async () => {
-    await deadLetteredTask(t.ctx);
+    await deadLetteredTask(t);
     const run = await cli('stats', '--json');
     expect(JSON.parse(run.out)).toEqual({
       tasks: { pending: 0, processing: 0, completed: 0, failed: 1, cancelled: 0, delayed: 0 },
@@ -88,9 +88,9 @@ describe('stats', () => {
 
 describe('dlq list', () => {
   it('lists the entries newest first with their status in MySQL', async () => {
-    const a = await deadLetteredTask(t.ctx, { error: 'first error' });
-    const b = await deadLetteredTask(t.ctx, { error: 'second error' });
-    const inbox = await unrecordedDeadLetter(t.ctx);
+    const a = await deadLetteredTask(t, { error: 'first error' });
+    const b = await deadLetteredTask(t, { error: 'second error' });
+    const inbox = await unrecordedDeadLetter(t);
     const run = await cli('dlq', 'list');
     expect(run.code).toBe(0);
     const lines = run.out.split('\n');
@@ -103,12 +103,12 @@ describe('dlq list', () => {
 
   it('pages with --limit and --offset, and prints the exact entries with --json', async () => {
     const ids = [];
-    for (let i = 0; i < 4; i++) ids.push((await deadLetteredTask(t.ctx, { message: `m${i}` })).id);
+    for (let i = 0; i < 4; i++) ids.push((await deadLetteredTask(t, { message: `m${i}` })).id);
     const run = await cli('dlq', 'list', '--limit', '2', '--offset', '1', '--json');
     const body = JSON.parse(run.out);
     expect(body.total).toBe(4);
     expect(body.entries.map((e: { id: number }) => e.id)).toEqual([ids[2], ids[1]]);
-    const raw = await t.ctx.redis.lindex(t.ctx.queue.keys.deadLetters, 1);
+    const raw = await t.redis.lindex(t.keys.deadLetters, 1);
     expect(body.entries[0]).toMatchObject({ status: 'failed', message: 'm2', entry: raw });
   });
 
@@ -119,7 +119,7 @@ describe('dlq list', () => {
 
 describe('dlq show', () => {
   it('shows the task and its entries', async () => {
-    const task = await deadLetteredTask(t.ctx, { message: 'shown', error: 'why it failed' });
+    const task = await deadLetteredTask(t, { message: 'shown', error: 'why it failed' });
     const run = await cli('dlq', 'show', String(task.id));
     expect(run.code).toBe(0);
     expect(run.out).toMatch(/status\s+failed/);
@@ -139,18 +139,18 @@ describe('dlq show', () => {
 
 describe('dlq redrive (and its first name, dlq retry)', () => {
   it('puts a failed task back to pending and removes only its entries', async () => {
-    const a = await deadLetteredTask(t.ctx);
-    const b = await deadLetteredTask(t.ctx);
+    const a = await deadLetteredTask(t);
+    const b = await deadLetteredTask(t);
     const run = await cli('dlq', 'retry', String(a.id));
     expect(run.code).toBe(0);
     expect(run.out).toBe(`task ${a.id}: pending again (1 dead-letter entry removed)`);
-    expect(await getTask(t.ctx.pool, a.id)).toMatchObject({ status: 'pending', attempts: 0 });
+    expect(await t.store.getTask(a.id)).toMatchObject({ status: 'pending', attempts: 0 });
     expect(await listed()).toEqual([b.id]);
   });
 
   it('refuses a task that is not failed, says why, and exits 1', async () => {
-    const inbox = await unrecordedDeadLetter(t.ctx);
-    const a = await deadLetteredTask(t.ctx);
+    const inbox = await unrecordedDeadLetter(t);
+    const a = await deadLetteredTask(t);
     const run = await cli('dlq', 'retry', String(inbox), String(a.id));
     expect(run.code).toBe(1);
     expect(run.out).toContain(`task ${inbox}: not redriven: task ${inbox} is processing, not failed`);
@@ -160,14 +160,14 @@ describe('dlq redrive (and its first name, dlq retry)', () => {
   });
 
   it('--all redrives every failed task the list names and keeps the other entries', async () => {
-    const failed = [await deadLetteredTask(t.ctx), await deadLetteredTask(t.ctx)];
-    const inbox = await unrecordedDeadLetter(t.ctx);
-    await t.ctx.redis.lpush(t.ctx.queue.keys.deadLetters, 'garbage');
+    const failed = [await deadLetteredTask(t), await deadLetteredTask(t)];
+    const inbox = await unrecordedDeadLetter(t);
+    await t.redis.lpush(t.keys.deadLetters, 'garbage');
     const run = await cli('dlq', 'retry', '--all');
     expect(run.code).toBe(0);
     expect(run.out).toContain('2 failed tasks pending again; 2 dead-letter entries removed');
     expect(run.out).toContain('2 entries kept');
-    for (const f of failed) expect((await getTask(t.ctx.pool, f.id))?.status).toBe('pending');
+    for (const f of failed) expect((await t.store.getTask(f.id))?.status).toBe('pending');
     expect(await listed()).toEqual([undefined, inbox]);
     const again = JSON.parse((await cli('dlq', 'retry', '--all', '--json')).out);
     expect(again).toEqual({ redriven: [], removedEntries: 0, keptEntries: 2 });
@@ -176,7 +176,7 @@ describe('dlq redrive (and its first name, dlq retry)', () => {
 
 describe('dlq purge', () => {
   it('without --yes, says what it would do and removes nothing', async () => {
-    await deadLetteredTask(t.ctx);
+    await deadLetteredTask(t);
     const run = await cli('dlq', 'purge');
     expect(run.code).toBe(1);
     expect(run.err).toContain('removes all 1 entries');
@@ -184,13 +184,13 @@ describe('dlq purge', () => {
   });
 
   it('with --yes, empties the list and leaves MySQL failed', async () => {
-    const a = await deadLetteredTask(t.ctx);
-    await deadLetteredTask(t.ctx);
+    const a = await deadLetteredTask(t);
+    await deadLetteredTask(t);
     const run = await cli('dlq', 'purge', '--yes');
     expect(run.code).toBe(0);
     expect(run.out).toContain('2 dead-letter entries removed');
     expect(await listed()).toEqual([]);
-    expect((await getTask(t.ctx.pool, a.id))?.status).toBe('failed');
+    expect((await t.store.getTask(a.id))?.status).toBe('failed');
   });
 });
 
@@ -203,7 +203,7 @@ describe('data with control characters', () => {
   const RAW_CONTROL = /[\x00-\x09\x0b-\x1f\x7f-\x9f]/;
 
   it.each([[['dlq', 'show']], [['dlq', 'list']]])('%j shows them escaped', async (argv) => {
-    const task = await deadLetteredTask(t.ctx, { message: hostile, error: `failed: ${hostile}` });
+    const task = await deadLetteredTask(t, { message: hostile, error: `failed: ${hostile}` });
     const args = argv[1] === 'show' ? [...argv, String(task.id)] : argv;
     const run = await cli(...args);
     expect(run.code).toBe(0);
@@ -220,7 +220,7 @@ describe('data with control characters', () => {
   it.each([[['dlq', 'show']], [['dlq', 'list']]])(
     '%j --json escapes them as JSON does, readable back',
     async (argv) => {
-      const task = await deadLetteredTask(t.ctx, { message: hostile });
+      const task = await deadLetteredTask(t, { message: hostile });
       const args = argv[1] === 'show' ? [...argv, String(task.id), '--json'] : [...argv, '--json'];
       const run = await cli(...args);
       expect(run.out).not.toMatch(RAW_CONTROL);
@@ -230,14 +230,14 @@ describe('data with control characters', () => {
   );
 
   it('escapes an entry pushed by hand, whatever it holds', async () => {
-    const task = await deadLetteredTask(t.ctx);
+    const task = await deadLetteredTask(t);
     // JSON allows DEL and the C1 characters raw in a string.
     const entry = JSON.stringify({
-      ...JSON.parse((await t.ctx.redis.lindex(t.ctx.queue.keys.deadLetters, 0)) ?? ''),
+      ...JSON.parse((await t.redis.lindex(t.keys.deadLetters, 0)) ?? ''),
       error: 'csi \x9b2J del \x7f',
     });
     expect(entry).toContain('\x9b');
-    await t.ctx.redis.lpush(t.ctx.queue.keys.deadLetters, entry);
+    await t.redis.lpush(t.keys.deadLetters, entry);
     const run = await cli('dlq', 'show', String(task.id));
     expect(run.out).toContain('dead letters: 2');
     expect(run.out).not.toMatch(RAW_CONTROL);

@@ -11,21 +11,17 @@ import { databaseSettingError } from './setting-error.js';
 import { TaskStore } from './store/task-store.js';
 import type { RetryPolicy } from './tasks/retry-policy.js';
 
-/** The clients a service works with, built from config in one place. */
+/**
+ * What a service works with, built from config in one place: the task store (the one door to
+ * MySQL and Redis), the logger and the clock. The clients behind the store are not here: the
+ * store's own tests reach them through createContextParts.
+ */
 export interface Context {
   config: Config;
   logger: Logger;
-  pool: Database;
-  redis: QueueRedis;
-  queue: TaskQueue;
   clock: Clock;
   /** The one door to the task store: what services, the CLI and the tests work with. */
   store: TaskStore;
-  /**
-   * Opens another Redis client like the context's own (standalone, cluster or sentinel), for
-   * blocking commands or pub/sub; its commands never fail for a reconnect. The caller closes it.
-   */
-  openRedis(purpose: string): Redis;
   /**
    * Drops each Redis client this context opened that is not connected now: the commands waiting
    * for it to come back fail at once. For a stop whose time is up. Returns how many it dropped.
@@ -35,9 +31,27 @@ export interface Context {
   close(): Promise<void>;
 }
 
+/**
+ * A context with the clients and the queue behind its store: for the store's own code and
+ * tests (packages/common), never exported from index.ts.
+ */
+export interface ContextParts extends Context {
+  pool: Database;
+  redis: QueueRedis;
+  queue: TaskQueue;
+  /**
+   * Opens another Redis client like the context's own (standalone, cluster or sentinel), for
+   * blocking commands or pub/sub; its commands never fail for a reconnect. The caller closes it.
+   */
+  openRedis(purpose: string): Redis;
+}
+
 export interface ContextOverrides {
   logger?: Logger;
-  pool?: Database;
+  /**
+   * A Redis client to use instead of one built from config (left open by close): a test's
+   * client in a state of its own, closed or pointed elsewhere.
+   */
   redis?: Redis;
   clock?: Clock;
   /** The randomness of retry backoff's jitter. */
@@ -50,6 +64,11 @@ export function groupLimit(config: Config): (group: string) => number {
     const limit = config.GROUP_LIMITS.get(group) ?? config.GROUP_CONCURRENCY;
     return limit > 0 ? limit : Number.POSITIVE_INFINITY;
   };
+}
+
+/** The overrides of the store's own tests: also a pool of theirs (left open by close). */
+export interface ContextPartsOverrides extends ContextOverrides {
+  pool?: Database;
 }
 
 /** The retry policy the settings give. */
@@ -85,6 +104,12 @@ export async function prepareDatabase(config: Config, logger: Logger): Promise<v
 }
 
 export function createContext(config: Config, name: string, overrides: ContextOverrides = {}): Context {
+  const { logger, clock, store, dropUnreachable, close } = createContextParts(config, name, overrides);
+  return { config, logger, clock, store, dropUnreachable, close };
+}
+
+/** The context and the parts behind its store (see ContextParts): for packages/common only. */
+export function createContextParts(config: Config, name: string, overrides: ContextPartsOverrides = {}): ContextParts {
   const logger = overrides.logger ?? createLogger(config, name);
   const clock = overrides.clock ?? systemClock;
   const pool = overrides.pool ?? createDatabase(databaseSettings(config), logger);

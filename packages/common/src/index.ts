@@ -1,24 +1,80 @@
+// The public interface of @tasks/common: what the services, the CLI, the bench and the tests
+// outside packages/common use. The task store is reached through its verbs only (TaskStore);
+// its queue, SQL, Lua, transaction helpers and wire codec stay inside this package.
+
+// Configuration: loading and validating the settings, and the errors a bad setting gives.
+
+export { type Config, ConfigError, configFromEnvironment, loadConfig } from './config.js';
+export { listenSettingError, SettingError } from './setting-error.js';
+
+// Logging, metrics and a service's life: start, loop, stop.
+
 export { Batcher, type BatcherOptions, type Split } from './batcher.js';
-export { type Clock, systemClock } from './clock.js';
-export {
-  CLUSTER_KEY_PREFIX,
-  type Config,
-  ConfigError,
-  configFromEnvironment,
-  configSchema,
-  type HostPort,
-  loadConfig,
-  MAX_DURATION_MS,
-} from './config.js';
-export {
-  type Context,
-  type ContextOverrides,
-  createContext,
-  databaseSettings,
-  prepareDatabase,
-  retryPolicy,
-} from './context.js';
+export type { Clock } from './clock.js';
 export { EVENTS, type EventName } from './events.js';
+export { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_MS, Heartbeat } from './heartbeat.js';
+export { failureBackoffMs, type RunOptions, runService, sleep } from './lifecycle.js';
+export { createLogger, type Logger } from './logger.js';
+export { FailureLog, Loop, type LoopOptions, type TickResult } from './loop.js';
+export { createMetrics, Metrics, type MetricsOptions, QUEUE_DEPTH_READ_TIMEOUT_MS } from './metrics.js';
+export { onParentGone } from './parent.js';
+export { type ServeOptions, type ServiceParts, serve } from './service.js';
+
+// The task store, the one door to MySQL and Redis, and the types its verbs take and return.
+
+export { type Context, type ContextOverrides, createContext, prepareDatabase } from './context.js';
+export type { CheckResult, ReadinessReport } from './readiness.js';
+export type { Leased } from './redis/lease-queue.js';
+export type { LiveService, LiveServices, ServiceReport } from './redis/service-registry.js';
+export type { QueueDepthName, QueueDepths } from './redis/task-queue.js';
+export type {
+  DeadLetterPage,
+  FailedTry,
+  FailOutcome,
+  FetchedTasks,
+  LeasedTask,
+  ReadyWaiter,
+  RecoverOptions,
+  RunningTask,
+  Stats,
+  TaskStore,
+} from './store/task-store.js';
+export type { InsertOutcome, NewTask } from './tasks/insert-tasks.js';
+export type { RetentionOptions, RetentionStep } from './tasks/retention.js';
+export type { RetryPolicy } from './tasks/retry-policy.js';
+export type { ListTasksOptions, MinuteCounts } from './tasks/task-reads.js';
+export type { CancelOutcome } from './tasks/transitions/cancel.js';
+export type { ClaimResult } from './tasks/transitions/claim-and-dispatch.js';
+export type { CompleteResult, Completion } from './tasks/transitions/complete.js';
+export type { FailedRunOutcome } from './tasks/transitions/fail-runs.js';
+export type { RecordResult } from './tasks/transitions/record-dead-letters.js';
+export type { RecoverResult } from './tasks/transitions/recover.js';
+export type { RedriveAllResult, RedriveOutcome } from './tasks/transitions/redrive.js';
+
+// The task rules the API and the CLI apply and show, and the errors the store's verbs throw.
+
+export { NoWritablePrimaryError } from './mysql/primary.js';
+export { isCommitOutcomeUnknown, TransactionStoppedError } from './mysql/stop.js';
+export { DuplicateIdempotencyKeyError, TaskRejectedError } from './tasks/insert-tasks.js';
+export { EXECUTOR_LOST } from './tasks/retry-policy.js';
+export { ignoredFields, taskInputSchema } from './tasks/task-input.js';
+export type { Task } from './tasks/task-row.js';
+export {
+  FINAL_STATUSES,
+  type FinalStatus,
+  isFinal,
+  parseTaskId,
+  TASK_STATUSES,
+  type TaskData,
+  type TaskStatus,
+} from './tasks/task-schema.js';
+export { taskView } from './tasks/task-view.js';
+export { notRedrivenReason } from './tasks/transitions/redrive.js';
+export { type DeadLetterEntry, type DeadLetterView, deadLetterView } from './wire/dead-letter.js';
+export { type QueueMessage, SIMULATED, type SimulatedMessage, type TypedMessage } from './wire/message-codec.js';
+
+// Task types and their handlers: what a handlers module (HANDLERS) exports, checked.
+
 export {
   type BodySchema,
   defineHandlers,
@@ -30,120 +86,16 @@ export {
   HandlersError,
   type HandlerTask,
   handlerRegistry,
-  handlersModulePath,
   loadHandlers,
   type TypeHandler,
 } from './handlers.js';
-export {
-  HEARTBEAT_INTERVAL_MS,
-  HEARTBEAT_TTL_MS,
-  Heartbeat,
-  type HeartbeatDeps,
-  type HeartbeatOptions,
-} from './heartbeat.js';
-export { FORCE_EXIT_MS, failureBackoffMs, type RunOptions, retryUntil, runService, sleep } from './lifecycle.js';
-export { createLogger, type Logger, REDACTED_PATHS } from './logger.js';
-export { FailureLog, Loop, type LoopOptions, type TickResult } from './loop.js';
-export { createMetrics, Metrics, type MetricsOptions, QUEUE_DEPTH_READ_TIMEOUT_MS } from './metrics.js';
-export {
-  createDatabase,
-  Database,
-  type DatabaseSettings,
-  ensureDatabase,
-  openConnection,
-  SESSION_SQL_MODE,
-} from './mysql/database.js';
-export {
-  isAccessDenied,
-  isConnectionError,
-  isDatabaseUnavailable,
-  isLockWaitTimeout,
-  isReadOnlyError,
-  isRefusedAsReadOnly,
-  isRolledBack,
-  NO_WRITABLE_PRIMARY,
-} from './mysql/errors.js';
-export { idsCondition } from './mysql/ids-condition.js';
-export { ALREADY_DONE, MIGRATIONS_DIR, migrate, migrationStatements } from './mysql/migrate.js';
-export { type MysqlHost, type MysqlTarget, MysqlUrlError, parseMysqlUrl } from './mysql/mysql-url.js';
-export { NAMED_LOCK_SILENT_S, withNamedLock } from './mysql/named-lock.js';
-export { findPrimary, NoWritablePrimaryError } from './mysql/primary.js';
-export {
-  ConnectionAbandonedError,
-  isCommitOutcomeUnknown,
-  STOP_GRACE_MS,
-  TransactionStoppedError,
-} from './mysql/stop.js';
-export { oneTrip, type Statement, type TransactionOptions, type Trip, transaction } from './mysql/transaction.js';
-export { type OpsServer, type OpsServerOptions, startOpsServer, startOpsServerFromConfig } from './ops-server.js';
-export { onParentGone, tellParent } from './parent.js';
-export {
-  type CheckResult,
-  checkReadiness,
-  READINESS_PROBE_TTL_MS,
-  READINESS_TIMEOUT_MS,
-  type ReadinessDeps,
-  type ReadinessReport,
-} from './readiness.js';
-export { redactUrl, SECRET_VARIABLES } from './redact.js';
-export {
-  closeRedis,
-  createRedis,
-  dropConnection,
-  type Redis,
-  type RedisClientOptions,
-  type RedisConfig,
-  reconnectOnReadonly,
-} from './redis/client.js';
-export { DeadLetterList } from './redis/dead-letter-list.js';
-export { type ErrorLogEntry, ErrorLogLimiter, REDIS_ERROR_LOG_INTERVAL_MS } from './redis/error-log.js';
-export {
-  hashTag,
-  type LeaseQueueKeys,
-  type QueueKeys,
-  queueKeys,
-  type ServiceKeys,
-  sharedHashTag,
-  storedKeys,
-} from './redis/keys.js';
-export { type FetchResult, type Leased, LeaseQueue, type RetryRequest } from './redis/lease-queue.js';
-export { luaSource, type QueueCommands, type QueueRedis, withIncludes, withQueueCommands } from './redis/scripts.js';
-export {
-  type LiveService,
-  type LiveServices,
-  processId,
-  ServiceRegistry,
-  type ServiceReport,
-} from './redis/service-registry.js';
-export {
-  type DeadLetterRequest,
-  depthsByName,
-  QUEUE_DEPTH_NAMES,
-  type QueueDepthName,
-  type QueueDepths,
-  TaskQueue,
-} from './redis/task-queue.js';
-export { type ServeOptions, type ServiceParts, serve } from './service.js';
-export { databaseSettingError, listenSettingError, SettingError } from './setting-error.js';
-export * from './store/task-store.js';
-export * from './tasks/insert-tasks.js';
-export * from './tasks/retention.js';
-export * from './tasks/retry-policy.js';
-export * from './tasks/status-counts.js';
-export * from './tasks/task-data.js';
-export * from './tasks/task-input.js';
-export * from './tasks/task-reads.js';
-export type { Task } from './tasks/task-row.js';
-export * from './tasks/task-schema.js';
-export { taskView } from './tasks/task-view.js';
-export type { CancelOutcome } from './tasks/transitions/cancel.js';
-export * from './tasks/transitions/claim-and-dispatch.js';
-export * from './tasks/transitions/complete.js';
-export type { TransitionDeps } from './tasks/transitions/deps.js';
-export * from './tasks/transitions/fail-runs.js';
-export * from './tasks/transitions/record-dead-letters.js';
-export * from './tasks/transitions/recover.js';
-export * from './tasks/transitions/redrive.js';
+
+// Whether an error means a store is unavailable for now (a retry later may succeed).
+
+export { isDatabaseUnavailable, isLockWaitTimeout } from './mysql/errors.js';
 export { isRedisUnavailable, isTransientError } from './transient.js';
-export { type DeadLetterEntry, type DeadLetterView, deadLetterView, readDeadLetter } from './wire/dead-letter.js';
-export * from './wire/message-codec.js';
+
+// Settings shown with their secrets hidden, and the Redis key names operators read with redis-cli.
+
+export { redactUrl } from './redact.js';
+export { type QueueKeys, queueKeys, storedKeys } from './redis/keys.js';

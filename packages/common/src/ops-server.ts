@@ -4,7 +4,7 @@ import type { Context } from './context.js';
 import { EVENTS } from './events.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
-import { checkReadiness, type ReadinessReport } from './readiness.js';
+import type { ReadinessReport } from './readiness.js';
 
 export interface OpsServerOptions {
   /** 0 picks a free port (see `OpsServer.port`). */
@@ -93,7 +93,7 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
 export async function startOpsServerFromConfig(ctx: Context, metrics: Metrics): Promise<OpsServer | null> {
   const { config, logger } = ctx;
   metrics.observeQueueDepths(
-    () => ctx.queue.depths(),
+    () => ctx.store.depths(),
     (err) => logger.warn({ err }, 'reading queue depths for /metrics failed'),
   );
   if (config.HEALTH_PORT === 0) return null;
@@ -102,7 +102,7 @@ export async function startOpsServerFromConfig(ctx: Context, metrics: Metrics): 
       port: config.HEALTH_PORT,
       host: config.HOST,
       metrics,
-      readiness: () => checkReadiness(ctx),
+      readiness: () => ctx.store.readiness(),
       logger,
     });
     logger.info({ event: EVENTS.opsListening, port: server.port }, 'health and metrics listening');

@@ -13,12 +13,12 @@ let t: TestEnv;
 beforeAll(async () => {
   t = await createTestEnv();
   // Every status change: a final status must be reached once and never left.
-  await t.ctx.pool.query(`CREATE TABLE status_history (
+  await t.sql.query(`CREATE TABLE status_history (
     task_id BIGINT UNSIGNED NOT NULL,
     old_status VARCHAR(16) NOT NULL,
     new_status VARCHAR(16) NOT NULL
   )`);
-  await t.ctx.pool.query(`CREATE TRIGGER tasks_history AFTER UPDATE ON tasks FOR EACH ROW
+  await t.sql.query(`CREATE TRIGGER tasks_history AFTER UPDATE ON tasks FOR EACH ROW
     INSERT INTO status_history (task_id, old_status, new_status)
     SELECT NEW.id, OLD.status, NEW.status FROM DUAL WHERE OLD.status <> NEW.status`);
 });
@@ -57,11 +57,9 @@ describe('cancel against completion', () => {
     const outcomes = await Promise.all(cancels);
     await Promise.all(completions);
 
-    const [rows] = await t.ctx.pool.query<RowDataPacket[]>('SELECT id, status FROM tasks ORDER BY id');
+    const [rows] = await t.sql.query<RowDataPacket[]>('SELECT id, status FROM tasks ORDER BY id');
     const statuses = new Map(rows.map((r) => [Number(r.id), String(r.status)]));
-    const [history] = await t.ctx.pool.query<RowDataPacket[]>(
-      'SELECT task_id, old_status, new_status FROM status_history',
-    );
+    const [history] = await t.sql.query<RowDataPacket[]>('SELECT task_id, old_status, new_status FROM status_history');
     const finals = new Map<number, string[]>();
     for (const h of history) {
       const id = Number(h.task_id);

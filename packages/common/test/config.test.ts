@@ -1,5 +1,6 @@
-import { type Config, ConfigError, loadConfig, MAX_DURATION_MS, queueKeys } from '@tasks/common';
+import { type Config, ConfigError, loadConfig, queueKeys } from '@tasks/common';
 import { describe, expect, it } from 'vitest';
+import { MAX_DURATION_MS } from '../src/config.js';
 
 /** The ConfigError `loadConfig(env)` throws; fails the test when it does not throw one. */
 function configError(env: Record<string, string>): ConfigError {

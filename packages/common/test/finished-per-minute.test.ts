@@ -1,13 +1,11 @@
-import {
-  type Context,
-  completeRuns,
-  finishedPerMinute,
-  insertTask,
-  recordDeadLetters,
-  retryFailedTasks,
-} from '@tasks/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
+import type { ContextParts } from '../src/context.js';
+import { insertTask } from '../src/tasks/insert-tasks.js';
+import { finishedPerMinute } from '../src/tasks/task-reads.js';
+import { completeRuns } from '../src/tasks/transitions/complete.js';
+import { recordDeadLetters } from '../src/tasks/transitions/record-dead-letters.js';
+import { retryFailedTasks } from '../src/tasks/transitions/redrive.js';
+import { createTestEnv, type TestEnv } from './support/store-env.js';
 
 let t: TestEnv;
 
@@ -44,7 +42,7 @@ async function complete(ids: number[]): Promise<number> {
 }
 
 /** Dead letters of run 1, recorded as the DLQ processor does. */
-async function recordFailed(ctx: Pick<Context, 'pool' | 'queue'>, ids: number[]): Promise<number> {
+async function recordFailed(ctx: Pick<ContextParts, 'pool' | 'queue'>, ids: number[]): Promise<number> {
   const entries = ids.map((id) => ({
     token: `inbox-${id}`,
     raw: JSON.stringify({ id, message: 'm', time: 0, tries: 3, run: 1, error: 'boom', failed_at: '' }),

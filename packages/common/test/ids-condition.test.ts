@@ -1,6 +1,11 @@
-import { claimAndDispatch, completeRuns, countByStatus, getStatuses, idsCondition, insertTask } from '@tasks/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
+import { idsCondition } from '../src/mysql/ids-condition.js';
+import { insertTask } from '../src/tasks/insert-tasks.js';
+import { countByStatus } from '../src/tasks/status-counts.js';
+import { getStatuses } from '../src/tasks/task-reads.js';
+import { claimAndDispatch } from '../src/tasks/transitions/claim-and-dispatch.js';
+import { completeRuns } from '../src/tasks/transitions/complete.js';
+import { createTestEnv, type TestEnv } from './support/store-env.js';
 
 describe('idsCondition', () => {
   it('writes runs of consecutive ids as ranges and the rest as a list', () => {

@@ -1,14 +1,9 @@
-import {
-  DuplicateIdempotencyKeyError,
-  getTask,
-  type InsertOutcome,
-  insertTask,
-  insertTasks,
-  TaskRejectedError,
-} from '@tasks/common';
+import { DuplicateIdempotencyKeyError, type InsertOutcome, TaskRejectedError } from '@tasks/common';
 import type { RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
+import { insertTask, insertTasks } from '../src/tasks/insert-tasks.js';
+import { getTask } from '../src/tasks/task-reads.js';
+import { createTestEnv, type TestEnv } from './support/store-env.js';
 
 let t: TestEnv;
 

@@ -1,14 +1,8 @@
-import {
-  type Clock,
-  EXECUTOR_LOST,
-  encodeMessage,
-  type QueueMessage,
-  queueKeys,
-  sleep,
-  TaskQueue,
-} from '@tasks/common';
+import { type Clock, EXECUTOR_LOST, type QueueMessage, queueKeys, sleep } from '@tasks/common';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
+import { TaskQueue } from '../src/redis/task-queue.js';
+import { encodeMessage } from '../src/wire/message-codec.js';
+import { createTestEnv, type TestEnv } from './support/store-env.js';
 
 let t: TestEnv;
 /** The host's time, for the dead letters' failed_at only: leases run on Redis's clock. */

@@ -1,15 +1,14 @@
+import type { QueueMessage, SimulatedMessage } from '@tasks/common';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { withIncludes } from '../src/redis/scripts.js';
 import {
   cutText,
   decodeMessage,
   encodeDeadLetter,
   encodeInvalidEntry,
   encodeMessage,
-  type QueueMessage,
-  type SimulatedMessage,
-  withIncludes,
-} from '@tasks/common';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
+} from '../src/wire/message-codec.js';
+import { createTestEnv, type TestEnv } from './support/store-env.js';
 
 /**
  * The wire format has two writers: message-codec.ts and its Lua twin, lua/includes/message.lua

@@ -1,14 +1,9 @@
-import {
-  checkReadiness,
-  createMetrics,
-  createRedis,
-  loadConfig,
-  READINESS_PROBE_TTL_MS,
-  startOpsServer,
-  startOpsServerFromConfig,
-} from '@tasks/common';
+import { createMetrics, loadConfig } from '@tasks/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
+import { startOpsServer, startOpsServerFromConfig } from '../src/ops-server.js';
+import { checkReadiness, READINESS_PROBE_TTL_MS } from '../src/readiness.js';
+import { createRedis } from '../src/redis/client.js';
+import { createTestEnv, type TestEnv } from './support/store-env.js';
 
 let t: TestEnv;
 

@@ -2,18 +2,13 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { copyFile, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  ALREADY_DONE,
-  createLogger,
-  type DatabaseSettings,
-  ensureDatabase,
-  MIGRATIONS_DIR,
-  migrate,
-  migrationStatements,
-} from '@tasks/common';
+import { createLogger } from '@tasks/common';
 import mysql, { type RowDataPacket } from 'mysql2/promise';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { dropTestDatabase, testDatabaseName, testDatabaseUrl } from '../../../test/support/test-env.js';
+import { ensureDatabase } from '../src/mysql/database.js';
+import { ALREADY_DONE, MIGRATIONS_DIR, migrate, migrationStatements } from '../src/mysql/migrate.js';
+import type { DatabaseSettings } from '../src/mysql/pinned-pool.js';
 
 const logger = createLogger({ LOG_LEVEL: 'silent', LOG_PRETTY: false }, 'test');
 

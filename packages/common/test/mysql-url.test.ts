@@ -1,5 +1,6 @@
-import { ConfigError, loadConfig, MysqlUrlError, parseMysqlUrl, redactUrl } from '@tasks/common';
+import { ConfigError, loadConfig, redactUrl } from '@tasks/common';
 import { describe, expect, it } from 'vitest';
+import { MysqlUrlError, parseMysqlUrl } from '../src/mysql/mysql-url.js';
 
 function problems(url: string): string[] {
   try {

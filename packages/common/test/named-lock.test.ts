@@ -1,15 +1,12 @@
-import {
-  claimPending,
-  countByStatus,
-  createDatabase,
-  type Database,
-  databaseSettings,
-  insertTasks,
-  withNamedLock,
-} from '@tasks/common';
 import type { RowDataPacket } from 'mysql2/promise';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
+import { databaseSettings } from '../src/context.js';
+import { createDatabase, type Database } from '../src/mysql/database.js';
+import { withNamedLock } from '../src/mysql/named-lock.js';
+import { insertTasks } from '../src/tasks/insert-tasks.js';
+import { countByStatus } from '../src/tasks/status-counts.js';
+import { claimPending } from '../src/tasks/transitions/claim-and-dispatch.js';
+import { createTestEnv, type TestEnv } from './support/store-env.js';
 
 let t: TestEnv;
 let pools: Database[] = [];

@@ -1,15 +1,12 @@
-import {
-  claimAndDispatch,
-  completeRuns,
-  countByStatus,
-  getStatuses,
-  insertTask,
-  listTasks,
-  retryFailedTasks,
-} from '@tasks/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deadLetteredTask } from '../../../test/support/runs.js';
-import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
+import { insertTask } from '../src/tasks/insert-tasks.js';
+import { countByStatus } from '../src/tasks/status-counts.js';
+import { getStatuses, listTasks } from '../src/tasks/task-reads.js';
+import { claimAndDispatch } from '../src/tasks/transitions/claim-and-dispatch.js';
+import { completeRuns } from '../src/tasks/transitions/complete.js';
+import { retryFailedTasks } from '../src/tasks/transitions/redrive.js';
+import { createTestEnv, type TestEnv } from './support/store-env.js';
 
 let t: TestEnv;
 const ids: number[] = [];
@@ -20,7 +17,7 @@ beforeAll(async () => {
   for (let i = 0; i < 7; i++) ids.push(await insertTask(t.ctx.pool, { message: `task ${i}`, time: 0 }));
   // Two of the pending ones (the oldest) claimed and completed.
   await claimAndDispatch(t.ctx, 2);
-  failedIds = [(await deadLetteredTask(t.ctx)).id, (await deadLetteredTask(t.ctx)).id];
+  failedIds = [(await deadLetteredTask(t)).id, (await deadLetteredTask(t)).id];
   await completeRuns(
     t.ctx,
     ids.slice(0, 2).map((id) => ({ id, run: 1, tries: 0, token: `token-${id}` })),

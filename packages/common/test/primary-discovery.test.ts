@@ -1,29 +1,24 @@
 import {
-  checkReadiness,
-  createDatabase,
   createLogger,
-  createRedis,
-  type Database,
-  type DatabaseSettings,
-  ensureDatabase,
-  findPrimary,
-  getTask,
-  insertTask,
-  isConnectionError,
   isDatabaseUnavailable,
-  isReadOnlyError,
   isTransientError,
-  migrate,
-  NO_WRITABLE_PRIMARY,
   NoWritablePrimaryError,
-  parseMysqlUrl,
   queueKeys,
-  transaction,
 } from '@tasks/common';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type GroupUnavailable, MysqlGroup, warnGroupNotTested } from '../../../test/support/mysql-group.js';
 import { dropTestDatabase, testDatabaseName } from '../../../test/support/test-env.js';
-import { PRIMARY_SEARCH_INTERVAL_MS } from '../src/mysql/database.js';
+import { createDatabase, type Database, ensureDatabase, PRIMARY_SEARCH_INTERVAL_MS } from '../src/mysql/database.js';
+import { isConnectionError, isReadOnlyError, NO_WRITABLE_PRIMARY } from '../src/mysql/errors.js';
+import { migrate } from '../src/mysql/migrate.js';
+import { parseMysqlUrl } from '../src/mysql/mysql-url.js';
+import type { DatabaseSettings } from '../src/mysql/pinned-pool.js';
+import { findPrimary } from '../src/mysql/primary.js';
+import { transaction } from '../src/mysql/transaction.js';
+import { checkReadiness } from '../src/readiness.js';
+import { createRedis } from '../src/redis/client.js';
+import { insertTask } from '../src/tasks/insert-tasks.js';
+import { getTask } from '../src/tasks/task-reads.js';
 
 const logger = createLogger({ LOG_LEVEL: 'silent', LOG_PRETTY: false }, 'test');
 

@@ -1,6 +1,7 @@
-import { closeRedis, createLogger, createRedis, dropConnection, type Redis } from '@tasks/common';
+import { createLogger } from '@tasks/common';
 import { afterEach, describe, expect, it } from 'vitest';
 import { until } from '../../../test/support/wait.js';
+import { closeRedis, createRedis, dropConnection, type Redis } from '../src/redis/client.js';
 
 /**
  * A stop must not wait on a Redis that does not answer. A client that lost its server waits to

@@ -1,5 +1,5 @@
-import { type ErrorLogEntry, ErrorLogLimiter, REDIS_ERROR_LOG_INTERVAL_MS } from '@tasks/common';
 import { describe, expect, it } from 'vitest';
+import { type ErrorLogEntry, ErrorLogLimiter, REDIS_ERROR_LOG_INTERVAL_MS } from '../src/redis/error-log.js';
 
 function limiter() {
   let now = 1_000_000;

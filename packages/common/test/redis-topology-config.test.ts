@@ -1,14 +1,8 @@
 import { Writable } from 'node:stream';
-import {
-  CLUSTER_KEY_PREFIX,
-  ConfigError,
-  createLogger,
-  hashTag,
-  loadConfig,
-  queueKeys,
-  sharedHashTag,
-} from '@tasks/common';
+import { ConfigError, createLogger, loadConfig, queueKeys } from '@tasks/common';
 import { describe, expect, it } from 'vitest';
+import { CLUSTER_KEY_PREFIX } from '../src/config.js';
+import { hashTag, sharedHashTag } from '../src/redis/keys.js';
 
 function problems(env: Record<string, string>): string[] {
   try {

@@ -1,15 +1,12 @@
-import {
-  claimPending,
-  DeadLetterList,
-  getTask,
-  insertTask,
-  readDeadLetter,
-  redriveAllDeadLetters,
-  redriveTask,
-} from '@tasks/common';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { deadLetteredTask, unrecordedDeadLetter } from '../../../test/support/runs.js';
-import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
+import { DeadLetterList } from '../src/redis/dead-letter-list.js';
+import { insertTask } from '../src/tasks/insert-tasks.js';
+import { getTask } from '../src/tasks/task-reads.js';
+import { claimPending } from '../src/tasks/transitions/claim-and-dispatch.js';
+import { redriveAllDeadLetters, redriveTask } from '../src/tasks/transitions/redrive.js';
+import { readDeadLetter } from '../src/wire/dead-letter.js';
+import { createTestEnv, type TestEnv } from './support/store-env.js';
 
 let t: TestEnv;
 
@@ -42,8 +39,8 @@ async function nextAnnouncement(): Promise<() => Promise<void>> {
 
 describe('redriveTask', () => {
   it('puts a failed task back to pending with attempts reset and removes only its entries', async () => {
-    const a = await deadLetteredTask(t.ctx, { message: 'a', error: 'boom a' });
-    const b = await deadLetteredTask(t.ctx, { message: 'b' });
+    const a = await deadLetteredTask(t, { message: 'a', error: 'boom a' });
+    const b = await deadLetteredTask(t, { message: 'b' });
     // A second entry for task a (a duplicate message dead-lettered too), and an invalid one.
     await t.ctx.queue.deadLetter([
       { token: null, letter: { id: a.id, message: 'a', time: 0, tries: 1, run: 1, error: 'again', failed_at: 'x' } },
@@ -63,7 +60,7 @@ describe('redriveTask', () => {
   });
 
   it('is run again by the normal path: the scheduler claims it', async () => {
-    const a = await deadLetteredTask(t.ctx);
+    const a = await deadLetteredTask(t);
     await redriveTask(t.ctx, a.id);
     const claimed = await claimPending(t.ctx.pool, 10);
     // Its second run, from its first try.
@@ -71,7 +68,7 @@ describe('redriveTask', () => {
   });
 
   it('refuses a task that is not failed, and leaves its entries', async () => {
-    const id = await unrecordedDeadLetter(t.ctx);
+    const id = await unrecordedDeadLetter(t);
     const outcome = await redriveTask(t.ctx, id);
     expect(outcome).toEqual({ redriven: false, id, reason: 'not_failed', status: 'processing' });
     expect((await getTask(t.ctx.pool, id))?.status).toBe('processing');
@@ -93,7 +90,7 @@ describe('redriveTask', () => {
   });
 
   it('a second redrive of the same task is refused (it is pending now)', async () => {
-    const a = await deadLetteredTask(t.ctx);
+    const a = await deadLetteredTask(t);
     await redriveTask(t.ctx, a.id);
     expect(await redriveTask(t.ctx, a.id)).toMatchObject({ redriven: false, status: 'pending' });
   });
@@ -101,11 +98,11 @@ describe('redriveTask', () => {
 
 describe('redriveAllDeadLetters', () => {
   it('redrives every failed task the list names and keeps every other entry', async () => {
-    const failed = [await deadLetteredTask(t.ctx), await deadLetteredTask(t.ctx), await deadLetteredTask(t.ctx)];
+    const failed = [await deadLetteredTask(t), await deadLetteredTask(t), await deadLetteredTask(t)];
     // Failed in MySQL but not named by the list (its entry was purged): not touched.
-    const unlisted = await deadLetteredTask(t.ctx);
+    const unlisted = await deadLetteredTask(t);
     await list().remove((await list().all()).filter((raw) => readDeadLetter(raw).id === unlisted.id));
-    const inInbox = await unrecordedDeadLetter(t.ctx);
+    const inInbox = await unrecordedDeadLetter(t);
     await t.ctx.redis.lpush(t.ctx.queue.keys.deadLetters, '{"error":"invalid message: not JSON","raw":"x"}');
 
     const result = await redriveAllDeadLetters(t.ctx);
@@ -124,8 +121,8 @@ describe('redriveAllDeadLetters', () => {
 
 describe('DeadLetterList', () => {
   it('purges every entry in one step and says how many there were', async () => {
-    const a = await deadLetteredTask(t.ctx);
-    await deadLetteredTask(t.ctx);
+    const a = await deadLetteredTask(t);
+    await deadLetteredTask(t);
     expect(await list().purge()).toBe(2);
     expect(await list().length()).toBe(0);
     // MySQL keeps the failed status.
@@ -134,7 +131,7 @@ describe('DeadLetterList', () => {
 
   it('pages newest first', async () => {
     const ids = [];
-    for (let i = 0; i < 5; i++) ids.push((await deadLetteredTask(t.ctx, { message: `m${i}` })).id);
+    for (let i = 0; i < 5; i++) ids.push((await deadLetteredTask(t, { message: `m${i}` })).id);
     const page = (await list().range(1, 2)).map(readDeadLetter);
     expect(page.map((e) => e.id)).toEqual([ids[3], ids[2]]);
     expect(page[0]).toMatchObject({ message: 'm3', tries: 3 });

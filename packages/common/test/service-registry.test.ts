@@ -19,7 +19,7 @@ afterAll(async () => {
 
 /** Redis's clock, in ms. */
 async function redisNow(): Promise<number> {
-  const [seconds, micros] = await t.ctx.redis.time();
+  const [seconds, micros] = await t.redis.time();
   return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
 }
 
@@ -39,11 +39,11 @@ function report(detail: Record<string, unknown> = {}, service = 'executor'): Ser
 const live = async () => (await t.ctx.store.liveServices()).services;
 const find = async (id: string): Promise<LiveService | undefined> => (await live()).find((s) => s.id === id);
 const stored = async (id: string) => {
-  const keys = t.ctx.queue.keys.services;
+  const keys = t.keys.services;
   return {
-    alive: await t.ctx.redis.zscore(keys.alive, id),
-    report: await t.ctx.redis.hget(keys.reports, id),
-    seen: await t.ctx.redis.hget(keys.seen, id),
+    alive: await t.redis.zscore(keys.alive, id),
+    report: await t.redis.hget(keys.reports, id),
+    seen: await t.redis.hget(keys.seen, id),
   };
 };
 

@@ -1,18 +1,16 @@
-import {
-  claimAndDispatch,
-  deleteExpiredTasks,
-  getTask,
-  insertTask,
-  NAMED_LOCK_SILENT_S,
-  type Task,
-} from '@tasks/common';
+import type { Task } from '@tasks/common';
 import mysql, { type Connection, type RowDataPacket } from 'mysql2/promise';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Executor } from '../../../services/executor/src/executor.js';
 import { simulatedWork } from '../../../services/executor/src/simulated-work.js';
 import { dispatchedTasks } from '../../../test/support/runs.js';
-import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
 import { until } from '../../../test/support/wait.js';
+import { NAMED_LOCK_SILENT_S } from '../src/mysql/named-lock.js';
+import { insertTask } from '../src/tasks/insert-tasks.js';
+import { deleteExpiredTasks } from '../src/tasks/retention.js';
+import { getTask } from '../src/tasks/task-reads.js';
+import { claimAndDispatch } from '../src/tasks/transitions/claim-and-dispatch.js';
+import { createTestEnv, type TestEnv } from './support/store-env.js';
 
 /**
  * A process that holds a named lock or row locks and stops answering (SIGSTOP, a VM pause, a
@@ -105,7 +103,7 @@ describe('row locks held by a session that stopped answering', () => {
   });
 
   it("hold up only their own task's outcome, not the outcomes written with it or after it", async () => {
-    const messages = await dispatchedTasks(t.ctx, 40);
+    const messages = await dispatchedTasks(t, 40);
     const ids = messages.map((m) => m.id);
     const [locked] = ids as [number];
     const holder = await silentSession();
@@ -128,7 +126,7 @@ describe('row locks held by a session that stopped answering', () => {
       // The one whose row is held is still running its completion: still leased, not failed.
       expect((await getTask(t.ctx.pool, locked))?.status).toBe('processing');
       // Outcomes that come after are not held up either.
-      const [later] = await dispatchedTasks(t.ctx, 1);
+      const [later] = await dispatchedTasks(t, 1);
       await until(async () => (await getTask(t.ctx.pool, later?.id as number))?.status === 'completed', 10_000);
       await holder.rollback();
       await until(async () => (await getTask(t.ctx.pool, locked))?.status === 'completed', 15_000);

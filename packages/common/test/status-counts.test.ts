@@ -1,22 +1,19 @@
-import {
-  claimAndDispatch,
-  countByStatus,
-  deleteExpiredTasks,
-  insertTask,
-  insertTasks,
-  recountStatuses,
-  redriveAllDeadLetters,
-  withNamedLock,
-} from '@tasks/common';
 import type { RowDataPacket } from 'mysql2/promise';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { claimedTask, completeLeased, failLeased, leaseAll, recordInbox } from '../../../test/support/runs.js';
-import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
+import { completeLeased, failLeased, leaseAll, recordInbox } from '../../../test/support/runs.js';
+import { withNamedLock } from '../src/mysql/named-lock.js';
+import { insertTask, insertTasks } from '../src/tasks/insert-tasks.js';
+import { deleteExpiredTasks } from '../src/tasks/retention.js';
+import { countByStatus, countedOneTrip, recountStatuses } from '../src/tasks/status-counts.js';
+import { claimAndDispatch } from '../src/tasks/transitions/claim-and-dispatch.js';
+import { redriveAllDeadLetters } from '../src/tasks/transitions/redrive.js';
+import { createTestEnv, type TestEnv } from './support/store-env.js';
 
 let t: TestEnv;
 
 beforeEach(async () => {
-  t = await createTestEnv();
+  // Every failed try is its task's last: failLeased dead-letters.
+  t = await createTestEnv({ MAX_ATTEMPTS: '1' });
 });
 afterEach(async () => {
   await t.cleanup();
@@ -42,6 +39,23 @@ async function expectExact(expected: Record<string, number>): Promise<void> {
   expect(await countByStatus(t.ctx.pool)).toEqual(expected);
 }
 
+/**
+ * One task inserted and claimed alone, older tasks left pending (which no claim does): its
+ * status written in MySQL, counted, and its message pushed.
+ */
+async function claimedAlone(data: { message: string; time: number }): Promise<number> {
+  const id = await insertTask(t.ctx.pool, data);
+  await countedOneTrip(t.ctx.pool, [
+    {
+      sql: "UPDATE tasks SET status = 'processing', run = 1, dispatched_at = NOW(3) WHERE id = ?",
+      values: [id],
+      move: { from: 'pending', to: 'processing' },
+    },
+  ]);
+  await t.ctx.queue.dispatch([{ id, ...data, tries: 0, run: 1 }]);
+  return id;
+}
+
 describe('task counts', () => {
   it('stay exact through inserts, claims, completions, dead letters, redrives and retention', async () => {
     await insertTasks(
@@ -54,12 +68,12 @@ describe('task counts', () => {
     await claimAndDispatch(t.ctx, 6);
     await expectExact({ pending: 5, processing: 6, completed: 0, failed: 0, cancelled: 0, delayed: 0 });
 
-    const leased = await leaseAll(t.ctx);
-    await completeLeased(t.ctx, leased.slice(0, 3));
+    const leased = await leaseAll(t);
+    await completeLeased(t, leased.slice(0, 3));
     // A completion of a task already completed counts nothing.
-    await completeLeased(t.ctx, leased.slice(0, 1));
-    await failLeased(t.ctx, leased.slice(3), { last: true });
-    await recordInbox(t.ctx);
+    await completeLeased(t, leased.slice(0, 1));
+    await failLeased(t, leased.slice(3));
+    await recordInbox(t);
     await expectExact({ pending: 5, processing: 0, completed: 3, failed: 3, cancelled: 0, delayed: 0 });
 
     await redriveAllDeadLetters(t.ctx);
@@ -94,16 +108,16 @@ describe('retention', () => {
   it('deletes finished tasks older than the window a page at a time, and nothing else', async () => {
     for (let i = 0; i < 10; i++) await insertTask(t.ctx.pool, { message: `old ${i}`, time: 0 });
     await claimAndDispatch(t.ctx, 10);
-    const leased = await leaseAll(t.ctx);
-    await completeLeased(t.ctx, leased.slice(0, 8));
-    await failLeased(t.ctx, leased.slice(8), { last: true });
-    await recordInbox(t.ctx);
+    const leased = await leaseAll(t);
+    await completeLeased(t, leased.slice(0, 8));
+    await failLeased(t, leased.slice(8));
+    await recordInbox(t);
     // Two old tasks never ran.
     for (let i = 0; i < 2; i++) await insertTask(t.ctx.pool, { message: `old pending ${i}`, time: 0 });
     await ageTasks(30);
     // Three recent ones finished.
-    for (let i = 0; i < 3; i++) await claimedTask(t.ctx, { message: `new ${i}`, time: 0 });
-    await completeLeased(t.ctx, await leaseAll(t.ctx));
+    for (let i = 0; i < 3; i++) await claimedAlone({ message: `new ${i}`, time: 0 });
+    await completeLeased(t, await leaseAll(t));
     await ageTasks(1, "JSON_UNQUOTE(JSON_EXTRACT(data, '$.message')) LIKE 'new%'");
     await t.ctx.pool.query(
       'INSERT INTO tasks_finished_per_minute (minute, completed) VALUES (UNIX_TIMESTAMP() DIV 60 - 30 * 1440, 8)',

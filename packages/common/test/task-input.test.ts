@@ -1,5 +1,6 @@
-import { ignoredFields, pydanticIntFromString, taskInputSchema } from '@tasks/common';
+import { ignoredFields, taskInputSchema } from '@tasks/common';
 import { describe, expect, it } from 'vitest';
+import { pydanticIntFromString } from '../src/tasks/task-input.js';
 
 /**
  * The body of POST /tasks is read as the original read it: pydantic 2 in lax mode

@@ -1,16 +1,12 @@
-import {
-  Database,
-  databaseSettings,
-  insertTask,
-  isCommitOutcomeUnknown,
-  oneTrip,
-  TransactionStoppedError,
-  transaction,
-} from '@tasks/common';
+import { isCommitOutcomeUnknown, TransactionStoppedError } from '@tasks/common';
 import mysql, { type ResultSetHeader, type RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
 import { until } from '../../../test/support/wait.js';
+import { databaseSettings } from '../src/context.js';
+import { Database } from '../src/mysql/database.js';
+import { oneTrip, transaction } from '../src/mysql/transaction.js';
+import { insertTask } from '../src/tasks/insert-tasks.js';
+import { createTestEnv, type TestEnv } from './support/store-env.js';
 
 let t: TestEnv;
 beforeAll(async () => {

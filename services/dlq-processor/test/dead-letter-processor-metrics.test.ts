@@ -1,5 +1,6 @@
-import { claimPending, createMetrics, type DeadLetter, insertTask } from '@tasks/common';
+import { createMetrics } from '@tasks/common';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { dispatchedTasks, failUntilDeadLettered } from '../../../test/support/runs.js';
 import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
 import { DeadLetterProcessor } from '../src/dead-letter-processor.js';
 
@@ -15,14 +16,12 @@ afterEach(async () => {
 describe('DeadLetterProcessor metrics', () => {
   it('count the tasks it marks failed, once each', async () => {
     const metrics = createMetrics({ service: 'dlq-processor' });
-    for (let i = 0; i < 2; i++) await insertTask(t.ctx.pool, { message: `m${i}`, time: 0 });
-    const { dispatched } = await claimPending(t.ctx.pool, 2);
-    const letters: DeadLetter[] = dispatched.map((m) => ({ ...m, tries: 3, error: 'boom', failed_at: 'now' }));
-    // A duplicate dead letter of the first task: recorded again, counted once.
-    letters.push({ ...letters[0]!, failed_at: 'later' });
-    await t.ctx.queue.deadLetter(letters.map((letter) => ({ token: null, letter })));
+    for (const m of await dispatchedTasks(t, 2, 0, 'm')) await failUntilDeadLettered(t, m.id);
+    // A duplicate dead letter of the first task, pushed by hand: recorded again, counted once.
+    const first = await t.redis.lindex(t.keys.deadLetterInbox.ready, -1);
+    await t.redis.lpush(t.keys.deadLetterInbox.ready, first!);
     const processor = new DeadLetterProcessor(
-      { store: t.ctx.store, logger: t.ctx.logger, metrics },
+      { store: t.store, logger: t.logger, metrics },
       { batchSize: 10, leaseMs: 5_000, pollIntervalMs: 50 },
     );
     expect(await processor.recordBatch()).toBe(3);

@@ -1,14 +1,7 @@
-import {
-  claimPending,
-  completeRuns,
-  type DeadLetter,
-  getTask,
-  insertTask,
-  type QueueMessage,
-  type TaskStore,
-} from '@tasks/common';
+import type { QueueMessage, TaskStore } from '@tasks/common';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createTestEnv, databaseDown, type TestEnv } from '../../../test/support/test-env.js';
+import { dispatchedTasks, failUntilDeadLettered } from '../../../test/support/runs.js';
+import { createTestEnv, databaseDown, inboxDepths, type TestEnv } from '../../../test/support/test-env.js';
 import { until } from '../../../test/support/wait.js';
 import { DeadLetterProcessor, type DeadLetterProcessorOptions } from '../src/dead-letter-processor.js';
 
@@ -26,25 +19,22 @@ afterEach(async () => {
   await t.cleanup();
 });
 
-function newProcessor(store: TaskStore = t.ctx.store): DeadLetterProcessor {
-  return new DeadLetterProcessor({ store, logger: t.ctx.logger }, options);
+function newProcessor(store: TaskStore = t.store): DeadLetterProcessor {
+  return new DeadLetterProcessor({ store, logger: t.logger }, options);
 }
 
-/** Inserts tasks and claims them the way the scheduler does: they are `processing`. */
+/** Inserts tasks and claims them the way the scheduler does: they are `processing`, their messages ready. */
 async function processing(count: number): Promise<QueueMessage[]> {
-  for (let i = 0; i < count; i++) await insertTask(t.ctx.pool, { message: `task ${i}`, time: 0 });
-  return (await claimPending(t.ctx.pool, count)).dispatched;
+  return dispatchedTasks(t, count);
 }
 
-/** Dead-letters a task the way an executor does after its last failed attempt. */
-async function deadLetter(message: QueueMessage, error = `boom ${message.id}`): Promise<DeadLetter> {
-  const letter = { ...message, tries: 3, error, failed_at: new Date().toISOString() };
-  await t.ctx.queue.deadLetter([{ token: null, letter }]);
-  return letter;
+/** Dead-letters a task the way an executor does: its message fails on every try, the last (the third) dead-letters it. */
+async function deadLetter(message: QueueMessage, error = `boom ${message.id}`): Promise<void> {
+  await failUntilDeadLettered(t, message.id, { error });
 }
 
 async function deadLetterList(): Promise<string[]> {
-  return t.ctx.redis.lrange(t.ctx.queue.keys.deadLetters, 0, -1);
+  return t.redis.lrange(t.keys.deadLetters, 0, -1);
 }
 
 describe('DeadLetterProcessor.recordBatch', () => {
@@ -55,7 +45,7 @@ describe('DeadLetterProcessor.recordBatch', () => {
 
     expect(await newProcessor().recordBatch()).toBe(3);
     for (const m of messages) {
-      expect(await getTask(t.ctx.pool, m.id)).toMatchObject({
+      expect(await t.store.getTask(m.id)).toMatchObject({
         status: 'failed',
         attempts: 3,
         lastError: `boom ${m.id}`,
@@ -63,8 +53,8 @@ describe('DeadLetterProcessor.recordBatch', () => {
       });
     }
     // The inbox is empty; the dead letters themselves stay to be inspected.
-    expect(await t.ctx.queue.depths()).toMatchObject({ deadLetterInbox: 0, deadLetters: 3 });
-    expect(await t.ctx.queue.inbox.depths()).toEqual({ ready: 0, delayed: 0, inflight: 0 });
+    expect(await t.store.depths()).toMatchObject({ deadLetterInbox: 0, deadLetters: 3 });
+    expect(await inboxDepths(t)).toEqual({ ready: 0, delayed: 0, inflight: 0 });
     expect(await deadLetterList()).toEqual(listBefore);
   });
 
@@ -82,31 +72,34 @@ describe('DeadLetterProcessor.recordBatch', () => {
     await deadLetter(message!);
     const p = newProcessor();
     await p.recordBatch();
-    const recorded = await getTask(t.ctx.pool, message!.id);
+    const recorded = await t.store.getTask(message!.id);
 
     // The same entry again, as after a processor died between its write and its ack.
     const [entry] = await deadLetterList();
-    await t.ctx.redis.lpush(t.ctx.queue.keys.deadLetterInbox.ready, entry!);
+    await t.redis.lpush(t.keys.deadLetterInbox.ready, entry!);
     expect(await p.recordBatch()).toBe(1);
-    expect(await getTask(t.ctx.pool, message!.id)).toEqual(recorded);
-    expect(await t.ctx.queue.inbox.depths()).toEqual({ ready: 0, delayed: 0, inflight: 0 });
+    expect(await t.store.getTask(message!.id)).toEqual(recorded);
+    expect(await inboxDepths(t)).toEqual({ ready: 0, delayed: 0, inflight: 0 });
   });
 
   it('does not change a task that completed meanwhile', async () => {
     const [message] = await processing(1);
-    await completeRuns(t.ctx, [{ id: message!.id, run: message!.run, tries: 1, token: 'gone' }]);
-    const completed = await getTask(t.ctx.pool, message!.id);
-    await deadLetter(message!);
+    // Its run completes, by a copy of its message whose token is gone…
+    await t.store.complete([{ id: message!.id, run: message!.run, tries: 1, token: 'gone' }]);
+    const completed = await t.store.getTask(message!.id);
+    // …and an executor sets its message aside: a dead letter of the same run.
+    const [leased] = (await t.store.fetch(1, 60_000)).leased;
+    expect(await t.store.setAside(leased!, `boom ${message!.id}`)).toBe(true);
 
     expect(await newProcessor().recordBatch()).toBe(1);
-    expect(await getTask(t.ctx.pool, message!.id)).toEqual(completed);
+    expect(await t.store.getTask(message!.id)).toEqual(completed);
   });
 
   it('acknowledges entries that name no task without touching MySQL', async () => {
     const [bystander] = await processing(1);
-    const before = await getTask(t.ctx.pool, bystander!.id);
-    const inbox = t.ctx.queue.keys.deadLetterInbox.ready;
-    await t.ctx.redis.lpush(
+    const before = await t.store.getTask(bystander!.id);
+    const inbox = t.keys.deadLetterInbox.ready;
+    await t.redis.lpush(
       inbox,
       'not json',
       JSON.stringify({ error: 'invalid message: not JSON', raw: 'garbage', failed_at: new Date().toISOString() }),
@@ -114,8 +107,8 @@ describe('DeadLetterProcessor.recordBatch', () => {
     );
 
     expect(await newProcessor().recordBatch()).toBe(3);
-    expect(await t.ctx.queue.inbox.depths()).toEqual({ ready: 0, delayed: 0, inflight: 0 });
-    expect(await getTask(t.ctx.pool, bystander!.id)).toEqual(before);
+    expect(await inboxDepths(t)).toEqual({ ready: 0, delayed: 0, inflight: 0 });
+    expect(await t.store.getTask(bystander!.id)).toEqual(before);
   });
 
   it('hands the entries back to the inbox when MySQL cannot be written', async () => {
@@ -127,11 +120,11 @@ describe('DeadLetterProcessor.recordBatch', () => {
     } finally {
       await down.close();
     }
-    expect(await t.ctx.queue.inbox.depths()).toEqual({ ready: 1, delayed: 0, inflight: 0 });
-    expect((await getTask(t.ctx.pool, message!.id))?.status).toBe('processing');
+    expect(await inboxDepths(t)).toEqual({ ready: 1, delayed: 0, inflight: 0 });
+    expect((await t.store.getTask(message!.id))?.status).toBe('processing');
 
     expect(await newProcessor().recordBatch()).toBe(1);
-    expect((await getTask(t.ctx.pool, message!.id))?.status).toBe('failed');
+    expect((await t.store.getTask(message!.id))?.status).toBe('failed');
   });
 });
 
@@ -142,9 +135,9 @@ describe('DeadLetterProcessor.start', () => {
     processor.start();
 
     await deadLetter(messages[0]!);
-    await until(async () => (await getTask(t.ctx.pool, messages[0]!.id))?.status === 'failed');
+    await until(async () => (await t.store.getTask(messages[0]!.id))?.status === 'failed');
     await deadLetter(messages[1]!);
-    await until(async () => (await getTask(t.ctx.pool, messages[1]!.id))?.status === 'failed');
+    await until(async () => (await t.store.getTask(messages[1]!.id))?.status === 'failed');
 
     const stopping = Date.now();
     await processor.stop();
@@ -159,23 +152,23 @@ describe('DeadLetterProcessor poison entries', () => {
     const messages = await processing(6);
     const [poisoned, verbose, ...others] = messages;
     for (const m of others) await deadLetter(m);
-    const inbox = t.ctx.queue.keys.deadLetterInbox.ready;
-    await t.ctx.redis.lpush(inbox, JSON.stringify({ ...poisoned, tries: 1e10, error: 'boom', failed_at: 'x' }));
+    const inbox = t.keys.deadLetterInbox.ready;
+    await t.redis.lpush(inbox, JSON.stringify({ ...poisoned, tries: 1e10, error: 'boom', failed_at: 'x' }));
     // An error longer than the column holds, written by an older version or by hand.
-    await t.ctx.redis.lpush(inbox, JSON.stringify({ ...verbose, tries: 3, error: 'x'.repeat(70_000), failed_at: 'x' }));
+    await t.redis.lpush(inbox, JSON.stringify({ ...verbose, tries: 3, error: 'x'.repeat(70_000), failed_at: 'x' }));
 
     expect(await newProcessor().recordBatch()).toBe(6);
-    for (const m of others) expect(await getTask(t.ctx.pool, m.id)).toMatchObject({ status: 'failed', attempts: 3 });
-    expect(await getTask(t.ctx.pool, poisoned!.id)).toMatchObject({
+    for (const m of others) expect(await t.store.getTask(m.id)).toMatchObject({ status: 'failed', attempts: 3 });
+    expect(await t.store.getTask(poisoned!.id)).toMatchObject({
       status: 'failed',
       attempts: 0,
       lastError: 'boom (invalid dead letter: tries must be a whole number from 0 to 1000)',
     });
-    const long = await getTask(t.ctx.pool, verbose!.id);
+    const long = await t.store.getTask(verbose!.id);
     expect(long).toMatchObject({ status: 'failed', attempts: 3 });
     expect(Buffer.byteLength(long?.lastError ?? '')).toBeLessThanOrEqual(2_000);
     expect(Buffer.byteLength(long?.lastError ?? '')).toBeGreaterThan(1_990);
     expect(long?.lastError?.endsWith('…')).toBe(true);
-    expect(await t.ctx.queue.inbox.depths()).toEqual({ ready: 0, delayed: 0, inflight: 0 });
+    expect(await inboxDepths(t)).toEqual({ ready: 0, delayed: 0, inflight: 0 });
   });
 });

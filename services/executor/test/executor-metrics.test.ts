@@ -1,6 +1,7 @@
-import { claimAndDispatch, createMetrics, getTask, insertTask, type Metrics } from '@tasks/common';
+import { createMetrics, type Metrics } from '@tasks/common';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { metricValue } from '../../../test/support/metrics.js';
+import { insertTask } from '../../../test/support/runs.js';
 import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
 import { until } from '../../../test/support/wait.js';
 import { Executor, type ExecutorOptions } from '../src/executor.js';
@@ -29,13 +30,13 @@ afterEach(async () => {
 });
 
 function start(work: Work) {
-  executor = new Executor({ store: t.ctx.store, logger: t.ctx.logger, clock: t.ctx.clock, work, metrics }, options);
+  executor = new Executor({ store: t.store, logger: t.logger, clock: t.ctx.clock, work, metrics }, options);
   executor.start();
 }
 
 async function dispatch(messages: string[]): Promise<number[]> {
-  for (const message of messages) await insertTask(t.ctx.pool, { message, time: 0 });
-  const { dispatched } = await claimAndDispatch(t.ctx, messages.length);
+  for (const message of messages) await insertTask(t, { message, time: 0 });
+  const { dispatched } = await t.store.claim(messages.length);
   return dispatched.map((m) => m.id);
 }
 
@@ -53,9 +54,9 @@ describe('Executor metrics', () => {
       runs.set(message.message, n);
       if (message.message === 'doomed' || (message.message === 'flaky' && n === 1)) throw new Error('boom');
     });
-    await until(async () => (await t.ctx.queue.depths()).deadLetters === 1);
-    await until(async () => (await getTask(t.ctx.pool, flaky!))?.status === 'completed');
-    await until(async () => (await getTask(t.ctx.pool, ok!))?.status === 'completed');
+    await until(async () => (await t.store.depths()).deadLetters === 1);
+    await until(async () => (await t.store.getTask(flaky!))?.status === 'completed');
+    await until(async () => (await t.store.getTask(ok!))?.status === 'completed');
 
     expect(await value('tasks_completed_total')).toBe(2);
     // flaky once, doomed twice; doomed's third failure dead-letters it.
@@ -66,9 +67,9 @@ describe('Executor metrics', () => {
   });
 
   it('count an invalid message as dead-lettered', async () => {
-    await t.ctx.redis.lpush(t.ctx.queue.keys.tasks.ready, 'not json');
+    await t.redis.lpush(t.keys.tasks.ready, 'not json');
     start(async () => undefined);
-    await until(async () => (await t.ctx.queue.depths()).deadLetters === 1);
+    await until(async () => (await t.store.depths()).deadLetters === 1);
     await until(async () => (await value('tasks_dead_lettered_total')) === 1);
   });
 });

@@ -1,4 +1,4 @@
-import { getTask, type QueueMessage } from '@tasks/common';
+import type { QueueMessage } from '@tasks/common';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { dispatchedTasks } from '../../../test/support/runs.js';
 import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
@@ -27,21 +27,18 @@ afterEach(async () => {
 });
 
 function startExecutor(work: Work, overrides: Partial<ExecutorOptions> = {}) {
-  executor = new Executor(
-    { store: t.ctx.store, logger: t.ctx.logger, clock: t.ctx.clock, work },
-    { ...options, ...overrides },
-  );
+  executor = new Executor({ store: t.store, logger: t.logger, clock: t.ctx.clock, work }, { ...options, ...overrides });
   executor.start();
   return executor;
 }
 
 /** Inserts tasks and dispatches them the way the scheduler does. */
 async function dispatch(count: number, time = 0): Promise<number[]> {
-  return (await dispatchedTasks(t.ctx, count, time)).map((m) => m.id);
+  return (await dispatchedTasks(t, count, time)).map((m) => m.id);
 }
 
 async function statuses(ids: number[]) {
-  return Promise.all(ids.map(async (id) => (await getTask(t.ctx.pool, id))!));
+  return Promise.all(ids.map(async (id) => (await t.store.getTask(id))!));
 }
 
 describe('Executor', () => {
@@ -51,7 +48,7 @@ describe('Executor', () => {
     await until(async () => (await statuses(ids)).every((task) => task.status === 'completed'));
     const tasks = await statuses(ids);
     expect(tasks.map((task) => task.attempts)).toEqual(ids.map(() => 1));
-    expect(await t.ctx.queue.depths()).toMatchObject({ ready: 0, inflight: 0, delayed: 0, deadLetters: 0 });
+    expect(await t.store.depths()).toMatchObject({ ready: 0, inflight: 0, delayed: 0, deadLetters: 0 });
   });
 
   it('retries a failing task and completes it on a later attempt', async () => {
@@ -61,8 +58,8 @@ describe('Executor', () => {
       runs++;
       if (runs < 3) throw new Error(`boom ${runs}`);
     });
-    await until(async () => (await getTask(t.ctx.pool, id!))?.status === 'completed');
-    const task = await getTask(t.ctx.pool, id!);
+    await until(async () => (await t.store.getTask(id!))?.status === 'completed');
+    const task = await t.store.getTask(id!);
     expect(runs).toBe(3);
     expect(task).toMatchObject({ attempts: 3, lastError: 'boom 2' });
   });
@@ -70,8 +67,8 @@ describe('Executor', () => {
   it('dead-letters a task after MAX_ATTEMPTS failures, with its error', async () => {
     const [id] = await dispatch(1);
     startExecutor(simulatedWork(1));
-    await until(async () => (await t.ctx.queue.depths()).deadLetters === 1);
-    const [entry] = await t.ctx.redis.lrange(t.ctx.queue.keys.deadLetters, 0, -1);
+    await until(async () => (await t.store.depths()).deadLetters === 1);
+    const [entry] = await t.redis.lrange(t.keys.deadLetters, 0, -1);
     expect(JSON.parse(entry!)).toMatchObject({
       id,
       message: 'task 0',
@@ -80,9 +77,9 @@ describe('Executor', () => {
       run: 1,
       error: 'simulated failure (FAILURE_RATE=1)',
     });
-    expect(await t.ctx.queue.depths()).toMatchObject({ ready: 0, inflight: 0, delayed: 0, deadLetterInbox: 1 });
+    expect(await t.store.depths()).toMatchObject({ ready: 0, inflight: 0, delayed: 0, deadLetterInbox: 1 });
     // Still processing: recording the failure is the DLQ processor's job.
-    expect((await getTask(t.ctx.pool, id!))?.status).toBe('processing');
+    expect((await t.store.getTask(id!))?.status).toBe('processing');
   });
 
   it('waits out the retry backoff before running a task again', async () => {
@@ -94,7 +91,7 @@ describe('Executor', () => {
       runs.push(Date.now());
       if (runs.length === 1) throw new Error('first run fails');
     });
-    await until(async () => (await getTask(t.ctx.pool, id!))?.status === 'completed');
+    await until(async () => (await t.store.getTask(id!))?.status === 'completed');
     expect(runs).toHaveLength(2);
     // Jitter keeps the delay between half and all of the backoff.
     expect(runs[1]! - runs[0]!).toBeGreaterThanOrEqual(150);
@@ -103,33 +100,33 @@ describe('Executor', () => {
   it('never changes a finished task when a duplicate message arrives, nor dead-letters it', async () => {
     const [id] = await dispatch(1);
     startExecutor(simulatedWork(0));
-    await until(async () => (await getTask(t.ctx.pool, id!))?.status === 'completed');
-    const before = await getTask(t.ctx.pool, id!);
+    await until(async () => (await t.store.getTask(id!))?.status === 'completed');
+    const before = await t.store.getTask(id!);
     await executor!.stop();
-    // The same message again, failing now: its failed run is dropped, since the task is no
-    // longer processing; the task stays completed, and no retry or dead letter follows.
+    // The same message again, pushed by hand, failing now: its failed run is dropped, since the
+    // task is no longer processing; the task stays completed, and no retry or dead letter follows.
     const duplicate: QueueMessage = { id: id!, message: 'task 0', time: 0, tries: 0, run: 1 };
-    await t.ctx.queue.dispatch([duplicate]);
+    await t.redis.lpush(t.keys.tasks.ready, JSON.stringify(duplicate));
     let runs = 0;
     startExecutor(async () => {
       runs++;
       throw new Error('the duplicate fails');
     });
     await until(async () => {
-      const d = await t.ctx.queue.depths();
+      const d = await t.store.depths();
       return runs >= 1 && d.ready + d.inflight + d.delayed === 0;
     });
     expect(runs).toBe(1);
-    expect(await getTask(t.ctx.pool, id!)).toEqual(before);
-    expect((await t.ctx.queue.depths()).deadLetters).toBe(0);
+    expect(await t.store.getTask(id!)).toEqual(before);
+    expect((await t.store.depths()).deadLetters).toBe(0);
   });
 
   it('dead-letters a message that is not JSON or not a task message, and keeps running', async () => {
-    await t.ctx.redis.lpush(t.ctx.queue.keys.tasks.ready, 'not json', '{"id":"x"}');
+    await t.redis.lpush(t.keys.tasks.ready, 'not json', '{"id":"x"}');
     const ids = await dispatch(3);
     startExecutor(simulatedWork(0));
     await until(async () => (await statuses(ids)).every((task) => task.status === 'completed'));
-    const letters = (await t.ctx.redis.lrange(t.ctx.queue.keys.deadLetters, 0, -1)).map((e) => JSON.parse(e));
+    const letters = (await t.redis.lrange(t.keys.deadLetters, 0, -1)).map((e) => JSON.parse(e));
     expect(letters).toHaveLength(2);
     expect(letters.map((l) => l.raw).sort()).toEqual(['not json', '{"id":"x"}']);
     expect(letters.find((l) => l.raw === 'not json').error).toBe('invalid message: not JSON');
@@ -142,9 +139,9 @@ describe('Executor', () => {
     await until(async () => ex.active === 2);
     await ex.stop();
     executor = null;
-    const depths = await t.ctx.queue.depths();
+    const depths = await t.store.depths();
     expect(depths).toMatchObject({ ready: 2, inflight: 0 });
-    const ready = (await t.ctx.redis.lrange(t.ctx.queue.keys.tasks.ready, 0, -1)).map((m) => JSON.parse(m));
+    const ready = (await t.redis.lrange(t.keys.tasks.ready, 0, -1)).map((m) => JSON.parse(m));
     expect(ready.map((m) => m.id).sort()).toEqual(ids.sort());
     expect(ready.every((m) => m.tries === 0)).toBe(true);
   });
@@ -153,17 +150,17 @@ describe('Executor', () => {
     const ids = await dispatch(47);
     // A second, hand-made message for one of the tasks, whose tries would overflow `attempts`.
     const poison = JSON.stringify({ id: ids[10], message: 'task 10', time: 0, tries: 4_294_967_295 });
-    await t.ctx.redis.lpush(t.ctx.queue.keys.tasks.ready, poison);
+    await t.redis.lpush(t.keys.tasks.ready, poison);
     startExecutor(simulatedWork(0), { concurrency: 100, fetchBatchSize: 100 });
     await until(async () => (await statuses(ids)).every((task) => task.status === 'completed'));
     expect((await statuses(ids)).map((task) => task.attempts)).toEqual(ids.map(() => 1));
-    await until(async () => (await t.ctx.queue.depths()).deadLetters === 1);
-    const [letter] = await t.ctx.redis.lrange(t.ctx.queue.keys.deadLetters, 0, -1);
+    await until(async () => (await t.store.depths()).deadLetters === 1);
+    const [letter] = await t.redis.lrange(t.keys.deadLetters, 0, -1);
     expect(JSON.parse(letter!)).toEqual({
       error: 'invalid message: tries must be a whole number from 0 to 1000',
       raw: poison,
       failed_at: expect.any(String),
     });
-    expect(await t.ctx.queue.depths()).toMatchObject({ ready: 0, inflight: 0, deadLetterInbox: 0 });
+    expect(await t.store.depths()).toMatchObject({ ready: 0, inflight: 0, deadLetterInbox: 0 });
   });
 });

@@ -1,6 +1,7 @@
-import { claimPending, createMetrics, insertTask, type Metrics, sleep } from '@tasks/common';
+import { createMetrics, type Metrics, sleep } from '@tasks/common';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { metricValue } from '../../../test/support/metrics.js';
+import { insertTask } from '../../../test/support/runs.js';
 import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
 import { Scheduler } from '../src/scheduler.js';
 import { Sweeper } from '../src/sweeper.js';
@@ -22,9 +23,9 @@ async function value(name: string): Promise<number> {
 
 describe('Scheduler metrics', () => {
   it('count claimed tasks', async () => {
-    for (let i = 0; i < 5; i++) await insertTask(t.ctx.pool, { message: `m${i}`, time: 0 });
+    for (let i = 0; i < 5; i++) await insertTask(t, { message: `m${i}`, time: 0 });
     const scheduler = new Scheduler(
-      { store: t.ctx.store, logger: t.ctx.logger, metrics },
+      { store: t.store, logger: t.logger, metrics },
       { batchSize: 3, pollIntervalMs: 1_000, maxQueueDepth: 1_000 },
     );
     expect((await scheduler.dispatchBatch()).dispatched.length).toBe(3);
@@ -35,15 +36,19 @@ describe('Scheduler metrics', () => {
 
 describe('Sweeper metrics', () => {
   it('count expired leases and the tasks they dead-letter', async () => {
-    const { queue } = t.ctx;
-    for (let i = 0; i < 2; i++) await insertTask(t.ctx.pool, { message: `m${i}`, time: 0 });
-    const [first, second] = (await claimPending(t.ctx.pool, 2)).dispatched;
-    // One on its first try, one on its last: when their executor dies, one is requeued, one dead-lettered.
-    await queue.dispatch([first!, { ...second!, tries: 2 }]);
-    await queue.tasks.fetch(2, 20);
+    const first = await insertTask(t, { message: 'm0', time: 0 });
+    const second = await insertTask(t, { message: 'm1', time: 0 });
+    // One on its first try, one on its last (two attempts made already): when their executor
+    // dies, one is requeued, one dead-lettered.
+    await t.sql.query('UPDATE tasks SET attempts = 2 WHERE id = ?', [second]);
+    expect((await t.store.claim(2)).dispatched.map((m) => [m.id, m.tries])).toEqual([
+      [first, 0],
+      [second, 2],
+    ]);
+    expect((await t.store.fetch(2, 20)).leased).toHaveLength(2);
     await sleep(30);
     const sweeper = new Sweeper(
-      { store: t.ctx.store, logger: t.ctx.logger, metrics },
+      { store: t.store, logger: t.logger, metrics },
       { intervalMs: 60_000, graceMs: 60_000, pageSize: 100 },
     );
     expect(await sweeper.sweep()).toMatchObject({ reaped: 2 });

@@ -1,6 +1,7 @@
-import { type Context, createContext, getTask, insertTask, type TaskStore } from '@tasks/common';
+import { type Context, createContext, type TaskStore } from '@tasks/common';
 import type { RowDataPacket } from 'mysql2/promise';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { insertTask } from '../../../test/support/runs.js';
 import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
 import { until } from '../../../test/support/wait.js';
 import { Scheduler, type SchedulerOptions } from '../src/scheduler.js';
@@ -22,23 +23,23 @@ afterEach(async () => {
   await t.cleanup();
 });
 
-function scheduler(overrides: Partial<SchedulerOptions> = {}, store: TaskStore = t.ctx.store): Scheduler {
-  return new Scheduler({ store, logger: t.ctx.logger }, { ...options, ...overrides });
+function scheduler(overrides: Partial<SchedulerOptions> = {}, store: TaskStore = t.store): Scheduler {
+  return new Scheduler({ store, logger: t.logger }, { ...options, ...overrides });
 }
 
 async function insert(count: number): Promise<number[]> {
   const ids: number[] = [];
-  for (let i = 0; i < count; i++) ids.push(await insertTask(t.ctx.pool, { message: `task ${i}`, time: i % 4 }));
+  for (let i = 0; i < count; i++) ids.push(await insertTask(t, { message: `task ${i}`, time: i % 4 }));
   return ids;
 }
 
 /** The ready list in the order executors take it (they pop from the right). */
 async function readyInTakeOrder(): Promise<string[]> {
-  return (await t.ctx.redis.lrange(t.ctx.queue.keys.tasks.ready, 0, -1)).reverse();
+  return (await t.redis.lrange(t.keys.tasks.ready, 0, -1)).reverse();
 }
 
 async function countByStatus(): Promise<Record<string, number>> {
-  const [rows] = await t.ctx.pool.query<RowDataPacket[]>('SELECT status, COUNT(*) AS n FROM tasks GROUP BY status');
+  const [rows] = await t.sql.query<RowDataPacket[]>('SELECT status, COUNT(*) AS n FROM tasks GROUP BY status');
   return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
 }
 
@@ -51,8 +52,8 @@ describe('Scheduler.dispatchBatch', () => {
       '{"message":"no time"}',
       '{"message":"fine","time":2}',
     ];
-    await t.ctx.pool.query('INSERT INTO tasks (data) VALUES ?', [rows.map((r) => [r])]);
-    const [idRows] = await t.ctx.pool.query<RowDataPacket[]>('SELECT id FROM tasks ORDER BY id');
+    await t.sql.query('INSERT INTO tasks (data) VALUES ?', [rows.map((r) => [r])]);
+    const [idRows] = await t.sql.query<RowDataPacket[]>('SELECT id FROM tasks ORDER BY id');
     const [older, nothing, numeric, timeless, fine] = idRows.map((r) => Number(r.id));
 
     const { dispatched, invalid } = await scheduler().dispatchBatch();
@@ -66,7 +67,7 @@ describe('Scheduler.dispatchBatch', () => {
       { id: timeless, reason: 'invalid task data: time must be a whole number of seconds from 0 to 86400' },
     ]);
     for (const { id, reason } of invalid) {
-      expect(await getTask(t.ctx.pool, id)).toMatchObject({
+      expect(await t.store.getTask(id)).toMatchObject({
         status: 'failed',
         lastError: reason,
         finishedAt: expect.any(Date),
@@ -89,29 +90,26 @@ describe('Scheduler.dispatchBatch', () => {
       `{"id":${ids[2]},"message":"task 2","time":2,"tries":0,"run":1}`,
     ]);
     for (const id of ids.slice(0, 3)) {
-      const task = await getTask(t.ctx.pool, id);
+      const task = await t.store.getTask(id);
       expect(task).toMatchObject({ status: 'processing', dispatchedAt: expect.any(Date) });
-      const [[row]] = (await t.ctx.pool.query('SELECT run FROM tasks WHERE id = ?', [id])) as [
-        { run: number }[],
-        unknown,
-      ];
+      const [[row]] = (await t.sql.query('SELECT run FROM tasks WHERE id = ?', [id])) as [{ run: number }[], unknown];
       expect(row?.run).toBe(1);
     }
     for (const id of ids.slice(3)) {
-      expect(await getTask(t.ctx.pool, id)).toMatchObject({ status: 'pending', dispatchedAt: null });
+      expect(await t.store.getTask(id)).toMatchObject({ status: 'pending', dispatchedAt: null });
     }
   });
 
   it('sends the attempts already made as tries', async () => {
     const [id] = await insert(1);
-    await t.ctx.pool.query('UPDATE tasks SET attempts = 2 WHERE id = ?', [id]);
+    await t.sql.query('UPDATE tasks SET attempts = 2 WHERE id = ?', [id]);
     await scheduler().dispatchBatch();
     expect(await readyInTakeOrder()).toEqual([`{"id":${id},"message":"task 0","time":0,"tries":2,"run":1}`]);
   });
 
   it('returns 0 and pushes nothing when no task is pending', async () => {
     expect((await scheduler().dispatchBatch()).dispatched.length).toBe(0);
-    expect(await t.ctx.queue.depths()).toMatchObject({ ready: 0 });
+    expect(await t.store.depths()).toMatchObject({ ready: 0 });
   });
 
   it('claims nothing while the ready list is at maxQueueDepth, and only up to it after', async () => {
@@ -122,22 +120,22 @@ describe('Scheduler.dispatchBatch', () => {
     expect(await countByStatus()).toEqual({ pending: 6, processing: 4 });
 
     // An executor takes three messages: there is room for three more.
-    const { leased } = await t.ctx.queue.tasks.fetch(3, 60_000);
+    const { leased } = await t.store.fetch(3, 60_000);
     expect(leased).toHaveLength(3);
     expect((await s.dispatchBatch()).dispatched.length).toBe(3);
-    expect(await t.ctx.queue.depths()).toMatchObject({ ready: 4 });
+    expect(await t.store.depths()).toMatchObject({ ready: 4 });
     expect(await countByStatus()).toEqual({ pending: 3, processing: 7 });
   });
 
   it('never dispatches a task twice when two schedulers claim at once', async () => {
     const total = 2_000;
     const values = Array.from({ length: total }, (_, i) => [JSON.stringify({ message: `bulk ${i}`, time: 0 })]);
-    await t.ctx.pool.query('INSERT INTO tasks (data) VALUES ?', [values]);
-    const [idRows] = await t.ctx.pool.query<RowDataPacket[]>('SELECT id FROM tasks ORDER BY id');
+    await t.sql.query('INSERT INTO tasks (data) VALUES ?', [values]);
+    const [idRows] = await t.sql.query<RowDataPacket[]>('SELECT id FROM tasks ORDER BY id');
     const ids = idRows.map((r) => Number(r.id));
 
     // Two schedulers, each with clients of its own, as two processes would have.
-    others = [0, 1].map((i) => createContext(t.config, `scheduler-${i}`, { logger: t.ctx.logger }));
+    others = [0, 1].map((i) => createContext(t.config, `scheduler-${i}`, { logger: t.logger }));
     const schedulers = others.map((other) => scheduler({ batchSize: 50 }, other.store));
     const runUntilDrained = async (s: Scheduler): Promise<number> => {
       let dispatched = 0;
@@ -180,11 +178,11 @@ describe('Scheduler.start', () => {
 
     const woken = Date.now();
     const [second] = await insert(1);
-    await t.ctx.queue.notifyInserted();
+    await t.store.announceInserted();
     // Marked processing at commit, pushed right after: wait for the push.
     await until(async () => (await readyInTakeOrder()).length === 2, 5_000);
     expect(Date.now() - woken).toBeLessThan(5_000);
-    expect((await getTask(t.ctx.pool, second!))?.status).toBe('processing');
+    expect((await t.store.getTask(second!))?.status).toBe('processing');
     expect((await readyInTakeOrder()).map((m) => JSON.parse(m).id)).toEqual([first, second]);
   });
 

@@ -1,17 +1,15 @@
 import {
-  claimAndDispatch,
-  claimPending,
+  createContext,
   EXECUTOR_LOST,
-  encodeMessage,
-  getTask,
-  insertTask,
+  loadConfig,
   type QueueMessage,
   type RecoverResult,
   sleep,
+  type TaskStore,
 } from '@tasks/common';
 import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { failLeased, leaseAll } from '../../../test/support/runs.js';
+import { claimedWithoutPush, failLeased, insertTask, leaseAll } from '../../../test/support/runs.js';
 import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
 import { until } from '../../../test/support/wait.js';
 import { Sweeper, type SweeperOptions } from '../src/sweeper.js';
@@ -32,7 +30,7 @@ afterEach(async () => {
 });
 
 function newSweeper(overrides: Partial<SweeperOptions> = {}): Sweeper {
-  return new Sweeper({ store: t.ctx.store, logger: t.ctx.logger }, { ...options, ...overrides });
+  return new Sweeper({ store: t.store, logger: t.logger }, { ...options, ...overrides });
 }
 
 /** What a sweep did, as counts. */
@@ -48,21 +46,63 @@ async function sweep(overrides: Partial<SweeperOptions> = {}) {
 
 const NOTHING = { reaped: 0, repushed: 0, deadLettered: 0, invalid: 0 };
 
-/** Inserts tasks and claims them the way the scheduler does, without pushing: a scheduler that died after its commit. */
+/** Inserts tasks and claims them in MySQL, without pushing: a scheduler that died after its commit. */
 async function claimWithoutPush(count: number): Promise<QueueMessage[]> {
-  for (let i = 0; i < count; i++) await insertTask(t.ctx.pool, { message: `task ${i}`, time: 0 });
-  const { dispatched } = await claimPending(t.ctx.pool, count);
+  for (let i = 0; i < count; i++) await insertTask(t, { message: `task ${i}`, time: 0 });
+  const dispatched = await claimedWithoutPush(t, count);
   // The sweeper looks for tasks dispatched before now - grace: make sure the clock has moved past the claim.
-  await t.ctx.pool.query('UPDATE tasks SET dispatched_at = dispatched_at - INTERVAL 1 SECOND');
+  await t.sql.query('UPDATE tasks SET dispatched_at = dispatched_at - INTERVAL 1 SECOND');
   return dispatched;
 }
 
+/** Inserts tasks and claims them one at a time, as the scheduler does (each message pushed), oldest first. */
+async function claimOneByOne(count: number): Promise<QueueMessage[]> {
+  for (let i = 0; i < count; i++) await insertTask(t, { message: `task ${i}`, time: 0 });
+  const messages: QueueMessage[] = [];
+  for (let i = 0; i < count; i++) messages.push(...(await t.store.claim(1)).dispatched);
+  await t.sql.query('UPDATE tasks SET dispatched_at = dispatched_at - INTERVAL 1 SECOND');
+  return messages;
+}
+
+/** A task claimed after two failed attempts (its message's tries 2): its next try is its last of MAX_ATTEMPTS=3. */
+async function claimedOnItsLastAttempt(): Promise<QueueMessage> {
+  const id = await insertTask(t, { message: 'task 0', time: 0 });
+  await t.sql.query('UPDATE tasks SET attempts = 2 WHERE id = ?', [id]);
+  const [message] = (await t.store.claim(1)).dispatched;
+  expect(message).toMatchObject({ id, tries: 2 });
+  await t.sql.query('UPDATE tasks SET dispatched_at = dispatched_at - INTERVAL 1 SECOND');
+  return message!;
+}
+
+/** Stores like the test's whose retries wait a minute: a failed try's message stays in the delayed set. */
+const slowRetries: { close(): Promise<void> }[] = [];
+afterEach(async () => {
+  await Promise.all(slowRetries.splice(0).map((c) => c.close()));
+});
+function storeRetryingInAMinute(): TaskStore {
+  const config = loadConfig({ ...t.env, RETRY_BACKOFF_MS: '60000', RETRY_BACKOFF_MAX_MS: '60000' });
+  const ctx = createContext(config, 'test-slow-retries', { logger: t.logger, random: () => 1 });
+  slowRetries.push(ctx);
+  return ctx.store;
+}
+
+/** Leases the next ready message (the oldest pushed) and fails it: its retry waits a minute. Returns its task. */
+async function failIntoDelayed(): Promise<number> {
+  const store = storeRetryingInAMinute();
+  const { leased } = await store.fetch(1, 60_000);
+  const [one] = leased;
+  if (!one?.message) throw new Error('no message to fail');
+  const [outcome] = await store.fail([{ token: one.token, message: one.message, error: 'boom', failedAt: Date.now() }]);
+  expect(outcome).toEqual({ outcome: 'retried', retryInMs: 60_000 });
+  return one.message.id;
+}
+
 async function ready(): Promise<QueueMessage[]> {
-  return (await t.ctx.redis.lrange(t.ctx.queue.keys.tasks.ready, 0, -1)).map((m) => JSON.parse(m));
+  return (await t.redis.lrange(t.keys.tasks.ready, 0, -1)).map((m) => JSON.parse(m));
 }
 
 async function deadLetters(): Promise<Record<string, unknown>[]> {
-  return (await t.ctx.redis.lrange(t.ctx.queue.keys.deadLetters, 0, -1)).map((m) => JSON.parse(m));
+  return (await t.redis.lrange(t.keys.deadLetters, 0, -1)).map((m) => JSON.parse(m));
 }
 
 describe('Sweeper.sweep', () => {
@@ -70,7 +110,7 @@ describe('Sweeper.sweep', () => {
     const [message] = await claimWithoutPush(1);
     expect(await sweep()).toEqual({ ...NOTHING, repushed: 1 });
     expect(await ready()).toEqual([message]);
-    expect(await getTask(t.ctx.pool, message!.id)).toMatchObject({ status: 'processing' });
+    expect(await t.store.getTask(message!.id)).toMatchObject({ status: 'processing' });
     // Pushed once: the next sweep finds the message where it is.
     expect(await sweep()).toEqual(NOTHING);
     expect(await ready()).toHaveLength(1);
@@ -82,13 +122,13 @@ describe('Sweeper.sweep', () => {
       const rows = Array.from({ length: Math.min(5_000, backlog + 1 - done) }, (_, i) => [
         JSON.stringify({ message: `task ${done + i}`, time: 0 }),
       ]);
-      await t.ctx.pool.query('INSERT INTO tasks (data) VALUES ?', [rows]);
+      await t.sql.query('INSERT INTO tasks (data) VALUES ?', [rows]);
     }
-    for (let done = 0; done < backlog; done += 5_000) await claimAndDispatch(t.ctx, 5_000);
+    for (let done = 0; done < backlog; done += 5_000) await t.store.claim(5_000);
     // The newest task was claimed and never pushed: its scheduler died.
-    const [lost] = (await claimPending(t.ctx.pool, 1)).dispatched;
-    await t.ctx.pool.query('UPDATE tasks SET dispatched_at = dispatched_at - INTERVAL 1 SECOND');
-    expect(await t.ctx.queue.depths()).toMatchObject({ ready: backlog });
+    const [lost] = await claimedWithoutPush(t, 1);
+    await t.sql.query('UPDATE tasks SET dispatched_at = dispatched_at - INTERVAL 1 SECOND');
+    expect(await t.store.depths()).toMatchObject({ ready: backlog });
 
     const monitor = await new Redis(t.config.REDIS_URL).monitor();
     const commands: string[][] = [];
@@ -118,20 +158,17 @@ describe('Sweeper.sweep', () => {
 
   it('rebuilds the present set when it is missing but messages are there, and pushes nothing again', async () => {
     // As after an upgrade from a version that kept no present set: messages, and no set.
-    const [ready, leased, delayed] = await claimWithoutPush(3);
-    await t.ctx.queue.dispatch([leased!, delayed!]);
-    const [retried] = (await t.ctx.queue.tasks.fetch(1, 60_000)).leased;
-    const next = encodeMessage({ ...leased!, tries: 1 });
-    await t.ctx.queue.tasks.retry([{ token: retried!.token, next, delayMs: 60_000 }]);
-    await t.ctx.queue.tasks.fetch(1, 60_000);
-    await t.ctx.queue.dispatch([ready!]);
-    await t.ctx.redis.del(t.ctx.queue.keys.present);
-    expect(await t.ctx.queue.depths()).toMatchObject({ ready: 1, inflight: 1, delayed: 1 });
+    // One waits out a retry's backoff, one is leased, one is ready.
+    const [delayed, leased, ready] = await claimOneByOne(3);
+    expect(await failIntoDelayed()).toBe(delayed!.id);
+    expect((await t.store.fetch(1, 60_000)).leased.map((l) => l.message?.id)).toEqual([leased!.id]);
+    await t.redis.del(t.keys.present);
+    expect(await t.store.depths()).toMatchObject({ ready: 1, inflight: 1, delayed: 1 });
 
     const result = await newSweeper().sweep();
     expect(result.restored).toBe(3);
     expect(result.repushed).toEqual([]);
-    expect(await t.ctx.queue.present([ready!.id, leased!.id, delayed!.id])).toEqual([true, true, true]);
+    expect(await t.redis.smismember(t.keys.present, ready!.id, leased!.id, delayed!.id)).toEqual([1, 1, 1]);
     // Present already: nothing to rebuild.
     expect((await newSweeper().sweep()).restored).toBe(0);
   });
@@ -143,9 +180,14 @@ describe('Sweeper.sweep', () => {
   });
 
   it('covers every processing task in one pass, a page at a time', async () => {
-    const messages = await claimWithoutPush(25);
-    // Ten of them did reach Redis.
-    await t.ctx.queue.dispatch(messages.slice(5, 15));
+    for (let i = 0; i < 25; i++) await insertTask(t, { message: `task ${i}`, time: 0 });
+    // Of 25 claimed, the middle ten did reach Redis.
+    const messages = [
+      ...(await claimedWithoutPush(t, 5)),
+      ...(await t.store.claim(10)).dispatched,
+      ...(await claimedWithoutPush(t, 10)),
+    ];
+    await t.sql.query('UPDATE tasks SET dispatched_at = dispatched_at - INTERVAL 1 SECOND');
     const result = await newSweeper({ pageSize: 4 }).sweep();
     expect(result.checked).toBe(25);
     expect(result.repushed.sort((a, b) => a - b)).toEqual(
@@ -155,93 +197,80 @@ describe('Sweeper.sweep', () => {
   });
 
   it('does not push again a task whose message is ready, leased, delayed or on its way to the DLQ processor', async () => {
-    const [inReady, inFlight, inDelayed, inInbox, inInboxFlight] = await claimWithoutPush(5);
-    const { queue } = t.ctx;
+    const [inFlight, inDelayed, inInboxFlight, inInbox, inReady] = await claimOneByOne(5);
 
-    await queue.dispatch([inFlight!]);
-    const [leasedTask] = (await queue.tasks.fetch(1, 60_000)).leased;
+    const [leasedTask] = (await t.store.fetch(1, 60_000)).leased;
+    expect(leasedTask?.message?.id).toBe(inFlight!.id);
 
-    await queue.dispatch([inDelayed!]);
-    const [retried] = (await queue.tasks.fetch(1, 60_000)).leased;
-    const next = encodeMessage({ ...inDelayed!, tries: 1 });
-    expect(await queue.tasks.retry([{ token: retried!.token, next, delayMs: 60_000 }])).toEqual([true]);
+    expect(await failIntoDelayed()).toBe(inDelayed!.id);
 
-    await queue.dispatch([inInbox!]);
-    const [lettered] = (await queue.tasks.fetch(1, 60_000)).leased;
-    const failedAt = new Date().toISOString();
-    await queue.deadLetter([
-      { token: null, letter: { ...inInboxFlight!, tries: 3, error: 'boom', failed_at: failedAt } },
-    ]);
+    // An executor sets a message aside: its dead letter goes to the DLQ processor's inbox.
+    const setAside = async (id: number) => {
+      const [leased] = (await t.store.fetch(1, 60_000)).leased;
+      expect(leased?.message?.id).toBe(id);
+      expect(await t.store.setAside(leased!, 'boom')).toBe(true);
+    };
+    await setAside(inInboxFlight!.id);
     // A DLQ processor has leased that dead letter and is recording it.
-    const [recording] = (await queue.inbox.fetch(1, 60_000)).leased;
+    const [recording] = await t.store.fetchDeadLetters(1, 60_000);
     expect(JSON.parse(recording!.raw).id).toBe(inInboxFlight!.id);
 
-    await queue.deadLetter([
-      { token: lettered!.token, letter: { ...inInbox!, tries: 3, error: 'boom', failed_at: failedAt } },
-    ]);
+    await setAside(inInbox!.id);
 
-    await queue.dispatch([inReady!]);
-    const before = await queue.depths();
+    const before = await t.store.depths();
     expect(before).toMatchObject({ ready: 1, inflight: 1, delayed: 1, deadLetterInbox: 1 });
     expect(leasedTask).toBeDefined();
 
     expect(await sweep()).toEqual(NOTHING);
-    expect(await queue.depths()).toEqual(before);
+    expect(await t.store.depths()).toEqual(before);
     expect(await ready()).toEqual([inReady]);
   });
 
   it('returns a task whose lease expired, counting the lost run as an attempt', async () => {
-    const [message] = await claimWithoutPush(1);
-    await t.ctx.queue.dispatch([message!]);
-    await t.ctx.queue.tasks.fetch(1, LEASE_MS);
+    const [message] = await claimOneByOne(1);
+    await t.store.fetch(1, LEASE_MS);
 
     expect(await sweep()).toEqual(NOTHING);
     await sleep(LEASE_MS + 10);
     expect(await sweep()).toEqual({ ...NOTHING, reaped: 1 });
     expect(await ready()).toEqual([{ ...message, tries: 1 }]);
-    expect(await t.ctx.queue.depths()).toMatchObject({ inflight: 0, deadLetters: 0 });
+    expect(await t.store.depths()).toMatchObject({ inflight: 0, deadLetters: 0 });
   });
 
   it('dead-letters a task whose lease expired on its last attempt, with the executor-lost error', async () => {
-    const [message] = await claimWithoutPush(1);
-    await t.ctx.queue.dispatch([{ ...message!, tries: 2 }]);
-    await t.ctx.queue.tasks.fetch(1, LEASE_MS);
+    const message = await claimedOnItsLastAttempt();
+    await t.store.fetch(1, LEASE_MS);
     await sleep(LEASE_MS + 10);
 
     expect(await sweep()).toEqual({ ...NOTHING, reaped: 1 });
     expect(await deadLetters()).toEqual([
       { ...message, tries: 3, error: EXECUTOR_LOST, failed_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) },
     ]);
-    expect(await t.ctx.queue.depths()).toMatchObject({ ready: 0, inflight: 0, deadLetters: 1, deadLetterInbox: 1 });
+    expect(await t.store.depths()).toMatchObject({ ready: 0, inflight: 0, deadLetters: 1, deadLetterInbox: 1 });
   });
 
   it('dead-letters a lost task that is out of attempts, with its last error, instead of pushing it', async () => {
-    const [message] = await claimWithoutPush(1);
-    await t.ctx.queue.dispatch([{ ...message!, tries: 2 }]);
+    const message = await claimedOnItsLastAttempt();
     // Its last try failed and was recorded, and Redis then lost the dead letter.
-    await failLeased(t.ctx, await leaseAll(t.ctx), { error: 'boom 3', last: true });
-    await t.ctx.redis.del(
-      t.ctx.queue.keys.deadLetters,
-      t.ctx.queue.keys.deadLetterInbox.ready,
-      t.ctx.queue.keys.present,
-    );
-    await t.ctx.pool.query('UPDATE tasks SET dispatched_at = dispatched_at - INTERVAL 1 SECOND');
+    expect(await failLeased(t, await leaseAll(t), { error: 'boom 3' })).toEqual(['dead-lettered']);
+    await t.redis.del(t.keys.deadLetters, t.keys.deadLetterInbox.ready, t.keys.present);
+    await t.sql.query('UPDATE tasks SET dispatched_at = dispatched_at - INTERVAL 1 SECOND');
 
     expect(await sweep()).toEqual({ ...NOTHING, deadLettered: 1 });
     expect(await ready()).toEqual([]);
     expect(await deadLetters()).toEqual([
       { ...message, tries: 3, error: 'boom 3', failed_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) },
     ]);
-    expect(await t.ctx.queue.depths()).toMatchObject({ deadLetterInbox: 1 });
+    expect(await t.store.depths()).toMatchObject({ deadLetterInbox: 1 });
     // Dead-lettered once: now the inbox holds it.
     expect(await sweep()).toEqual(NOTHING);
   });
 
   it('marks failed, with the reason, a lost task whose data cannot become a message', async () => {
     const [message] = await claimWithoutPush(1);
-    await t.ctx.pool.query("UPDATE tasks SET data = 'null' WHERE id = ?", [message!.id]);
+    await t.sql.query("UPDATE tasks SET data = 'null' WHERE id = ?", [message!.id]);
     expect(await sweep()).toEqual({ ...NOTHING, invalid: 1 });
-    expect(await getTask(t.ctx.pool, message!.id)).toMatchObject({
+    expect(await t.store.getTask(message!.id)).toMatchObject({
       status: 'failed',
       lastError: 'invalid task data: not a JSON object',
     });
@@ -250,7 +279,7 @@ describe('Sweeper.sweep', () => {
 
   it('leaves finished tasks alone', async () => {
     const [message] = await claimWithoutPush(1);
-    await t.ctx.pool.query("UPDATE tasks SET status = 'completed' WHERE id = ?", [message!.id]);
+    await t.sql.query("UPDATE tasks SET status = 'completed' WHERE id = ?", [message!.id]);
     expect(await sweep()).toEqual(NOTHING);
     expect(await ready()).toEqual([]);
   });

@@ -61,7 +61,7 @@ interface Waiting {
  * answered without an id was never stored, or is said to be of unknown outcome.
  */
 export class InsertQueue {
-  private readonly queue: Waiting[] = [];
+  private readonly waiting: Waiting[] = [];
   private running: Promise<void> | null = null;
   /** Inserts in the batch being written. */
   private writing = 0;
@@ -91,7 +91,7 @@ export class InsertQueue {
     const refusal = this.refusal();
     if (refusal) return Promise.resolve({ error: refusal });
     return new Promise<InsertOutcome>((resolve) => {
-      this.queue.push({ task, deadline: performance.now() + this.options.timeoutMs, resolve });
+      this.waiting.push({ task, deadline: performance.now() + this.options.timeoutMs, resolve });
       this.armExpiry();
       this.running ??= this.run();
     });
@@ -99,7 +99,7 @@ export class InsertQueue {
 
   /** Inserts waiting: queued, or in the batch being written. */
   get size(): number {
-    return this.queue.length + this.writing;
+    return this.waiting.length + this.writing;
   }
 
   private refusal(): InsertRefusedError | null {
@@ -128,7 +128,7 @@ export class InsertQueue {
     try {
       for (;;) {
         this.withdrawExpired();
-        const batch = this.queue.splice(0, this.options.maxBatch);
+        const batch = this.waiting.splice(0, this.options.maxBatch);
         if (batch.length === 0) break;
         await this.flush(batch);
       }
@@ -171,7 +171,7 @@ export class InsertQueue {
       else again.push(waiting);
     }
     if (again.length > 0) {
-      this.queue.unshift(...again);
+      this.waiting.unshift(...again);
       this.armExpiry(true);
     }
     if (!outcomes.some(stopped)) this.unansweredSince = null;
@@ -184,8 +184,8 @@ export class InsertQueue {
   /** Answers the queued inserts past their deadline, never to be sent. */
   private withdrawExpired(): void {
     const now = performance.now();
-    while (this.queue.length > 0 && (this.queue[0] as Waiting).deadline <= now) {
-      (this.queue.shift() as Waiting).resolve({ error: this.timedOut() });
+    while (this.waiting.length > 0 && (this.waiting[0] as Waiting).deadline <= now) {
+      (this.waiting.shift() as Waiting).resolve({ error: this.timedOut() });
     }
   }
 
@@ -195,7 +195,7 @@ export class InsertQueue {
       clearTimeout(this.expiry);
       this.expiry = null;
     }
-    const first = this.queue[0];
+    const first = this.waiting[0];
     if (this.expiry || !first) return;
     this.expiry = setTimeout(
       () => {

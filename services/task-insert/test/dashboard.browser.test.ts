@@ -5,7 +5,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { getTask, Heartbeat } from '@tasks/common';
+import { Heartbeat } from '@tasks/common';
 import type { RowDataPacket } from 'mysql2/promise';
 import { type BrowserContext, chromium, type Page, type Route } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -90,7 +90,7 @@ const posts: string[] = [];
 beforeAll(async () => {
   const executablePath = findChromium();
   t = await createTestEnv({ API_TOKEN: TOKEN });
-  server = createApp(t.ctx).listen(0, '127.0.0.1');
+  server = createApp(t).listen(0, '127.0.0.1');
   await once(server, 'listening');
   baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   profile = await mkdtemp(join(tmpdir(), 'dashboard-chromium-'));
@@ -128,17 +128,14 @@ beforeAll(async () => {
   historyId = await completedAfterAFailedTry('worked on the second try');
 
   // Oldest failure first: the invalid entry, the one being recorded, then the failed tasks.
-  await t.ctx.queue.deadLetter([
-    {
-      token: null,
-      invalid: { error: 'invalid message: not JSON', raw: INVALID_RAW, failed_at: new Date().toISOString() },
-    },
-  ]);
-  inInbox = await unrecordedDeadLetter(t.ctx, { message: 'being recorded' });
+  // The entry of a message that was not one, pushed by hand as the executor pushes it.
+  const invalid = { error: 'invalid message: not JSON', raw: INVALID_RAW, failed_at: new Date().toISOString() };
+  await t.redis.lpush(t.keys.deadLetters, JSON.stringify(invalid));
+  inInbox = await unrecordedDeadLetter(t, { message: 'being recorded' });
   failedIds = [];
   for (let i = 0; i < FAILED_TASKS; i++) {
     const error = i === FAILED_TASKS - 1 ? 'disk on fire' : `failure ${i}`;
-    failedIds.push((await deadLetteredTask(t.ctx, { message: `broke in the browser test ${i}`, error })).id);
+    failedIds.push((await deadLetteredTask(t, { message: `broke in the browser test ${i}`, error })).id);
   }
 }, 180_000);
 
@@ -158,12 +155,11 @@ async function finishedIn(minute: number, counts: { completed: number; failed: n
       finishedAt,
     ]),
   );
-  await t.ctx.pool.query(
-    'INSERT INTO tasks (data, status, attempts, last_error, dispatched_at, finished_at) VALUES ?',
-    [rows],
-  );
-  await t.ctx.store.recount();
-  await t.ctx.pool.query('INSERT INTO tasks_finished_per_minute (minute, completed, failed) VALUES (?, ?, ?)', [
+  await t.sql.query('INSERT INTO tasks (data, status, attempts, last_error, dispatched_at, finished_at) VALUES ?', [
+    rows,
+  ]);
+  await t.store.recount();
+  await t.sql.query('INSERT INTO tasks_finished_per_minute (minute, completed, failed) VALUES (?, ?, ?)', [
     minute,
     counts.completed,
     counts.failed,
@@ -172,11 +168,11 @@ async function finishedIn(minute: number, counts: { completed: number; failed: n
 
 /** A task whose first try failed and whose second completed, as an executor leaves it. */
 async function completedAfterAFailedTry(message: string): Promise<number> {
-  const id = await claimedTask(t.ctx, { message, time: 0 });
-  const mine = async () => (await leaseAll(t.ctx)).filter((l) => l.message.id === id);
-  await failLeased(t.ctx, await mine(), { error: EARLIER_ERROR });
-  await completeLeased(t.ctx, await mine());
-  expect(await getTask(t.ctx.pool, id)).toMatchObject({ status: 'completed', lastError: EARLIER_ERROR });
+  const id = await claimedTask(t, { message, time: 0 });
+  const mine = async () => (await leaseAll(t)).filter((l) => l.message.id === id);
+  await failLeased(t, await mine(), { error: EARLIER_ERROR });
+  await completeLeased(t, await mine());
+  expect(await t.store.getTask(id)).toMatchObject({ status: 'completed', lastError: EARLIER_ERROR });
   return id;
 }
 
@@ -222,7 +218,7 @@ function local(iso: string, clockOnly = false): string {
 }
 
 const failuresCount = () => page.locator('#failures-count').textContent();
-const statusOf = async (id: number) => (await getTask(t.ctx.pool, id))?.status;
+const statusOf = async (id: number) => (await t.store.getTask(id))?.status;
 const card = async (status: string) => Number((await page.locator(`[data-count="${status}"]`).textContent()) ?? NaN);
 
 /** Waits for a refresh of the page that starts after this call. */
@@ -253,7 +249,7 @@ const listedIds = () =>
 
 /** The ids of the tasks, newest first, as MySQL has them. */
 async function idsInDatabase(status?: string): Promise<number[]> {
-  const [rows] = await t.ctx.pool.query<RowDataPacket[]>(
+  const [rows] = await t.sql.query<RowDataPacket[]>(
     `SELECT id FROM tasks ${status ? 'WHERE status = ?' : ''} ORDER BY id DESC`,
     status ? [status] : [],
   );
@@ -504,12 +500,12 @@ describe('the dashboard in Chromium', () => {
     );
     let running = 2;
     const executor = new Heartbeat(
-      { store: t.ctx.store, logger: t.ctx.logger },
+      { store: t.store, logger: t.logger },
       { service: 'executor', host: 'worker-a', pid: 4101, intervalMs: 200 },
     );
     executor.describe(() => ({ concurrency: 4, running }));
     const scheduler = new Heartbeat(
-      { store: t.ctx.store, logger: t.ctx.logger },
+      { store: t.store, logger: t.logger },
       { service: 'scheduler', host: 'worker-b', pid: 4102 },
     );
     scheduler.describe(() => ({ claims_per_poll: 1000, poll_interval_ms: 1000, sweep_interval_ms: 10_000 }));
@@ -608,7 +604,7 @@ describe('the dashboard in Chromium', () => {
     const fields = await dialog
       .locator('#task-fields dt')
       .evaluateAll((dts) => dts.map((dt) => [dt.textContent, dt.nextElementSibling?.textContent]));
-    const task = await getTask(t.ctx.pool, historyId);
+    const task = await t.store.getTask(historyId);
     expect(fields).toEqual([
       ['status', 'completed'],
       ['message', 'worked on the second try'],
@@ -655,7 +651,7 @@ describe('the dashboard in Chromium', () => {
     await page.locator(`button[data-retry="${newest()}"]`).click();
     await page.locator('#notice:not(.error)', { hasText: `Task ${newest()} is pending again.` }).waitFor();
     expect(posts.at(-1)).toBe(`/tasks/${newest()}/redrive`);
-    expect(await getTask(t.ctx.pool, newest())).toMatchObject({ status: 'pending', attempts: 0 });
+    expect(await t.store.getTask(newest())).toMatchObject({ status: 'pending', attempts: 0 });
     await page.locator(`#failures tr[data-task-id="${newest()}"]`).waitFor({ state: 'detached' });
     await page.locator(`#recent tr[data-task-id="${newest()}"] .status`, { hasText: 'pending' }).waitFor();
     expect(await failuresCount()).toBe(`1–20 of ${FAILED_TASKS + 1}`);
@@ -708,7 +704,7 @@ describe('the dashboard in Chromium', () => {
   });
 
   it('closing the confirmation with Escape after a confirmed one retries nothing', async () => {
-    const another = await deadLetteredTask(t.ctx, { message: 'failed after the retry-all' });
+    const another = await deadLetteredTask(t, { message: 'failed after the retry-all' });
     await page.locator('#failures-count', { hasText: '1–3 of 3' }).waitFor();
     const sent = posts.length;
     await page.locator('#retry-all').click();

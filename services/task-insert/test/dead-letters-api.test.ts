@@ -1,13 +1,4 @@
-import {
-  claimAndDispatch,
-  createContext,
-  createMetrics,
-  getTask,
-  insertTask,
-  loadConfig,
-  type Metrics,
-  readDeadLetter,
-} from '@tasks/common';
+import { createContext, createMetrics, loadConfig, type Metrics } from '@tasks/common';
 import type { Express } from 'express';
 import request from 'supertest';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -15,12 +6,14 @@ import { metricValue } from '../../../test/support/metrics.js';
 import {
   completeLeased,
   deadLetteredTask,
-  failLeased,
+  entryTaskId,
+  failUntilDeadLettered,
+  insertTask,
   leaseAll,
   recordInbox,
   unrecordedDeadLetter,
 } from '../../../test/support/runs.js';
-import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
+import { closedRedis, createTestEnv, listenForInserts, type TestEnv } from '../../../test/support/test-env.js';
 import { createApp } from '../src/app.js';
 import { DEAD_LETTER_PAGE } from '../src/routes/dead-letters.js';
 
@@ -38,7 +31,7 @@ afterAll(async () => {
 });
 beforeEach(async () => {
   // Each test starts from an empty dead-letter list; tasks of earlier tests stay in MySQL.
-  await t.ctx.queue.deadLetterList().purge();
+  await t.store.purgeDeadLetters();
 });
 
 interface Entry {
@@ -69,29 +62,22 @@ async function page(query: Record<string, string | number> = {}): Promise<Page> 
 
 /** A redriven (pending) task run again through its claim and failed on every try, then recorded. */
 async function failAgain(id: number): Promise<void> {
-  const { dispatched } = await claimAndDispatch(t.ctx, 100);
+  const { dispatched } = await t.store.claim(100);
   expect(dispatched.map((m) => m.id)).toEqual([id]);
-  for (let tries = 0; tries < 3; tries++) {
-    const leased = (await leaseAll(t.ctx)).filter((l) => l.message.id === id);
-    await failLeased(t.ctx, leased, { error: 'failed again', last: tries === 2 });
-  }
-  await recordInbox(t.ctx, id);
+  await failUntilDeadLettered(t, id, { error: 'failed again' });
+  await recordInbox(t, id);
 }
 
-/** An entry pushed for a task whatever its status (a stale copy of an old run's dead letter). */
+/** An entry pushed by hand for a task whatever its status (a stale copy of an old run's dead letter). */
 async function staleEntry(id: number, error = 'stale copy'): Promise<void> {
-  await t.ctx.queue.deadLetter([
-    {
-      token: null,
-      letter: { id, message: 'stale', time: 0, tries: 3, run: 1, error, failed_at: '2026-01-02T03:04:05.000Z' },
-    },
-  ]);
+  const letter = { id, message: 'stale', time: 0, tries: 3, run: 1, error, failed_at: '2026-01-02T03:04:05.000Z' };
+  await t.redis.lpush(t.keys.deadLetters, JSON.stringify(letter));
 }
 
+/** The entry of a message that was not one, pushed by hand as the executor pushes it. */
 async function invalidEntry(raw: string): Promise<void> {
-  await t.ctx.queue.deadLetter([
-    { token: null, invalid: { error: 'invalid message: not JSON', raw, failed_at: new Date().toISOString() } },
-  ]);
+  const entry = { error: 'invalid message: not JSON', raw, failed_at: new Date().toISOString() };
+  await t.redis.lpush(t.keys.deadLetters, JSON.stringify(entry));
 }
 
 describe('GET /dead-letters', () => {
@@ -106,8 +92,8 @@ describe('GET /dead-letters', () => {
   });
 
   it('lists entries in the order the tasks failed, not by id: a task redriven and failed again comes first', async () => {
-    const older = await deadLetteredTask(t.ctx, { message: 'first to fail', error: 'first error' });
-    const newer = await deadLetteredTask(t.ctx, { message: 'second to fail', error: 'second error' });
+    const older = await deadLetteredTask(t, { message: 'first to fail', error: 'first error' });
+    const newer = await deadLetteredTask(t, { message: 'second to fail', error: 'second error' });
     await request(app).post(`/tasks/${older.id}/retry`).set('Content-Type', 'application/json').expect(200);
     await failAgain(older.id);
 
@@ -141,7 +127,7 @@ describe('GET /dead-letters', () => {
 
   it('pages through the whole list with next_offset, each page counting the total', async () => {
     const ids: number[] = [];
-    for (let i = 0; i < 23; i++) ids.push((await deadLetteredTask(t.ctx, { message: `paged ${i}` })).id);
+    for (let i = 0; i < 23; i++) ids.push((await deadLetteredTask(t, { message: `paged ${i}` })).id);
     const seen: (number | null)[] = [];
     const offsets: number[] = [];
     let offset: number | null = 0;
@@ -162,20 +148,20 @@ describe('GET /dead-letters', () => {
   });
 
   it("answers each entry's task status now, and the text of entries that name no task", async () => {
-    const failed = await deadLetteredTask(t.ctx, { message: 'recorded' });
-    const processing = await unrecordedDeadLetter(t.ctx, { message: 'in the inbox' });
-    const completed = await insertTask(t.ctx.pool, { message: 'done', time: 0 });
-    await claimAndDispatch(t.ctx, 100);
+    const failed = await deadLetteredTask(t, { message: 'recorded' });
+    const processing = await unrecordedDeadLetter(t, { message: 'in the inbox' });
+    const completed = await insertTask(t, { message: 'done', time: 0 });
+    await t.store.claim(100);
     await completeLeased(
       t.ctx,
-      (await leaseAll(t.ctx)).filter((l) => l.message.id === completed),
+      (await leaseAll(t)).filter((l) => l.message.id === completed),
     );
-    const pending = await insertTask(t.ctx.pool, { message: 'waiting', time: 0 });
+    const pending = await insertTask(t, { message: 'waiting', time: 0 });
     await staleEntry(pending);
     await staleEntry(completed);
     await staleEntry(987_654_321, 'its task is gone');
     await invalidEntry('<img src=x onerror=alert(1)> {not json');
-    await t.ctx.redis.lpush(t.ctx.queue.keys.deadLetters, 'pushed by hand');
+    await t.redis.lpush(t.keys.deadLetters, 'pushed by hand');
 
     const { entries, total } = await page();
     expect(total).toBe(7);
@@ -231,35 +217,34 @@ describe('GET /dead-letters', () => {
 describe('POST /dead-letters/retry', () => {
   it('redrives every failed task the list names, removes their entries and keeps the others', async () => {
     const failed = [
-      await deadLetteredTask(t.ctx, { message: 'all 1' }),
-      await deadLetteredTask(t.ctx, { message: 'all 2' }),
-      await deadLetteredTask(t.ctx, { message: 'all 3' }),
+      await deadLetteredTask(t, { message: 'all 1' }),
+      await deadLetteredTask(t, { message: 'all 2' }),
+      await deadLetteredTask(t, { message: 'all 3' }),
     ];
     await staleEntry(failed[0]!.id, 'a second entry of the same task');
-    const processing = await unrecordedDeadLetter(t.ctx);
+    const processing = await unrecordedDeadLetter(t);
     await staleEntry(987_654_321);
     await invalidEntry('{oops');
-    const notListed = await deadLetteredTask(t.ctx, { message: 'failed, its entry gone' });
-    const listed = await t.ctx.queue.deadLetterList().all();
-    await t.ctx.queue.deadLetterList().remove(listed.filter((raw) => readDeadLetter(raw).id === notListed.id));
+    const notListed = await deadLetteredTask(t, { message: 'failed, its entry gone' });
+    for (const raw of await t.redis.lrange(t.keys.deadLetters, 0, -1)) {
+      if (entryTaskId(raw) === notListed.id) await t.redis.lrem(t.keys.deadLetters, 0, raw);
+    }
     const before = metricValue(await (await request(app).get('/metrics')).text, 'tasks_redriven_total');
 
-    const subscriber = t.ctx.openRedis('test-inserted');
+    const inserts = await listenForInserts(t);
     try {
-      const announced = new Promise<void>((resolve) => subscriber.once('message', () => resolve()));
-      await subscriber.subscribe(t.ctx.queue.keys.insertedChannel);
       const res = await retryAll().expect(200);
       expect(res.body).toEqual({ redriven: 3, removed_dead_letters: 4, kept_entries: 3 });
-      await announced;
+      await inserts.announced;
     } finally {
-      subscriber.disconnect();
+      inserts.close();
     }
 
     for (const task of failed) {
-      expect(await getTask(t.ctx.pool, task.id)).toMatchObject({ status: 'pending', attempts: 0 });
+      expect(await t.store.getTask(task.id)).toMatchObject({ status: 'pending', attempts: 0 });
     }
-    expect((await getTask(t.ctx.pool, processing))?.status).toBe('processing');
-    expect((await getTask(t.ctx.pool, notListed.id))?.status).toBe('failed');
+    expect((await t.store.getTask(processing))?.status).toBe('processing');
+    expect((await t.store.getTask(notListed.id))?.status).toBe('failed');
     const { entries, total } = await page();
     expect(total).toBe(3);
     expect(entries.map((e) => e.id)).toEqual([null, 987_654_321, processing]);
@@ -274,7 +259,7 @@ describe('POST /dead-letters/retry', () => {
   });
 
   it('answers 415 to a write with a body not declared JSON, and changes nothing', async () => {
-    const task = await deadLetteredTask(t.ctx);
+    const task = await deadLetteredTask(t);
     // A Buffer body goes out as it is, with no Content-Type of its own.
     const bare = await request(app).post('/dead-letters/retry').send(Buffer.from('{}')).expect(415);
     expect(bare.body.error).toBe('unsupported_media_type');
@@ -284,20 +269,20 @@ describe('POST /dead-letters/retry', () => {
       .set('Content-Type', 'application/x-www-form-urlencoded')
       .send('a=1')
       .expect(415);
-    expect((await getTask(t.ctx.pool, task.id))?.status).toBe('failed');
-    expect(await t.ctx.redis.llen(t.ctx.queue.keys.deadLetters)).toBe(1);
+    expect((await t.store.getTask(task.id))?.status).toBe('failed');
+    expect(await t.redis.llen(t.keys.deadLetters)).toBe(1);
   });
 
   it('needs the bearer token when API_TOKEN is set, and takes it without a JSON content type', async () => {
     const token = 'dead-letters-token-123';
     const guarded = createApp({ ...t.ctx, metrics, config: { ...t.config, API_TOKEN: token } });
-    const task = await deadLetteredTask(t.ctx);
+    const task = await deadLetteredTask(t);
     const refused = await retryAll(guarded).expect(401);
     expect(refused.body.error).toBe('unauthorized');
-    expect((await getTask(t.ctx.pool, task.id))?.status).toBe('failed');
+    expect((await t.store.getTask(task.id))?.status).toBe('failed');
     const res = await request(guarded).post('/dead-letters/retry').set('Authorization', `Bearer ${token}`).expect(200);
     expect(res.body).toEqual({ redriven: 1, removed_dead_letters: 1, kept_entries: 0 });
-    expect((await getTask(t.ctx.pool, task.id))?.status).toBe('pending');
+    expect((await t.store.getTask(task.id))?.status).toBe('pending');
     // Reads stay open.
     await request(guarded).get('/dead-letters').expect(200);
   });
@@ -308,13 +293,12 @@ describe('when Redis is unavailable', () => {
     ['does not answer (its retries used up)', { REDIS_URL: 'redis://127.0.0.1:1' }, false],
     ['closed the connection', {}, true],
   ])('answers 503 when Redis %s, and the retry changes nothing', async (_what, env, quit) => {
-    const task = await deadLetteredTask(t.ctx, { message: 'stays failed' });
+    const task = await deadLetteredTask(t, { message: 'stays failed' });
     const ctx = createContext(loadConfig({ ...t.env, ...env }), 'test-redis-down', {
-      logger: t.ctx.logger,
-      pool: t.ctx.pool,
+      logger: t.logger,
+      ...(quit ? { redis: await closedRedis(t) } : {}),
     });
     try {
-      if (quit) await ctx.redis.quit();
       const down = createApp(ctx);
       const listed = await request(down).get('/dead-letters');
       expect(listed.status).toBe(503);
@@ -325,7 +309,7 @@ describe('when Redis is unavailable', () => {
     } finally {
       await ctx.close();
     }
-    expect(await getTask(t.ctx.pool, task.id)).toMatchObject({ status: 'failed', attempts: 3 });
+    expect(await t.store.getTask(task.id)).toMatchObject({ status: 'failed', attempts: 3 });
     const { entries } = await page();
     expect(entries.map((e) => e.id)).toEqual([task.id]);
   });

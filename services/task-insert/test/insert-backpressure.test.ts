@@ -1,4 +1,4 @@
-import { type Context, createContext, createMetrics, getTask, loadConfig, type Metrics } from '@tasks/common';
+import { type Context, createContext, createMetrics, loadConfig, type Metrics } from '@tasks/common';
 import type { Express } from 'express';
 import mysql, { type Connection, type RowDataPacket } from 'mysql2/promise';
 import request from 'supertest';
@@ -38,13 +38,13 @@ const opened: Context[] = [];
 function appWith(env: Record<string, string> = {}): { app: Express; metrics: Metrics } {
   const metrics = createMetrics({ service: 'task-insert' });
   const config = loadConfig({ ...t.env, ...env });
-  let store = t.ctx.store;
+  let store = t.store;
   if (env.MYSQL_URL) {
-    const ctx = createContext(config, 'test-api', { logger: t.ctx.logger });
+    const ctx = createContext(config, 'test-api', { logger: t.logger });
     opened.push(ctx);
     store = ctx.store;
   }
-  return { app: createApp({ config, logger: t.ctx.logger, store, metrics }), metrics };
+  return { app: createApp({ config, logger: t.logger, store, metrics }), metrics };
 }
 
 /** Locks `tasks` from a session of its own, as an operator's LOCK TABLES would. */
@@ -62,7 +62,7 @@ async function unlock(): Promise<void> {
 
 /** The INSERTs into this file's `tasks` that are on the server now. */
 async function insertsOnServer(): Promise<number> {
-  const [[row]] = await t.ctx.pool.query<RowDataPacket[]>(
+  const [[row]] = await t.sql.query<RowDataPacket[]>(
     `SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST
       WHERE DB = DATABASE() AND INFO LIKE 'INSERT INTO tasks%'`,
   );
@@ -70,7 +70,7 @@ async function insertsOnServer(): Promise<number> {
 }
 
 async function storedWithPrefix(prefix: string): Promise<number> {
-  const [[row]] = await t.ctx.pool.query<RowDataPacket[]>(
+  const [[row]] = await t.sql.query<RowDataPacket[]>(
     "SELECT COUNT(*) AS n FROM tasks WHERE JSON_UNQUOTE(JSON_EXTRACT(data, '$.message')) LIKE ?",
     [`${prefix}%`],
   );
@@ -116,7 +116,7 @@ describe('POST /tasks while the tasks table is locked', () => {
     const after = await request(app).post('/tasks').send({ message: 'after the unlock', time: 1 });
     expect(after.status).toBe(201);
     expect(await storedWithPrefix('locked ')).toBe(0);
-    expect((await getTask(t.ctx.pool, after.body.id))?.data).toEqual({ message: 'after the unlock', time: 1 });
+    expect((await t.store.getTask(after.body.id))?.data).toEqual({ message: 'after the unlock', time: 1 });
   });
 
   it('refuses at once, with Retry-After, while the database has answered no insert for half of REQUEST_TIMEOUT_MS', async () => {
@@ -171,7 +171,7 @@ describe('POST /tasks while the database answers', () => {
     const ids = answers.map((r) => r.body.id as number);
     expect(new Set(ids).size).toBe(200);
     for (const [i, id] of ids.entries()) {
-      expect((await getTask(t.ctx.pool, id))?.data).toEqual({ message: `burst ${i}`, time: 1 });
+      expect((await t.store.getTask(id))?.data).toEqual({ message: `burst ${i}`, time: 1 });
     }
     expect(await insertQueueDepth(app)).toBe(0);
   });

@@ -1,4 +1,3 @@
-import { getTask } from '@tasks/common';
 import type { Express } from 'express';
 import type { RowDataPacket } from 'mysql2/promise';
 import request from 'supertest';
@@ -32,7 +31,7 @@ describe('POST /tasks under concurrent load (inserts share transactions)', () =>
     });
     expect(new Set(ids).size).toBe(60);
     for (const [i, id] of ids.entries()) {
-      expect((await getTask(t.ctx.pool, id))?.data).toEqual({ message: `concurrent ${i}`, time: i % 5 });
+      expect((await t.store.getTask(id))?.data).toEqual({ message: `concurrent ${i}`, time: i % 5 });
     }
   });
 
@@ -49,7 +48,7 @@ describe('POST /tasks under concurrent load (inserts share transactions)', () =>
   });
 
   it('fails only the request with a lone surrogate among 40 honest ones sent with it', async () => {
-    const [[before]] = await t.ctx.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM tasks');
+    const [[before]] = await t.sql.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM tasks');
     const honest = Array.from({ length: 40 }, (_, i) =>
       request(app)
         .post('/tasks')
@@ -63,7 +62,7 @@ describe('POST /tasks under concurrent load (inserts share transactions)', () =>
     expect(good.map((res) => res.status)).toEqual(Array(40).fill(201));
     expect(bad!.status).toBe(400);
     expect(bad!.body.details).toEqual([{ field: 'message', message: expect.stringMatching(/well-formed Unicode/) }]);
-    const [[after]] = await t.ctx.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM tasks');
+    const [[after]] = await t.sql.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM tasks');
     expect(Number(after!.n) - Number(before!.n)).toBe(40);
   });
 });

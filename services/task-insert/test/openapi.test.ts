@@ -57,7 +57,7 @@ beforeAll(async () => {
   t = await createTestEnv({ MAX_MESSAGE_LENGTH: '40', MAX_TASK_TIME_S: '90', API_TOKEN: TOKEN });
   app = createApp(t.ctx);
   doc = (await request(app).get('/openapi.json').expect(200)).body;
-  failedId = (await deadLetteredTask(t.ctx)).id;
+  failedId = (await deadLetteredTask(t)).id;
 });
 afterAll(async () => {
   await t.cleanup();

@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import { createLogger, getTask, loadConfig } from '@tasks/common';
+import { createLogger, loadConfig } from '@tasks/common';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RawHttp } from '../../../test/support/raw-http.js';
@@ -19,12 +19,12 @@ afterAll(async () => {
   await t.cleanup();
 });
 
-function appWith(env: Record<string, string>, logger = t.ctx.logger) {
+function appWith(env: Record<string, string>, logger = t.logger) {
   return createApp({ ...t.ctx, logger, config: loadConfig({ ...t.env, ...env }) });
 }
 
 async function countRows(): Promise<number> {
-  const [[row]] = (await t.ctx.pool.query('SELECT COUNT(*) AS n FROM tasks')) as [{ n: number }[], unknown];
+  const [[row]] = (await t.sql.query('SELECT COUNT(*) AS n FROM tasks')) as [{ n: number }[], unknown];
   return Number(row!.n);
 }
 
@@ -57,17 +57,17 @@ describe('with API_TOKEN set', () => {
   });
 
   it('POST /tasks/:id/retry with the token needs no Content-Type', async () => {
-    const task = await deadLetteredTask(t.ctx);
+    const task = await deadLetteredTask(t);
     await request(app()).post(`/tasks/${task.id}/retry`).set('Content-Type', 'text/plain').expect(401);
     await request(app()).post(`/tasks/${task.id}/retry`).set('Authorization', `Bearer ${TOKEN}`).expect(200);
   });
 
   it('POST /tasks/:id/retry needs the token too', async () => {
-    const task = await deadLetteredTask(t.ctx);
+    const task = await deadLetteredTask(t);
     await request(app()).post(`/tasks/${task.id}/retry`).expect(401);
-    expect((await getTask(t.ctx.pool, task.id))?.status).toBe('failed');
+    expect((await t.store.getTask(task.id))?.status).toBe('failed');
     await request(app()).post(`/tasks/${task.id}/retry`).set('Authorization', `Bearer ${TOKEN}`).expect(200);
-    expect((await getTask(t.ctx.pool, task.id))?.status).toBe('pending');
+    expect((await t.store.getTask(task.id))?.status).toBe('pending');
   });
 
   it('leaves reads, health, metrics, the document and the dashboard open', async () => {
@@ -94,7 +94,7 @@ describe('without API_TOKEN', () => {
   ])(
     'POST /tasks/:id/retry with a body and %s is 415 and changes nothing: a cross-site form cannot send it',
     async (_name, type) => {
-      const task = await deadLetteredTask(t.ctx);
+      const task = await deadLetteredTask(t);
       const req = request(appWith({})).post(`/tasks/${task.id}/retry`);
       if (type) req.set('Content-Type', type);
       // A Buffer body goes out as it is, with no Content-Type of its own.
@@ -104,14 +104,14 @@ describe('without API_TOKEN', () => {
         error: 'unsupported_media_type',
         message: /Content-Type must be application\/json/,
       });
-      expect((await getTask(t.ctx.pool, task.id))?.status).toBe('failed');
+      expect((await t.store.getTask(task.id))?.status).toBe('failed');
     },
   );
 
   it('POST /tasks/:id/retry declared application/json retries', async () => {
-    const task = await deadLetteredTask(t.ctx);
+    const task = await deadLetteredTask(t);
     await request(appWith({})).post(`/tasks/${task.id}/retry`).set('Content-Type', 'application/json').expect(200);
-    expect((await getTask(t.ctx.pool, task.id))?.status).toBe('pending');
+    expect((await t.store.getTask(task.id))?.status).toBe('pending');
   });
 
   describe('a write without a body, as curl sends it (no Content-Length, no Transfer-Encoding)', () => {
@@ -130,29 +130,29 @@ describe('without API_TOKEN', () => {
       ['with no Content-Type', {}],
       ['with a Content-Type that is not JSON', { 'Content-Type': 'text/plain' }],
     ])('POST /tasks/:id/retry %s retries', async (_name, headers) => {
-      const task = await deadLetteredTask(t.ctx);
+      const task = await deadLetteredTask(t);
       const res = await raw.request('POST', `/tasks/${task.id}/retry`, headers);
       expect(res.status).toBe(200);
       expect(res.body).toMatchObject({ task: { id: task.id, status: 'pending' }, removed_dead_letters: 1 });
-      expect((await getTask(t.ctx.pool, task.id))?.status).toBe('pending');
+      expect((await t.store.getTask(task.id))?.status).toBe('pending');
     });
 
     it.each([
       ['declared application/json', declared],
       ['with no Content-Type', {}],
     ])('POST /dead-letters/retry %s retries', async (_name, headers) => {
-      const task = await deadLetteredTask(t.ctx);
+      const task = await deadLetteredTask(t);
       const res = await raw.request('POST', '/dead-letters/retry', headers);
       expect(res.status).toBe(200);
       expect(res.body).toMatchObject({ redriven: expect.any(Number), kept_entries: 0 });
-      expect((await getTask(t.ctx.pool, task.id))?.status).toBe('pending');
+      expect((await t.store.getTask(task.id))?.status).toBe('pending');
     });
 
     it("is taken from the API's own origin (a page it served)", async () => {
-      const task = await deadLetteredTask(t.ctx);
+      const task = await deadLetteredTask(t);
       const res = await raw.request('POST', `/tasks/${task.id}/retry`, { Origin: `http://${raw.host}` });
       expect(res.status).toBe(200);
-      expect((await getTask(t.ctx.pool, task.id))?.status).toBe('pending');
+      expect((await t.store.getTask(task.id))?.status).toBe('pending');
     });
 
     it.each([
@@ -160,7 +160,7 @@ describe('without API_TOKEN', () => {
       ['another port of the same host', 'http://127.0.0.1:1'],
       ['an opaque origin (a sandboxed frame, a redirect)', 'null'],
     ])('is refused with 403 from %s, and changes nothing', async (_name, origin) => {
-      const task = await deadLetteredTask(t.ctx);
+      const task = await deadLetteredTask(t);
       for (const [path, headers] of [
         [`/tasks/${task.id}/retry`, { Origin: origin }],
         // An empty form, as a cross-site page can make a browser send.
@@ -174,7 +174,7 @@ describe('without API_TOKEN', () => {
         expect(res.status, path).toBe(403);
         expect(res.body).toEqual({ error: 'cross_origin', message: expect.stringContaining(`Origin: ${origin}`) });
       }
-      expect((await getTask(t.ctx.pool, task.id))?.status).toBe('failed');
+      expect((await t.store.getTask(task.id))?.status).toBe('failed');
     });
   });
 });
@@ -241,7 +241,7 @@ describe('logs', () => {
   it('carry the request id on every line of a request, and never the token', async () => {
     const { lines, logger } = capture();
     const app = appWith({ API_TOKEN: TOKEN }, logger);
-    const task = await deadLetteredTask(t.ctx);
+    const task = await deadLetteredTask(t);
     const res = await request(app)
       .post(`/tasks/${task.id}/retry`)
       .set('Authorization', `Bearer ${TOKEN}`)

@@ -1,9 +1,15 @@
-import { type Context, createContext, createMetrics, getTask, loadConfig, type Metrics } from '@tasks/common';
+import { type Context, createContext, createMetrics, loadConfig, type Metrics } from '@tasks/common';
 import type { Express } from 'express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deadLetteredTask, unrecordedDeadLetter } from '../../../test/support/runs.js';
-import { createTestEnv, databaseDown, type TestEnv } from '../../../test/support/test-env.js';
+import {
+  closedRedis,
+  createTestEnv,
+  databaseDown,
+  listenForInserts,
+  type TestEnv,
+} from '../../../test/support/test-env.js';
 import { createApp } from '../src/app.js';
 
 let t: TestEnv;
@@ -71,7 +77,7 @@ describe('GET /tasks', () => {
   });
 
   it('filters by status', async () => {
-    const failed = await deadLetteredTask(t.ctx, { message: 'broken', error: 'it broke' });
+    const failed = await deadLetteredTask(t, { message: 'broken', error: 'it broke' });
     const res = await request(app).get('/tasks?status=failed').expect(200);
     expect(res.body.tasks.map((task: { id: number }) => task.id)).toContain(failed.id);
     expect(res.body.tasks.every((task: { status: string }) => task.status === 'failed')).toBe(true);
@@ -101,10 +107,11 @@ describe('GET /tasks', () => {
 describe('GET /stats', () => {
   it('counts tasks per status and reports the queue depths', async () => {
     await insert(1);
-    await unrecordedDeadLetter(t.ctx);
-    await t.ctx.queue.dispatch([{ id: 999, message: 'x', time: 0, tries: 0, run: 1 }]);
+    await unrecordedDeadLetter(t);
+    // A message of a task MySQL does not have, pushed by hand.
+    await t.redis.lpush(t.keys.tasks.ready, JSON.stringify({ id: 999, message: 'x', time: 0, tries: 0, run: 1 }));
     const res = await request(app).get('/stats').expect(200);
-    const [[row]] = (await t.ctx.pool.query('SELECT COUNT(*) AS n FROM tasks WHERE status = "pending"')) as [
+    const [[row]] = (await t.sql.query('SELECT COUNT(*) AS n FROM tasks WHERE status = "pending"')) as [
       { n: number }[],
       unknown,
     ];
@@ -113,6 +120,8 @@ describe('GET /stats', () => {
       processing: expect.any(Number),
       completed: expect.any(Number),
       failed: expect.any(Number),
+      cancelled: 0,
+      delayed: 0,
     });
     expect(res.body.tasks.processing).toBeGreaterThanOrEqual(1);
     expect(res.body.queue).toEqual({
@@ -122,17 +131,16 @@ describe('GET /stats', () => {
       dead_letters: expect.any(Number),
       dead_letter_inbox: 1,
     });
-    await t.ctx.redis.del(t.ctx.queue.keys.tasks.ready);
+    await t.redis.del(t.keys.tasks.ready);
   });
 });
 
 // Every route's answer while Redis refuses connections or stops answering: redis-down.test.ts.
 describe('when Redis is unavailable', () => {
   it('answers a retry 503 with MySQL unchanged: the task stays failed, to be retried once Redis is back', async () => {
-    const failed = await deadLetteredTask(t.ctx, { message: 'retried while Redis is down' });
+    const failed = await deadLetteredTask(t, { message: 'retried while Redis is down' });
     const ctx = createContext(loadConfig({ ...t.env, REDIS_URL: 'redis://127.0.0.1:1' }), 'test-redis-down', {
-      logger: t.ctx.logger,
-      pool: t.ctx.pool,
+      logger: t.logger,
     });
     try {
       const res = await request(createApp(ctx))
@@ -143,14 +151,13 @@ describe('when Redis is unavailable', () => {
     } finally {
       await ctx.close();
     }
-    expect(await getTask(t.ctx.pool, failed.id)).toEqual(failed);
+    expect(await t.store.getTask(failed.id)).toEqual(failed);
     await retry(`/tasks/${failed.id}/retry`).expect(200);
   });
 
   it('answers 503 when the connection to Redis is closed', async () => {
-    const ctx = createContext(t.config, 'test-redis-closed', { logger: t.ctx.logger, pool: t.ctx.pool });
+    const ctx = createContext(t.config, 'test-redis-closed', { logger: t.logger, redis: await closedRedis(t) });
     try {
-      await ctx.redis.quit();
       const res = await request(createApp(ctx)).get('/stats');
       expect(res.status).toBe(503);
       expect(res.body).toEqual({ error: 'unavailable', message: expect.stringMatching(/Redis is unavailable/) });
@@ -162,7 +169,7 @@ describe('when Redis is unavailable', () => {
 
 describe('GET /stats/throughput', () => {
   it('returns completed and failed per minute, the current minute last', async () => {
-    await deadLetteredTask(t.ctx);
+    await deadLetteredTask(t);
     const res = await request(app).get('/stats/throughput?minutes=3').expect(200);
     expect(res.body.minutes).toHaveLength(3);
     const last = res.body.minutes.at(-1);
@@ -179,22 +186,20 @@ describe('GET /stats/throughput', () => {
 
 describe('POST /tasks/:id/retry', () => {
   it('puts a failed task back to pending, removes its dead letters and wakes the scheduler', async () => {
-    const task = await deadLetteredTask(t.ctx, { message: 'retry me' });
-    const subscriber = t.ctx.openRedis('test-inserted');
+    const task = await deadLetteredTask(t, { message: 'retry me' });
+    const inserts = await listenForInserts(t);
     try {
-      const announced = new Promise<void>((resolve) => subscriber.once('message', () => resolve()));
-      await subscriber.subscribe(t.ctx.queue.keys.insertedChannel);
       const res = await retry(`/tasks/${task.id}/retry`).expect(200);
       expect(res.body).toMatchObject({
         task: { id: task.id, status: 'pending', attempts: 0 },
         removed_dead_letters: 1,
       });
-      await announced;
+      await inserts.announced;
     } finally {
-      subscriber.disconnect();
+      inserts.close();
     }
-    expect(await getTask(t.ctx.pool, task.id)).toMatchObject({ status: 'pending', attempts: 0 });
-    const entries = await t.ctx.redis.lrange(t.ctx.queue.keys.deadLetters, 0, -1);
+    expect(await t.store.getTask(task.id)).toMatchObject({ status: 'pending', attempts: 0 });
+    const entries = await t.redis.lrange(t.keys.deadLetters, 0, -1);
     expect(entries.some((e) => JSON.parse(e).id === task.id)).toBe(false);
     const text = await (await request(app).get('/metrics')).text;
     expect(sample(text, 'tasks_redriven_total{service="task-insert"}')).toBeGreaterThanOrEqual(1);
@@ -204,10 +209,10 @@ describe('POST /tasks/:id/retry', () => {
     const [id] = await insert(1);
     const res = await retry(`/tasks/${id}/retry`).expect(409);
     expect(res.body).toMatchObject({ error: 'not_failed', message: expect.stringMatching(/is pending, not failed/) });
-    const inInbox = await unrecordedDeadLetter(t.ctx);
+    const inInbox = await unrecordedDeadLetter(t);
     const again = await retry(`/tasks/${inInbox}/retry`).expect(409);
     expect(again.body.message).toMatch(/DLQ processor has not recorded yet/);
-    expect((await getTask(t.ctx.pool, inInbox))?.status).toBe('processing');
+    expect((await t.store.getTask(inInbox))?.status).toBe('processing');
   });
 
   it('answers 404 for an unknown task and 400 for a bad id', async () => {

@@ -1,4 +1,3 @@
-import { getTask } from '@tasks/common';
 import type { Express } from 'express';
 import type { RowDataPacket } from 'mysql2/promise';
 import request from 'supertest';
@@ -22,8 +21,8 @@ beforeAll(async () => {
   app = createApp(t.ctx);
 });
 afterEach(async () => {
-  await t.ctx.pool.query('DROP TRIGGER IF EXISTS refuse_inserts');
-  await t.ctx.pool.query('DROP TRIGGER IF EXISTS refuse_updates');
+  await t.sql.query('DROP TRIGGER IF EXISTS refuse_inserts');
+  await t.sql.query('DROP TRIGGER IF EXISTS refuse_updates');
 });
 afterAll(async () => {
   await t.cleanup();
@@ -34,11 +33,11 @@ const READ_ONLY =
 
 async function refuse(event: 'INSERT' | 'UPDATE'): Promise<void> {
   const name = event === 'INSERT' ? 'refuse_inserts' : 'refuse_updates';
-  await t.ctx.pool.query(`CREATE TRIGGER ${name} BEFORE ${event} ON tasks FOR EACH ROW ${READ_ONLY}`);
+  await t.sql.query(`CREATE TRIGGER ${name} BEFORE ${event} ON tasks FOR EACH ROW ${READ_ONLY}`);
 }
 
 async function countRows(): Promise<number> {
-  const [[row]] = await t.ctx.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM tasks');
+  const [[row]] = await t.sql.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM tasks');
   return Number(row!.n);
 }
 
@@ -70,16 +69,16 @@ describe('while the database refuses writes (error 1290, read-only)', () => {
   });
 
   it('answers POST /tasks/:id/retry 503, and the task stays failed', async () => {
-    const failed = await deadLetteredTask(t.ctx, { message: 'stays failed' });
+    const failed = await deadLetteredTask(t, { message: 'stays failed' });
     await refuse('UPDATE');
     const res = await request(app).post(`/tasks/${failed.id}/retry`).set('Content-Type', 'application/json');
     expect(res.status).toBe(503);
     expect(res.body).toEqual(unavailable);
-    expect(await getTask(t.ctx.pool, failed.id)).toEqual(failed);
+    expect(await t.store.getTask(failed.id)).toEqual(failed);
   });
 
   it('takes writes again once the server does', async () => {
     const res = await request(app).post('/tasks').send({ message: 'accepted', time: 1 }).expect(201);
-    expect((await getTask(t.ctx.pool, res.body.id))?.status).toBe('pending');
+    expect((await t.store.getTask(res.body.id))?.status).toBe('pending');
   });
 });

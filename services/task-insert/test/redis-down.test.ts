@@ -3,17 +3,15 @@ import {
   type Context,
   createContext,
   createLogger,
-  getTask,
   loadConfig,
   QUEUE_DEPTH_READ_TIMEOUT_MS,
-  readDeadLetter,
   type Task,
 } from '@tasks/common';
 import type { Express } from 'express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TcpProxy } from '../../../test/faults/support/tcp-proxy.js';
-import { deadLetteredTask } from '../../../test/support/runs.js';
+import { deadLetteredTask, entryTaskId } from '../../../test/support/runs.js';
 import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
 import { createApp } from '../src/app.js';
 
@@ -67,11 +65,10 @@ describe('with Redis refusing connections and MySQL up', () => {
   let stored: number;
 
   beforeAll(async () => {
-    failed = await deadLetteredTask(t.ctx, { message: 'stays failed' });
+    failed = await deadLetteredTask(t, { message: 'stays failed' });
     stored = (await request(createApp(t.ctx)).post('/tasks').send({ message: 'stored before', time: 1 })).body.id;
     ctx = createContext(loadConfig({ ...t.env, REDIS_URL: 'redis://127.0.0.1:1' }), 'test-redis-refused', {
-      logger: t.ctx.logger,
-      pool: t.ctx.pool,
+      logger: t.logger,
     });
     app = createApp(ctx);
   });
@@ -82,7 +79,7 @@ describe('with Redis refusing connections and MySQL up', () => {
   it.concurrent('POST /tasks answers 201 and stores the task: inserts need MySQL alone', async ({ expect }) => {
     const res = await request(app).post('/tasks').send({ message: 'while Redis is down', time: 1 });
     expect(res.status).toBe(201);
-    expect(await getTask(t.ctx.pool, res.body.id)).toMatchObject({
+    expect(await t.store.getTask(res.body.id)).toMatchObject({
       status: 'pending',
       data: { message: 'while Redis is down', time: 1 },
     });
@@ -119,7 +116,7 @@ describe('with Redis refusing connections and MySQL up', () => {
     const res = await request(app).post(path());
     expect(res.status).toBe(503);
     expect(res.body).toEqual(redisUnavailable);
-    expect(await getTask(t.ctx.pool, failed.id)).toEqual(failed);
+    expect(await t.store.getTask(failed.id)).toEqual(failed);
   });
 
   it.concurrent('GET /readyz answers 503 naming Redis, MySQL ready', async ({ expect }) => {
@@ -154,9 +151,10 @@ describe('with Redis not answering on open connections and MySQL up', () => {
     ctx = createContext(
       loadConfig({ ...t.env, REDIS_URL: url.toString(), REQUEST_TIMEOUT_MS: String(TIMEOUT_MS) }),
       'test-redis-silent',
-      { logger: logs.logger, pool: t.ctx.pool },
+      { logger: logs.logger },
     );
-    await ctx.redis.ping();
+    // Its connection to Redis is open: a read of the store's answered.
+    await ctx.store.readyDepth();
     app = createApp(ctx);
     proxy.hold();
   });
@@ -198,7 +196,7 @@ describe('with Redis not answering on open connections and MySQL up', () => {
   });
 
   it('answers a redrive 503, and changes nothing once Redis answers the late read', async () => {
-    const failed = await deadLetteredTask(t.ctx, { message: 'redriven late' });
+    const failed = await deadLetteredTask(t, { message: 'redriven late' });
     const answers = await Promise.all([
       request(app).post(`/tasks/${failed.id}/retry`).set('X-Request-Id', 'late-retry-one'),
       request(app).post('/dead-letters/retry').set('X-Request-Id', 'late-retry-all'),
@@ -212,8 +210,8 @@ describe('with Redis not answering on open connections and MySQL up', () => {
     const ended = (reqId: string) =>
       logs.line((l) => l.reqId === reqId && l.msg === 'request failed after its answer was sent');
     await Promise.all([ended('late-retry-one'), ended('late-retry-all')]);
-    expect(await getTask(t.ctx.pool, failed.id)).toEqual(failed);
-    const entries = await t.ctx.queue.deadLetterList().all();
-    expect(entries.some((raw) => readDeadLetter(raw).id === failed.id)).toBe(true);
+    expect(await t.store.getTask(failed.id)).toEqual(failed);
+    const entries = await t.redis.lrange(t.keys.deadLetters, 0, -1);
+    expect(entries.some((raw) => entryTaskId(raw) === failed.id)).toBe(true);
   });
 });

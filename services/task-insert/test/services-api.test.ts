@@ -96,7 +96,7 @@ describe('GET /services', () => {
     const at = await t.ctx.store.reportAlive(report, 150);
     expect((await list()).map((s) => s.id)).toEqual([report.id]);
     await until(async () => {
-      const [seconds, micros] = await t.ctx.redis.time();
+      const [seconds, micros] = await t.redis.time();
       return Number(seconds) * 1000 + Number(micros) / 1000 > at.getTime() + 150;
     });
     expect(await list()).toEqual([]);
@@ -111,7 +111,6 @@ describe('GET /services', () => {
   it('answers 503 when Redis does not answer', async () => {
     const ctx = createContext(loadConfig({ ...t.env, REDIS_URL: 'redis://127.0.0.1:1' }), 'test-redis-down', {
       logger: t.ctx.logger,
-      pool: t.ctx.pool,
     });
     try {
       const res = await request(createApp(ctx)).get('/services');

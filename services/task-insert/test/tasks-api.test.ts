@@ -1,10 +1,10 @@
 import { gzipSync } from 'node:zlib';
-import { type Context, type Database, getTask } from '@tasks/common';
+import type { Context } from '@tasks/common';
 import type { Express } from 'express';
 import type { RowDataPacket } from 'mysql2/promise';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestEnv, databaseDown, type TestEnv } from '../../../test/support/test-env.js';
+import { createTestEnv, databaseDown, listenForInserts, type TestEnv } from '../../../test/support/test-env.js';
 import { createApp } from '../src/app.js';
 
 let t: TestEnv;
@@ -18,8 +18,8 @@ afterAll(async () => {
   await t.cleanup();
 });
 
-async function countRows(pool: Database = t.ctx.pool): Promise<number> {
-  const [[row]] = await pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM tasks');
+async function countRows(): Promise<number> {
+  const [[row]] = await t.sql.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM tasks');
   return Number(row!.n);
 }
 
@@ -42,19 +42,17 @@ describe('POST /tasks', () => {
     expect(res.headers['content-type']).toMatch(/^application\/json/);
     expect(res.body).toEqual({ id: expect.any(Number), message: 'Task created successfully', status: 'pending' });
     expect(res.headers.location).toBe(`/tasks/${res.body.id}`);
-    const task = await getTask(t.ctx.pool, res.body.id);
+    const task = await t.store.getTask(res.body.id);
     expect(task).toMatchObject({ status: 'pending', data: ORIGINAL_BODY, attempts: 0, lastError: null });
   });
 
   it('announces the insert to schedulers', async () => {
-    const subscriber = t.ctx.openRedis('test-inserted');
+    const inserts = await listenForInserts(t);
     try {
-      const announced = new Promise<string>((resolve) => subscriber.once('message', (channel) => resolve(channel)));
-      await subscriber.subscribe(t.ctx.queue.keys.insertedChannel);
       await request(app).post('/tasks').send(ORIGINAL_BODY).expect(201);
-      expect(await announced).toBe(t.ctx.queue.keys.insertedChannel);
+      expect(await inserts.announced).toBe(t.keys.insertedChannel);
     } finally {
-      subscriber.disconnect();
+      inserts.close();
     }
   });
 
@@ -74,11 +72,10 @@ describe('POST /tasks', () => {
     ])('%s is stored as %j', async (body, stored) => {
       const res = await raw(body).expect(201);
       expect(res.body).toEqual({ id: expect.any(Number), message: 'Task created successfully', status: 'pending' });
-      expect((await getTask(t.ctx.pool, res.body.id))?.data).toEqual(stored);
-      const [[row]] = await t.ctx.pool.query<RowDataPacket[]>(
-        'SELECT CAST(data AS CHAR) AS text FROM tasks WHERE id = ?',
-        [res.body.id],
-      );
+      expect((await t.store.getTask(res.body.id))?.data).toEqual(stored);
+      const [[row]] = await t.sql.query<RowDataPacket[]>('SELECT CAST(data AS CHAR) AS text FROM tasks WHERE id = ?', [
+        res.body.id,
+      ]);
       expect(JSON.parse(String(row!.text))).toEqual(stored);
     });
 
@@ -90,7 +87,7 @@ describe('POST /tasks', () => {
         status: 'pending',
         ignored_fields: ['priority', 'tme'],
       });
-      expect((await getTask(t.ctx.pool, res.body.id))?.data).toEqual({ message: 'm', time: 3 });
+      expect((await t.store.getTask(res.body.id))?.data).toEqual({ message: 'm', time: 3 });
     });
 
     it('reads a body declared application/*+json', async () => {
@@ -106,7 +103,7 @@ describe('POST /tasks', () => {
     it("answers a replay with the task's current status", async () => {
       const first = await request(app).post('/tasks').set('Idempotency-Key', 'key-status').send(ORIGINAL_BODY);
       expect(first.body.status).toBe('pending');
-      await t.ctx.pool.query("UPDATE tasks SET status = 'completed' WHERE id = ?", [first.body.id]);
+      await t.sql.query("UPDATE tasks SET status = 'completed' WHERE id = ?", [first.body.id]);
       const again = await request(app).post('/tasks').set('Idempotency-Key', 'key-status').send(ORIGINAL_BODY);
       expect(again.status).toBe(201);
       expect(again.headers['idempotent-replayed']).toBe('true');
@@ -300,7 +297,7 @@ describe('POST /tasks', () => {
         .serialize((bytes) => bytes)
         .send(gzipSync(JSON.stringify(ORIGINAL_BODY)));
       expect(res.status).toBe(201);
-      expect((await getTask(t.ctx.pool, res.body.id))?.data).toEqual(ORIGINAL_BODY);
+      expect((await t.store.getTask(res.body.id))?.data).toEqual(ORIGINAL_BODY);
     });
 
     it('names every bad field at once', async () => {

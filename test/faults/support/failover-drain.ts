@@ -21,7 +21,7 @@ export interface FailoverDrain {
 }
 
 async function completed(f: FaultEnv): Promise<number> {
-  const [rows] = await f.pool.query("SELECT COUNT(*) AS n FROM tasks WHERE status = 'completed'");
+  const [rows] = await f.sql.query("SELECT COUNT(*) AS n FROM tasks WHERE status = 'completed'");
   return Number((rows as { n: number }[])[0]?.n);
 }
 

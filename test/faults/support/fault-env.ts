@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { countByStatus, type Database, insertTasks, storedKeys, TASK_STATUSES } from '@tasks/common';
+import { storedKeys, TASK_STATUSES } from '@tasks/common';
+import type { Sql } from '../../support/sql.js';
 import { createTestEnv, type TestEnv } from '../../support/test-env.js';
 import { RedisServer } from './redis-server.js';
 import { type ServiceName, ServiceProcess } from './service-process.js';
@@ -69,7 +70,7 @@ export class FaultEnv {
   static async onMysqlGroup(mysqlServer: string, overrides: Record<string, string> = {}): Promise<FaultEnv> {
     const redis = await RedisServer.start();
     const t = await createTestEnv({ REDIS_URL: redis.url }, { mysqlServer });
-    await installStatusAudit(t.ctx.pool);
+    await installStatusAudit(t.sql);
     return new FaultEnv(t, redis, null, { ...t.env, ...FAST, ...overrides });
   }
 
@@ -83,7 +84,7 @@ export class FaultEnv {
     const proxy = await TcpProxy.start(Number(mysqlUrl.port || 3306));
     mysqlUrl.hostname = '127.0.0.1';
     mysqlUrl.port = String(proxy.port);
-    await installStatusAudit(t.ctx.pool);
+    await installStatusAudit(t.sql);
     const env = { ...t.env, ...FAST, MYSQL_URL: mysqlUrl.toString(), ...overrides };
     return new FaultEnv(t, redis, proxy, env);
   }
@@ -105,8 +106,9 @@ export class FaultEnv {
     return this.t.config.KEY_PREFIX.slice(0, this.t.config.KEY_PREFIX.indexOf('}') + 1);
   }
 
-  get pool(): Database {
-    return this.t.ctx.pool;
+  /** A plain mysql2 pool on the scenario's database (not through the proxy): the truth, and rows written by hand. */
+  get sql(): Sql {
+    return this.t.sql;
   }
 
   async start(name: ServiceName, overrides: Record<string, string> = {}): Promise<ServiceProcess> {
@@ -122,17 +124,17 @@ export class FaultEnv {
         data: { message: `task ${done + i}`, time },
         idempotencyKey: null,
       }));
-      const outcomes = await insertTasks(this.pool, tasks);
+      const outcomes = await this.t.store.insert(tasks);
       if (outcomes.some((o) => 'error' in o)) throw new Error('inserting the tasks failed');
     }
-    await this.t.ctx.queue.notifyInserted();
+    await this.t.store.announceInserted();
   }
 
   /** Waits until no task is pending or processing; false if `timeoutMs` passed first. */
   async settled(timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      const [rows] = await this.pool.query("SELECT COUNT(*) AS n FROM tasks WHERE status IN ('pending', 'processing')");
+      const [rows] = await this.sql.query("SELECT COUNT(*) AS n FROM tasks WHERE status IN ('pending', 'processing')");
       if (Number((rows as { n: number }[])[0]?.n) === 0) return true;
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -142,14 +144,15 @@ export class FaultEnv {
 
   /** Prints the tasks still pending or processing, with what Redis holds of them, to say why. */
   private async reportUnsettled(): Promise<void> {
-    const [rows] = (await this.pool.query(
+    const [rows] = (await this.sql.query(
       `SELECT id, status, attempts, run, dispatched_at FROM tasks
         WHERE status IN ('pending', 'processing') ORDER BY id LIMIT 20`,
     )) as unknown as [{ id: number; status: string; attempts: number; run: number; dispatched_at: Date | null }[]];
-    const present = await this.t.ctx.queue.present(rows.map((r) => Number(r.id)));
-    const depths = await this.t.ctx.queue.depths();
+    // Whether Redis holds a message of each (the present set, by its key name).
+    const present = rows.length > 0 ? await this.t.redis.smismember(this.t.keys.present, ...rows.map((r) => r.id)) : [];
+    const depths = await this.t.store.depths();
     console.log(
-      `[faults] not settled: ${JSON.stringify(rows.map((r, i) => ({ ...r, present: present[i] })))}; ` +
+      `[faults] not settled: ${JSON.stringify(rows.map((r, i) => ({ ...r, present: present[i] === 1 })))}; ` +
         `queue ${JSON.stringify(depths)}`,
     );
     // What each service logged of the first of them, to say where it went.
@@ -164,23 +167,24 @@ export class FaultEnv {
   }
 
   async deadLetterIds(): Promise<number[]> {
-    const entries = await this.t.ctx.redis.lrange(this.t.ctx.queue.keys.deadLetters, 0, -1);
+    const entries = await this.t.redis.lrange(this.t.keys.deadLetters, 0, -1);
     return entries.map((e) => (JSON.parse(e) as { id?: number }).id).filter((id): id is number => id !== undefined);
   }
 
   /** The counts every fault test asserts and prints. */
   async counts(label: string) {
-    const [tasks] = (await this.pool.query('SELECT id, status, attempts FROM tasks')) as unknown as [
+    const [tasks] = (await this.sql.query('SELECT id, status, attempts FROM tasks')) as unknown as [
       { id: number; status: string; attempts: number }[],
     ];
-    const [changes] = (await this.pool.query(
+    const [changes] = (await this.sql.query(
       "SELECT COUNT(*) AS n FROM task_status_changes WHERE old_status IN ('completed', 'failed', 'cancelled')",
     )) as unknown as [{ n: number }[]];
-    const [finishes] = (await this.pool.query(
+    const [finishes] = (await this.sql.query(
       `SELECT COALESCE(SUM(completed), 0) AS completed, COALESCE(SUM(failed), 0) AS failed,
               COALESCE(SUM(cancelled), 0) AS cancelled FROM tasks_finished_per_minute`,
     )) as unknown as [{ completed: number; failed: number; cancelled: number }[]];
-    const kept = await countByStatus(this.pool);
+    // The per-status counts the store keeps (its stats), against the table.
+    const kept = (await this.t.store.stats()).tasks;
     const runs = new Map<number, number>();
     for (const service of this.services) {
       for (const id of service.startedTaskIds()) runs.set(id, (runs.get(id) ?? 0) + 1);
@@ -213,7 +217,7 @@ export class FaultEnv {
   async cleanup(): Promise<void> {
     await Promise.all(this.services.map((s) => s.stop(5_000)));
     await this.proxy?.close();
-    if (!this.ownRedis) await this.t.ctx.redis.del(...storedKeys(this.t.ctx.queue.keys));
+    if (!this.ownRedis) await this.t.redis.del(...storedKeys(this.t.keys));
     await this.t.cleanup();
     await this.ownRedis?.stop();
   }
@@ -223,15 +227,15 @@ export class FaultEnv {
  * Records every status change, so a test can prove a final status was never changed. (The
  * table has a primary key: Group Replication refuses writes to a table without one.)
  */
-async function installStatusAudit(pool: Database): Promise<void> {
-  await pool.query(`CREATE TABLE task_status_changes (
+async function installStatusAudit(sql: Sql): Promise<void> {
+  await sql.query(`CREATE TABLE task_status_changes (
     id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
     task_id BIGINT UNSIGNED NOT NULL,
     old_status VARCHAR(16) NOT NULL,
     new_status VARCHAR(16) NOT NULL,
     changed_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)
   )`);
-  await pool.query(`CREATE TRIGGER tasks_status_audit AFTER UPDATE ON tasks FOR EACH ROW
+  await sql.query(`CREATE TRIGGER tasks_status_audit AFTER UPDATE ON tasks FOR EACH ROW
     INSERT INTO task_status_changes (task_id, old_status, new_status)
     SELECT NEW.id, OLD.status, NEW.status FROM DUAL WHERE OLD.status <> NEW.status`);
 }
