@@ -95,10 +95,21 @@ export interface LaneRows<Row> {
  * each group at most `capacity(group)` and an equal share of the batch: within a group, the
  * oldest of each lower level first (no level starves), then by level. Groups whose share is not
  * used leave it to the others, in turn.
+ *
+ * Returned in the order they are to run (the ready list is first in, first out): higher
+ * priority first; within a priority, the groups' oldest in turn, then their next, and so on.
  */
 export function choose<Row>(lanes: LaneRows<Row>[], limit: number, capacity: (group: string) => number): Row[] {
   const groups = [...new Set(lanes.map((l) => l.lane.group))];
   const taken = new Map<string, Row[]>(groups.map((g) => [g, []]));
+  /** Where a row sits: its lane's level, and how many older rows of its lane precede it. */
+  const place = new Map<Row, { rank: number; age: number; turn: number }>();
+  for (const { lane, rows } of lanes) {
+    const turn = groups.indexOf(lane.group);
+    rows.forEach((row, age) => {
+      place.set(row, { rank: lane.rank, age, turn });
+    });
+  }
   const left = new Map(lanes.map((l) => [l, [...l.rows]]));
   const roomOf = (group: string, share: number) => Math.min(share, capacity(group)) - (taken.get(group)?.length ?? 0);
   let remaining = limit;
@@ -137,5 +148,8 @@ export function choose<Row>(lanes: LaneRows<Row>[], limit: number, capacity: (gr
       if (remaining <= 0) break;
     }
   }
-  return groups.flatMap((g) => taken.get(g) ?? []);
+  const order = (row: Row) => place.get(row) as { rank: number; age: number; turn: number };
+  return groups
+    .flatMap((g) => taken.get(g) ?? [])
+    .sort((a, b) => order(a).rank - order(b).rank || order(a).age - order(b).age || order(a).turn - order(b).turn);
 }

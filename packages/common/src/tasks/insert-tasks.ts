@@ -3,6 +3,7 @@ import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { Database } from '../mysql/database.js';
 import { isConnectionError, isReadOnlyError } from '../mysql/errors.js';
 import { TransactionStoppedError, untilStopped } from '../mysql/stop.js';
+import { SIMULATED } from '../wire/message-codec.js';
 import { type CountedStatement, countedOneTrip } from './status-counts.js';
 import type { TaskData } from './task-schema.js';
 
@@ -62,10 +63,83 @@ export async function insertTask(
   return outcome.id;
 }
 
-/** A task to insert; see insertTasks. */
+/**
+ * A task to insert; see insertTasks. Without `type` (or with `simulated`) it is the original's
+ * task: `data` is `{message, time}`. Every field left out keeps the column's default, so a task
+ * posted as the original posted it gets the row it always got.
+ */
 export interface NewTask {
-  data: TaskData;
+  /** The original's `{message, time}`, or what a type's schema made of the body (any JSON value). */
+  data: unknown;
   idempotencyKey: string | null;
+  /** The task's type; the original's work when left out. */
+  type?: string;
+  /** A try's deadline (ms) of this task's own; null or left out: its handler's, or none. */
+  timeoutMs?: number | null;
+  /** Tries of this task's own before it is dead-lettered; null or left out: MAX_ATTEMPTS. */
+  maxAttempts?: number | null;
+  /**
+   * When the task is due, an instant, or a delay after its insert by MySQL's clock (`delayMs`);
+   * either makes it `delayed` until then. Neither: due at once.
+   */
+  runAt?: Date | null;
+  delayMs?: number | null;
+  /** Claimed before the tasks of lower priority (see claim-plan.ts); 0 when left out. */
+  priority?: number;
+  /** The group (a tenant) it is claimed fairly with, and limited in; none when left out. */
+  group?: string | null;
+}
+
+/** Whether a task waits for a due time: `delayed` when inserted. */
+export function isDelayed(task: NewTask): boolean {
+  return (task.runAt ?? null) !== null || (task.delayMs ?? 0) > 0;
+}
+
+/** An instant as MySQL's DATETIME(3) reads it in UTC, whatever the session's time zone and driver. */
+function utcDatetime(at: Date): string {
+  return at.toISOString().replace('T', ' ').replace('Z', '');
+}
+
+/**
+ * The columns of an inserted task and the values of one row. Times are MySQL's UTC clock
+ * (UTC_TIMESTAMP), not the session's NOW(), so that a session in any time zone (a caller's own
+ * connection, see enqueueStatements) writes the same instants as the store's UTC sessions.
+ */
+const INSERT_COLUMNS =
+  'data, idempotency_key, insert_batch, type, timeout_ms, max_attempts, priority, group_key, status, run_at, created_at, updated_at';
+const PENDING_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, 'pending', NULL, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))";
+const DELAYED_ROW =
+  "(?, ?, ?, ?, ?, ?, ?, ?, 'delayed', COALESCE(?, UTC_TIMESTAMP(3) + INTERVAL ? MICROSECOND), UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))";
+
+function rowValues(task: NewTask, marker: number | null): unknown[] {
+  const values = [
+    JSON.stringify(task.data) ?? null,
+    task.idempotencyKey,
+    marker,
+    task.type ?? SIMULATED,
+    task.timeoutMs ?? null,
+    task.maxAttempts ?? null,
+    task.priority ?? 0,
+    task.group ?? null,
+  ];
+  if (!isDelayed(task)) return values;
+  const runAt = task.runAt ?? null;
+  return [...values, runAt === null ? null : utcDatetime(runAt), Math.round((task.delayMs ?? 0) * 1000)];
+}
+
+/**
+ * The INSERT of tasks all due at once or all delayed, counted as they enter `pending` or
+ * `delayed`: a statement for a store's session or a caller's own connection alike.
+ */
+export function insertStatement(tasks: NewTask[], marker: number | null): CountedStatement {
+  const delayed = isDelayed(tasks[0] as NewTask);
+  if (tasks.some((t) => isDelayed(t) !== delayed))
+    throw new Error('an INSERT holds tasks due at once or delayed, not both');
+  return {
+    sql: `INSERT INTO tasks (${INSERT_COLUMNS}) VALUES ${tasks.map(() => (delayed ? DELAYED_ROW : PENDING_ROW)).join(', ')}`,
+    values: tasks.flatMap((t) => rowValues(t, marker)),
+    move: { from: null, to: delayed ? 'delayed' : 'pending' },
+  };
 }
 
 /** What became of one task of insertTasks: its id, or why it was not inserted. */
@@ -143,30 +217,44 @@ function batchMarker(): number {
 async function insertBatch(pool: Database, tasks: NewTask[], options: InsertOptions): Promise<number[]> {
   const { consecutive, step } = await untilStopped(autoIncrementOf(pool), options.signal);
   const marker = tasks.length === 1 ? null : batchMarker();
+  // The tasks due at once, then the delayed ones: an INSERT each (each counted in its status).
+  const entries = tasks.map((task, i) => ({ task, i }));
+  const parts = [entries.filter((e) => !isDelayed(e.task)), entries.filter((e) => isDelayed(e.task))].filter(
+    (part) => part.length > 0,
+  );
   const readBack = !consecutive && marker !== null;
-  const statements: CountedStatement[] = [
-    {
-      sql: 'INSERT INTO tasks (data, idempotency_key, insert_batch) VALUES ?',
-      values: [tasks.map((t) => [JSON.stringify(t.data), t.idempotencyKey, marker])],
-      move: { from: null, to: 'pending' },
-    },
+  const statements = parts.flatMap((part): CountedStatement[] => [
+    insertStatement(
+      part.map((e) => e.task),
+      marker,
+    ),
     ...(readBack
       ? [
           {
             sql: 'SELECT id FROM tasks WHERE id >= LAST_INSERT_ID() AND insert_batch = ? ORDER BY id LIMIT ?',
-            values: [marker, tasks.length],
+            values: [marker, part.length],
           },
         ]
       : []),
-  ];
-  const [inserted, read] = await countedOneTrip(pool, statements, options);
-  const first = (inserted as ResultSetHeader).insertId;
-  if (!readBack) return tasks.map((_, i) => first + i * step);
-  const rows = read as RowDataPacket[];
-  if (rows.length !== tasks.length) {
-    throw new Error(`inserted ${tasks.length} tasks from id ${first} but found ${rows.length} of them`);
-  }
-  return rows.map((row) => Number(row.id));
+  ]);
+  const results = await countedOneTrip(pool, statements, options);
+  const idsOf = (part: unknown[], i: number): number[] => {
+    const first = (results[readBack ? 2 * i : i] as ResultSetHeader).insertId;
+    if (!readBack) return part.map((_, j) => first + j * step);
+    const rows = results[2 * i + 1] as RowDataPacket[];
+    if (rows.length !== part.length) {
+      throw new Error(`inserted ${part.length} tasks from id ${first} but found ${rows.length} of them`);
+    }
+    return rows.map((row) => Number(row.id));
+  };
+  const ids: number[] = [];
+  parts.forEach((part, n) => {
+    const partIds = idsOf(part, n);
+    part.forEach(({ i }, j) => {
+      ids[i] = partIds[j] as number;
+    });
+  });
+  return ids;
 }
 
 /**

@@ -5,7 +5,7 @@ import type { TransitionDeps } from './deps.js';
 
 /**
  * Cancel: a task that has not finished becomes `cancelled`, a final status, through the same
- * kind of guarded write as a completion (only a task still `pending` or `processing` changes),
+ * kind of guarded write as a completion (only a task still `delayed`, `pending` or `processing` changes),
  * counted in the same transaction. Whatever its run does afterwards is fenced out: a
  * completion, a failed try or a dead letter of it changes only a task still `processing`. Then
  * the executors are told, so the one running it aborts its handler (a courtesy: the fence is
@@ -13,7 +13,7 @@ import type { TransitionDeps } from './deps.js';
  */
 
 export type CancelOutcome =
-  | { cancelled: true; id: number; was: 'pending' | 'processing' }
+  | { cancelled: true; id: number; was: 'delayed' | 'pending' | 'processing' }
   | { cancelled: false; id: number; reason: 'not_found' }
   | { cancelled: false; id: number; reason: 'finished'; status: TaskStatus };
 
@@ -22,19 +22,20 @@ interface StatusRow extends RowDataPacket {
 }
 
 export async function cancelTask(deps: TransitionDeps, id: number): Promise<CancelOutcome> {
-  const cancel = (from: 'pending' | 'processing') => ({
+  const cancel = (from: 'delayed' | 'pending' | 'processing') => ({
     sql: `UPDATE tasks SET status = 'cancelled', finished_at = NOW(3) WHERE id = ? AND status = ?`,
     values: [id, from],
     move: { from, to: 'cancelled' } as const,
   });
-  const [rows, pending, processing] = (await countedOneTrip(deps.pool, [
+  const [rows, delayed, pending, processing] = (await countedOneTrip(deps.pool, [
     { sql: 'SELECT status FROM tasks WHERE id = ? FOR UPDATE', values: [id] },
+    cancel('delayed'),
     cancel('pending'),
     cancel('processing'),
-  ])) as [StatusRow[], ResultSetHeader, ResultSetHeader];
+  ])) as [StatusRow[], ResultSetHeader, ResultSetHeader, ResultSetHeader];
   const before = rows[0]?.status;
   if (before === undefined) return { cancelled: false, id, reason: 'not_found' };
-  if (pending.affectedRows + processing.affectedRows === 0) {
+  if (delayed.affectedRows + pending.affectedRows + processing.affectedRows === 0) {
     return { cancelled: false, id, reason: 'finished', status: before };
   }
   // Told after the commit; a lost announcement is made up for by the executors' and the
@@ -43,5 +44,6 @@ export async function cancelTask(deps: TransitionDeps, id: number): Promise<Canc
     deps.queue.announce(deps.queue.keys.cancelledChannel, String(id)),
     deps.queue.announce(deps.queue.keys.finishedChannel, String(id)),
   ]).catch(() => undefined);
-  return { cancelled: true, id, was: pending.affectedRows > 0 ? 'pending' : 'processing' };
+  const was = delayed.affectedRows > 0 ? 'delayed' : pending.affectedRows > 0 ? 'pending' : 'processing';
+  return { cancelled: true, id, was };
 }

@@ -80,12 +80,18 @@ export class ClaimPlan {
     private readonly now: () => number = () => performance.now(),
   ) {}
 
+  /** How many of a group's tasks may run at once: the tasks without a group are never limited. */
+  limitOf(group: string): number {
+    return group === '' ? Number.POSITIVE_INFINITY : this.groupLimit(group);
+  }
+
+  /** The lanes, their groups in turn from the first after the last one served. */
   async currentLanes(db: Database): Promise<Lane[]> {
     if (this.now() - this.foundAt >= LANES_TTL_MS) {
       this.lanes = await findLanes(db, this.cursor);
       this.foundAt = this.now();
     }
-    return this.lanes;
+    return inTurn(this.lanes, this.cursor);
   }
 
   /** After a claim: where the groups' turn goes on, and whether the lanes must be found again. */
@@ -93,6 +99,15 @@ export class ClaimPlan {
     if (lastGroup !== null) this.cursor = lastGroup;
     if (aLaneRanDry) this.foundAt = Number.NEGATIVE_INFINITY;
   }
+}
+
+/** The lanes ordered for a claim: groups after `cursor` first, then from the first group round; each group's levels in order. */
+function inTurn(lanes: Lane[], cursor: string): Lane[] {
+  const key = (lane: Lane) => [lane.group > cursor ? 0 : 1, lane.group, lane.rank] as const;
+  return [...lanes].sort((a, b) => {
+    const [x, y] = [key(a), key(b)];
+    return x[0] - y[0] || (x[1] < y[1] ? -1 : x[1] > y[1] ? 1 : 0) || x[2] - y[2];
+  });
 }
 
 function defaultPlan(): ClaimPlan {
@@ -121,12 +136,12 @@ export async function claimPending(
   return { dispatched: claim.messages, invalid: claim.invalid };
 }
 
-/** A lane's oldest pending tasks, with the columns of their messages. */
-function laneRead(lane: Lane, n: number, lock: boolean): CountedStatement {
+/** A lane's oldest pending tasks (after task `after`), with the columns of their messages. */
+function laneRead(lane: Lane, n: number, lock: boolean, after = 0): CountedStatement {
   return {
     sql: `SELECT ${MESSAGE_COLUMNS}, run, group_key FROM tasks
-      WHERE claim_group = ? AND claim_rank = ? ORDER BY id LIMIT ?${lock ? ' FOR UPDATE SKIP LOCKED' : ''}`,
-    values: [lane.group, lane.rank, n],
+      WHERE claim_group = ? AND claim_rank = ? AND id > ? ORDER BY id LIMIT ?${lock ? ' FOR UPDATE SKIP LOCKED' : ''}`,
+    values: [lane.group, lane.rank, after, n],
   };
 }
 
@@ -152,14 +167,19 @@ interface Read {
   capacity: (group: string) => number;
 }
 
+/** How many rows each lane is read for at first: a group's share of the batch. */
+function perLaneOf(limit: number, lanes: Lane[]): number {
+  return Math.max(1, Math.ceil(limit / new Set(lanes.map((l) => l.group)).size));
+}
+
 /**
  * Reads the lanes (and the limited groups' state) in one round trip of the claim's transaction:
  * each lane at most a group's share of the batch.
  */
 async function read(trip: CountedTrip, limit: number, lanes: Lane[], plan: ClaimPlan, lock: boolean): Promise<Read> {
   const groups = [...new Set(lanes.map((l) => l.group))];
-  const perLane = Math.max(1, Math.ceil(limit / groups.length));
-  const limited = groups.filter((g) => g !== '' && Number.isFinite(plan.groupLimit(g)));
+  const limited = groups.filter((g) => Number.isFinite(plan.limitOf(g)));
+  const perLane = perLaneOf(limit, lanes);
   const results = await trip([...lanes.map((lane) => laneRead(lane, perLane, lock)), ...limitReads(limited)]);
   const rows = lanes.map((lane, i) => ({ lane, rows: results[i] as PendingRow[] }));
   if (limited.length === 0) return { lanes: rows, capacity: () => Number.POSITIVE_INFINITY };
@@ -168,7 +188,7 @@ async function read(trip: CountedTrip, limit: number, lanes: Lane[], plan: Claim
   return {
     lanes: rows,
     capacity: (group) => {
-      const max = plan.groupLimit(group);
+      const max = plan.limitOf(group);
       if (!Number.isFinite(max)) return Number.POSITIVE_INFINITY;
       // Another claim is filling this group now: its turn comes again.
       if (!held.has(group)) return 0;
@@ -184,14 +204,42 @@ interface LaneClaim extends Claim {
   aLaneRanDry: boolean;
 }
 
-function chosen(read: Read, limit: number): { rows: PendingRow[]; lastGroup: string | null; aLaneRanDry: boolean } {
-  const rows = choose(read.lanes, limit, read.capacity);
-  const last = rows.at(-1);
-  const perLane = Math.max(1, Math.ceil(limit / new Set(read.lanes.map((l) => l.lane.group)).size));
+interface Pick {
+  rows: PendingRow[];
+  lastGroup: string | null;
+  aLaneRanDry: boolean;
+}
+
+/**
+ * Reads the lanes and chooses from them (see choose). When a lane ran dry before the batch was
+ * full, the lanes that gave all that was asked of them, in groups with room, are read again
+ * from where they stopped, for the rest: a group's unused share goes to the others in the same
+ * claim (a round trip more, only then).
+ */
+async function pick(trip: CountedTrip, limit: number, lanes: Lane[], plan: ClaimPlan, lock: boolean): Promise<Pick> {
+  const found = await read(trip, limit, lanes, plan, lock);
+  const perLane = perLaneOf(limit, lanes);
+  let rows = choose(found.lanes, limit, found.capacity);
+  if (rows.length < limit) {
+    const taken = (group: string) => rows.filter((r) => (r.group_key ?? '') === group).length;
+    const more = found.lanes.filter(
+      (l) => l.rows.length === perLane && found.capacity(l.lane.group) > taken(l.lane.group),
+    );
+    if (more.length > 0) {
+      const rest = limit - rows.length;
+      const results = await trip(more.map((l) => laneRead(l.lane, rest, lock, Number(l.rows.at(-1)?.id ?? 0))));
+      more.forEach((l, i) => {
+        l.rows.push(...(results[i] as PendingRow[]));
+      });
+      rows = choose(found.lanes, limit, found.capacity);
+    }
+  }
+  const groups = [...new Set(lanes.map((l) => l.group))];
+  const served = new Set(rows.map((row) => row.group_key ?? ''));
   return {
     rows,
-    lastGroup: last === undefined ? null : (last.group_key ?? ''),
-    aLaneRanDry: read.lanes.some((l) => l.rows.length < perLane),
+    lastGroup: groups.filter((g) => served.has(g)).at(-1) ?? null,
+    aLaneRanDry: found.lanes.some((l) => l.rows.length < perLane),
   };
 }
 
@@ -261,11 +309,11 @@ async function claimOptimistically(
 ): Promise<LaneClaim | null> {
   try {
     return await countedTransaction(db, async (trip) => {
-      const pick = chosen(await read(trip, limit, lanes, plan, false), limit);
-      const claim = toClaim(pick.rows);
+      const picked = await pick(trip, limit, lanes, plan, false);
+      const claim = toClaim(picked.rows);
       const marked = await mark(trip, claim, false);
-      if (marked.claimed + marked.failed !== pick.rows.length) throw new ClaimedMeanwhile();
-      return { ...claim, lastGroup: pick.lastGroup, aLaneRanDry: pick.aLaneRanDry };
+      if (marked.claimed + marked.failed !== picked.rows.length) throw new ClaimedMeanwhile();
+      return { ...claim, lastGroup: picked.lastGroup, aLaneRanDry: picked.aLaneRanDry };
     });
   } catch (err) {
     // Another scheduler took some of the rows, two updated the same rows and the server rolled
@@ -282,9 +330,9 @@ async function claimOptimistically(
  */
 function claimWithLocks(db: Database, limit: number, lanes: Lane[], plan: ClaimPlan): Promise<LaneClaim> {
   return countedTransaction(db, async (trip) => {
-    const pick = chosen(await read(trip, limit, lanes, plan, true), limit);
-    const claim = toClaim(pick.rows);
+    const picked = await pick(trip, limit, lanes, plan, true);
+    const claim = toClaim(picked.rows);
     await mark(trip, claim, true);
-    return { ...claim, lastGroup: pick.lastGroup, aLaneRanDry: pick.aLaneRanDry };
+    return { ...claim, lastGroup: picked.lastGroup, aLaneRanDry: picked.aLaneRanDry };
   });
 }
