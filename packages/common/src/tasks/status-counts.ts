@@ -60,8 +60,8 @@ function countStatements(moves: StatusMove[]): Statement[] {
   const statements: Statement[] = [
     {
       sql: `UPDATE task_counts SET n = n + CASE status ${statuses.map((s) => `WHEN '${s}' THEN ${sum(delta.get(s) ?? [])}`).join(' ')} END
-        WHERE shard = ? AND status IN (?) AND ${any} > 0`,
-      values: [randomInt(COUNT_SHARDS), statuses],
+        WHERE shard = ? AND status IN (${statuses.map((st) => `'${st}'`).join(', ')}) AND ${any} > 0`,
+      values: [randomInt(COUNT_SHARDS)],
     },
   ];
   if (moves.some((m) => m.to !== null && isFinal(m.to))) {
@@ -80,9 +80,43 @@ function countStatements(moves: StatusMove[]): Statement[] {
 }
 
 /**
+ * A counted trip over a transaction's plain trip: it sends each moving statement with the
+ * statements that count its rows in a session variable, and the counts' writes with the
+ * commit. `settle` sends the counts with a commit when no trip was marked `commit`.
+ */
+export function countingTrip(trip: Trip): { trip: CountedTrip; settle(): Promise<void> } {
+  const moves = new Map<string, StatusMove>();
+  let committed = false;
+  const countedTrip: CountedTrip = async (statements, options = {}) => {
+    const sent: Statement[] = [];
+    const positions: number[] = [];
+    for (const statement of statements) {
+      const { move, ...plain } = statement;
+      if (move && !moves.has(variableOf(move))) {
+        moves.set(variableOf(move), move);
+        sent.push({ sql: `SET ${variableOf(move)} = 0` });
+      }
+      positions.push(sent.length);
+      sent.push(plain);
+      if (move) sent.push({ sql: `SET ${variableOf(move)} = ${variableOf(move)} + ROW_COUNT()` });
+    }
+    if (options.commit) sent.push(...countStatements([...moves.values()]));
+    const results = await trip(sent, options);
+    committed ||= options.commit === true;
+    return positions.map((p) => results[p]);
+  };
+  return {
+    trip: countedTrip,
+    async settle() {
+      if (!committed) await countedTrip([], { commit: true });
+    },
+  };
+}
+
+/**
  * A transaction (see mysql/transaction.ts) whose statements may carry the status move they
  * make; the moved rows are counted with the commit. Every transaction that changes a task's
- * status runs through here.
+ * status runs through here, or, on a caller's own connection, through countingTrip.
  */
 export function countedTransaction<T>(
   db: Database,
@@ -92,28 +126,9 @@ export function countedTransaction<T>(
   return transaction(
     db,
     async (trip: Trip) => {
-      const moves = new Map<string, StatusMove>();
-      let committed = false;
-      const countedTrip: CountedTrip = async (statements, options = {}) => {
-        const sent: Statement[] = [];
-        const positions: number[] = [];
-        for (const statement of statements) {
-          const { move, ...plain } = statement;
-          if (move && !moves.has(variableOf(move))) {
-            moves.set(variableOf(move), move);
-            sent.push({ sql: `SET ${variableOf(move)} = 0` });
-          }
-          positions.push(sent.length);
-          sent.push(plain);
-          if (move) sent.push({ sql: `SET ${variableOf(move)} = ${variableOf(move)} + ROW_COUNT()` });
-        }
-        if (options.commit) sent.push(...countStatements([...moves.values()]));
-        const results = await trip(sent, options);
-        committed ||= options.commit === true;
-        return positions.map((p) => results[p]);
-      };
-      const result = await work(countedTrip);
-      if (!committed) await countedTrip([], { commit: true });
+      const counting = countingTrip(trip);
+      const result = await work(counting.trip);
+      await counting.settle();
       return result;
     },
     transactionOptions,
