@@ -202,6 +202,7 @@ const settings = z.object({
   POLL_INTERVAL_MS: ms(10).default(1_000),
   SCHEDULER_BATCH_SIZE: int(1, 100_000).default(1_000),
   MAX_QUEUE_DEPTH: int(1).default(5_000),
+  QUEUE_AHEAD_MS: int(0, 600_000).default(1_000),
   /** How many of one group's tasks may run at once, across every executor; 0: no limit. */
   GROUP_CONCURRENCY: int(0, 1_000_000).default(0),
   /** Limits of particular groups over GROUP_CONCURRENCY: `tenant-a=5,tenant-b=50` (0: no limit). */

@@ -56,6 +56,8 @@ export const SETTING_GROUPS: SettingGroup[] = [
       SCHEDULER_BATCH_SIZE: 'tasks claimed per transaction',
       MAX_QUEUE_DEPTH:
         'the scheduler claims no more while task_queue holds this many (MySQL keeps the backlog, where priorities and groups still apply)',
+      QUEUE_AHEAD_MS:
+        "task_queue is kept to about this much of the executors' work at their recent pace (at least 100, at most MAX_QUEUE_DEPTH), so that priorities and groups' turns reach the executors within about that long; 0: always up to MAX_QUEUE_DEPTH",
       GROUP_CONCURRENCY: "how many of one group's tasks may run at once, across every executor; 0: no limit",
       GROUP_LIMITS: 'limits of particular groups over GROUP_CONCURRENCY: tenant-a=5,tenant-b=50 (0: no limit)',
       SWEEP_INTERVAL_MS: 'how often lost tasks and expired leases are looked for',

@@ -10,6 +10,7 @@ serve('scheduler', async ({ config, logger, ctx, metrics, signal, heartbeat }) =
       batchSize: config.SCHEDULER_BATCH_SIZE,
       pollIntervalMs: config.POLL_INTERVAL_MS,
       maxQueueDepth: config.MAX_QUEUE_DEPTH,
+      queueAheadMs: config.QUEUE_AHEAD_MS,
     },
   );
   const sweeper = new Sweeper(

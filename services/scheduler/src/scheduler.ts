@@ -1,11 +1,20 @@
 import { type ClaimResult, EVENTS, type Logger, Loop, type Metrics, type TaskStore } from '@tasks/common';
+import { ReadyDemand } from './demand.js';
 
 export interface SchedulerOptions {
   batchSize: number;
   pollIntervalMs: number;
   /** No claims while the ready list holds this many messages: MySQL keeps the backlog. */
   maxQueueDepth: number;
+  /**
+   * The ready list holds about this much of the executors' work (ms), by their recent pace,
+   * up to maxQueueDepth (see ReadyDemand); 0 or left out: always up to maxQueueDepth.
+   */
+  queueAheadMs?: number;
 }
+
+/** The fewest messages the ready list is filled to (when its pace asks for fewer). */
+const DEMAND_FLOOR = 100;
 
 export interface SchedulerDeps {
   store: TaskStore;
@@ -21,23 +30,30 @@ const FULL_QUEUE_WAIT_MS = 20;
  * Moves pending tasks onto the Redis ready list through the claim-and-dispatch transition, a
  * batch at a time, after making the delayed tasks that are due pending. It runs when the API
  * announces an insert, when the next delayed task falls due (MySQL tells how long until then),
- * and every `pollIntervalMs` in case an announcement was missed. A batch that came back full
- * is followed by another at once; while the ready list is full it looks again shortly.
+ * and every `pollIntervalMs` in case an announcement was missed (or the task was inserted in a
+ * caller's own transaction, which announces nothing). A batch that filled the room it had is
+ * followed by another at once; while the ready list is full it looks again shortly.
  */
 export class Scheduler {
   private readonly loop: Loop;
   private stopListening: (() => void) | null = null;
+  private readonly demand: ReadyDemand | null;
 
   constructor(
     private readonly deps: SchedulerDeps,
     private readonly options: SchedulerOptions,
   ) {
+    const aheadMs = options.queueAheadMs ?? 0;
+    this.demand =
+      aheadMs > 0
+        ? new ReadyDemand({ aheadMs, floor: Math.min(DEMAND_FLOOR, options.maxQueueDepth), max: options.maxQueueDepth })
+        : null;
     this.loop = new Loop(
       async () => {
         await deps.store.promoteDue(this.options.batchSize);
-        const { dispatched, invalid, full } = await this.dispatchBatch();
+        const { dispatched, invalid, full, room } = await this.dispatchBatch();
         if (full) return { waitMs: FULL_QUEUE_WAIT_MS };
-        if (dispatched.length + invalid.length >= this.options.batchSize) return 'again';
+        if (dispatched.length + invalid.length >= room) return 'again';
         const due = await deps.store.nextDueInMs();
         return { waitMs: Math.min(this.options.pollIntervalMs, due ?? Number.POSITIVE_INFINITY) };
       },
@@ -59,13 +75,15 @@ export class Scheduler {
     this.stopListening?.();
   }
 
-  /** Claims and pushes one batch, as far as the queue has room (`full`: it had none). */
-  async dispatchBatch(): Promise<ClaimResult & { full?: boolean }> {
+  /** Claims and pushes one batch, as far as the queue has `room` (`full`: it had none). */
+  async dispatchBatch(): Promise<ClaimResult & { full?: boolean; room: number }> {
     const { store, logger } = this.deps;
     const depth = await store.readyDepth();
-    const room = Math.min(this.options.batchSize, this.options.maxQueueDepth - depth);
-    if (room <= 0) return { dispatched: [], invalid: [], full: true };
+    const target = this.demand?.target(depth) ?? this.options.maxQueueDepth;
+    const room = Math.min(this.options.batchSize, target - depth);
+    if (room <= 0) return { dispatched: [], invalid: [], full: true, room: 0 };
     const result = await store.claim(room);
+    this.demand?.pushed(result.dispatched.length);
     if (result.dispatched.length > 0) {
       this.deps.metrics?.tasksClaimed.inc(result.dispatched.length);
       logger.debug(
@@ -79,6 +97,6 @@ export class Scheduler {
         'tasks whose data cannot run marked failed',
       );
     }
-    return result;
+    return { ...result, room };
   }
 }
