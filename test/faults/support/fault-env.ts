@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { storedKeys, TASK_STATUSES } from '@tasks/common';
+import { type NewTask, storedKeys, TASK_STATUSES } from '@tasks/common';
 import type { Sql } from '../../support/sql.js';
 import { createTestEnv, type TestEnv } from '../../support/test-env.js';
 import { RedisServer } from './redis-server.js';
@@ -117,12 +117,14 @@ export class FaultEnv {
     return service;
   }
 
-  async insertTasks(count: number, time: number): Promise<void> {
+  /** Inserts `count` tasks of `time` seconds as the API does (with `fields`: delays, priority, group), and announces them. */
+  async insertTasks(count: number, time: number, fields: (i: number) => Partial<NewTask> = () => ({})): Promise<void> {
     for (let done = 0; done < count; done += 500) {
       const n = Math.min(500, count - done);
       const tasks = Array.from({ length: n }, (_, i) => ({
         data: { message: `task ${done + i}`, time },
         idempotencyKey: null,
+        ...fields(done + i),
       }));
       const outcomes = await this.t.store.insert(tasks);
       if (outcomes.some((o) => 'error' in o)) throw new Error('inserting the tasks failed');
@@ -130,11 +132,13 @@ export class FaultEnv {
     await this.t.store.announceInserted();
   }
 
-  /** Waits until no task is pending or processing; false if `timeoutMs` passed first. */
+  /** Waits until no task is delayed, pending or processing; false if `timeoutMs` passed first. */
   async settled(timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      const [rows] = await this.sql.query("SELECT COUNT(*) AS n FROM tasks WHERE status IN ('pending', 'processing')");
+      const [rows] = await this.sql.query(
+        "SELECT COUNT(*) AS n FROM tasks WHERE status IN ('delayed', 'pending', 'processing')",
+      );
       if (Number((rows as { n: number }[])[0]?.n) === 0) return true;
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -146,7 +150,7 @@ export class FaultEnv {
   private async reportUnsettled(): Promise<void> {
     const [rows] = (await this.sql.query(
       `SELECT id, status, attempts, run, dispatched_at FROM tasks
-        WHERE status IN ('pending', 'processing') ORDER BY id LIMIT 20`,
+        WHERE status IN ('delayed', 'pending', 'processing') ORDER BY id LIMIT 20`,
     )) as unknown as [{ id: number; status: string; attempts: number; run: number; dispatched_at: Date | null }[]];
     // Whether Redis holds a message of each (the present set, by its key name).
     const present = rows.length > 0 ? await this.t.redis.smismember(this.t.keys.present, ...rows.map((r) => r.id)) : [];
