@@ -1,7 +1,10 @@
 import {
   type DeadLetterEntry,
   deadLetterView,
+  decodeTaskData,
   notRedrivenReason,
+  SIMULATED,
+  type Task,
   type TaskStatus,
   type TaskStore,
   taskView,
@@ -86,6 +89,26 @@ export async function dlqList(
   return 0;
 }
 
+/**
+ * What a task asks for and what it gave, as lines: the original's message and time, or a
+ * typed task's data and result as JSON.
+ */
+function workFields(task: Task): [string, string][] {
+  const original = task.type === SIMULATED ? decodeTaskData(task.data) : null;
+  const asked: [string, string][] = original?.ok
+    ? [
+        ['message', original.value.message],
+        ['time', `${original.value.time} s`],
+      ]
+    : [['data', JSON.stringify(task.data)]];
+  return [
+    ['type', task.type],
+    ...asked,
+    ['result', task.result === null ? '-' : JSON.stringify(task.result)],
+    ['timeout', task.timeoutMs === null ? '-' : `${task.timeoutMs} ms`],
+  ];
+}
+
 /** `dlq show <id>`: the task in MySQL and its entries in the dead-letter list. */
 export async function dlqShow(
   deps: CliDeps,
@@ -105,9 +128,8 @@ export async function dlqShow(
         fields([
           ['id', String(task.id)],
           ['status', task.status],
-          ['message', task.data.message],
-          ['time', `${task.data.time} s`],
-          ['attempts', String(task.attempts)],
+          ...workFields(task),
+          ['attempts', task.maxAttempts === null ? String(task.attempts) : `${task.attempts} of ${task.maxAttempts}`],
           ['last error', task.lastError ?? '-'],
           ['created', task.createdAt.toISOString()],
           ['finished', task.finishedAt?.toISOString() ?? '-'],

@@ -1,4 +1,4 @@
-import { type InsertOutcome, type NewTask, TransactionStoppedError } from '@tasks/common';
+import { type InsertOutcome, type NewTask, type TaskData, TransactionStoppedError } from '@tasks/common';
 import { describe, expect, it } from 'vitest';
 import { InsertQueue, InsertTimedOutError, type WriteTasks } from '../src/insert-queue.js';
 
@@ -16,7 +16,7 @@ function writer(stalling: string[], stopMs = 0) {
   const batches: string[][] = [];
   let nextId = 1;
   const write: WriteTasks = (tasks, signal) => {
-    const names = tasks.map((t) => t.data.message);
+    const names = tasks.map((t) => (t.data as TaskData).message);
     batches.push(names);
     if (!names.some((name) => stalling.includes(name))) return Promise.resolve(tasks.map(() => ({ id: nextId++ })));
     return new Promise<InsertOutcome[]>((resolve) => {

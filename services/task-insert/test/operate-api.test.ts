@@ -113,6 +113,7 @@ describe('GET /stats', () => {
       processing: expect.any(Number),
       completed: expect.any(Number),
       failed: expect.any(Number),
+      cancelled: expect.any(Number),
     });
     expect(res.body.tasks.processing).toBeGreaterThanOrEqual(1);
     expect(res.body.queue).toEqual({

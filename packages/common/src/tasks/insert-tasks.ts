@@ -3,6 +3,7 @@ import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { Database } from '../mysql/database.js';
 import { isConnectionError, isReadOnlyError } from '../mysql/errors.js';
 import { TransactionStoppedError, untilStopped } from '../mysql/stop.js';
+import { SIMULATED } from '../wire/message-codec.js';
 import { type CountedStatement, countedOneTrip } from './status-counts.js';
 import type { TaskData } from './task-schema.js';
 
@@ -62,10 +63,36 @@ export async function insertTask(
   return outcome.id;
 }
 
-/** A task to insert; see insertTasks. */
+/**
+ * A task to insert; see insertTasks. Without `type` (or with `simulated`) it is the original's
+ * task: `data` is `{message, time}`, and its type, timeout and attempts keep the columns'
+ * defaults, so its row and its message are what they always were.
+ */
 export interface NewTask {
-  data: TaskData;
+  /** The original's `{message, time}`, or what a type's schema made of the body (any JSON value). */
+  data: unknown;
   idempotencyKey: string | null;
+  /** The task's type; the original's work when left out. */
+  type?: string;
+  /** A try's deadline (ms) of this task's own; null or left out: its handler's, or none. */
+  timeoutMs?: number | null;
+  /** Tries of this task's own before it is dead-lettered; null or left out: MAX_ATTEMPTS. */
+  maxAttempts?: number | null;
+}
+
+/** Whether a task to insert is of a type other than the original's work. */
+function isTyped(task: NewTask): boolean {
+  return task.type !== undefined && task.type !== SIMULATED;
+}
+
+/**
+ * A task's row in the INSERT: the original's task gives its data and key, and leaves its type,
+ * timeout and attempts to the columns' defaults; a typed task gives them too.
+ */
+function rowOf(task: NewTask, marker: number | null): { sql: string; values: unknown[] } {
+  const head = [JSON.stringify(task.data) ?? null, task.idempotencyKey, marker];
+  if (!isTyped(task)) return { sql: '(?, ?, ?, DEFAULT, DEFAULT, DEFAULT)', values: head };
+  return { sql: '(?, ?, ?, ?, ?, ?)', values: [...head, task.type, task.timeoutMs ?? null, task.maxAttempts ?? null] };
 }
 
 /** What became of one task of insertTasks: its id, or why it was not inserted. */
@@ -144,10 +171,12 @@ async function insertBatch(pool: Database, tasks: NewTask[], options: InsertOpti
   const { consecutive, step } = await untilStopped(autoIncrementOf(pool), options.signal);
   const marker = tasks.length === 1 ? null : batchMarker();
   const readBack = !consecutive && marker !== null;
+  const rows = tasks.map((t) => rowOf(t, marker));
   const statements: CountedStatement[] = [
     {
-      sql: 'INSERT INTO tasks (data, idempotency_key, insert_batch) VALUES ?',
-      values: [tasks.map((t) => [JSON.stringify(t.data), t.idempotencyKey, marker])],
+      sql: `INSERT INTO tasks (data, idempotency_key, insert_batch, type, timeout_ms, max_attempts)
+        VALUES ${rows.map((r) => r.sql).join(', ')}`,
+      values: rows.flatMap((r) => r.values),
       move: { from: null, to: 'pending' },
     },
     ...(readBack
@@ -162,11 +191,11 @@ async function insertBatch(pool: Database, tasks: NewTask[], options: InsertOpti
   const [inserted, read] = await countedOneTrip(pool, statements, options);
   const first = (inserted as ResultSetHeader).insertId;
   if (!readBack) return tasks.map((_, i) => first + i * step);
-  const rows = read as RowDataPacket[];
-  if (rows.length !== tasks.length) {
-    throw new Error(`inserted ${tasks.length} tasks from id ${first} but found ${rows.length} of them`);
+  const ids = read as RowDataPacket[];
+  if (ids.length !== tasks.length) {
+    throw new Error(`inserted ${tasks.length} tasks from id ${first} but found ${ids.length} of them`);
   }
-  return rows.map((row) => Number(row.id));
+  return ids.map((row) => Number(row.id));
 }
 
 /**

@@ -103,7 +103,12 @@ export function operateRoutes({ store, metrics }: OperateRoutesDeps): Router {
     const { minutes } = parseQuery(throughputQuerySchema, req);
     const series = await store.finishedPerMinute(minutes);
     res.json({
-      minutes: series.map((m) => ({ minute: m.minute.toISOString(), completed: m.completed, failed: m.failed })),
+      minutes: series.map((m) => ({
+        minute: m.minute.toISOString(),
+        completed: m.completed,
+        failed: m.failed,
+        cancelled: m.cancelled,
+      })),
     });
   });
 

@@ -1,10 +1,12 @@
 import {
   type Config,
   DuplicateIdempotencyKeyError,
+  decodeTaskData,
   ignoredFields,
   isCommitOutcomeUnknown,
   type Metrics,
   parseTaskId,
+  SIMULATED,
   type TaskData,
   TaskRejectedError,
   type TaskStatus,
@@ -167,7 +169,8 @@ export function taskRoutes({ store, notifier, config, metrics }: TaskRoutesDeps)
     const left = Math.max(0, config.REQUEST_TIMEOUT_MS - (performance.now() - started));
     const first = await within(store.getTaskByIdempotencyKey(key), left);
     if (!first) throw outcome.error;
-    if (first.data.message !== data.message || first.data.time !== data.time) {
+    const stored = first.type === SIMULATED ? decodeTaskData(first.data) : null;
+    if (!stored?.ok || stored.value.message !== data.message || stored.value.time !== data.time) {
       throw new HttpError(422, 'idempotency_key_reused', 'this Idempotency-Key was used with a different body');
     }
     res
