@@ -83,7 +83,8 @@ export const SETTING_GROUPS: SettingGroup[] = [
         'the longest ?wait= (seconds) of GET /tasks/:id and POST /tasks, which answer once the task is final or at that deadline; more is a 400',
       WAIT_POLL_MS:
         'how often an API process reads the statuses of the tasks its requests wait for: a wake-up lost with Redis delays an answer this long at most',
-      MAX_WAITERS: 'requests one API process holds waiting for their tasks; beyond it a request with ?wait= answers 503',
+      MAX_WAITERS:
+        'requests one API process holds waiting for their tasks; beyond it a request with ?wait= answers 503',
     },
   },
   {

@@ -1,4 +1,4 @@
-import { type Config, createMetrics, type Logger, type Metrics, type TaskStore } from '@tasks/common';
+import { type Config, createMetrics, HandlerRegistry, type Logger, type Metrics, type TaskStore } from '@tasks/common';
 import express, { type Express } from 'express';
 import { pinoHttp } from 'pino-http';
 import { requireTokenForWrites } from './auth.js';
@@ -19,6 +19,8 @@ export interface AppDeps {
   store: TaskStore;
   /** Counters of this process; a fresh registry when not given. */
   metrics?: Metrics;
+  /** The task types of the handlers module (HANDLERS), which POST /tasks accepts; `simulated` only when not given. */
+  handlers?: HandlerRegistry;
   /**
    * Whether the database is prepared (created and migrated). Until it is, every route that
    * needs it answers 503 and /readyz says why; /healthz, /metrics, /services, /openapi.json
@@ -29,6 +31,7 @@ export interface AppDeps {
 
 export function createApp(deps: AppDeps): Express {
   const { config, logger, store } = deps;
+  const handlers = deps.handlers ?? HandlerRegistry.empty();
   const metrics = deps.metrics ?? createMetrics({ service: 'task-insert' });
   metrics.observeQueueDepths(
     () => store.depths(),
@@ -63,7 +66,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(requireTokenForWrites(config.API_TOKEN));
   app.use(requireJsonForWrites(config.API_TOKEN));
   if (deps.databaseReady) app.use(untilDatabaseReady(deps.databaseReady, store));
-  app.use(taskRoutes({ store, notifier: new InsertNotifier(store, logger), config, metrics }));
+  app.use(taskRoutes({ store, handlers, notifier: new InsertNotifier(store, logger), config, metrics }));
   app.use(operateRoutes({ store, metrics }));
   app.use(deadLetterRoutes({ store, metrics }));
   app.use(notFound);

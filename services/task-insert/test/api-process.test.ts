@@ -1,4 +1,5 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { request as httpRequest } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -221,5 +222,33 @@ describe('API_WORKERS=2', () => {
     expect(running).toHaveLength(2);
     for (const pid of running) expect(reported, `worker ${pid}`).not.toContain(pid);
     expect(api!.lines.filter((l) => l.event === EVENTS.stopped).length).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe('HANDLERS naming a module that cannot be loaded', () => {
+  it.each(['1', '2'])('API_WORKERS=%s: one line naming HANDLERS on stderr, and exit 1', async (workers) => {
+    const child = spawn(process.execPath, ['services/task-insert/dist/main.js'], {
+      cwd: ROOT,
+      env: {
+        PATH: process.env.PATH ?? '',
+        ...t.env,
+        HANDLERS: './no/such/handlers.js',
+        API_WORKERS: workers,
+        HOST: '127.0.0.1',
+        PORT: '0',
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+    });
+    const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    const [code] = await once(child, 'exit');
+    clearTimeout(killer);
+    expect(code).toBe(1);
+    const lines = stderr.trimEnd().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^HANDLERS=\.\/no\/such\/handlers\.js: could not be loaded: /);
   });
 });

@@ -1,17 +1,14 @@
 import {
   type Config,
   DuplicateIdempotencyKeyError,
-  decodeTaskData,
-  ignoredFields,
+  type HandlerRegistry,
   isCommitOutcomeUnknown,
   type Metrics,
   parseTaskId,
   SIMULATED,
-  type TaskData,
   TaskRejectedError,
   type TaskStatus,
   type TaskStore,
-  taskInputSchema,
   taskView,
 } from '@tasks/common';
 import express, { Router } from 'express';
@@ -19,9 +16,12 @@ import { requireJsonBody } from '../content-type.js';
 import { HttpError } from '../http-errors.js';
 import type { InsertNotifier } from '../insert-notifier.js';
 import { InsertQueue, InsertRefusedError, InsertTimedOutError } from '../insert-queue.js';
+import { sameTask, TaskBodyReader } from '../task-body.js';
 
 export interface TaskRoutesDeps {
   store: TaskStore;
+  /** The task types a body may name (`simulated` always). */
+  handlers: HandlerRegistry;
   notifier: InsertNotifier;
   config: Pick<
     Config,
@@ -53,9 +53,11 @@ function created(id: number, status: TaskStatus, ignored: string[]) {
 const FIELD_OF_COLUMN: Record<string, string> = { data: 'message', idempotency_key: 'Idempotency-Key' };
 
 /** The answer to a task the database refused; the server's own words (naming its schema) go to the log only. */
-function refused(err: TaskRejectedError): HttpError {
-  // `data` holds `{"message","time"}`, and `time` is an integer by then: the message is at fault.
-  const field = (err.column && FIELD_OF_COLUMN[err.column]) ?? 'body';
+function refused(err: TaskRejectedError, type: string | undefined): HttpError {
+  // The original's `data` holds `{"message","time"}`, and `time` is an integer by then: the
+  // message is at fault. A typed task's data is its body.
+  const column = err.column === 'data' && type !== undefined && type !== SIMULATED ? undefined : err.column;
+  const field = (column && FIELD_OF_COLUMN[column]) ?? 'body';
   const rule = 'holds a value the database cannot store';
   return new HttpError(400, 'invalid_task', `${field} ${rule}`, [{ field, message: rule }]);
 }
@@ -116,9 +118,12 @@ export function parseId(raw: string | undefined): number {
   return id;
 }
 
-export function taskRoutes({ store, notifier, config, metrics }: TaskRoutesDeps): Router {
+export function taskRoutes({ store, handlers, notifier, config, metrics }: TaskRoutesDeps): Router {
   const router = Router();
-  const schema = taskInputSchema({ maxMessageLength: config.MAX_MESSAGE_LENGTH, maxTimeS: config.MAX_TASK_TIME_S });
+  const bodies = new TaskBodyReader(
+    { maxMessageLength: config.MAX_MESSAGE_LENGTH, maxTimeS: config.MAX_TASK_TIME_S },
+    handlers,
+  );
   const json = express.json({ limit: config.BODY_LIMIT_BYTES, strict: false, type: () => true });
   // Group commit: the inserts of requests that arrive together share one statement. Each
   // request gets its own outcome: a task the database refuses fails alone. The queue is
@@ -133,17 +138,17 @@ export function taskRoutes({ store, notifier, config, metrics }: TaskRoutesDeps)
   router.post('/tasks', requireJsonBody, json, async (req, res) => {
     const started = performance.now();
     const key = idempotencyKey(req.get('Idempotency-Key'));
-    const parsed = schema.safeParse(req.body);
-    if (!parsed.success) {
-      const details = parsed.error.issues.map((issue) => ({
-        field: issue.path.join('.') || 'body',
-        message: issue.message,
-      }));
-      throw new HttpError(400, 'invalid_task', details.map((d) => `${d.field} ${d.message}`).join('; '), details);
+    const read = bodies.read(req.body);
+    if (!read.ok) {
+      throw new HttpError(
+        400,
+        'invalid_task',
+        read.problems.map((d) => `${d.field} ${d.message}`).join('; '),
+        read.problems,
+      );
     }
-    const data: TaskData = parsed.data;
-    const ignored = ignoredFields(req.body);
-    const outcome = await inserts.add({ data, idempotencyKey: key });
+    const { task, ignored } = read;
+    const outcome = await inserts.add({ ...task, idempotencyKey: key });
     if ('id' in outcome) {
       notifier.notify();
       metrics?.tasksInserted.inc();
@@ -155,7 +160,7 @@ export function taskRoutes({ store, notifier, config, metrics }: TaskRoutesDeps)
     }
     if (outcome.error instanceof TaskRejectedError) {
       req.log.info({ err: outcome.error }, 'the database refused a task');
-      throw refused(outcome.error);
+      throw refused(outcome.error, task.type);
     }
     if (outcome.error instanceof InsertRefusedError || outcome.error instanceof InsertTimedOutError) {
       throw notStored(outcome.error);
@@ -169,8 +174,7 @@ export function taskRoutes({ store, notifier, config, metrics }: TaskRoutesDeps)
     const left = Math.max(0, config.REQUEST_TIMEOUT_MS - (performance.now() - started));
     const first = await within(store.getTaskByIdempotencyKey(key), left);
     if (!first) throw outcome.error;
-    const stored = first.type === SIMULATED ? decodeTaskData(first.data) : null;
-    if (!stored?.ok || stored.value.message !== data.message || stored.value.time !== data.time) {
+    if (!sameTask(first, task)) {
       throw new HttpError(422, 'idempotency_key_reused', 'this Idempotency-Key was used with a different body');
     }
     res
