@@ -1,7 +1,9 @@
 import {
+  type CancelOutcome,
   type DeadLetterEntry,
   deadLetterView,
   decodeTaskData,
+  notCancelledReason,
   notRedrivenReason,
   SIMULATED,
   type Task,
@@ -64,6 +66,32 @@ export async function stats(
     ].join('\n'),
   );
   return 0;
+}
+
+/**
+ * `cancel <id>...`: each task not finished yet becomes cancelled (its executor, if one runs it,
+ * is told to stop); one cancelled already stays so. Exit 1 when one is finished or does not exist.
+ */
+export async function cancel(
+  deps: CliDeps,
+  io: CliOutput,
+  options: OutputOptions & { ids: number[] },
+): Promise<ExitCode> {
+  const outcomes: CancelOutcome[] = [];
+  for (const id of options.ids) outcomes.push(await deps.store.cancel(id));
+  const results = outcomes.map((o) => {
+    const refusal = notCancelledReason(o);
+    if (o.cancelled) return { id: o.id, cancelled: true, was: o.was, message: `cancelled (it was ${o.was})` };
+    if (refusal === null) return { id: o.id, cancelled: true, was: 'cancelled', message: 'cancelled already' };
+    return {
+      id: o.id,
+      cancelled: false,
+      ...(o.reason === 'finished' ? { status: o.status } : {}),
+      message: `not cancelled: ${refusal}`,
+    };
+  });
+  print(io, options, { results }, () => results.map((r) => `task ${r.id}: ${r.message}`).join('\n'));
+  return results.every((r) => r.cancelled) ? 0 : 1;
 }
 
 /** `dlq list`: entries of the dead-letter list, newest first, with their task's status in MySQL. */

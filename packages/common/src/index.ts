@@ -136,7 +136,7 @@ export * from './tasks/task-reads.js';
 export type { Task } from './tasks/task-row.js';
 export * from './tasks/task-schema.js';
 export { taskView } from './tasks/task-view.js';
-export type { CancelOutcome } from './tasks/transitions/cancel.js';
+export { type CancelOutcome, notCancelledReason } from './tasks/transitions/cancel.js';
 export * from './tasks/transitions/claim-and-dispatch.js';
 export * from './tasks/transitions/complete.js';
 export type { TransitionDeps } from './tasks/transitions/deps.js';

@@ -45,3 +45,14 @@ export async function cancelTask(deps: TransitionDeps, id: number): Promise<Canc
   ]).catch(() => undefined);
   return { cancelled: true, id, was: pending.affectedRows > 0 ? 'pending' : 'processing' };
 }
+
+/**
+ * Why a task was not cancelled, in words; null when it is cancelled all the same (it was
+ * already: a second cancel is harmless).
+ */
+export function notCancelledReason(outcome: CancelOutcome): string | null {
+  if (outcome.cancelled) return null;
+  if (outcome.reason === 'not_found') return `task ${outcome.id} does not exist`;
+  if (outcome.status === 'cancelled') return null;
+  return `task ${outcome.id} is ${outcome.status}: a finished task cannot be cancelled`;
+}
