@@ -14,6 +14,7 @@ import {
   tellParent,
 } from '@tasks/common';
 import { createApp } from './app.js';
+import { WaitRoom } from './wait-room.js';
 import { leaveCluster, stopOnPrimaryRequest, superviseWorkers } from './workers.js';
 
 /**
@@ -38,12 +39,14 @@ function serveApi(): void {
       // Listen at once: /healthz answers while the database is still being prepared, and the
       // routes that need it answer 503 until it is.
       let databaseReady = false;
+      const waits = new WaitRoom(ctx.store, logger, { pollMs: config.WAIT_POLL_MS, maxWaiters: config.MAX_WAITERS });
       const app = createApp({
         config,
         logger,
         store: ctx.store,
         metrics,
         handlers,
+        waits,
         databaseReady: () => databaseReady,
       });
       const server = app.listen(config.PORT, config.HOST);
@@ -62,8 +65,10 @@ function serveApi(): void {
         () => undefined,
       );
       return async () => {
-        // Stop accepting, let requests in flight finish, then drop idle keep-alive connections.
+        // Stop accepting, let requests in flight finish (those waiting for their tasks answer
+        // now, with the tasks as they are), then drop idle keep-alive connections.
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        waits.close();
         server.closeIdleConnections();
         const force = setTimeout(() => server.closeAllConnections(), config.SHUTDOWN_TIMEOUT_MS);
         await closed;

@@ -3,8 +3,9 @@ import {
   DuplicateIdempotencyKeyError,
   type HandlerRegistry,
   isCommitOutcomeUnknown,
+  isFinal,
   type Metrics,
-  notCancelledReason,
+  type NewTask,
   parseTaskId,
   SIMULATED,
   TaskRejectedError,
@@ -12,27 +13,48 @@ import {
   type TaskStore,
   taskView,
 } from '@tasks/common';
-import express, { Router } from 'express';
+import express, { type Request, Router } from 'express';
 import { requireJsonBody } from '../content-type.js';
 import { HttpError } from '../http-errors.js';
 import type { InsertNotifier } from '../insert-notifier.js';
 import { InsertQueue, InsertRefusedError, InsertTimedOutError } from '../insert-queue.js';
 import { sameTask, TaskBodyReader } from '../task-body.js';
+import type { WaitRoom } from '../wait-room.js';
+import { clientGone, seatIn, waitParameter } from './waiting.js';
 
 export interface TaskRoutesDeps {
   store: TaskStore;
   /** The task types a body may name (`simulated` always). */
   handlers: HandlerRegistry;
+  /** Where the requests with `?wait=` wait for their tasks. */
+  waits: WaitRoom;
   notifier: InsertNotifier;
   config: Pick<
     Config,
-    'MAX_MESSAGE_LENGTH' | 'MAX_TASK_TIME_S' | 'BODY_LIMIT_BYTES' | 'REQUEST_TIMEOUT_MS' | 'INSERT_QUEUE_LIMIT'
+    | 'MAX_MESSAGE_LENGTH'
+    | 'MAX_TASK_TIME_S'
+    | 'BODY_LIMIT_BYTES'
+    | 'REQUEST_TIMEOUT_MS'
+    | 'INSERT_QUEUE_LIMIT'
+    | 'MAX_WAIT_S'
   >;
   metrics?: Metrics;
 }
 
-/** POST /tasks, with or without the trailing slash: the route the generic request timeout leaves alone. */
+/** POST /tasks, with or without the trailing slash. */
 export const INSERT_PATH = /^\/tasks\/?$/;
+/** GET /tasks/:id. */
+const TASK_PATH = /^\/tasks\/[^/]+\/?$/;
+
+/**
+ * The requests the generic request timeout leaves alone, as they bound their own waits:
+ * POST /tasks (an insert answered 503 must never be stored afterwards: see insert-queue.ts),
+ * and GET /tasks/:id?wait= (it answers at its own deadline, each of its reads bounded).
+ */
+export function boundsItsOwnWait(req: Request): boolean {
+  if (req.method === 'POST') return INSERT_PATH.test(req.path);
+  return req.method === 'GET' && TASK_PATH.test(req.path) && req.query.wait !== undefined;
+}
 
 const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
 /** Printable ASCII, as the header's specification (a structured-field string) allows. */
@@ -119,13 +141,15 @@ export function parseId(raw: string | undefined): number {
   return id;
 }
 
-export function taskRoutes({ store, handlers, notifier, config, metrics }: TaskRoutesDeps): Router {
+export function taskRoutes({ store, handlers, waits, notifier, config, metrics }: TaskRoutesDeps): Router {
   const router = Router();
   const bodies = new TaskBodyReader(
     { maxMessageLength: config.MAX_MESSAGE_LENGTH, maxTimeS: config.MAX_TASK_TIME_S },
     handlers,
   );
   const json = express.json({ limit: config.BODY_LIMIT_BYTES, strict: false, type: () => true });
+  const waitOf = waitParameter(config.MAX_WAIT_S);
+  const readTask = (id: number) => within(store.getTask(id), config.REQUEST_TIMEOUT_MS);
   // Group commit: the inserts of requests that arrive together share one statement. Each
   // request gets its own outcome: a task the database refuses fails alone. The queue is
   // bounded in number and in time, and answers only what it knows (see insert-queue.ts).
@@ -136,28 +160,21 @@ export function taskRoutes({ store, handlers, notifier, config, metrics }: TaskR
   });
   metrics?.observeInsertQueue(() => inserts.size);
 
-  router.post('/tasks', requireJsonBody, json, async (req, res) => {
-    const started = performance.now();
-    const key = idempotencyKey(req.get('Idempotency-Key'));
-    const read = bodies.read(req.body);
-    if (!read.ok) {
-      throw new HttpError(
-        400,
-        'invalid_task',
-        read.problems.map((d) => `${d.field} ${d.message}`).join('; '),
-        read.problems,
-      );
-    }
-    const { task, ignored } = read;
+  /**
+   * Inserts the task, or finds the one its Idempotency-Key inserted before (with the same body):
+   * its id and status, or the error the request is answered with.
+   */
+  const insertOrReplay = async (
+    req: Request,
+    task: Omit<NewTask, 'idempotencyKey'>,
+    key: string | null,
+    started: number,
+  ): Promise<{ id: number; status: TaskStatus; replayed: boolean }> => {
     const outcome = await inserts.add({ ...task, idempotencyKey: key });
     if ('id' in outcome) {
       notifier.notify();
       metrics?.tasksInserted.inc();
-      res
-        .status(201)
-        .location(`/tasks/${outcome.id}`)
-        .json(created(outcome.id, 'pending', ignored));
-      return;
+      return { id: outcome.id, status: 'pending', replayed: false };
     }
     if (outcome.error instanceof TaskRejectedError) {
       req.log.info({ err: outcome.error }, 'the database refused a task');
@@ -178,37 +195,67 @@ export function taskRoutes({ store, handlers, notifier, config, metrics }: TaskR
     if (!sameTask(first, task)) {
       throw new HttpError(422, 'idempotency_key_reused', 'this Idempotency-Key was used with a different body');
     }
-    res
-      .status(201)
-      .location(`/tasks/${first.id}`)
-      .set('Idempotent-Replayed', 'true')
-      .json(created(first.id, first.status, ignored));
+    return { id: first.id, status: first.status, replayed: true };
+  };
+
+  // With ?wait=, the answer (201 all the same) waits until the task is final or the wait is
+  // over, and carries the task as it is then (null should MySQL not answer that read: the task
+  // is stored all the same).
+  router.post('/tasks', requireJsonBody, json, async (req, res) => {
+    const started = performance.now();
+    const waitMs = waitOf(req);
+    const key = idempotencyKey(req.get('Idempotency-Key'));
+    const read = bodies.read(req.body);
+    if (!read.ok) {
+      const message = read.problems.map((d) => `${d.field} ${d.message}`).join('; ');
+      throw new HttpError(400, 'invalid_task', message, read.problems);
+    }
+    const { task, ignored } = read;
+    // The seat is taken before the insert: a full room answers 503 with nothing stored.
+    const seat = waitMs ? seatIn(waits) : null;
+    const gone = clientGone(res);
+    try {
+      const stored = await insertOrReplay(req, task, key, started);
+      res.status(201).location(`/tasks/${stored.id}`);
+      if (stored.replayed) res.set('Idempotent-Replayed', 'true');
+      if (waitMs === null) {
+        res.json(created(stored.id, stored.status, ignored));
+        return;
+      }
+      if (seat && !isFinal(stored.status)) {
+        const end = await seat.wait(stored.id, Math.max(0, started + waitMs - performance.now()), gone);
+        if (end === 'aborted') return;
+      }
+      const now = await readTask(stored.id).catch((err: unknown) => {
+        req.log.warn({ err, taskId: stored.id }, 'the task waited for could not be read back');
+        return null;
+      });
+      res.json({ ...created(stored.id, now?.status ?? stored.status, ignored), task: now ? taskView(now) : null });
+    } finally {
+      seat?.leave();
+    }
   });
 
-  // Cancel: a task not finished yet becomes cancelled at once (a running one's executor is told
-  // to stop it); a second cancel is harmless. A finished task stays as it is: 409 with its status.
-  router.post('/tasks/:id/cancel', async (req, res) => {
-    const id = parseId(req.params.id);
-    const outcome = await store.cancel(id);
-    const refusal = notCancelledReason(outcome);
-    if (refusal !== null && !outcome.cancelled) {
-      if (outcome.reason === 'not_found') throw new HttpError(404, 'not_found', refusal);
-      throw new HttpError(409, 'finished', refusal, undefined, {}, { status: outcome.status });
-    }
-    if (outcome.cancelled) {
-      metrics?.tasksCancelled.inc();
-      req.log.info({ taskId: id, was: outcome.was }, 'task cancelled');
-    }
-    const task = await store.getTask(id);
-    if (!task) throw new HttpError(404, 'not_found', `task ${id} does not exist`);
-    res.json(taskView(task));
-  });
-
+  // With ?wait=, the answer waits until the task is final (completed, failed, cancelled) or
+  // the wait is over, and is the task as MySQL holds it then.
   router.get('/tasks/:id', async (req, res) => {
+    const started = performance.now();
     const id = parseId(req.params.id);
-    const task = await store.getTask(id);
-    if (!task) throw new HttpError(404, 'not_found', `task ${id} does not exist`);
-    res.json(taskView(task));
+    const waitMs = waitOf(req);
+    const seat = waitMs ? seatIn(waits) : null;
+    try {
+      // Waiting from before the first read: a task that finishes in between wakes it.
+      const waiting = seat?.wait(id, Math.max(0, started + (waitMs ?? 0) - performance.now()), clientGone(res));
+      let task = await readTask(id);
+      if (task && waiting && !isFinal(task.status)) {
+        if ((await waiting) === 'aborted') return;
+        task = await readTask(id);
+      }
+      if (!task) throw new HttpError(404, 'not_found', `task ${id} does not exist`);
+      res.json(taskView(task));
+    } finally {
+      seat?.leave();
+    }
   });
 
   return router;
