@@ -69,9 +69,12 @@ function serveApi(): void {
         // now, with the tasks as they are), then drop idle keep-alive connections.
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         waits.close();
+        // A connection whose answer goes out from now on is idle afterwards: closed then.
+        const idle = setInterval(() => server.closeIdleConnections(), 100);
         server.closeIdleConnections();
         const force = setTimeout(() => server.closeAllConnections(), config.SHUTDOWN_TIMEOUT_MS);
         await closed;
+        clearInterval(idle);
         clearTimeout(force);
         leaveCluster();
       };
