@@ -46,7 +46,7 @@ export function createApp(deps: AppDeps): Express {
     () => store.depths(),
     (err) => logger.warn({ err }, 'reading queue depths for /metrics failed'),
   );
-  const openApi = openApiDocument(config);
+  const openApi = openApiDocument(config, handlers);
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);

@@ -13,7 +13,7 @@ import {
   type TaskStore,
   taskView,
 } from '@tasks/common';
-import express, { type Request, Router } from 'express';
+import express, { type Request, type RequestHandler, Router } from 'express';
 import { requireJsonBody } from '../content-type.js';
 import { HttpError } from '../http-errors.js';
 import type { InsertNotifier } from '../insert-notifier.js';
@@ -201,9 +201,16 @@ export function taskRoutes({ store, handlers, waits, notifier, config, metrics }
   // With ?wait=, the answer (201 all the same) waits until the task is final or the wait is
   // over, and carries the task as it is then (null should MySQL not answer that read: the task
   // is stored all the same).
-  router.post('/tasks', requireJsonBody, json, async (req, res) => {
-    const started = performance.now();
-    const waitMs = waitOf(req);
+  // ?wait= is read first: a bad one is a 400 whatever the body.
+  const readWait: RequestHandler = (req, res, next) => {
+    res.locals.waitMs = waitOf(req);
+    res.locals.started = performance.now();
+    next();
+  };
+
+  router.post('/tasks', readWait, requireJsonBody, json, async (req, res) => {
+    const started = res.locals.started as number;
+    const waitMs = res.locals.waitMs as number | null;
     const key = idempotencyKey(req.get('Idempotency-Key'));
     const read = bodies.read(req.body);
     if (!read.ok) {
