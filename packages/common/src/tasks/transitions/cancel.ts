@@ -37,9 +37,10 @@ export async function cancelTask(deps: TransitionDeps, id: number): Promise<Canc
   if (pending.affectedRows + processing.affectedRows === 0) {
     return { cancelled: false, id, reason: 'finished', status: before };
   }
-  // Told after the commit; a lost announcement is made up for by the executors' and the
-  // waiters' own look at MySQL within a second.
-  await Promise.all([
+  // Told after the commit, without holding the outcome on Redis (a silent Redis would hold
+  // it): a lost announcement is made up for by the executors' and the waiters' own look at
+  // MySQL within a second.
+  void Promise.all([
     deps.queue.announce(deps.queue.keys.cancelledChannel, String(id)),
     deps.queue.announce(deps.queue.keys.finishedChannel, String(id)),
   ]).catch(() => undefined);
