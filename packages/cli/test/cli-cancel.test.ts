@@ -106,12 +106,14 @@ describe('dlq show of a typed task', () => {
     const run = await cli('dlq', 'show', String(id));
     expect(run.code).toBe(0);
     expect(run.out).toMatch(/^type +echo$/m);
-    expect(run.out).toMatch(/^data +\{"say":"hi","n":\[1,2\]\}$/m);
-    expect(run.out).toMatch(/^result +\{"said":"hi","ok":true\}$/m);
+    // The JSON as stored: MySQL keeps an object's keys in an order of its own.
+    const json = (label: string) => JSON.parse(new RegExp(`^${label} +(\\{.*\\})$`, 'm').exec(run.out)?.[1] ?? 'null');
+    expect(json('data')).toEqual({ say: 'hi', n: [1, 2] });
+    expect(json('result')).toEqual({ said: 'hi', ok: true });
     expect(run.out).toMatch(/^timeout +1500 ms$/m);
     expect(run.out).toMatch(/^attempts +1 of 4$/m);
-    const json = JSON.parse((await cli('dlq', 'show', String(id), '--json')).out);
-    expect(json.task).toMatchObject({
+    const shown = JSON.parse((await cli('dlq', 'show', String(id), '--json')).out);
+    expect(shown.task).toMatchObject({
       type: 'echo',
       data: { say: 'hi', n: [1, 2] },
       result: { said: 'hi', ok: true },

@@ -739,7 +739,8 @@ describe('the dashboard in Chromium', () => {
     const row = page.locator(`#recent tr[data-task-id="${id}"]`);
     await row.waitFor();
     expect(await row.locator('.tag').textContent()).toBe('echo');
-    expect(await row.locator('code').textContent()).toBe('{"say":"<b>hi</b>","n":[1,2]}');
+    // The JSON as stored: MySQL keeps an object's keys in an order of its own.
+    expect(JSON.parse((await row.locator('code').textContent()) ?? '')).toEqual({ say: '<b>hi</b>', n: [1, 2] });
     await row.locator('button.task-link').click();
     const dialog = page.locator('#task-dialog');
     await dialog.locator('[data-field="result"]').waitFor();
