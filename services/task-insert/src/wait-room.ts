@@ -1,15 +1,17 @@
-import { isFinal, type Logger, type TaskStatus, type TaskStore } from '@tasks/common';
+import { isFinal, type Logger, type Task, type TaskStore } from '@tasks/common';
 
 /**
  * The requests of one API process that wait for their tasks to finish (`?wait=`), held until
  * MySQL says each task is final, until each one's own deadline, or until its client goes away.
  *
  * MySQL decides; Redis only wakes. The room listens to the store's finished announcements on
- * one subscription for the whole process, and on each one reads the statuses of the announced
- * tasks it holds waiters for (one query); and every `pollMs`, while anyone waits, it reads the
- * statuses of every waited task (one query for all), so an announcement lost with Redis (a
- * dropped subscription, a failover) delays an answer by `pollMs` at most. The room holds at
- * most `maxWaiters` requests: beyond, a request is refused (WaitRoomFullError) before it waits.
+ * one subscription for the whole process, and on each one reads the announced tasks it holds
+ * waiters for (one query); and every `pollMs`, while anyone waits, it reads the statuses of
+ * every waited task (one query for all), then those of the tasks now final (one more), so an
+ * announcement lost with Redis (a dropped subscription, a failover) delays an answer by
+ * `pollMs` at most. A wait that ends because its task is final ends with the task as read
+ * then: the tasks that finish together are read together, not once per waiter. The room holds
+ * at most `maxWaiters` requests: beyond, a request is refused (WaitRoomFullError) before it waits.
  */
 
 export interface WaitRoomOptions {
@@ -19,8 +21,8 @@ export interface WaitRoomOptions {
   maxWaiters: number;
 }
 
-/** What the room needs of the store: the announcements that wake it, and the statuses it reads. */
-export type WaitRoomStore = Pick<TaskStore, 'onFinished' | 'statuses'>;
+/** What the room needs of the store: the announcements that wake it, and the statuses and tasks it reads. */
+export type WaitRoomStore = Pick<TaskStore, 'onFinished' | 'statuses' | 'getTasks'>;
 
 /**
  * How a wait ended: its task is final (`final`) or no longer exists (`gone`) in MySQL, its
@@ -28,6 +30,12 @@ export type WaitRoomStore = Pick<TaskStore, 'onFinished' | 'statuses'>;
  * closed (the process stops).
  */
 export type WaitEnd = 'final' | 'gone' | 'deadline' | 'aborted' | 'left' | 'closed';
+
+/** How a wait ended, and, when its task was found final, the task as MySQL held it then. */
+export interface WaitOutcome {
+  end: WaitEnd;
+  task: Task | null;
+}
 
 /** The room is full: the request was not let in. */
 export class WaitRoomFullError extends Error {
@@ -44,16 +52,17 @@ export class WaitRoomFullError extends Error {
 export interface Seat {
   /**
    * Waits, from now, until task `id` is final (or gone) in MySQL, `timeoutMs` has passed, or
-   * `signal` aborts, and says which. Once per seat; the seat is free once it resolves.
+   * `signal` aborts, and says which (with the task, when final). Once per seat; the seat is
+   * free once it resolves.
    */
-  wait(id: number, timeoutMs: number, signal?: AbortSignal): Promise<WaitEnd>;
+  wait(id: number, timeoutMs: number, signal?: AbortSignal): Promise<WaitOutcome>;
   /** Frees the seat; a wait in progress resolves `left`. Harmless twice. */
   leave(): void;
 }
 
 interface Waiter {
   id: number;
-  end: (how: WaitEnd) => void;
+  end: (how: WaitEnd, task?: Task) => void;
 }
 
 /** How the waits that ended so far ended; `notified` and `polled` found their task final (or gone). */
@@ -116,29 +125,29 @@ export class WaitRoom {
     };
     return {
       wait: (id, timeoutMs, signal) => {
-        if (!free || current) return Promise.resolve<WaitEnd>('left');
-        return new Promise<WaitEnd>((resolve) => {
+        if (!free || current) return Promise.resolve<WaitOutcome>({ end: 'left', task: null });
+        return new Promise<WaitOutcome>((resolve) => {
           if (this.closing.signal.aborted) {
             release();
-            return resolve('closed');
+            return resolve({ end: 'closed', task: null });
           }
           if (signal?.aborted) {
             release();
             this.counts.aborted++;
-            return resolve('aborted');
+            return resolve({ end: 'aborted', task: null });
           }
           const onAbort = () => waiter.end('aborted');
           const timer = setTimeout(() => waiter.end('deadline'), timeoutMs);
           const waiter: Waiter = {
             id,
-            end: (how) => {
+            end: (how, task) => {
               waiter.end = () => undefined;
               clearTimeout(timer);
               signal?.removeEventListener('abort', onAbort);
               this.remove(waiter);
               this.count(how);
               release();
-              resolve(how);
+              resolve({ end: how, task: task ?? null });
             },
           };
           current = waiter;
@@ -189,16 +198,18 @@ export class WaitRoom {
     }
   }
 
-  /** Ends the waits of the tasks that are final, or gone, by `statuses` (read for `ids`). */
-  private settle(ids: number[], statuses: Map<number, TaskStatus>, how: 'notified' | 'polled'): void {
+  /** Ends the waits of the tasks of `ids` that are final (with the task, of `tasks`) or gone (missing from it). */
+  private settle(ids: number[], tasks: Task[], how: 'notified' | 'polled'): void {
+    const byId = new Map(tasks.map((task) => [task.id, task]));
     for (const id of ids) {
-      const status = statuses.get(id);
-      if (status !== undefined && !isFinal(status)) continue;
+      const task = byId.get(id);
+      if (task && !isFinal(task.status)) continue;
       const set = this.waiters.get(id);
       if (!set) continue;
       for (const waiter of [...set]) {
         this.counts[how]++;
-        waiter.end(status === undefined ? 'gone' : 'final');
+        if (task) waiter.end('final', task);
+        else waiter.end('gone');
       }
     }
   }
@@ -235,7 +246,7 @@ export class WaitRoom {
     if (this.woken.size > 0) void this.checkWoken();
   }
 
-  /** Reads the statuses of the woken tasks, one query at a time; those woken meanwhile go in the next. */
+  /** Reads the woken tasks, one query at a time; those woken meanwhile go in the next. */
   private async checkWoken(): Promise<void> {
     if (this.checking) return;
     this.checking = true;
@@ -243,12 +254,12 @@ export class WaitRoom {
       while (this.woken.size > 0) {
         const ids = [...this.woken];
         this.woken.clear();
-        this.settle(ids, await this.store.statuses(ids), 'notified');
+        this.settle(ids, await this.store.getTasks(ids), 'notified');
       }
     } catch (err) {
       // The poll reads them again.
       this.woken.clear();
-      this.logger.debug({ err }, 'reading the statuses of finished tasks failed; the poll will');
+      this.logger.debug({ err }, 'reading the finished tasks failed; the poll will');
     } finally {
       this.checking = false;
     }
@@ -276,7 +287,13 @@ export class WaitRoom {
     this.lastPollAt = performance.now();
     const ids = [...this.waiters.keys()];
     try {
-      if (ids.length > 0) this.settle(ids, await this.store.statuses(ids), 'polled');
+      const statuses = ids.length > 0 ? await this.store.statuses(ids) : new Map();
+      // Final or gone: read, together, those still waited for.
+      const ended = ids.filter((id) => {
+        const status = statuses.get(id);
+        return (status === undefined || isFinal(status)) && this.waiters.has(id);
+      });
+      if (ended.length > 0) this.settle(ended, await this.store.getTasks(ended), 'polled');
     } catch (err) {
       this.logger.warn({ err, waited: ids.length }, 'reading the statuses of the waited tasks failed');
     } finally {

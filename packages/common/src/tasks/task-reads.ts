@@ -10,6 +10,13 @@ export async function getTask(pool: Database, id: number): Promise<Task | null> 
   return rows[0] ? toTask(rows[0]) : null;
 }
 
+/** The tasks of `ids` that exist, in one read. */
+export async function getTasks(pool: Database, ids: number[]): Promise<Task[]> {
+  if (ids.length === 0) return [];
+  const [rows] = await pool.query<TaskRow[]>(`SELECT ${TASK_COLUMNS} FROM tasks WHERE id IN (?)`, [ids]);
+  return rows.map(toTask);
+}
+
 export async function getTaskByIdempotencyKey(pool: Database, key: string): Promise<Task | null> {
   const [rows] = await pool.execute<TaskRow[]>(`SELECT ${TASK_COLUMNS} FROM tasks WHERE idempotency_key = ?`, [key]);
   return rows[0] ? toTask(rows[0]) : null;

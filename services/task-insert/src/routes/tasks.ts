@@ -229,14 +229,18 @@ export function taskRoutes({ store, handlers, waits, notifier, config, metrics }
         res.json(created(stored.id, stored.status, ignored));
         return;
       }
+      let final = null;
       if (seat && !isFinal(stored.status)) {
-        const end = await seat.wait(stored.id, Math.max(0, started + waitMs - performance.now()), gone);
-        if (end === 'aborted') return;
+        const waited = await seat.wait(stored.id, Math.max(0, started + waitMs - performance.now()), gone);
+        if (waited.end === 'aborted') return;
+        final = waited.task;
       }
-      const now = await readTask(stored.id).catch((err: unknown) => {
-        req.log.warn({ err, taskId: stored.id }, 'the task waited for could not be read back');
-        return null;
-      });
+      const now =
+        final ??
+        (await readTask(stored.id).catch((err: unknown) => {
+          req.log.warn({ err, taskId: stored.id }, 'the task waited for could not be read back');
+          return null;
+        }));
       res.json({ ...created(stored.id, now?.status ?? stored.status, ignored), task: now ? taskView(now) : null });
     } finally {
       seat?.leave();
@@ -255,8 +259,9 @@ export function taskRoutes({ store, handlers, waits, notifier, config, metrics }
       const waiting = seat?.wait(id, Math.max(0, started + (waitMs ?? 0) - performance.now()), clientGone(res));
       let task = await readTask(id);
       if (task && waiting && !isFinal(task.status)) {
-        if ((await waiting) === 'aborted') return;
-        task = await readTask(id);
+        const { end, task: final } = await waiting;
+        if (end === 'aborted') return;
+        task = final ?? (await readTask(id));
       }
       if (!task) throw new HttpError(404, 'not_found', `task ${id} does not exist`);
       res.json(taskView(task));
