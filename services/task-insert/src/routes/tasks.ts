@@ -198,9 +198,6 @@ export function taskRoutes({ store, handlers, waits, notifier, config, metrics }
     return { id: first.id, status: first.status, replayed: true };
   };
 
-  // With ?wait=, the answer (201 all the same) waits until the task is final or the wait is
-  // over, and carries the task as it is then (null should MySQL not answer that read: the task
-  // is stored all the same).
   // ?wait= is read first: a bad one is a 400 whatever the body.
   const readWait: RequestHandler = (req, res, next) => {
     res.locals.waitMs = waitOf(req);
@@ -208,6 +205,9 @@ export function taskRoutes({ store, handlers, waits, notifier, config, metrics }
     next();
   };
 
+  // With ?wait=, the answer (201 all the same) waits until the task is final or the wait is
+  // over, and carries the task as it is then (null should MySQL not answer that read: the task
+  // is stored all the same).
   router.post('/tasks', readWait, requireJsonBody, json, async (req, res) => {
     const started = res.locals.started as number;
     const waitMs = res.locals.waitMs as number | null;
@@ -220,7 +220,7 @@ export function taskRoutes({ store, handlers, waits, notifier, config, metrics }
     const { task, ignored } = read;
     // The seat is taken before the insert: a full room answers 503 with nothing stored.
     const seat = waitMs ? seatIn(waits) : null;
-    const gone = clientGone(res);
+    const gone = seat ? clientGone(res) : undefined;
     try {
       const stored = await insertOrReplay(req, task, key, started);
       res.status(201).location(`/tasks/${stored.id}`);
