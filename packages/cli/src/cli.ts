@@ -3,6 +3,7 @@ import { parseTaskId } from '@tasks/common';
 import {
   type CliDeps,
   type CliOutput,
+  cancel,
   dlqList,
   dlqPurge,
   dlqRedrive,
@@ -16,6 +17,8 @@ export const USAGE = `Usage: pnpm tasks <command> [options]
 
   stats [--recount]           tasks per status (MySQL) and queue depths (Redis); --recount first sets
                               the per-status counts from the table (after rows were loaded by hand)
+  cancel <id>...              cancel tasks not finished yet (pending or processing: a running one is
+                              stopped); one cancelled already stays so, a finished one is left as it is
   dlq list [--limit N] [--offset N]
                               dead-letter entries, newest first, with their task's status
   dlq show <id>               a task and its dead-letter entries
@@ -36,6 +39,7 @@ export class UsageError extends Error {}
 export type Command =
   | { name: 'help' }
   | { name: 'stats'; json: boolean; recount: boolean }
+  | { name: 'cancel'; json: boolean; ids: number[] }
   | { name: 'dlq list'; json: boolean; limit: number; offset: number }
   | { name: 'dlq show'; json: boolean; id: number }
   | { name: 'dlq redrive'; json: boolean; ids: number[] }
@@ -85,6 +89,12 @@ export function parseCommand(argv: string[]): Command {
     noMore(positionals.slice(1));
     allow('recount');
     return { name: 'stats', json, recount: values.recount ?? false };
+  }
+  if (group === 'cancel') {
+    allow();
+    const ids = positionals.slice(1);
+    if (ids.length === 0) throw new UsageError('cancel needs task ids');
+    return { name: 'cancel', json, ids: ids.map(taskId) };
   }
   if (group !== 'dlq') throw new UsageError(`unknown command ${JSON.stringify(group)}`);
   switch (action) {
@@ -178,6 +188,8 @@ export async function runCli(
     switch (command.name) {
       case 'stats':
         return await stats(session, io, command);
+      case 'cancel':
+        return await cancel(session, io, command);
       case 'dlq list':
         return await dlqList(session, io, command);
       case 'dlq show':

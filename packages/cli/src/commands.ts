@@ -1,7 +1,12 @@
 import {
+  type CancelOutcome,
   type DeadLetterEntry,
   deadLetterView,
+  decodeTaskData,
+  notCancelledReason,
   notRedrivenReason,
+  SIMULATED,
+  type Task,
   type TaskStatus,
   type TaskStore,
   taskView,
@@ -63,6 +68,32 @@ export async function stats(
   return 0;
 }
 
+/**
+ * `cancel <id>...`: each task not finished yet becomes cancelled (its executor, if one runs it,
+ * is told to stop); one cancelled already stays so. Exit 1 when one is finished or does not exist.
+ */
+export async function cancel(
+  deps: CliDeps,
+  io: CliOutput,
+  options: OutputOptions & { ids: number[] },
+): Promise<ExitCode> {
+  const outcomes: CancelOutcome[] = [];
+  for (const id of options.ids) outcomes.push(await deps.store.cancel(id));
+  const results = outcomes.map((o) => {
+    const refusal = notCancelledReason(o);
+    if (o.cancelled) return { id: o.id, cancelled: true, was: o.was, message: `cancelled (it was ${o.was})` };
+    if (refusal === null) return { id: o.id, cancelled: true, was: 'cancelled', message: 'cancelled already' };
+    return {
+      id: o.id,
+      cancelled: false,
+      ...(o.reason === 'finished' ? { status: o.status } : {}),
+      message: `not cancelled: ${refusal}`,
+    };
+  });
+  print(io, options, { results }, () => results.map((r) => `task ${r.id}: ${r.message}`).join('\n'));
+  return results.every((r) => r.cancelled) ? 0 : 1;
+}
+
 /** `dlq list`: entries of the dead-letter list, newest first, with their task's status in MySQL. */
 export async function dlqList(
   deps: CliDeps,
@@ -86,6 +117,26 @@ export async function dlqList(
   return 0;
 }
 
+/**
+ * What a task asks for and what it gave, as lines: the original's message and time, or a
+ * typed task's data and result as JSON.
+ */
+function workFields(task: Task): [string, string][] {
+  const original = task.type === SIMULATED ? decodeTaskData(task.data) : null;
+  const asked: [string, string][] = original?.ok
+    ? [
+        ['message', original.value.message],
+        ['time', `${original.value.time} s`],
+      ]
+    : [['data', JSON.stringify(task.data)]];
+  return [
+    ['type', task.type],
+    ...asked,
+    ['result', task.result === null ? '-' : JSON.stringify(task.result)],
+    ['timeout', task.timeoutMs === null ? '-' : `${task.timeoutMs} ms`],
+  ];
+}
+
 /** `dlq show <id>`: the task in MySQL and its entries in the dead-letter list. */
 export async function dlqShow(
   deps: CliDeps,
@@ -105,9 +156,8 @@ export async function dlqShow(
         fields([
           ['id', String(task.id)],
           ['status', task.status],
-          ['message', task.data.message],
-          ['time', `${task.data.time} s`],
-          ['attempts', String(task.attempts)],
+          ...workFields(task),
+          ['attempts', task.maxAttempts === null ? String(task.attempts) : `${task.attempts} of ${task.maxAttempts}`],
           ['last error', task.lastError ?? '-'],
           ['created', task.createdAt.toISOString()],
           ['finished', task.finishedAt?.toISOString() ?? '-'],

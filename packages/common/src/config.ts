@@ -177,6 +177,12 @@ const settings = z.object({
   INSERT_QUEUE_LIMIT: int(1, 1_000_000).default(5_000),
   /** When set, every write route of the API needs `Authorization: Bearer <API_TOKEN>`. */
   API_TOKEN: z.string().min(16, { error: 'must be at least 16 characters' }).optional(),
+  /** The longest `?wait=` (seconds) of GET /tasks/:id and POST /tasks; a longer one is a 400. */
+  MAX_WAIT_S: int(0, 3_600).default(60),
+  /** How often an API process reads the statuses of the tasks its requests wait for (a missed wake-up costs this much at most). */
+  WAIT_POLL_MS: ms(10).default(1_000),
+  /** Requests one API process holds waiting for their tasks; beyond it a request with ?wait= answers 503. */
+  MAX_WAITERS: int(1, 1_000_000).default(10_000),
   /** Requests per minute one client address may make to `POST /tasks`; 0 sets no limit. */
   RATE_LIMIT_PER_MINUTE: int(0).default(0),
   /** Port of the /healthz, /readyz and /metrics server of the scheduler, executor and DLQ processor; 0: none. */
@@ -202,7 +208,7 @@ const settings = z.object({
   POLL_INTERVAL_MS: ms(10).default(1_000),
   SCHEDULER_BATCH_SIZE: int(1, 100_000).default(1_000),
   MAX_QUEUE_DEPTH: int(1).default(5_000),
-  QUEUE_AHEAD_MS: int(0, 600_000).default(1_000),
+  QUEUE_AHEAD_MS: ms(0).default(1_000),
   /** How many of one group's tasks may run at once, across every executor; 0: no limit. */
   GROUP_CONCURRENCY: int(0, 1_000_000).default(0),
   /** Limits of particular groups over GROUP_CONCURRENCY: `tenant-a=5,tenant-b=50` (0: no limit). */

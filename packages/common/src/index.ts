@@ -17,7 +17,7 @@ export { failureBackoffMs, type RunOptions, runService, sleep } from './lifecycl
 export { createLogger, type Logger } from './logger.js';
 export { FailureLog, Loop, type LoopOptions, type TickResult } from './loop.js';
 export { createMetrics, Metrics, type MetricsOptions, QUEUE_DEPTH_READ_TIMEOUT_MS } from './metrics.js';
-export { onParentGone } from './parent.js';
+export { onParentGone, tellParent } from './parent.js';
 export { type ServeOptions, type ServiceParts, serve } from './service.js';
 
 // The task store, the one door to MySQL and Redis, and the types its verbs take and return.
@@ -43,7 +43,7 @@ export type { InsertOutcome, NewTask } from './tasks/insert-tasks.js';
 export type { RetentionOptions, RetentionStep } from './tasks/retention.js';
 export type { RetryPolicy } from './tasks/retry-policy.js';
 export type { ListTasksOptions, MinuteCounts } from './tasks/task-reads.js';
-export type { CancelOutcome } from './tasks/transitions/cancel.js';
+export { type CancelOutcome, notCancelledReason } from './tasks/transitions/cancel.js';
 export type { ClaimResult } from './tasks/transitions/claim-and-dispatch.js';
 export type { CompleteResult, Completion } from './tasks/transitions/complete.js';
 export type { FailedRunOutcome } from './tasks/transitions/fail-runs.js';
@@ -57,7 +57,8 @@ export { NoWritablePrimaryError } from './mysql/primary.js';
 export { isCommitOutcomeUnknown, TransactionStoppedError } from './mysql/stop.js';
 export { DuplicateIdempotencyKeyError, TaskRejectedError } from './tasks/insert-tasks.js';
 export { EXECUTOR_LOST } from './tasks/retry-policy.js';
-export { ignoredFields, taskInputSchema } from './tasks/task-input.js';
+export { decodeTaskData } from './tasks/task-data.js';
+export { ignoredFields, type TaskInputLimits, taskInputSchema } from './tasks/task-input.js';
 export type { Task } from './tasks/task-row.js';
 export {
   FINAL_STATUSES,
@@ -71,7 +72,13 @@ export {
 export { taskView } from './tasks/task-view.js';
 export { notRedrivenReason } from './tasks/transitions/redrive.js';
 export { type DeadLetterEntry, type DeadLetterView, deadLetterView } from './wire/dead-letter.js';
-export { type QueueMessage, SIMULATED, type SimulatedMessage, type TypedMessage } from './wire/message-codec.js';
+export {
+  MESSAGE_LIMITS,
+  type QueueMessage,
+  SIMULATED,
+  type SimulatedMessage,
+  type TypedMessage,
+} from './wire/message-codec.js';
 
 // Task types and their handlers: what a handlers module (HANDLERS) exports, checked.
 

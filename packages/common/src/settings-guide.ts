@@ -84,6 +84,12 @@ export const SETTING_GROUPS: SettingGroup[] = [
       INSERT_QUEUE_LIMIT:
         'inserts one API process holds while the database works; beyond it POST /tasks answers 503 at once',
       RATE_LIMIT_PER_MINUTE: 'requests per minute one client address may send to POST /tasks (429 beyond); 0: no limit',
+      MAX_WAIT_S:
+        'the longest ?wait= (seconds) of GET /tasks/:id and POST /tasks, which answer once the task is final or at that deadline; more is a 400',
+      WAIT_POLL_MS:
+        'how often an API process reads the statuses of the tasks its requests wait for: a wake-up lost with Redis delays an answer this long at most',
+      MAX_WAITERS:
+        'requests one API process holds waiting for their tasks; beyond it a request with ?wait= answers 503',
     },
   },
   {

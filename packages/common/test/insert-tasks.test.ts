@@ -53,7 +53,7 @@ describe('insertTasks', () => {
     expect(new Set(all).size).toBe(200);
     for (const [b, outcomes] of results.entries()) {
       for (const [i, outcome] of outcomes.entries()) {
-        expect((await getTask(t.ctx.pool, idOf(outcome)))?.data.message).toBe(`batch ${b} task ${i}`);
+        expect((await getTask(t.ctx.pool, idOf(outcome)))?.data).toMatchObject({ message: `batch ${b} task ${i}` });
       }
     }
   });
@@ -68,10 +68,10 @@ describe('insertTasks', () => {
     ]);
     expect(outcomes[1]).toEqual({ error: expect.any(DuplicateIdempotencyKeyError) });
     expect(outcomes[3]).toEqual({ error: expect.any(DuplicateIdempotencyKeyError) });
-    expect((await getTask(t.ctx.pool, idOf(outcomes[0])))?.data.message).toBe('a');
+    expect((await getTask(t.ctx.pool, idOf(outcomes[0])))?.data).toMatchObject({ message: 'a' });
     const b = await getTask(t.ctx.pool, idOf(outcomes[2]));
     expect(b).toMatchObject({ data: { message: 'b', time: 0 }, idempotencyKey: 'key-new' });
-    expect((await getTask(t.ctx.pool, firstId))?.data.message).toBe('first');
+    expect((await getTask(t.ctx.pool, firstId))?.data).toMatchObject({ message: 'first' });
   });
 
   it('inserts one task with a plain INSERT and reports its taken key', async () => {
@@ -117,7 +117,7 @@ describe('insertTasks', () => {
     for (const [b, outcomes] of results.entries()) {
       for (const [i, outcome] of outcomes.entries()) {
         const task = await getTask(t.ctx.pool, idOf(outcome));
-        expect(task?.data.message).toBe(`keyed batch ${b} task ${i}`);
+        expect(task?.data).toMatchObject({ message: `keyed batch ${b} task ${i}` });
         expect(task?.idempotencyKey).toBe(i % 3 === 0 ? `keyed-${b}-${i}` : null);
       }
     }

@@ -1,6 +1,7 @@
 // The dashboard's script: reads /stats, /stats/throughput, /services, /dead-letters and /tasks
-// every few seconds, a task's detail from GET /tasks/:id, and retries failed tasks through
-// POST /tasks/:id/redrive and all of them through POST /dead-letters/redrive. Plain browser
+// every few seconds, a task's detail from GET /tasks/:id, retries failed tasks through
+// POST /tasks/:id/redrive and all of them through POST /dead-letters/redrive, and cancels a
+// task not finished yet through POST /tasks/:id/cancel. Plain browser
 // JavaScript, no build step; every value from the API is written with textContent or as an
 // attribute, never as HTML.
 //
@@ -16,7 +17,11 @@ const SVG = 'http://www.w3.org/2000/svg';
 const FAILURES_PAGE = 20;
 const TASKS_PAGE = 20;
 const THROUGHPUT_MINUTES = 30;
-const STATUSES = ['pending', 'processing', 'completed', 'failed'];
+const STATUSES = ['pending', 'processing', 'completed', 'failed', 'cancelled'];
+/** The type of the original's tasks, whose data is `{message, time}`. */
+const SIMULATED = 'simulated';
+/** Characters of a typed task's data shown in its row; the whole of it is in the title and the task's detail. */
+const DATA_SHOWN = 120;
 /** Characters of an invalid entry's text shown in its row; the whole text is in the title. */
 const RAW_SHOWN = 200;
 /** Characters of an error shown in a table's cell; the whole text is in the title and the task's detail. */
@@ -231,7 +236,7 @@ function renderThroughput(throughput) {
   const margin = { top: 14, right: 24, bottom: 28, left: 48 };
   const plotWidth = width - margin.left - margin.right;
   const plotHeight = height - margin.top - margin.bottom;
-  const totals = minutes.map((m) => m.completed + m.failed);
+  const totals = minutes.map((m) => m.completed + m.failed + m.cancelled);
   const ticks = yTicks(Math.max(0, ...totals));
   const top = ticks.at(-1);
   const y = (v) => margin.top + plotHeight - (v / top) * plotHeight;
@@ -253,8 +258,13 @@ function renderThroughput(throughput) {
     const start = new Date(m.minute);
     const last = i === minutes.length - 1;
     const group = svg('g', { 'data-minute': m.minute });
+    const cancelled = m.cancelled > 0 ? `, ${m.cancelled} cancelled` : '';
     group.append(
-      svg('title', {}, `${clock(start)}${last ? ' (so far)' : ''}: ${m.completed} completed, ${m.failed} failed`),
+      svg(
+        'title',
+        {},
+        `${clock(start)}${last ? ' (so far)' : ''}: ${m.completed} completed, ${m.failed} failed${cancelled}`,
+      ),
     );
     // A transparent column the whole height, so the tooltip shows for empty minutes too.
     group.append(svg('rect', { class: 'hit', x, y: margin.top, width: w, height: plotHeight }));
@@ -264,6 +274,11 @@ function renderThroughput(throughput) {
     if (m.failed > 0) {
       const total = m.completed + m.failed;
       group.append(svg('rect', { class: 'failed', x, y: y(total), width: w, height: y(m.completed) - y(total) }));
+    }
+    if (m.cancelled > 0) {
+      const below = m.completed + m.failed;
+      const total = below + m.cancelled;
+      group.append(svg('rect', { class: 'cancelled', x, y: y(total), width: w, height: y(below) - y(total) }));
     }
     bars.append(group);
   });
@@ -284,17 +299,29 @@ function renderThroughput(throughput) {
 
   const completed = minutes.reduce((s, m) => s + m.completed, 0);
   const failed = minutes.reduce((s, m) => s + m.failed, 0);
+  const cancelled = minutes.reduce((s, m) => s + m.cancelled, 0);
   const total = $('#throughput-total');
   total.dataset.completed = String(completed);
   total.dataset.failed = String(failed);
+  total.dataset.cancelled = String(cancelled);
   const span = `in the last ${minutes.length} minutes`;
-  total.textContent = lastStats
-    ? `${completed.toLocaleString()} of the ${lastStats.tasks.completed.toLocaleString()} completed and ` +
-      `${failed.toLocaleString()} of the ${lastStats.tasks.failed.toLocaleString()} failed tasks finished ${span}`
-    : `${completed.toLocaleString()} completed and ${failed.toLocaleString()} failed tasks finished ${span}`;
+  // Each status as `n of the N` (N: the card's count); cancelled only once there are any.
+  const counts = [
+    ['completed', completed],
+    ['failed', failed],
+    ['cancelled', cancelled],
+  ].filter(([status, n]) => status !== 'cancelled' || n > 0 || (lastStats?.tasks.cancelled ?? 0) > 0);
+  const parts = counts.map(([status, n]) =>
+    lastStats
+      ? `${n.toLocaleString()} of the ${lastStats.tasks[status].toLocaleString()} ${status}`
+      : `${n.toLocaleString()} ${status}`,
+  );
+  const listed = parts.length > 2 ? `${parts.slice(0, -1).join(', ')} and ${parts.at(-1)}` : parts.join(' and ');
+  total.textContent = `${listed} tasks finished ${span}`;
   box.setAttribute(
     'aria-label',
-    `tasks finished per minute over the last ${minutes.length} minutes: ${completed} completed, ${failed} failed`,
+    `tasks finished per minute over the last ${minutes.length} minutes: ${completed} completed, ${failed} failed, ` +
+      `${cancelled} cancelled`,
   );
 }
 
@@ -488,6 +515,26 @@ function errorCell(task) {
   );
 }
 
+/** Whether a task is the original's, its data `{message, time}`. */
+const isOriginal = (task) =>
+  (task.type ?? SIMULATED) === SIMULATED && task.data !== null && typeof task.data === 'object';
+
+/** JSON as text, on one line. */
+const jsonLine = (value) => JSON.stringify(value) ?? 'null';
+
+/** What a task asks for, in its row: the original's message, or its type and data. */
+function workCell(task) {
+  if (isOriginal(task)) return el('td', { class: 'message' }, task.data.message ?? '');
+  const data = jsonLine(task.data);
+  return el(
+    'td',
+    { class: 'message data' },
+    el('span', { class: 'tag', 'data-type': task.type }, task.type),
+    ' ',
+    el('code', { title: data }, cut(data, DATA_SHOWN)),
+  );
+}
+
 function taskRow(task) {
   const history = task.status !== 'failed' && task.last_error;
   return el(
@@ -495,8 +542,8 @@ function taskRow(task) {
     { 'data-task-id': String(task.id), ...(history ? { class: 'had-failures' } : {}) },
     el('td', { class: 'id' }, taskLink(task.id)),
     el('td', { class: `status ${task.status}` }, task.status),
-    el('td', { class: 'message' }, task.data.message),
-    el('td', { class: 'number' }, task.data.time),
+    workCell(task),
+    el('td', { class: 'number' }, isOriginal(task) ? task.data.time : '—'),
     el('td', { class: 'number' }, task.attempts),
     errorCell(task),
     el('td', { class: 'when' }, timeElement(task.created_at)),
@@ -546,14 +593,32 @@ function field(label, value, attributes = {}) {
   return [el('dt', {}, label), el('dd', attributes, value === null || value === undefined ? '—' : value)];
 }
 
+/** Statuses a task can still be cancelled in. */
+const CANCELLABLE = ['pending', 'processing'];
+
 function renderTask(task) {
   const error = errorOf(task);
+  const asked = isOriginal(task)
+    ? [
+        ...field('message', task.data.message, { 'data-field': 'message', class: 'message' }),
+        ...field('time (s)', task.data.time, { 'data-field': 'time' }),
+      ]
+    : field('data', JSON.stringify(task.data, null, 2), { 'data-field': 'data', class: 'json' });
   const fields = [
     ...field('status', task.status, { class: `status ${task.status}`, 'data-field': 'status' }),
-    ...field('message', task.data.message, { 'data-field': 'message', class: 'message' }),
-    ...field('time (s)', task.data.time, { 'data-field': 'time' }),
-    ...field('attempts', task.attempts, { 'data-field': 'attempts' }),
+    ...field('type', task.type, { 'data-field': 'type' }),
+    ...asked,
+    ...field('result', task.result === null ? null : JSON.stringify(task.result, null, 2), {
+      'data-field': 'result',
+      class: 'json',
+    }),
+    ...field('attempts', task.max_attempts ? `${task.attempts} of ${task.max_attempts}` : task.attempts, {
+      'data-field': 'attempts',
+    }),
   ];
+  if (task.timeout_ms !== null && task.timeout_ms !== undefined) {
+    fields.push(...field('timeout', duration(task.timeout_ms), { 'data-field': 'timeout' }));
+  }
   if (error) {
     fields.push(
       ...field(error.label, error.text, {
@@ -572,6 +637,7 @@ function renderTask(task) {
   $('#task-loading').hidden = true;
   $('#task-error').hidden = true;
   $('#task-retry').hidden = task.status !== 'failed';
+  $('#task-cancel').hidden = !CANCELLABLE.includes(task.status);
 }
 
 async function showTask(id) {
@@ -594,6 +660,7 @@ function openTask(id) {
   $('#task-loading').hidden = false;
   $('#task-error').hidden = true;
   $('#task-retry').hidden = true;
+  $('#task-cancel').hidden = true;
   const dialog = $('#task-dialog');
   if (!dialog.open) dialog.showModal();
   void showTask(id);
@@ -687,6 +754,24 @@ async function retry(id, button) {
   }
 }
 
+/* ---- Cancel ---- */
+
+async function cancelTask(id, button) {
+  button.disabled = true;
+  try {
+    const { res, body } = await postJson(`/tasks/${id}/cancel`);
+    if (res.status === 401) needsToken();
+    else if (res.status === 409) notice(`Task ${id} is ${body.status}: it stays so.`, true);
+    else if (!res.ok) notice(body.message || `cancel failed: HTTP ${res.status}`, true);
+    else notice(`Task ${id} is cancelled.`);
+  } catch (err) {
+    notice(`cancel failed: ${err.message}`, true);
+  } finally {
+    button.disabled = false;
+    await refresh();
+  }
+}
+
 function askRetryAll() {
   if (failuresTotal === 0) return;
   $('#retry-all-question').textContent =
@@ -763,6 +848,12 @@ document.addEventListener('DOMContentLoaded', () => {
   });
   $('#task-dialog').addEventListener('close', () => {
     openTaskId = null;
+  });
+  $('#task-cancel').addEventListener('click', async (event) => {
+    const id = openTaskId;
+    if (id === null) return;
+    await cancelTask(id, event.currentTarget);
+    if (openTaskId === id) await showTask(id);
   });
   $('#task-retry').addEventListener('click', async (event) => {
     const id = openTaskId;

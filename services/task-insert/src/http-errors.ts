@@ -16,6 +16,8 @@ export class HttpError extends Error {
     readonly details?: FieldProblem[],
     /** Headers of the answer, such as Retry-After. */
     readonly headers: Record<string, string> = {},
+    /** Fields of the answer's body beside error, message and details, such as a task's `status`. */
+    readonly fields: Record<string, unknown> = {},
   ) {
     super(message);
   }
@@ -27,6 +29,7 @@ export function sendError(res: Response, err: HttpError): void {
     error: err.code,
     message: err.message,
     ...(err.details ? { details: err.details } : {}),
+    ...err.fields,
   });
 }
 

@@ -71,29 +71,69 @@ export const schemas: Json = {
       status: {
         type: 'string',
         enum: [...TASK_STATUSES],
-        description: "pending for a new task; for a repeated Idempotency-Key, the first task's current status.",
+        description:
+          "pending for a new task; for a repeated Idempotency-Key, the first task's current status; with wait, the " +
+          'status when the answer was sent.',
       },
       ignored_fields: {
         type: 'array',
         items: { type: 'string' },
         description:
-          'The fields of the body other than message and time, which were ignored; only when there were any.',
+          "The fields of the body that were ignored (for the original's task, all but message and time; for a " +
+          "typed task, those its type's schema dropped); only when there were any.",
+      },
+      task: {
+        oneOf: [ref('Task'), { type: 'null' }],
+        description:
+          'Only with wait: the task when the answer was sent (final, or as it was when the wait was over); null ' +
+          'when MySQL did not answer that read (the task is stored all the same: GET /tasks/{id}).',
       },
     },
   },
   Task: {
     type: 'object',
-    required: ['id', 'status', 'data', 'attempts', 'last_error', 'created_at', 'updated_at'],
+    required: [
+      'id',
+      'status',
+      'type',
+      'data',
+      'result',
+      'attempts',
+      'max_attempts',
+      'timeout_ms',
+      'last_error',
+      'created_at',
+      'updated_at',
+    ],
     properties: {
       id: { type: 'integer' },
-      status: { type: 'string', enum: [...TASK_STATUSES] },
+      status: {
+        type: 'string',
+        enum: [...TASK_STATUSES],
+        description: 'completed, failed and cancelled are final.',
+      },
+      type: {
+        type: 'string',
+        description: "simulated (the original's work), or a type of the HANDLERS module.",
+      },
       data: {
-        type: 'object',
-        required: ['message', 'time'],
-        description: 'What the task asks for, as stored: time an integer.',
-        properties: { message: { type: 'string' }, time: { type: 'integer', minimum: 0 } },
+        description:
+          "What the task asks for, as stored: for a simulated task the original's {message, time} (time an " +
+          "integer); for another type what its type's schema made of the body (without type and timeout_ms).",
+      },
+      result: {
+        description:
+          'What its handler returned (any JSON value), once it completed; null before, and for a simulated task.',
       },
       attempts: { type: 'integer', description: 'Runs so far (reset to 0 by a retry).' },
+      max_attempts: {
+        type: ['integer', 'null'],
+        description: "Tries before it is dead-lettered, its type's; null: MAX_ATTEMPTS.",
+      },
+      timeout_ms: {
+        type: ['integer', 'null'],
+        description: "A try's deadline (ms), its own or its type's; null: none.",
+      },
       last_error: { type: ['string', 'null'], description: 'The error of the last failed run, if any.' },
       created_at: { type: 'string', format: 'date-time' },
       updated_at: { type: 'string', format: 'date-time' },
@@ -216,11 +256,12 @@ export const schemas: Json = {
         description: 'Oldest first, one entry per minute, the current minute last.',
         items: {
           type: 'object',
-          required: ['minute', 'completed', 'failed'],
+          required: ['minute', 'completed', 'failed', 'cancelled'],
           properties: {
             minute: { type: 'string', format: 'date-time' },
             completed: { type: 'integer' },
             failed: { type: 'integer' },
+            cancelled: { type: 'integer' },
           },
         },
       },
@@ -300,6 +341,15 @@ export const schemas: Json = {
           },
         },
       },
+    },
+  },
+  CancelRefused: {
+    type: 'object',
+    required: ['error', 'message', 'status'],
+    properties: {
+      error: { type: 'string', const: 'finished' },
+      message: { type: 'string' },
+      status: { type: 'string', enum: ['completed', 'failed'], description: 'The status the task keeps.' },
     },
   },
   Error: {

@@ -1,6 +1,6 @@
-import { type Config, TASK_STATUSES, taskInputSchema } from '@tasks/common';
-import { z } from 'zod';
+import { type Config, type HandlerRegistry, TASK_STATUSES } from '@tasks/common';
 import { errorResponse, headers, type Json, jsonContent, ref, response, schemas } from './openapi-components.js';
+import { originalInput, typedInputs } from './openapi-task-input.js';
 import { DEAD_LETTER_OFFSET, DEAD_LETTER_PAGE } from './routes/dead-letters.js';
 import { LIST_LIMIT, THROUGHPUT_MINUTES } from './routes/limits.js';
 
@@ -30,6 +30,22 @@ const crossOrigin = errorResponse(
     "Origin header is not this API's own).",
 );
 const badId = errorResponse('The id is not a positive integer, or the path is not percent-encoded properly.');
+const bodyWithoutJson = errorResponse(
+  'A body was sent with neither the bearer token nor Content-Type: application/json.',
+);
+
+/** `?wait=`, of the routes that can wait for their task to be final. */
+function waitParameter(maxS: number, what: string): Json {
+  return {
+    name: 'wait',
+    in: 'query',
+    required: false,
+    description:
+      `Seconds to wait for the task to be final (completed, failed or cancelled): ${what} as soon as it is, or ` +
+      'with the task as it is when the wait is over. Read from MySQL either way. 0: no wait. At most MAX_WAIT_S.',
+    schema: { type: 'integer', minimum: 0, maximum: maxS },
+  };
+}
 
 /** An operation: every one accepts X-Request-Id, and states its security (empty when open). */
 function operation(fields: Json & { operationId: string; security: unknown[]; responses: Json }): Json {
@@ -40,14 +56,16 @@ function operation(fields: Json & { operationId: string; security: unknown[]; re
 /**
  * The OpenAPI 3.1 description of the API, served at /openapi.json; `redocly lint` passes it
  * with its recommended rules. The body of `POST /tasks` is generated from the zod schema that
- * validates it (what a client may send), with this configuration's limits; the query bounds
- * come from the same constants the routes validate with.
+ * validates the original's body (what a client may send), with this configuration's limits,
+ * and from the schemas of the types of the handlers module; the query bounds come from the
+ * same constants and settings the routes validate with.
  */
-export function openApiDocument(config: Pick<Config, 'MAX_MESSAGE_LENGTH' | 'MAX_TASK_TIME_S'>): Json {
-  const { $schema: _dialect, ...taskInput } = z.toJSONSchema(
-    taskInputSchema({ maxMessageLength: config.MAX_MESSAGE_LENGTH, maxTimeS: config.MAX_TASK_TIME_S }),
-    { io: 'input' },
-  ) as Json;
+export function openApiDocument(
+  config: Pick<Config, 'MAX_MESSAGE_LENGTH' | 'MAX_TASK_TIME_S' | 'MAX_WAIT_S'>,
+  handlers: HandlerRegistry,
+): Json {
+  const taskInput = originalInput({ maxMessageLength: config.MAX_MESSAGE_LENGTH, maxTimeS: config.MAX_TASK_TIME_S });
+  const typedInput = typedInputs(handlers);
 
   return {
     openapi: '3.1.0',
@@ -76,12 +94,8 @@ export function openApiDocument(config: Pick<Config, 'MAX_MESSAGE_LENGTH' | 'MAX
       },
       headers,
       schemas: {
-        TaskInput: {
-          ...taskInput,
-          description:
-            'Read as the original read it (pydantic 2, lax mode). Other fields are ignored and named in the ' +
-            "answer's ignored_fields.",
-        },
+        TaskInput: taskInput,
+        ...(typedInput ? { TypedTaskInput: typedInput } : {}),
         ...schemas,
       },
     },
@@ -100,18 +114,27 @@ export function openApiDocument(config: Pick<Config, 'MAX_MESSAGE_LENGTH' | 'MAX
                 'A repeated key returns the first task instead of creating another. Keys compare exactly, case included.',
               schema: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[\\x20-\\x7e]+$' },
             },
+            waitParameter(config.MAX_WAIT_S, 'answers 201'),
           ],
           requestBody: {
             required: true,
-            content: { 'application/json': { schema: ref('TaskInput') } },
+            content: {
+              'application/json': {
+                schema: typedInput ? { oneOf: [ref('TaskInput'), ref('TypedTaskInput')] } : ref('TaskInput'),
+              },
+            },
           },
           responses: {
             '201': response(
-              'Created (or replayed for a known Idempotency-Key, with the task as it is now).',
+              'Created (or replayed for a known Idempotency-Key, with the task as it is now). With wait, once the ' +
+                'task is final or the wait is over, with the task.',
               jsonContent(ref('Created')),
               ['Location', 'Idempotent-Replayed', 'RateLimit-Policy', 'RateLimit'],
             ),
-            '400': errorResponse('The body or a header is not valid; details names each field.'),
+            '400': errorResponse(
+              'The body, a header or wait is not valid (an unknown type: the message names the known ones); ' +
+                'details names each field.',
+            ),
             '401': unauthorized,
             '413': errorResponse('The body is larger than BODY_LIMIT_BYTES.'),
             '403': crossOrigin,
@@ -126,8 +149,9 @@ export function openApiDocument(config: Pick<Config, 'MAX_MESSAGE_LENGTH' | 'MAX
               'The task was not stored: MySQL cannot be reached, is still being prepared after a start or refuses ' +
                 'writes for now, INSERT_QUEUE_LIMIT inserts ' +
                 'wait already, MySQL has answered no insert for half of REQUEST_TIMEOUT_MS, or this one had no answer ' +
-                'within REQUEST_TIMEOUT_MS (it was withdrawn, or stopped on the server). Except when the message says ' +
-                'the outcome is unknown (the connection was lost during the commit): retry with the same Idempotency-Key.',
+                'within REQUEST_TIMEOUT_MS (it was withdrawn, or stopped on the server), or, with wait, MAX_WAITERS ' +
+                'requests wait already. Except when the message says the outcome is unknown (the connection was lost ' +
+                'during the commit): retry with the same Idempotency-Key.',
               ['Retry-After'],
             ),
           },
@@ -169,12 +193,45 @@ export function openApiDocument(config: Pick<Config, 'MAX_MESSAGE_LENGTH' | 'MAX
           operationId: 'getTask',
           summary: 'Read a task',
           security: open,
+          parameters: [idParameter, waitParameter(config.MAX_WAIT_S, 'answers')],
+          responses: {
+            '200': response(
+              'The task (with wait: once it is final, or as it is when the wait is over).',
+              jsonContent(ref('Task')),
+            ),
+            '400': errorResponse('The id is not a positive integer, or wait is not valid.'),
+            '404': errorResponse('No such task.'),
+            '503': errorResponse(
+              'MySQL or Redis cannot be reached or does not answer within REQUEST_TIMEOUT_MS (each read of a ' +
+                'waiting request), the database is still being prepared, or, with wait, MAX_WAITERS requests wait ' +
+                'already; try again shortly.',
+              ['Retry-After'],
+            ),
+          },
+        }),
+      },
+      '/tasks/{id}/cancel': {
+        post: operation({
+          operationId: 'cancelTask',
+          summary: 'Cancel a task that has not finished',
+          description:
+            'A pending or processing task becomes cancelled at once, a final status: the executor running it, if ' +
+            "one does, is told to stop it (its handler's signal aborts), and whatever its run does later changes " +
+            'nothing. Cancelling a cancelled task again is harmless. There is no body: no Content-Type is needed.',
+          security: tokenWhenSet,
           parameters: [idParameter],
           responses: {
-            '200': response('The task.', jsonContent(ref('Task'))),
+            '200': response('The task, cancelled (now or before).', jsonContent(ref('Task'))),
             '400': badId,
+            '401': unauthorized,
+            '403': crossOrigin,
             '404': errorResponse('No such task.'),
-            '503': unavailable,
+            '409': response('The task is completed or failed: it stays so.', jsonContent(ref('CancelRefused'))),
+            '415': bodyWithoutJson,
+            '503': errorResponse(
+              'MySQL or Redis cannot be reached or does not answer within REQUEST_TIMEOUT_MS: the task may or may not ' +
+                'be cancelled; a retry is harmless.',
+            ),
           },
         }),
       },
@@ -320,7 +377,7 @@ export function openApiDocument(config: Pick<Config, 'MAX_MESSAGE_LENGTH' | 'MAX
             },
           ],
           responses: {
-            '200': response('Completed and failed per minute.', jsonContent(ref('Throughput'))),
+            '200': response('Completed, failed and cancelled per minute.', jsonContent(ref('Throughput'))),
             '400': errorResponse('A query parameter is not valid.'),
             '503': unavailable,
           },

@@ -1,5 +1,6 @@
-import { execFile } from 'node:child_process';
-import { request as httpRequest } from 'node:http';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { Agent, request as httpRequest } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { EVENTS } from '@tasks/common';
@@ -221,5 +222,79 @@ describe('API_WORKERS=2', () => {
     expect(running).toHaveLength(2);
     for (const pid of running) expect(reported, `worker ${pid}`).not.toContain(pid);
     expect(api!.lines.filter((l) => l.event === EVENTS.stopped).length).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe('stopped while requests wait for their tasks', () => {
+  it('answers them at once with their tasks as they are, and exits 0 without waiting out its shutdown timeout', async () => {
+    const api = await ServiceProcess.start(
+      'task-insert',
+      { ...t.env, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info' },
+      listening,
+    );
+    try {
+      const port = portOf(await api.waitForLog(listening));
+      await api.waitForLog((l) => l.event === EVENTS.started);
+      const [outcome] = await t.ctx.store.insert([
+        { data: { message: 'waited for at shutdown', time: 0 }, idempotencyKey: null },
+      ]);
+      const id = (outcome as { id: number }).id;
+      // Keep-alive, as browsers and clients do: the connection stays open after the answer.
+      const agent = new Agent({ keepAlive: true });
+      const answer = new Promise<Answer>((resolve, reject) => {
+        const req = httpRequest({ host: '127.0.0.1', port, path: `/tasks/${id}?wait=30`, agent }, (res) => {
+          let text = '';
+          res.setEncoding('utf8').on('data', (chunk: string) => {
+            text += chunk;
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text), headers: res.headers }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      // The room subscribes on its first wait: once the subscription is there, the request waits.
+      await until(async () => {
+        const list = (await t.redis.call('CLIENT', 'LIST', 'TYPE', 'pubsub')) as string;
+        return list.split('\n').some((l) => l.includes(' name=task-insert:finished ') && /\bage=[0-9] /.test(l));
+      }, 10_000);
+      const stopping = performance.now();
+      api.kill('SIGTERM');
+      const res = await answer;
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({ id, status: 'pending' });
+      expect(await api.exited).toEqual({ code: 0, signal: null });
+      expect(performance.now() - stopping).toBeLessThan(5_000);
+      agent.destroy();
+    } finally {
+      await api.stop();
+    }
+  });
+});
+
+describe('HANDLERS naming a module that cannot be loaded', () => {
+  it.each(['1', '2'])('API_WORKERS=%s: one line naming HANDLERS on stderr, and exit 1', async (workers) => {
+    const child = spawn(process.execPath, ['services/task-insert/dist/main.js'], {
+      cwd: ROOT,
+      env: {
+        PATH: process.env.PATH ?? '',
+        ...t.env,
+        HANDLERS: './no/such/handlers.js',
+        API_WORKERS: workers,
+        HOST: '127.0.0.1',
+        PORT: '0',
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+    });
+    const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    const [code] = await once(child, 'exit');
+    clearTimeout(killer);
+    expect(code).toBe(1);
+    const lines = stderr.trimEnd().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^HANDLERS=\.\/no\/such\/handlers\.js: could not be loaded: /);
   });
 });

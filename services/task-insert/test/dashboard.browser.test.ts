@@ -295,7 +295,7 @@ describe('the dashboard while the API is slow or down', () => {
       for (const id of ['status', 'queue', 'services', 'throughput', 'failures', 'tasks']) {
         expect(await slow.locator(`#${id}-section`).getAttribute('aria-busy'), id).toBe('true');
       }
-      expect(await slow.locator('#status-counts .skeleton').count()).toBe(4);
+      expect(await slow.locator('#status-counts .skeleton').count()).toBe(5);
       expect(await slow.locator('#queue-depths .skeleton').count()).toBe(5);
       expect(await slow.locator('#recent tr.skeleton-row').count()).toBeGreaterThan(0);
       expect(await slow.locator('#services tr.skeleton-row').count()).toBeGreaterThan(0);
@@ -607,8 +607,10 @@ describe('the dashboard in Chromium', () => {
     const task = await t.store.getTask(historyId);
     expect(fields).toEqual([
       ['status', 'completed'],
+      ['type', 'simulated'],
       ['message', 'worked on the second try'],
       ['time (s)', '0'],
+      ['result', '—'],
       ['attempts', '2'],
       ['an earlier try failed', EARLIER_ERROR],
       ['created', local(task!.createdAt.toISOString())],
@@ -716,6 +718,68 @@ describe('the dashboard in Chromium', () => {
     expect(posts.slice(sent)).toEqual([]);
     expect(await statusOf(another.id)).toBe('failed');
     expect(await failuresCount()).toBe('1–3 of 3');
+  });
+
+  it("shows a typed task's type and data in the list, and its result in its detail", async () => {
+    const [outcome] = await t.ctx.store.insert([
+      { type: 'echo', data: { say: '<b>hi</b>', n: [1, 2] }, idempotencyKey: null, timeoutMs: 1_500, maxAttempts: 4 },
+    ]);
+    const id = (outcome as { id: number }).id;
+    await t.ctx.store.claim(1_000);
+    const { leased } = await t.ctx.store.fetch(1_000, 60_000);
+    const mine = leased.find((l) => l.message?.id === id)!;
+    await t.ctx.store.release(leased.filter((l) => l !== mine).map((l) => l.token));
+    await t.ctx.store.complete([
+      { id, run: mine.message!.run, tries: 0, token: mine.token, result: JSON.stringify({ said: '<b>hi</b>' }) },
+    ]);
+    const row = page.locator(`#recent tr[data-task-id="${id}"]`);
+    await row.waitFor();
+    expect(await row.locator('.tag').textContent()).toBe('echo');
+    // The JSON as stored: MySQL keeps an object's keys in an order of its own.
+    expect(JSON.parse((await row.locator('code').textContent()) ?? '')).toEqual({ say: '<b>hi</b>', n: [1, 2] });
+    await row.locator('button.task-link').click();
+    const dialog = page.locator('#task-dialog');
+    await dialog.locator('[data-field="result"]').waitFor();
+    expect(await dialog.locator('[data-field="type"]').textContent()).toBe('echo');
+    expect(JSON.parse((await dialog.locator('[data-field="data"]').textContent()) ?? '')).toEqual({
+      say: '<b>hi</b>',
+      n: [1, 2],
+    });
+    expect(JSON.parse((await dialog.locator('[data-field="result"]').textContent()) ?? '')).toEqual({
+      said: '<b>hi</b>',
+    });
+    expect(await dialog.locator('[data-field="attempts"]').textContent()).toBe('1 of 4');
+    expect(await dialog.locator('[data-field="timeout"]').textContent()).toBe('2 s');
+    expect(await dialog.locator('#task-cancel').isHidden()).toBe(true);
+    expect(await page.locator('#task-dialog b').count()).toBe(0);
+    await page.locator('#task-close').click();
+    await dialog.waitFor({ state: 'hidden' });
+  });
+
+  it('cancels a pending task from its detail: cancelled, counted on the cards and in the chart', async () => {
+    const id = await insertThroughApi('cancelled from the browser');
+    const row = page.locator(`#recent tr[data-task-id="${id}"]`);
+    await row.waitFor();
+    await row.locator('button.task-link').click();
+    const dialog = page.locator('#task-dialog');
+    await dialog.locator('[data-field="status"]', { hasText: 'pending' }).waitFor();
+    expect(await dialog.locator('#task-cancel').isVisible()).toBe(true);
+    await dialog.locator('#task-cancel').click();
+    await page.locator('#notice:not(.error)', { hasText: `Task ${id} is cancelled.` }).waitFor();
+    expect(posts.at(-1)).toBe(`/tasks/${id}/cancel`);
+    expect(await statusOf(id)).toBe('cancelled');
+    await dialog.locator('[data-field="status"]', { hasText: 'cancelled' }).waitFor();
+    expect(await dialog.locator('#task-cancel').isHidden()).toBe(true);
+    await page.locator('#task-close').click();
+    await row.locator('.status', { hasText: 'cancelled' }).waitFor();
+    await page.locator('[data-count="cancelled"]', { hasText: '1' }).waitFor();
+    const total = page.locator('#throughput-total');
+    expect(await total.getAttribute('data-cancelled')).toBe('1');
+    expect(await total.textContent()).toMatch(/ and 1 of the 1 cancelled tasks finished in the last 30 minutes$/);
+    await page.locator('#recent-status').selectOption('cancelled');
+    await page.locator('#recent-count', { hasText: 'cancelled tasks' }).waitFor();
+    expect(await listedIds()).toEqual([id]);
+    await page.locator('#recent-status').selectOption('');
   });
 
   it('ran without script errors or Content-Security-Policy violations', () => {

@@ -3,13 +3,16 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { loadHandlers } from '@tasks/common';
 import type { Express } from 'express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deadLetteredTask } from '../../../test/support/runs.js';
 import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
 import { createApp } from '../src/app.js';
+import { WaitRoom } from '../src/wait-room.js';
 
 /**
  * /openapi.json against the real app: every documented route answers, and every constraint
@@ -20,6 +23,9 @@ import { createApp } from '../src/app.js';
 interface Schema {
   type?: string | string[];
   enum?: unknown[];
+  const?: unknown;
+  oneOf?: Schema[];
+  title?: string;
   minimum?: number;
   maximum?: number;
   minLength?: number;
@@ -47,23 +53,30 @@ interface Document {
 }
 
 const execFileAsync = promisify(execFile);
+const HANDLERS = fileURLToPath(new URL('../../../test/support/fixtures/typed-handlers.js', import.meta.url));
 const TOKEN = 'openapi-test-token-0123';
 let t: TestEnv;
 let app: Express;
+let waits: WaitRoom;
 let doc: Document;
 let failedId: number;
 
 beforeAll(async () => {
-  t = await createTestEnv({ MAX_MESSAGE_LENGTH: '40', MAX_TASK_TIME_S: '90', API_TOKEN: TOKEN });
-  app = createApp(t.ctx);
+  // The failed task is redriven by a test: the wait at its bound waits that long.
+  t = await createTestEnv({ MAX_MESSAGE_LENGTH: '40', MAX_TASK_TIME_S: '90', MAX_WAIT_S: '1', API_TOKEN: TOKEN });
+  waits = new WaitRoom(t.ctx.store, t.ctx.logger, { pollMs: 1_000, maxWaiters: 100 });
+  app = createApp({ ...t.ctx, handlers: await loadHandlers(HANDLERS), waits });
   doc = (await request(app).get('/openapi.json').expect(200)).body;
   failedId = (await deadLetteredTask(t)).id;
 });
 afterAll(async () => {
+  waits.close();
   await t.cleanup();
 });
 
+/** A schema by its reference; the first of its alternatives (oneOf) when it has some. */
 function resolve(schema: Schema): Schema {
+  if (schema.oneOf) return resolve(schema.oneOf[0]!);
   if (!schema.$ref) return schema;
   const name = schema.$ref.replace('#/components/schemas/', '');
   const target = doc.components.schemas[name];
@@ -89,7 +102,8 @@ function call(method: string, path: string, values: Record<string, string | numb
 function validBody(schema: Schema): Record<string, unknown> {
   const body: Record<string, unknown> = {};
   for (const [name, prop] of Object.entries(schema.properties ?? {})) {
-    body[name] = prop.type === 'string' ? 'x'.repeat(prop.minLength ?? 1) : (prop.minimum ?? 0);
+    if (prop.const !== undefined || prop.enum) body[name] = prop.const ?? prop.enum?.[0];
+    else body[name] = prop.type === 'string' ? 'x'.repeat(prop.minLength ?? 1) : (prop.minimum ?? 0);
   }
   return body;
 }
@@ -116,6 +130,7 @@ describe('/openapi.json', () => {
         '/stats/throughput',
         '/tasks',
         '/tasks/{id}',
+        '/tasks/{id}/cancel',
         '/tasks/{id}/redrive',
         '/tasks/{id}/retry',
       ].sort(),
@@ -148,6 +163,7 @@ describe('/openapi.json', () => {
     for (const path of [
       '/tasks',
       '/tasks/{id}',
+      '/tasks/{id}/cancel',
       '/tasks/{id}/retry',
       '/dead-letters',
       '/dead-letters/retry',
@@ -233,6 +249,53 @@ describe('the documented request body constraints are the enforced ones', () => 
     const res = await post({ ...validBody(schema()), tme: 3 });
     expect(res.status).toBe(201);
     expect(res.body.ignored_fields).toEqual(['tme']);
+  });
+});
+
+describe('the documented task types are the accepted ones', () => {
+  const post = (body: unknown) => call('post', '/tasks').send(body as object);
+  const fieldsOf = (res: { body: { details: { field: string }[] } }) => res.body.details.map((d) => d.field);
+
+  /** The body of each type of the handlers module, as documented. */
+  function variants(): Schema[] {
+    const body = doc.paths['/tasks']!.post!.requestBody!.content['application/json']!.schema;
+    expect(body.oneOf?.map((s) => s.$ref)).toEqual([
+      '#/components/schemas/TaskInput',
+      '#/components/schemas/TypedTaskInput',
+    ]);
+    return doc.components.schemas.TypedTaskInput!.oneOf!;
+  }
+  const variant = (type: string) => variants().find((v) => v.properties?.type?.const === type)!;
+
+  it("names each type of the handlers module once, beside the original's", async () => {
+    expect(variants().map((v) => v.properties?.type?.const)).toEqual(['echo', 'primes', 'webhook']);
+    expect(doc.components.schemas.TaskInput!.properties?.type?.enum).toEqual(['simulated', null]);
+    const unknown = await post({ type: 'nope' }).expect(400);
+    for (const type of ['echo', 'primes', 'simulated', 'webhook']) expect(unknown.body.message).toContain(type);
+  });
+
+  it('enforces the documented bounds of timeout_ms', async () => {
+    const timeout = variant('echo').properties!.timeout_ms!;
+    await post({ type: 'echo', timeout_ms: timeout.minimum }).expect(201);
+    await post({ type: 'echo', timeout_ms: timeout.maximum }).expect(201);
+    for (const value of [timeout.minimum! - 1, timeout.maximum! + 1, 1.5, '100']) {
+      expect(fieldsOf(await post({ type: 'echo', timeout_ms: value }).expect(400)), String(value)).toEqual([
+        'timeout_ms',
+      ]);
+    }
+  });
+
+  it("states a type's fields and their bounds as its schema enforces them", async () => {
+    const primes = variant('primes');
+    expect(primes.required?.sort()).toEqual(['below', 'type']);
+    const below = primes.properties!.below!;
+    await post({ type: 'primes', below: below.minimum }).expect(201);
+    await post({ type: 'primes', below: below.maximum }).expect(201);
+    for (const value of [below.minimum! - 1, below.maximum! + 1, 2.5]) {
+      expect(fieldsOf(await post({ type: 'primes', below: value }).expect(400)), String(value)).toEqual(['below']);
+    }
+    expect(fieldsOf(await post({ type: 'primes' }).expect(400))).toEqual(['below']);
+    expect(variant('webhook').required?.sort()).toEqual(['type', 'url']);
   });
 });
 

@@ -13,7 +13,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TcpProxy } from '../../../test/faults/support/tcp-proxy.js';
 import { deadLetteredTask, entryTaskId } from '../../../test/support/runs.js';
 import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
+import { until } from '../../../test/support/wait.js';
 import { createApp } from '../src/app.js';
+import { WaitRoom } from '../src/wait-room.js';
 
 /**
  * Every route of the API while Redis cannot be used and MySQL answers, as the README states
@@ -119,6 +121,27 @@ describe('with Redis refusing connections and MySQL up', () => {
     expect(await t.store.getTask(failed.id)).toEqual(failed);
   });
 
+  it.concurrent('POST /tasks/:id/cancel answers 200: the cancel needs MySQL alone', async ({ expect }) => {
+    const id = (await request(app).post('/tasks').send({ message: 'cancelled while Redis is down', time: 1 })).body.id;
+    const res = await request(app).post(`/tasks/${id}/cancel`);
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ id, status: 'cancelled' });
+  });
+
+  it.concurrent('GET /tasks/:id?wait= answers from MySQL: at once when final, else at its deadline', async ({
+    expect,
+  }) => {
+    const id = (await request(app).post('/tasks').send({ message: 'waited for while Redis is down', time: 1 })).body.id;
+    const started = performance.now();
+    const waited = await request(app).get(`/tasks/${id}?wait=1`);
+    expect(waited.status).toBe(200);
+    expect(waited.body).toMatchObject({ id, status: 'pending' });
+    expect(performance.now() - started).toBeGreaterThanOrEqual(990);
+    const final = await request(app).get(`/tasks/${failed.id}?wait=30`);
+    expect(final.status).toBe(200);
+    expect(final.body).toMatchObject({ id: failed.id, status: 'failed' });
+  });
+
   it.concurrent('GET /readyz answers 503 naming Redis, MySQL ready', async ({ expect }) => {
     const res = await request(app).get('/readyz');
     expect(res.status).toBe(503);
@@ -141,6 +164,7 @@ describe('with Redis not answering on open connections and MySQL up', () => {
   let ctx: Context;
   let app: Express;
   let logs: ReturnType<typeof capturedLogs>;
+  let waits: WaitRoom;
 
   beforeAll(async () => {
     proxy = await TcpProxy.start(Number(new URL(t.config.REDIS_URL).port || 6379));
@@ -155,10 +179,12 @@ describe('with Redis not answering on open connections and MySQL up', () => {
     );
     // Its connection to Redis is open: a read of the store's answered.
     await ctx.store.readyDepth();
-    app = createApp(ctx);
+    waits = new WaitRoom(ctx.store, logs.logger, { pollMs: ctx.config.WAIT_POLL_MS, maxWaiters: 10 });
+    app = createApp({ ...ctx, waits });
     proxy.hold();
   });
   afterAll(async () => {
+    waits.close();
     proxy.release();
     await ctx.close();
     await proxy.close();
@@ -170,6 +196,23 @@ describe('with Redis not answering on open connections and MySQL up', () => {
     expect(res.status).toBe(201);
     expect(performance.now() - started).toBeLessThan(TIMEOUT_MS / 2);
     expect((await request(app).get(`/tasks/${res.body.id}`)).body).toMatchObject({ status: 'pending' });
+  });
+
+  it('POST /tasks/:id/cancel answers 200 at once, and a waiting request is answered by the poll', async () => {
+    const id = (await request(app).post('/tasks').send({ message: 'cancelled while Redis is silent', time: 1 })).body
+      .id;
+    const waiting = request(app)
+      .get(`/tasks/${id}?wait=30`)
+      .then((res) => res);
+    await until(async () => waits.size === 1);
+    const started = performance.now();
+    const res = await request(app).post(`/tasks/${id}/cancel`);
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ id, status: 'cancelled' });
+    expect(performance.now() - started).toBeLessThan(TIMEOUT_MS / 2);
+    const answer = await waiting;
+    expect(answer.body).toMatchObject({ id, status: 'cancelled' });
+    expect(performance.now() - started).toBeLessThan(ctx.config.WAIT_POLL_MS + 1_000);
   });
 
   it('GET /metrics answers 200 without the queue depths once their read times out', async () => {

@@ -308,14 +308,18 @@ describe('POST /tasks', () => {
 });
 
 describe('GET /tasks/:id', () => {
-  it('returns the task with its status, data, attempts, last error and timestamps', async () => {
+  it('returns the task with its status, type, data, result, attempts, last error and timestamps', async () => {
     const { body } = await request(app).post('/tasks').send(ORIGINAL_BODY).expect(201);
     const res = await request(app).get(`/tasks/${body.id}`).expect(200);
     expect(res.body).toEqual({
       id: body.id,
       status: 'pending',
+      type: 'simulated',
       data: ORIGINAL_BODY,
+      result: null,
       attempts: 0,
+      max_attempts: null,
+      timeout_ms: null,
       last_error: null,
       created_at: expect.any(String),
       updated_at: expect.any(String),

@@ -17,6 +17,7 @@ import {
   getStatuses,
   getTask,
   getTaskByIdempotencyKey,
+  getTasks,
   type ListTasksOptions,
   listTasks,
   type MinuteCounts,
@@ -446,6 +447,11 @@ export class TaskStore {
 
   getTask(id: number): Promise<Task | null> {
     return getTask(this.parts.db, id);
+  }
+
+  /** The tasks of these ids that exist, in one read (a task that is gone is missing). */
+  getTasks(ids: number[]): Promise<Task[]> {
+    return getTasks(this.parts.db, ids);
   }
 
   getTaskByIdempotencyKey(key: string): Promise<Task | null> {

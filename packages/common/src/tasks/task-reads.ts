@@ -1,17 +1,24 @@
 import type { RowDataPacket } from 'mysql2/promise';
 import type { Database } from '../mysql/database.js';
-import { type Task, type TaskRow, toTask } from './task-row.js';
+import { TASK_COLUMNS, type Task, type TaskRow, toTask } from './task-row.js';
 import type { TaskStatus } from './task-schema.js';
 
 /** The reads of `tasks`: one task, a page of tasks, counts, the throughput series. */
 
 export async function getTask(pool: Database, id: number): Promise<Task | null> {
-  const [rows] = await pool.execute<TaskRow[]>('SELECT * FROM tasks WHERE id = ?', [id]);
+  const [rows] = await pool.execute<TaskRow[]>(`SELECT ${TASK_COLUMNS} FROM tasks WHERE id = ?`, [id]);
   return rows[0] ? toTask(rows[0]) : null;
 }
 
+/** The tasks of `ids` that exist, in one read. */
+export async function getTasks(pool: Database, ids: number[]): Promise<Task[]> {
+  if (ids.length === 0) return [];
+  const [rows] = await pool.query<TaskRow[]>(`SELECT ${TASK_COLUMNS} FROM tasks WHERE id IN (?)`, [ids]);
+  return rows.map(toTask);
+}
+
 export async function getTaskByIdempotencyKey(pool: Database, key: string): Promise<Task | null> {
-  const [rows] = await pool.execute<TaskRow[]>('SELECT * FROM tasks WHERE idempotency_key = ?', [key]);
+  const [rows] = await pool.execute<TaskRow[]>(`SELECT ${TASK_COLUMNS} FROM tasks WHERE idempotency_key = ?`, [key]);
   return rows[0] ? toTask(rows[0]) : null;
 }
 
@@ -37,7 +44,7 @@ export async function listTasks(pool: Database, { status, limit, after }: ListTa
     params.push(after);
   }
   const [rows] = await pool.query<TaskRow[]>(
-    `SELECT * FROM tasks ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`,
+    `SELECT ${TASK_COLUMNS} FROM tasks ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`,
     [...params, limit],
   );
   return rows.map(toTask);

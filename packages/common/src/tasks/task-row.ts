@@ -1,13 +1,25 @@
 import type { RowDataPacket } from 'mysql2/promise';
-import type { TaskData, TaskStatus } from './task-schema.js';
+import type { TaskStatus } from './task-schema.js';
 
 /** A row of `tasks` as the code sees it, and how it is read. */
 
 export interface Task {
   id: number;
   status: TaskStatus;
-  data: TaskData;
+  /** `simulated` (the original's work) or a type of the handlers module. */
+  type: string;
+  /**
+   * What the task asks for: the original's `{message, time}` for a `simulated` task (see
+   * decodeTaskData), what its type's schema made of its body for any other.
+   */
+  data: unknown;
+  /** What its handler returned (any JSON value), once it completed with one; null otherwise. */
+  result: unknown;
   attempts: number;
+  /** A try's deadline (ms) of the task's own; null: its type's, or none. */
+  timeoutMs: number | null;
+  /** The tries of the task's own before it is dead-lettered; null: MAX_ATTEMPTS. */
+  maxAttempts: number | null;
   lastError: string | null;
   idempotencyKey: string | null;
   createdAt: Date;
@@ -16,11 +28,23 @@ export interface Task {
   finishedAt: Date | null;
 }
 
+/**
+ * The columns a Task is read from. The JSON columns are read as their text (MySQL hands a JSON
+ * column over parsed, MariaDB, where JSON is LONGTEXT, as text; a result that is a JSON string
+ * would be ambiguous), and parsed here.
+ */
+export const TASK_COLUMNS = `id, status, type, CAST(data AS CHAR) AS data, CAST(result AS CHAR) AS result,
+  attempts, timeout_ms, max_attempts, last_error, idempotency_key, created_at, updated_at, dispatched_at, finished_at`;
+
 export interface TaskRow extends RowDataPacket {
   id: number;
   status: TaskStatus;
-  data: TaskData | string;
+  type: string;
+  data: string;
+  result: string | null;
   attempts: number;
+  timeout_ms: number | null;
+  max_attempts: number | null;
   last_error: string | null;
   idempotency_key: string | null;
   created_at: Date;
@@ -29,17 +53,23 @@ export interface TaskRow extends RowDataPacket {
   finished_at: Date | null;
 }
 
-/** MySQL returns JSON columns parsed; MariaDB (where JSON is LONGTEXT) returns the text. */
-export function parseData(data: TaskData | string): TaskData {
-  return typeof data === 'string' ? (JSON.parse(data) as TaskData) : data;
+/** A JSON column's text as its value (a value already parsed stays as it is). */
+export function parseJsonColumn(text: unknown): unknown {
+  return typeof text === 'string' ? JSON.parse(text) : text;
 }
+
+const orNull = (value: number | null) => (value === null ? null : Number(value));
 
 export function toTask(row: TaskRow): Task {
   return {
     id: Number(row.id),
     status: row.status,
-    data: parseData(row.data),
+    type: row.type,
+    data: parseJsonColumn(row.data),
+    result: row.result === null ? null : parseJsonColumn(row.result),
     attempts: row.attempts,
+    timeoutMs: orNull(row.timeout_ms),
+    maxAttempts: orNull(row.max_attempts),
     lastError: row.last_error,
     idempotencyKey: row.idempotency_key,
     createdAt: row.created_at,

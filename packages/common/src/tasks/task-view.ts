@@ -5,8 +5,12 @@ export function taskView(task: Task) {
   return {
     id: task.id,
     status: task.status,
+    type: task.type,
     data: task.data,
+    result: task.result,
     attempts: task.attempts,
+    max_attempts: task.maxAttempts,
+    timeout_ms: task.timeoutMs,
     last_error: task.lastError,
     created_at: task.createdAt.toISOString(),
     updated_at: task.updatedAt.toISOString(),

@@ -8,8 +8,8 @@ export const PUBLIC_DIR = fileURLToPath(new URL('../../public/', import.meta.url
 /**
  * The dashboard: one static page whose script (a separate file, so the Content Security
  * Policy needs no 'unsafe-inline') reads /stats, /stats/throughput, /services, /dead-letters,
- * /tasks and /tasks/:id, and retries failed tasks through POST /tasks/:id/redrive and
- * POST /dead-letters/redrive. Served
+ * /tasks and /tasks/:id, retries failed tasks through POST /tasks/:id/redrive and
+ * POST /dead-letters/redrive, and cancels a task through POST /tasks/:id/cancel. Served
  * with helmet's security headers, without `upgrade-insecure-requests` and HSTS: the API speaks
  * plain HTTP (TLS, when used, ends at a proxy in front of it).
  */

@@ -2,7 +2,7 @@ import { deadLetterView, type Metrics, type TaskStore } from '@tasks/common';
 import { type RequestHandler, Router } from 'express';
 import { z } from 'zod';
 import { deadlineOf } from '../http-errors.js';
-import { digits, parseQuery } from './operate.js';
+import { digits, parseQuery } from './query.js';
 
 export interface DeadLetterRoutesDeps {
   store: TaskStore;

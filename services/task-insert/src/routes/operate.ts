@@ -8,29 +8,17 @@ import {
   type TaskStore,
   taskView,
 } from '@tasks/common';
-import { type Request, type RequestHandler, Router } from 'express';
+import { type RequestHandler, Router } from 'express';
 import { z } from 'zod';
 import { deadlineOf, HttpError } from '../http-errors.js';
 import { LIST_LIMIT, THROUGHPUT_MINUTES } from './limits.js';
+import { digits, parseQuery } from './query.js';
 import { parseId } from './tasks.js';
 
 export interface OperateRoutesDeps {
   store: TaskStore;
   metrics: Metrics;
 }
-
-/** A whole number written in digits only (query strings are text). */
-export const digits = (min: number, max: number) =>
-  z
-    .string({ error: 'must be given once' })
-    .regex(/^\d{1,16}$/, { error: 'must be a whole number' })
-    .transform(Number)
-    .pipe(
-      z
-        .number()
-        .min(min, { error: `must be at least ${min}` })
-        .max(max, { error: `must be at most ${max}` }),
-    );
 
 export const listQuerySchema = z.strictObject(
   {
@@ -45,17 +33,6 @@ export const throughputQuerySchema = z.strictObject(
   { minutes: digits(THROUGHPUT_MINUTES.min, THROUGHPUT_MINUTES.max).default(THROUGHPUT_MINUTES.default) },
   { error: (issue) => (issue.code === 'unrecognized_keys' ? 'is not a known parameter' : undefined) },
 );
-
-export function parseQuery<T extends z.ZodType>(schema: T, req: Request): z.output<T> {
-  const parsed = schema.safeParse(req.query);
-  if (parsed.success) return parsed.data;
-  const details = parsed.error.issues.flatMap((issue) =>
-    issue.code === 'unrecognized_keys'
-      ? issue.keys.map((k) => ({ field: k, message: 'is not a known parameter' }))
-      : [{ field: issue.path.join('.') || 'query', message: issue.message }],
-  );
-  throw new HttpError(400, 'invalid_query', details.map((d) => `${d.field} ${d.message}`).join('; '), details);
-}
 
 /**
  * What operators use: the task listing, redrive of failed tasks, counts and queue depths,
@@ -103,7 +80,12 @@ export function operateRoutes({ store, metrics }: OperateRoutesDeps): Router {
     const { minutes } = parseQuery(throughputQuerySchema, req);
     const series = await store.finishedPerMinute(minutes);
     res.json({
-      minutes: series.map((m) => ({ minute: m.minute.toISOString(), completed: m.completed, failed: m.failed })),
+      minutes: series.map((m) => ({
+        minute: m.minute.toISOString(),
+        completed: m.completed,
+        failed: m.failed,
+        cancelled: m.cancelled,
+      })),
     });
   });
 

@@ -38,12 +38,24 @@ export async function cancelTask(deps: TransitionDeps, id: number): Promise<Canc
   if (delayed.affectedRows + pending.affectedRows + processing.affectedRows === 0) {
     return { cancelled: false, id, reason: 'finished', status: before };
   }
-  // Told after the commit; a lost announcement is made up for by the executors' and the
-  // waiters' own look at MySQL within a second.
-  await Promise.all([
+  // Told after the commit, without holding the outcome on Redis (a silent Redis would hold
+  // it): a lost announcement is made up for by the executors' and the waiters' own look at
+  // MySQL within a second.
+  void Promise.all([
     deps.queue.announce(deps.queue.keys.cancelledChannel, String(id)),
     deps.queue.announce(deps.queue.keys.finishedChannel, String(id)),
   ]).catch(() => undefined);
   const was = delayed.affectedRows > 0 ? 'delayed' : pending.affectedRows > 0 ? 'pending' : 'processing';
   return { cancelled: true, id, was };
+}
+
+/**
+ * Why a task was not cancelled, in words; null when it is cancelled all the same (it was
+ * already: a second cancel is harmless).
+ */
+export function notCancelledReason(outcome: CancelOutcome): string | null {
+  if (outcome.cancelled) return null;
+  if (outcome.reason === 'not_found') return `task ${outcome.id} does not exist`;
+  if (outcome.status === 'cancelled') return null;
+  return `task ${outcome.id} is ${outcome.status}: a finished task cannot be cancelled`;
 }
