@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { MYSQL_PROTOCOLS, MysqlUrlError, parseMysqlUrl } from './mysql/mysql-url.js';
 import { shownValue } from './redact.js';
 import { queueKeys, sharedHashTag } from './redis/keys.js';
+import { GROUP_NAME } from './tasks/task-schema.js';
 import { MESSAGE_LIMITS } from './wire/message-codec.js';
 
 /**
@@ -113,9 +114,6 @@ const mysqlUrl = z.string().superRefine((value, ctx) => {
 const redisUrl = url(['redis:', 'rediss:'], (parsed) =>
   /^(\/\d*)?$/.test(parsed.pathname) ? null : 'its path must be empty or a database number, as in redis://host:6379/0',
 );
-
-/** A group's name, as tasks carry it (`"group"`). */
-export const GROUP_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,63}$/;
 
 /** `group=limit,group=limit`. */
 const groupLimits = z.string().transform((value, ctx): Map<string, number> => {

@@ -39,7 +39,7 @@ export type {
   Stats,
   TaskStore,
 } from './store/task-store.js';
-export type { InsertOutcome, NewTask } from './tasks/insert-tasks.js';
+export { type InsertOutcome, isDelayed, type NewTask } from './tasks/insert-tasks.js';
 export type { RetentionOptions, RetentionStep } from './tasks/retention.js';
 export type { RetryPolicy } from './tasks/retry-policy.js';
 export type { ListTasksOptions, MinuteCounts } from './tasks/task-reads.js';
@@ -57,6 +57,17 @@ export { NoWritablePrimaryError } from './mysql/primary.js';
 export { isCommitOutcomeUnknown, TransactionStoppedError } from './mysql/stop.js';
 export { DuplicateIdempotencyKeyError, TaskRejectedError } from './tasks/insert-tasks.js';
 export { EXECUTOR_LOST } from './tasks/retry-policy.js';
+export {
+  CONTROL_FIELDS,
+  type FieldProblem,
+  MAX_DELAY_MS,
+  PRIORITY,
+  type ReadBody,
+  SCHEDULING_FIELDS,
+  sameTask,
+  TaskBodyReader,
+  TIMEOUT_MS,
+} from './tasks/task-body.js';
 export { decodeTaskData } from './tasks/task-data.js';
 export { ignoredFields, type TaskInputLimits, taskInputSchema } from './tasks/task-input.js';
 export type { Task } from './tasks/task-row.js';

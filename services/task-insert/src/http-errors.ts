@@ -1,11 +1,6 @@
-import type { Logger } from '@tasks/common';
+import type { FieldProblem, Logger } from '@tasks/common';
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import { unavailableStore } from './unavailable.js';
-
-export interface FieldProblem {
-  field: string;
-  message: string;
-}
 
 /** An error the client can act on: its status code, a stable code and a sentence. */
 export class HttpError extends Error {

@@ -72,7 +72,7 @@ export const schemas: Json = {
         type: 'string',
         enum: [...TASK_STATUSES],
         description:
-          "pending for a new task; for a repeated Idempotency-Key, the first task's current status; with wait, the " +
+          "pending for a new task (delayed with run_at or delay_ms); for a repeated Idempotency-Key, the first task's current status; with wait, the " +
           'status when the answer was sent.',
       },
       ignored_fields: {
@@ -102,6 +102,9 @@ export const schemas: Json = {
       'max_attempts',
       'timeout_ms',
       'last_error',
+      'run_at',
+      'priority',
+      'group',
       'created_at',
       'updated_at',
     ],
@@ -110,7 +113,7 @@ export const schemas: Json = {
       status: {
         type: 'string',
         enum: [...TASK_STATUSES],
-        description: 'completed, failed and cancelled are final.',
+        description: 'delayed until run_at, then pending; completed, failed and cancelled are final.',
       },
       type: {
         type: 'string',
@@ -119,7 +122,7 @@ export const schemas: Json = {
       data: {
         description:
           "What the task asks for, as stored: for a simulated task the original's {message, time} (time an " +
-          "integer); for another type what its type's schema made of the body (without type and timeout_ms).",
+          "integer); for another type what its type's schema made of the body (without its control fields).",
       },
       result: {
         description:
@@ -135,6 +138,16 @@ export const schemas: Json = {
         description: "A try's deadline (ms), its own or its type's; null: none.",
       },
       last_error: { type: ['string', 'null'], description: 'The error of the last failed run, if any.' },
+      run_at: {
+        type: ['string', 'null'],
+        format: 'date-time',
+        description: "When it is (or was) due, by MySQL's clock; null: due when it was inserted.",
+      },
+      priority: { type: 'integer', description: 'Higher is claimed first; 0 by default.' },
+      group: {
+        type: ['string', 'null'],
+        description: 'The group it is claimed fairly with and limited in; null: none.',
+      },
       created_at: { type: 'string', format: 'date-time' },
       updated_at: { type: 'string', format: 'date-time' },
       dispatched_at: { type: ['string', 'null'], format: 'date-time' },
@@ -239,7 +252,10 @@ export const schemas: Json = {
         required: ['ready', 'delayed', 'inflight', 'dead_letters', 'dead_letter_inbox'],
         properties: {
           ready: { type: 'integer', description: 'task_queue: waiting for an executor.' },
-          delayed: { type: 'integer', description: 'Retries waiting out their backoff.' },
+          delayed: {
+            type: 'integer',
+            description: 'Retries waiting out their backoff (tasks delayed until run_at are in tasks.delayed).',
+          },
           inflight: { type: 'integer', description: 'Leased by an executor, running.' },
           dead_letters: { type: 'integer', description: 'dead-letter-queue: kept for inspection.' },
           dead_letter_inbox: { type: 'integer', description: 'Dead letters the DLQ processor has yet to record.' },

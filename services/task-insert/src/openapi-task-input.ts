@@ -1,13 +1,15 @@
 import {
   type HandlerRegistry,
+  MAX_DELAY_MS,
+  PRIORITY,
   SIMULATED,
   type TaskInputLimits,
+  TIMEOUT_MS,
   type TypeHandler,
   taskInputSchema,
 } from '@tasks/common';
 import { z } from 'zod';
 import type { Json } from './openapi-components.js';
-import { TIMEOUT_MS } from './task-body.js';
 
 /**
  * The request body of `POST /tasks` in the OpenAPI document: the original's body (generated
@@ -24,6 +26,39 @@ const timeoutMs = {
     "as a failure is). A JSON integer; left out or null: the type's timeoutMs, or none.",
 };
 
+/** The fields of any body that say when, in what order and in which group its task runs. */
+const scheduling: Json = {
+  run_at: {
+    type: ['string', 'null'],
+    format: 'date-time',
+    description:
+      'When the task is due: an ISO 8601 instant with its offset (2026-12-03T14:00:00Z), at most a year ahead. It is ' +
+      "delayed until then by MySQL's clock, then claimed within about a second; an instant past is due at once. " +
+      'Not with delay_ms.',
+  },
+  delay_ms: {
+    type: ['integer', 'null'],
+    minimum: 0,
+    maximum: MAX_DELAY_MS,
+    description: "The task is due this long after it is stored, by MySQL's clock. Not with run_at.",
+  },
+  priority: {
+    type: ['integer', 'null'],
+    minimum: PRIORITY.min,
+    maximum: PRIORITY.max,
+    description:
+      'Higher is claimed first, oldest first within a priority (0 by default). No priority starves: each claim also ' +
+      'takes the oldest task of each lower priority.',
+  },
+  group: {
+    type: ['string', 'null'],
+    pattern: '^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,63}$',
+    description:
+      "A group (a tenant): groups' tasks are claimed in turn, so one group's backlog does not hold back another's " +
+      'tasks, and GROUP_CONCURRENCY / GROUP_LIMITS bound how many of a group run at once.',
+  },
+};
+
 /** The original's body, read as the original read it (pydantic 2, lax mode). */
 export function originalInput(limits: TaskInputLimits): Json {
   const { $schema: _dialect, ...generated } = z.toJSONSchema(taskInputSchema(limits), { io: 'input' }) as Json;
@@ -31,6 +66,7 @@ export function originalInput(limits: TaskInputLimits): Json {
     ...generated,
     properties: {
       ...(generated.properties as Json),
+      ...scheduling,
       type: {
         enum: [SIMULATED, null],
         description: "The original's work (the default): wait `time` seconds, fail at random (FAILURE_RATE).",
@@ -38,7 +74,8 @@ export function originalInput(limits: TaskInputLimits): Json {
     },
     description:
       "The original's task. Read as the original read it (pydantic 2, lax mode). Other fields are ignored and " +
-      "named in the answer's ignored_fields; timeout_ms too: this task has no deadline of its own.",
+      "named in the answer's ignored_fields; timeout_ms too: this task has no deadline of its own. run_at, " +
+      'delay_ms, priority and group apply to it as to any task.',
   };
 }
 
@@ -61,7 +98,8 @@ export function typedInputs(handlers: HandlerRegistry): Json | null {
   if (types.length === 0) return null;
   return {
     description:
-      'A task of a type of the HANDLERS module. Its fields but type and timeout_ms are its data, checked by its ' +
+      'A task of a type of the HANDLERS module. Its fields but type, timeout_ms, run_at, delay_ms, priority and ' +
+      'group are its data, checked by its ' +
       "type's schema and stored as the schema reads them (fields the schema drops are named in ignored_fields); " +
       'a type without a schema takes any fields.',
     oneOf: types.map((type) => {
@@ -75,7 +113,7 @@ export function typedInputs(handlers: HandlerRegistry): Json | null {
         title: type,
         type: 'object',
         required: ['type', ...(body?.required ?? [])],
-        properties: { type: { const: type }, timeout_ms: timeoutMs, ...(body?.properties ?? {}) },
+        properties: { type: { const: type }, timeout_ms: timeoutMs, ...scheduling, ...(body?.properties ?? {}) },
         description:
           `The type ${type}${defaults.length > 0 ? ` (its defaults: ${defaults.join(', ')})` : ''}: ` +
           (body

@@ -103,6 +103,7 @@ function validBody(schema: Schema): Record<string, unknown> {
   const body: Record<string, unknown> = {};
   for (const [name, prop] of Object.entries(schema.properties ?? {})) {
     if (prop.const !== undefined || prop.enum) body[name] = prop.const ?? prop.enum?.[0];
+    else if (Array.isArray(prop.type) && prop.type.includes('null')) body[name] = null;
     else body[name] = prop.type === 'string' ? 'x'.repeat(prop.minLength ?? 1) : (prop.minimum ?? 0);
   }
   return body;

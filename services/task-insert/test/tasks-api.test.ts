@@ -80,12 +80,12 @@ describe('POST /tasks', () => {
     });
 
     it('ignores other fields, stores only message and time, and names the ignored fields in the answer', async () => {
-      const res = await raw('{"message":"m","time":3,"priority":5,"tme":4}').expect(201);
+      const res = await raw('{"message":"m","time":3,"retries":5,"tme":4}').expect(201);
       expect(res.body).toEqual({
         id: expect.any(Number),
         message: 'Task created successfully',
         status: 'pending',
-        ignored_fields: ['priority', 'tme'],
+        ignored_fields: ['retries', 'tme'],
       });
       expect((await t.store.getTask(res.body.id))?.data).toEqual({ message: 'm', time: 3 });
     });
@@ -321,6 +321,9 @@ describe('GET /tasks/:id', () => {
       max_attempts: null,
       timeout_ms: null,
       last_error: null,
+      run_at: null,
+      priority: 0,
+      group: null,
       created_at: expect.any(String),
       updated_at: expect.any(String),
       dispatched_at: null,

@@ -91,7 +91,7 @@ export interface NewTask {
 }
 
 /** Whether a task waits for a due time: `delayed` when inserted. */
-export function isDelayed(task: NewTask): boolean {
+export function isDelayed(task: Pick<NewTask, 'runAt' | 'delayMs'>): boolean {
   return (task.runAt ?? null) !== null || (task.delayMs ?? 0) > 0;
 }
 

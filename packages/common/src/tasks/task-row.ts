@@ -22,6 +22,12 @@ export interface Task {
   maxAttempts: number | null;
   lastError: string | null;
   idempotencyKey: string | null;
+  /** When a delayed task is (or was) due; null for a task due when inserted. */
+  runAt: Date | null;
+  /** Claimed before lower priorities (see claim-plan.ts); 0 by default. */
+  priority: number;
+  /** The group it is claimed fairly with and limited in; null: none. */
+  group: string | null;
   createdAt: Date;
   updatedAt: Date;
   dispatchedAt: Date | null;
@@ -34,7 +40,8 @@ export interface Task {
  * would be ambiguous), and parsed here.
  */
 export const TASK_COLUMNS = `id, status, type, CAST(data AS CHAR) AS data, CAST(result AS CHAR) AS result,
-  attempts, timeout_ms, max_attempts, last_error, idempotency_key, created_at, updated_at, dispatched_at, finished_at`;
+  attempts, timeout_ms, max_attempts, last_error, idempotency_key, run_at, priority, group_key,
+  created_at, updated_at, dispatched_at, finished_at`;
 
 export interface TaskRow extends RowDataPacket {
   id: number;
@@ -47,6 +54,9 @@ export interface TaskRow extends RowDataPacket {
   max_attempts: number | null;
   last_error: string | null;
   idempotency_key: string | null;
+  run_at: Date | null;
+  priority: number;
+  group_key: string | null;
   created_at: Date;
   updated_at: Date;
   dispatched_at: Date | null;
@@ -72,6 +82,9 @@ export function toTask(row: TaskRow): Task {
     maxAttempts: orNull(row.max_attempts),
     lastError: row.last_error,
     idempotencyKey: row.idempotency_key,
+    runAt: row.run_at,
+    priority: Number(row.priority),
+    group: row.group_key,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     dispatchedAt: row.dispatched_at,

@@ -20,3 +20,6 @@ export interface TaskData {
   message: string;
   time: number;
 }
+
+/** A group's name, as tasks carry it (`"group"`) and GROUP_LIMITS names it. */
+export const GROUP_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,63}$/;

@@ -3,11 +3,14 @@ import {
   DuplicateIdempotencyKeyError,
   type HandlerRegistry,
   isCommitOutcomeUnknown,
+  isDelayed,
   isFinal,
   type Metrics,
   type NewTask,
   parseTaskId,
   SIMULATED,
+  sameTask,
+  TaskBodyReader,
   TaskRejectedError,
   type TaskStatus,
   type TaskStore,
@@ -18,7 +21,6 @@ import { requireJsonBody } from '../content-type.js';
 import { HttpError } from '../http-errors.js';
 import type { InsertNotifier } from '../insert-notifier.js';
 import { InsertQueue, InsertRefusedError, InsertTimedOutError } from '../insert-queue.js';
-import { sameTask, TaskBodyReader } from '../task-body.js';
 import type { WaitRoom } from '../wait-room.js';
 import { clientGone, seatIn, waitParameter } from './waiting.js';
 
@@ -174,7 +176,7 @@ export function taskRoutes({ store, handlers, waits, notifier, config, metrics }
     if ('id' in outcome) {
       notifier.notify();
       metrics?.tasksInserted.inc();
-      return { id: outcome.id, status: 'pending', replayed: false };
+      return { id: outcome.id, status: isDelayed(task) ? 'delayed' : 'pending', replayed: false };
     }
     if (outcome.error instanceof TaskRejectedError) {
       req.log.info({ err: outcome.error }, 'the database refused a task');
