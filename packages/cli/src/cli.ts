@@ -17,8 +17,8 @@ export const USAGE = `Usage: pnpm tasks <command> [options]
 
   stats [--recount]           tasks per status (MySQL) and queue depths (Redis); --recount first sets
                               the per-status counts from the table (after rows were loaded by hand)
-  cancel <id>...              cancel tasks not finished yet (pending or processing: a running one is
-                              stopped); one cancelled already stays so, a finished one is left as it is
+  cancel <id>...              cancel tasks not finished yet (delayed, pending or processing: a running
+                              one is stopped); one cancelled already stays so, a finished one is left
   dlq list [--limit N] [--offset N]
                               dead-letter entries, newest first, with their task's status
   dlq show <id>               a task and its dead-letter entries

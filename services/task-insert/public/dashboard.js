@@ -17,7 +17,7 @@ const SVG = 'http://www.w3.org/2000/svg';
 const FAILURES_PAGE = 20;
 const TASKS_PAGE = 20;
 const THROUGHPUT_MINUTES = 30;
-const STATUSES = ['pending', 'processing', 'completed', 'failed', 'cancelled'];
+const STATUSES = ['delayed', 'pending', 'processing', 'completed', 'failed', 'cancelled'];
 /** The type of the original's tasks, whose data is `{message, time}`. */
 const SIMULATED = 'simulated';
 /** Characters of a typed task's data shown in its row; the whole of it is in the title and the task's detail. */
@@ -594,7 +594,7 @@ function field(label, value, attributes = {}) {
 }
 
 /** Statuses a task can still be cancelled in. */
-const CANCELLABLE = ['pending', 'processing'];
+const CANCELLABLE = ['delayed', 'pending', 'processing'];
 
 function renderTask(task) {
   const error = errorOf(task);
@@ -619,6 +619,9 @@ function renderTask(task) {
   if (task.timeout_ms !== null && task.timeout_ms !== undefined) {
     fields.push(...field('timeout', duration(task.timeout_ms), { 'data-field': 'timeout' }));
   }
+  if (task.priority) fields.push(...field('priority', task.priority, { 'data-field': 'priority' }));
+  if (task.group) fields.push(...field('group', task.group, { 'data-field': 'group' }));
+  if (task.run_at) fields.push(...field('due', timeElement(task.run_at), { 'data-field': 'run_at' }));
   if (error) {
     fields.push(
       ...field(error.label, error.text, {

@@ -215,7 +215,7 @@ export function openApiDocument(
           operationId: 'cancelTask',
           summary: 'Cancel a task that has not finished',
           description:
-            'A pending or processing task becomes cancelled at once, a final status: the executor running it, if ' +
+            'A delayed, pending or processing task becomes cancelled at once, a final status: the executor running it, if ' +
             "one does, is told to stop it (its handler's signal aborts), and whatever its run does later changes " +
             'nothing. Cancelling a cancelled task again is harmless. There is no body: no Content-Type is needed.',
           security: tokenWhenSet,

@@ -295,7 +295,7 @@ describe('the dashboard while the API is slow or down', () => {
       for (const id of ['status', 'queue', 'services', 'throughput', 'failures', 'tasks']) {
         expect(await slow.locator(`#${id}-section`).getAttribute('aria-busy'), id).toBe('true');
       }
-      expect(await slow.locator('#status-counts .skeleton').count()).toBe(5);
+      expect(await slow.locator('#status-counts .skeleton').count()).toBe(6);
       expect(await slow.locator('#queue-depths .skeleton').count()).toBe(5);
       expect(await slow.locator('#recent tr.skeleton-row').count()).toBeGreaterThan(0);
       expect(await slow.locator('#services tr.skeleton-row').count()).toBeGreaterThan(0);
@@ -780,6 +780,29 @@ describe('the dashboard in Chromium', () => {
     await page.locator('#recent-count', { hasText: 'cancelled tasks' }).waitFor();
     expect(await listedIds()).toEqual([id]);
     await page.locator('#recent-status').selectOption('');
+  });
+
+  it('shows a delayed task on its card and in its detail, with its due time, priority and group, and cancels it', async () => {
+    const runAt = new Date(Date.now() + 3_600_000);
+    const [outcome] = await t.store.insert([
+      { data: { message: 'later', time: 0 }, idempotencyKey: null, runAt, priority: 7, group: 'tenant-b' },
+    ]);
+    const id = (outcome as { id: number }).id;
+    await page.locator('[data-count="delayed"]', { hasText: '1' }).waitFor();
+    const row = page.locator(`#recent tr[data-task-id="${id}"]`);
+    await row.waitFor();
+    await row.locator('.status', { hasText: 'delayed' }).waitFor();
+    await row.locator('button.task-link').click();
+    const dialog = page.locator('#task-dialog');
+    await dialog.locator('[data-field="run_at"]').waitFor();
+    expect(await dialog.locator('[data-field="run_at"] time').getAttribute('datetime')).toBe(runAt.toISOString());
+    expect(await dialog.locator('[data-field="priority"]').textContent()).toBe('7');
+    expect(await dialog.locator('[data-field="group"]').textContent()).toBe('tenant-b');
+    await dialog.locator('#task-cancel').click();
+    await dialog.locator('[data-field="status"]', { hasText: 'cancelled' }).waitFor();
+    expect(await statusOf(id)).toBe('cancelled');
+    await page.locator('#task-close').click();
+    await page.locator('[data-count="delayed"]', { hasText: '0' }).waitFor();
   });
 
   it('ran without script errors or Content-Security-Policy violations', () => {
