@@ -39,6 +39,7 @@ export type {
   Stats,
   TaskStore,
 } from './store/task-store.js';
+export { type CallerConnection, type Enqueued, EnqueueError, insertOnConnection } from './tasks/enqueue.js';
 export { type InsertOutcome, isDelayed, type NewTask } from './tasks/insert-tasks.js';
 export type { RetentionOptions, RetentionStep } from './tasks/retention.js';
 export type { RetryPolicy } from './tasks/retry-policy.js';
