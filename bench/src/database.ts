@@ -1,4 +1,4 @@
-import { type Logger, loadConfig, prepareDatabase, sleep, type TaskStore } from '@tasks/common';
+import { type Logger, loadConfig, type NewTask, prepareDatabase, sleep, type TaskStore } from '@tasks/common';
 import mysql, { type Pool, type RowDataPacket } from 'mysql2/promise';
 
 /**
@@ -48,8 +48,11 @@ export async function seedPending(
   pool: Pool,
   count: number,
   data: { message: string; time: number },
+  fields: (i: number) => Pick<NewTask, 'priority' | 'group'> = () => ({}),
 ): Promise<{ committedAt: number; firstId: number; lastId: number }> {
-  const outcomes = await store.insert(Array.from({ length: count }, () => ({ data, idempotencyKey: null })));
+  const outcomes = await store.insert(
+    Array.from({ length: count }, (_, i) => ({ data, idempotencyKey: null, ...fields(i) })),
+  );
   let firstId = Number.POSITIVE_INFINITY;
   let lastId = 0;
   for (const outcome of outcomes) {

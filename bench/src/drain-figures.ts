@@ -20,6 +20,12 @@ export const REPEATS = 3;
 
 /** The drain's ceiling ratio to BullMQ c=16 on each kind of server. */
 export const DRAIN_TARGET = { mariadb: 3, mysql: 2.5 };
+/** The drain's ratio to graphile-worker's on each kind of server (MariaDB's: reported). */
+export const GRAPHILE_TARGET = { mariadb: null, mysql: 1.5 };
+/** The mixed drain's tasks: five priorities (-2…2) and twenty groups, interleaved. */
+const MIXED = { priorities: 5, groups: 20 };
+/** Delayed tasks not yet due in the table during the delayed-backlog drain. */
+const DELAYED_BACKLOG = 1_000_000;
 /** The many-schedulers drain against the drain with one scheduler. */
 export const SCHEDULERS_TARGET = 0.9;
 export const EXECUTOR_RSS_BOUND_MB = 150;
@@ -155,6 +161,66 @@ export async function drainSection(
         (_v, ratio) => consistent && ratio !== null && ratio >= target,
       ),
     );
+  }
+
+  for (const server of servers) {
+    const single = bestSingle.get(server);
+    if (!measureDrain || !single || !graphile) continue;
+    const target = targetFor(server, GRAPHILE_TARGET);
+    const consistent = (singles.get(server) ?? []).every((d) => d.consistent);
+    rows.push(
+      row(
+        `Drain ${rowsText} tasks, 1 executor, against graphile-worker (best of each)`,
+        server.label,
+        single.perSecond,
+        'tasks/s',
+        { ceiling: graphile.processPerSecond, label: 'graphile-worker' },
+        target === null ? 'reported, all completed' : `≥ ${target}× graphile-worker, all completed`,
+        (_v, ratio) => consistent && (target === null || (ratio !== null && ratio >= target)),
+      ),
+    );
+  }
+
+  if (runs(settings, 'scheduling')) {
+    for (const server of servers) {
+      const plain = bestSingle.get(server);
+      const against = plain ? { ceiling: plain.perSecond, label: 'plain drain' } : null;
+      const mixed = await runDrain(ctx, server, {
+        executors: 1,
+        failureRate: 0,
+        fields: (i) => ({ priority: (i % MIXED.priorities) - 2, group: `tenant-${i % MIXED.groups}` }),
+        fieldsLabel: `${MIXED.priorities} priorities, ${MIXED.groups} groups`,
+      });
+      drains.push(mixed);
+      peers.push(
+        drainRow(`Drain, ${MIXED.priorities} priorities, ${MIXED.groups} groups`, mixed, server.kind, ceilings),
+      );
+      rows.push(
+        row(
+          `Drain ${rowsText} tasks of ${MIXED.priorities} priorities and ${MIXED.groups} groups, 1 executor`,
+          server.label,
+          mixed.perSecond,
+          'tasks/s',
+          against,
+          'reported, all completed',
+          () => mixed.consistent,
+        ),
+      );
+      const delayed = await runDrain(ctx, server, { executors: 1, failureRate: 0, delayedRows: DELAYED_BACKLOG });
+      drains.push(delayed);
+      peers.push(drainRow('Drain beside 1,000,000 delayed tasks not due', delayed, server.kind, ceilings));
+      rows.push(
+        row(
+          `Drain ${rowsText} tasks beside ${DELAYED_BACKLOG.toLocaleString('en-US')} delayed tasks not due, 1 executor`,
+          server.label,
+          delayed.perSecond,
+          'tasks/s',
+          against,
+          'reported, all completed, none of the delayed run',
+          () => delayed.consistent,
+        ),
+      );
+    }
   }
 
   for (const server of servers) {

@@ -1,4 +1,4 @@
-import type { Logger } from '@tasks/common';
+import type { Logger, NewTask } from '@tasks/common';
 import type { Redis } from 'ioredis';
 import { type ClaimsCount, countClaims, installClaimsAudit } from './claims-audit.js';
 import {
@@ -10,6 +10,7 @@ import {
   unfinished,
   waitForPurge,
 } from './database.js';
+import { fillDelayed } from './history-fill.js';
 import { counterValue, freePort } from './http.js';
 import { cpuSeconds, pidFromRedisInfo } from './processes.js';
 import { progress, waitFor } from './progress.js';
@@ -73,6 +74,12 @@ export interface DrainOptions {
   rows?: number;
   /** Settings given to every service of this drain, e.g. RETENTION_DAYS. */
   serviceSettings?: Record<string, string>;
+  /** The priority and group of the drained task `i` (none by default). */
+  fields?: (i: number) => Pick<NewTask, 'priority' | 'group'>;
+  /** What the fields make of the tasks, for the label (e.g. "5 priorities, 20 groups"). */
+  fieldsLabel?: string;
+  /** Delayed tasks, due a day later, put in the table before the drain: none may run. */
+  delayedRows?: number;
 }
 
 function labelOf(server: DatabaseServer, o: DrainOptions): string {
@@ -82,6 +89,8 @@ function labelOf(server: DatabaseServer, o: DrainOptions): string {
     `FAILURE_RATE=${o.failureRate}`,
     ...(o.keepRows ? ['on the rows already there'] : []),
     ...(o.auditClaims ? ['claims audited'] : []),
+    ...(o.fieldsLabel ? [o.fieldsLabel] : []),
+    ...(o.delayedRows ? [`${o.delayedRows.toLocaleString('en-US')} delayed tasks not due`] : []),
     ...Object.entries(o.serviceSettings ?? {}).map(([k, v]) => `${k}=${v}`),
   ];
   return `${server.label} drain (${parts.join(', ')})`;
@@ -116,6 +125,10 @@ export async function runDrain(
   });
   // The bench seeds, tells the schedulers and watches the counts through the services' own store.
   const { store, close: closeStore } = openStore(settings, server.url, logger);
+  if (options.delayedRows) {
+    const filled = await fillDelayed(server, store, options.delayedRows);
+    progress(`${label}: ${options.delayedRows} delayed rows added in ${filled.seconds.toFixed(1)} s`);
+  }
 
   // Each scheduler serves its metrics on a port of its own: their tasks_claimed_total count the claims.
   const metricsPorts: number[] = [];
@@ -170,7 +183,7 @@ export async function runDrain(
     // Counted from the seed's commit: what the drain costs, not the bench's INSERT. (The
     // schedulers poll, so one may claim a batch before they are told; the snapshots are quick.)
     const claimedBefore = await claimed();
-    const seeded = await seedPending(store, pool, rows, TASK);
+    const seeded = await seedPending(store, pool, rows, TASK, options.fields);
     const cpuBefore = cpuOf();
     const serverBefore = await snapshotServer(server);
     await store.announceInserted();
@@ -196,6 +209,7 @@ export async function runDrain(
       Object.entries(cpuAfter).map(([name, after]) => [name, ((after - (cpuBefore[name] ?? 0)) * 1e6) / rows]),
     );
     const summary = await summarizeRange(pool, seeded.firstId, seeded.lastId);
+    const delayedLeft = options.delayedRows ? (await store.stats()).tasks.delayed : 0;
     const claimsAudit = options.auditClaims ? await countClaims(pool, seeded.firstId, seeded.lastId) : null;
     const seconds = (summary.lastFinishedAt - seeded.committedAt) / 1000;
     const figures: DrainFigures = {
@@ -220,6 +234,7 @@ export async function runDrain(
       warnings: all.reduce((sum, p) => sum + p.logLines, 0),
       consistent:
         summary.unfinished === 0 &&
+        delayedLeft === (options.delayedRows ?? 0) &&
         summary.completed + summary.failed === rows &&
         (failureRate > 0 || (summary.completed === rows && summary.attempts === rows && summary.runNotOne === 0)),
     };

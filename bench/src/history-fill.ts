@@ -40,6 +40,54 @@ function utcDatetime(ms: number): string {
   return new Date(ms).toISOString().replace('T', ' ').replace('Z', '000');
 }
 
+/** The table `bench_seq` of the numbers 0…count-1 (at most a million), for INSERT … SELECT. */
+async function createSequence(connection: mysql.Connection, count: number): Promise<void> {
+  await connection.query('DROP TABLE IF EXISTS bench_seq');
+  await connection.query('CREATE TABLE bench_seq (n INT UNSIGNED NOT NULL, PRIMARY KEY (n)) ENGINE = InnoDB');
+  await connection.query(
+    `INSERT INTO bench_seq (n)
+     SELECT n FROM (
+       SELECT d0.d + 10 * d1.d + 100 * d2.d + 1000 * d3.d + 10000 * d4.d + 100000 * d5.d AS n
+         FROM (${DIGITS}) d0 CROSS JOIN (${DIGITS}) d1 CROSS JOIN (${DIGITS}) d2
+              CROSS JOIN (${DIGITS}) d3 CROSS JOIN (${DIGITS}) d4 CROSS JOIN (${DIGITS}) d5
+     ) AS s WHERE n < ? ORDER BY n`,
+    [count],
+  );
+}
+
+/**
+ * Adds `rows` (at most a million) delayed tasks to `tasks`, due `aheadHours` from now and over
+ * the following hour, by MySQL's clock: a backlog of future work that no drain may touch. One
+ * INSERT … SELECT, then the store's recount (the rows bypass the counted inserts).
+ */
+export async function fillDelayed(
+  server: DatabaseServer,
+  store: TaskStore,
+  rows: number,
+  aheadHours = 24,
+): Promise<{ seconds: number }> {
+  const connection = await mysql.createConnection({ uri: server.url, timezone: 'Z' });
+  try {
+    await connection.query("SET time_zone = '+00:00'");
+    if (server.variables.log_bin === 'ON') await connection.query('SET SESSION sql_log_bin = 0');
+    const started = performance.now();
+    await createSequence(connection, rows);
+    await connection.query(
+      `INSERT INTO tasks (data, status, run_at, created_at, updated_at)
+       SELECT CONCAT('{"message":"later ', n, '","time":0}'), 'delayed',
+              UTC_TIMESTAMP(3) + INTERVAL ? HOUR + INTERVAL (n * 3600000000 DIV ?) MICROSECOND,
+              UTC_TIMESTAMP(3), UTC_TIMESTAMP(3)
+         FROM bench_seq WHERE n < ?`,
+      [aheadHours, rows, rows],
+    );
+    await connection.query('DROP TABLE bench_seq');
+    await store.recount();
+    return { seconds: (performance.now() - started) / 1000 };
+  } finally {
+    await connection.end();
+  }
+}
+
 /**
  * Appends `rows` finished tasks to an empty `tasks` of the server's bench database. On a server
  * with the binary log on, the fill's own session leaves it out (`sql_log_bin = 0`): ten million
@@ -57,19 +105,8 @@ export async function fillHistory(
     await connection.query("SET time_zone = '+00:00'");
     const binlogSkipped = server.variables.log_bin === 'ON';
     if (binlogSkipped) await connection.query('SET SESSION sql_log_bin = 0');
-    const sequence = Math.min(rows, FILL_CHUNK);
-    await connection.query('DROP TABLE IF EXISTS bench_seq');
-    await connection.query('CREATE TABLE bench_seq (n INT UNSIGNED NOT NULL, PRIMARY KEY (n)) ENGINE = InnoDB');
     const started = performance.now();
-    await connection.query(
-      `INSERT INTO bench_seq (n)
-       SELECT n FROM (
-         SELECT d0.d + 10 * d1.d + 100 * d2.d + 1000 * d3.d + 10000 * d4.d + 100000 * d5.d AS n
-           FROM (${DIGITS}) d0 CROSS JOIN (${DIGITS}) d1 CROSS JOIN (${DIGITS}) d2
-                CROSS JOIN (${DIGITS}) d3 CROSS JOIN (${DIGITS}) d4 CROSS JOIN (${DIGITS}) d5
-       ) AS s WHERE n < ? ORDER BY n`,
-      [sequence],
-    );
+    await createSequence(connection, Math.min(rows, FILL_CHUNK));
     const first = now - 3_600_000 - HISTORY_DAYS * 86_400_000;
     const spacingMicros = Math.max(1, Math.floor((HISTORY_DAYS * 86_400_000_000) / rows));
     for (let base = 0; base < rows; base += FILL_CHUNK) {

@@ -61,6 +61,7 @@ export const SECTIONS = [
   'schedulers',
   'failures',
   'scaling',
+  'scheduling',
   'insert',
   'workers',
   'latency',

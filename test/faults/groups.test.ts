@@ -85,11 +85,14 @@ it('a limit of 5 is never exceeded across executors, one of them SIGKILLed, and 
   await f.start('scheduler', { GROUP_LIMITS: 'limited=5' });
   const doomed = await f.start('executor', { CONCURRENCY: '20' });
   await f.start('executor', { CONCURRENCY: '20' });
-  // Killed while running tasks of both groups: their leases are reaped and run again elsewhere.
-  await new Promise((r) => setTimeout(r, 2_500));
-  const lostRuns = doomed.startedTaskIds().length - doomed.lines.filter((l) => l.event === EVENTS.taskCompleted).length;
+  // Killed while it runs tasks: their leases are reaped and they run again elsewhere.
+  const running = () =>
+    doomed.startedTaskIds().length - doomed.lines.filter((l) => l.event === EVENTS.taskCompleted).length;
+  const deadline = Date.now() + 30_000;
+  while (running() < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   doomed.kill('SIGKILL');
   await doomed.exited;
+  const lostRuns = running();
 
   expect(await f.settled(90_000)).toBe(true);
   const most = await sampler.stop();
