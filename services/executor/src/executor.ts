@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { availableParallelism } from 'node:os';
 import {
   Batcher,
@@ -114,6 +115,9 @@ export class Executor {
     private readonly deps: ExecutorDeps,
     private readonly options: ExecutorOptions,
   ) {
+    // Every running try listens on giveUp (and removes its listener when it ends), beside the
+    // executor's own few: a bound that still names a leak, not Node's default of 10.
+    setMaxListeners(options.concurrency + 8, this.giveUp.signal);
     const batching = { split: splitOutcomes, stalledAfterMs: OUTCOME_STALLED_MS };
     this.completions = new Batcher(
       async (items) => {

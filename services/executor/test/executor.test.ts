@@ -51,6 +51,21 @@ describe('Executor', () => {
     expect(await t.store.depths()).toMatchObject({ ready: 0, inflight: 0, delayed: 0, deadLetters: 0 });
   });
 
+  it('runs as many tries at once as its concurrency without a listener-leak warning', async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(`${warning.name}: ${warning.message}`);
+    process.on('warning', onWarning);
+    try {
+      const ids = await dispatch(64, 1);
+      startExecutor(simulatedWork(0), { concurrency: 64, fetchBatchSize: 64 });
+      await until(async () => (await statuses(ids)).every((task) => task.status === 'completed'));
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings).toEqual([]);
+  });
+
   it('retries a failing task and completes it on a later attempt', async () => {
     const [id] = await dispatch(1);
     let runs = 0;
