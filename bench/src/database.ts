@@ -48,7 +48,7 @@ export async function seedPending(
   pool: Pool,
   count: number,
   data: { message: string; time: number },
-  fields: (i: number) => Pick<NewTask, 'priority' | 'group'> = () => ({}),
+  fields: (i: number) => Pick<NewTask, 'type' | 'priority' | 'group'> = () => ({}),
 ): Promise<{ committedAt: number; firstId: number; lastId: number }> {
   const outcomes = await store.insert(
     Array.from({ length: count }, (_, i) => ({ data, idempotencyKey: null, ...fields(i) })),

@@ -1,6 +1,7 @@
 import { type BullmqFigures, measureBullmq } from './bullmq-ceiling.js';
 import { type DrainContext, type DrainFigures, runDrain } from './drain.js';
 import { type GraphileFigures, measureGraphile, type PostgresServer } from './graphile-ceiling.js';
+import { BENCH_HANDLERS } from './handlers.js';
 import { bullmqRow, type Ceilings, drainRow, graphileRow, type PeerRow } from './peer-table.js';
 import { type Row, row } from './report.js';
 import { type DatabaseServer, targetFor } from './servers.js';
@@ -218,6 +219,32 @@ export async function drainSection(
           against,
           'reported, all completed, none of the delayed run',
           () => delayed.consistent,
+        ),
+      );
+    }
+  }
+
+  if (runs(settings, 'types')) {
+    for (const server of servers) {
+      const plain = bestSingle.get(server);
+      const typed = await runDrain(ctx, server, {
+        executors: 1,
+        failureRate: 0,
+        fields: () => ({ type: 'echo' }),
+        fieldsLabel: 'a handler type',
+        serviceSettings: { HANDLERS: BENCH_HANDLERS },
+      });
+      drains.push(typed);
+      peers.push(drainRow('Drain of a handler type (its result stored)', typed, server.kind, ceilings));
+      rows.push(
+        row(
+          `Drain ${rowsText} tasks of a handler type (returns a result, stored), 1 executor`,
+          server.label,
+          typed.perSecond,
+          'tasks/s',
+          plain ? { ceiling: plain.perSecond, label: 'plain drain' } : null,
+          'reported, all completed',
+          () => typed.consistent,
         ),
       );
     }

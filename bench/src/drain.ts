@@ -74,8 +74,8 @@ export interface DrainOptions {
   rows?: number;
   /** Settings given to every service of this drain, e.g. RETENTION_DAYS. */
   serviceSettings?: Record<string, string>;
-  /** The priority and group of the drained task `i` (none by default). */
-  fields?: (i: number) => Pick<NewTask, 'priority' | 'group'>;
+  /** The type, priority and group of the drained task `i` (none by default). */
+  fields?: (i: number) => Pick<NewTask, 'type' | 'priority' | 'group'>;
   /** What the fields make of the tasks, for the label (e.g. "5 priorities, 20 groups"). */
   fieldsLabel?: string;
   /** Delayed tasks, due a day later, put in the table before the drain: none may run. */

@@ -29,7 +29,12 @@ export interface LatencyFigures {
   executorPeakRssMb: number;
   /** CPU time per task of each process (the API, the scheduler, the executor, the servers) over the measured seconds and the drain after. */
   cpuMicrosPerTask: Record<string, number>;
+  /** `POST /tasks?wait=30` at WAIT_RATE a second: from the task's `finished_at` to its answer, in ms. */
+  wait: { rate: number; tasks: number; errors: number; p50Ms: number; p99Ms: number; maxMs: number };
 }
+
+/** The rate of the waiting POSTs, each holding its connection until its task is final. */
+export const WAIT_RATE = 200;
 
 interface Sent {
   /** Wall-clock ms (sub-millisecond) when the request was sent. */
@@ -44,7 +49,7 @@ function wallNow(): number {
   return performance.timeOrigin + performance.now();
 }
 
-function post(agent: Agent, port: number): Promise<Sent> {
+function post(agent: Agent, port: number, path = '/tasks'): Promise<Sent> {
   const sentAt = wallNow();
   return new Promise((resolve) => {
     const req = request(
@@ -52,7 +57,7 @@ function post(agent: Agent, port: number): Promise<Sent> {
         agent,
         host: '127.0.0.1',
         port,
-        path: '/tasks',
+        path,
         method: 'POST',
         headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(BODY) },
       },
@@ -81,14 +86,14 @@ function post(agent: Agent, port: number): Promise<Sent> {
 }
 
 /** Sends `rate` POSTs a second for `seconds`, on schedule whatever the responses do (an open loop). */
-async function offer(agent: Agent, port: number, rate: number, seconds: number): Promise<Sent[]> {
+async function offer(agent: Agent, port: number, rate: number, seconds: number, path?: string): Promise<Sent[]> {
   const total = Math.round(rate * seconds);
   const intervalMs = 1000 / rate;
   const pending: Promise<Sent>[] = [];
   const start = performance.now();
   while (pending.length < total) {
     const due = Math.min(total, Math.floor((performance.now() - start) / intervalMs) + 1);
-    while (pending.length < due) pending.push(post(agent, port));
+    while (pending.length < due) pending.push(post(agent, port, path));
     const next = start + pending.length * intervalMs;
     await sleep(Math.max(0, next - performance.now()));
   }
@@ -155,6 +160,22 @@ export async function runLatency(
       .filter(Number.isFinite)
       .sort((a, b) => a - b);
     const responses = sent.map((s) => s.responseMs).sort((a, b) => a - b);
+
+    // Waiting for the result: each answer is sent once the task is final (woken over Redis).
+    progress(`${label}: POST /tasks?wait=30 at ${WAIT_RATE}/s for ${seconds} s`);
+    const waitAgent = new Agent({ keepAlive: true, maxSockets: 1_000 });
+    const waited = await offer(waitAgent, port, WAIT_RATE, seconds, '/tasks?wait=30').finally(() =>
+      waitAgent.destroy(),
+    );
+    const waitedOk = waited.filter((s): s is Sent & { id: number } => s.id !== null);
+    const waitFinished = await finishTimes(
+      pool,
+      waitedOk.map((s) => s.id),
+    );
+    const waits = waitedOk
+      .map((s) => s.sentAt + s.responseMs - (waitFinished.get(s.id) ?? Number.NaN))
+      .filter(Number.isFinite)
+      .sort((a, b) => a - b);
     const figures: LatencyFigures = {
       server: server.label,
       rate,
@@ -169,6 +190,14 @@ export async function runLatency(
       apiPeakRssMb: api.peakRssMb() ?? Number.NaN,
       executorPeakRssMb: executor.peakRssMb() ?? Number.NaN,
       cpuMicrosPerTask: cpu,
+      wait: {
+        rate: WAIT_RATE,
+        tasks: waited.length,
+        errors: waited.length - waits.length,
+        p50Ms: percentile(waits, 50),
+        p99Ms: percentile(waits, 99),
+        maxMs: waits.at(-1) ?? Number.NaN,
+      },
     };
     progress(
       `${label}: insert-to-completed p50 ${figures.p50Ms.toFixed(1)} ms, p99 ${figures.p99Ms.toFixed(1)} ms, ` +
@@ -177,6 +206,10 @@ export async function runLatency(
         Object.entries(cpu)
           .map(([name, us]) => `${name} ${us.toFixed(0)}`)
           .join(', '),
+    );
+    progress(
+      `${label}: final to answered (?wait=30) p50 ${figures.wait.p50Ms.toFixed(1)} ms, p99 ${figures.wait.p99Ms.toFixed(1)} ms, ` +
+        `max ${figures.wait.maxMs.toFixed(1)} ms; ${figures.wait.errors} errors`,
     );
     for (const p of all) if (p.logLines > 0) progress(`${label}: ${p.label} logged: ${p.logSummary()}`);
     return figures;

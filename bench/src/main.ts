@@ -238,6 +238,22 @@ async function main(): Promise<void> {
             ),
           );
         }
+        for (const [name, value] of [
+          ['p50', latency.wait.p50Ms],
+          ['p99', latency.wait.p99Ms],
+        ] as const) {
+          rows.push(
+            row(
+              `Final to answered ${name}, POST /tasks?wait=30 at ${latency.wait.rate}/s`,
+              server.label,
+              value,
+              'ms',
+              null,
+              'reported, 0 errors',
+              () => latency.wait.errors === 0,
+            ),
+          );
+        }
         rows.push(
           row(
             `API peak RSS at ${offered} (the service itself)`,

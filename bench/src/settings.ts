@@ -62,6 +62,7 @@ export const SECTIONS = [
   'failures',
   'scaling',
   'scheduling',
+  'types',
   'insert',
   'workers',
   'latency',

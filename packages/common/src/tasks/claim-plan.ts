@@ -1,5 +1,6 @@
 import type { RowDataPacket } from 'mysql2/promise';
 import type { Database } from '../mysql/database.js';
+import { MESSAGE_COLUMNS } from './task-data.js';
 
 /**
  * What a claim takes, and in what order: pending tasks are read in lanes, a lane being a group
@@ -27,6 +28,29 @@ export interface Lane {
   rank: number;
 }
 
+/**
+ * The claim's reads, each naming its index: the optimizer's choice flips with the statistics
+ * (MySQL reads a lane `ORDER BY id` through the primary key once the table holds more finished
+ * rows than it estimates pending ones, stepping over every finished row at every claim), and a
+ * claim must cost its batch, never the table.
+ */
+export const CLAIM_READS = {
+  firstGroup:
+    'SELECT claim_group AS g FROM tasks FORCE INDEX (tasks_claim) WHERE claim_group IS NOT NULL ORDER BY claim_group LIMIT 1',
+  groupAfter:
+    'SELECT claim_group AS g FROM tasks FORCE INDEX (tasks_claim) WHERE claim_group > ? ORDER BY claim_group LIMIT 1',
+  firstLevel:
+    'SELECT claim_rank AS r FROM tasks FORCE INDEX (tasks_claim) WHERE claim_group = ? ORDER BY claim_rank LIMIT 1',
+  levelAfter:
+    'SELECT claim_rank AS r FROM tasks FORCE INDEX (tasks_claim) WHERE claim_group = ? AND claim_rank > ? ORDER BY claim_rank LIMIT 1',
+  /** A lane's oldest pending tasks after a task id, with the columns of their messages. */
+  laneRows: `SELECT ${MESSAGE_COLUMNS}, run, group_key FROM tasks FORCE INDEX (tasks_claim)
+      WHERE claim_group = ? AND claim_rank = ? AND id > ? ORDER BY id LIMIT ?`,
+  /** How many tasks of each of some groups run. */
+  runningInGroups:
+    'SELECT running_group AS g, COUNT(*) AS n FROM tasks FORCE INDEX (tasks_running_group) WHERE running_group IN (?) GROUP BY running_group',
+} as const;
+
 /** The most groups, and levels within a group, one claim serves. */
 export const MAX_GROUPS_PER_CLAIM = 32;
 export const MAX_LEVELS_PER_GROUP = 16;
@@ -39,9 +63,7 @@ async function groupsFrom(db: Database, after: string): Promise<string[]> {
     let cursor = from;
     while (found.length < MAX_GROUPS_PER_CLAIM) {
       const [[row]] = await db.query<RowDataPacket[]>(
-        cursor === null
-          ? 'SELECT claim_group AS g FROM tasks WHERE claim_group IS NOT NULL ORDER BY claim_group LIMIT 1'
-          : 'SELECT claim_group AS g FROM tasks WHERE claim_group > ? ORDER BY claim_group LIMIT 1',
+        cursor === null ? CLAIM_READS.firstGroup : CLAIM_READS.groupAfter,
         cursor === null ? [] : [cursor],
       );
       const group = row === undefined ? null : String(row.g);
@@ -61,9 +83,7 @@ async function levelsOf(db: Database, group: string): Promise<number[]> {
   const ranks: number[] = [];
   const next = async (after: number | undefined): Promise<number | undefined> => {
     const [found] = await db.query<RowDataPacket[]>(
-      after === undefined
-        ? 'SELECT claim_rank AS r FROM tasks WHERE claim_group = ? ORDER BY claim_rank LIMIT 1'
-        : 'SELECT claim_rank AS r FROM tasks WHERE claim_group = ? AND claim_rank > ? ORDER BY claim_rank LIMIT 1',
+      after === undefined ? CLAIM_READS.firstLevel : CLAIM_READS.levelAfter,
       after === undefined ? [group] : [group, after],
     );
     return found[0] === undefined ? undefined : Number(found[0].r);

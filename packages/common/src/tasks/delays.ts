@@ -9,11 +9,18 @@ import { countedOneTrip } from './status-counts.js';
  * a length MySQL computes, not an instant a host compares with its own.
  */
 
+/** The reads of the delays, naming their index (see CLAIM_READS). */
+export const DELAY_READS = {
+  promoteDue: `UPDATE tasks FORCE INDEX (tasks_delayed) SET status = 'pending' WHERE delayed_until <= NOW(3) ORDER BY delayed_until LIMIT ?`,
+  nextDue:
+    'SELECT GREATEST(0, TIMESTAMPDIFF(MICROSECOND, NOW(3), MIN(delayed_until))) DIV 1000 AS ms FROM tasks FORCE INDEX (tasks_delayed)',
+} as const;
+
 /** Makes pending, counted, the delayed tasks due now, up to `limit`, oldest due first. */
 export async function promoteDue(db: Database, limit: number): Promise<number> {
   const [promoted] = (await countedOneTrip(db, [
     {
-      sql: `UPDATE tasks SET status = 'pending' WHERE delayed_until <= NOW(3) ORDER BY delayed_until LIMIT ?`,
+      sql: DELAY_READS.promoteDue,
       values: [limit],
       move: { from: 'delayed', to: 'pending' },
     },
@@ -23,8 +30,6 @@ export async function promoteDue(db: Database, limit: number): Promise<number> {
 
 /** How long until the next delayed task is due (ms, 0 when one is due), by MySQL's clock; null when none waits. */
 export async function nextDueInMs(db: Database): Promise<number | null> {
-  const [[row]] = await db.query<RowDataPacket[]>(
-    'SELECT GREATEST(0, TIMESTAMPDIFF(MICROSECOND, NOW(3), MIN(delayed_until))) DIV 1000 AS ms FROM tasks',
-  );
+  const [[row]] = await db.query<RowDataPacket[]>(DELAY_READS.nextDue);
   return row?.ms === null || row?.ms === undefined ? null : Number(row.ms);
 }

@@ -4,9 +4,9 @@ import { isLockWaitTimeout, isRolledBack } from '../../mysql/errors.js';
 import { idsCondition } from '../../mysql/ids-condition.js';
 import { withNamedLock } from '../../mysql/named-lock.js';
 import { errorText, type QueueMessage } from '../../wire/message-codec.js';
-import { choose, findLanes, LANES_TTL_MS, type Lane, type LaneRows } from '../claim-plan.js';
+import { CLAIM_READS, choose, findLanes, LANES_TTL_MS, type Lane, type LaneRows } from '../claim-plan.js';
 import { type CountedStatement, type CountedTrip, countedTransaction } from '../status-counts.js';
-import { MESSAGE_COLUMNS, type MessageColumns, messageOf } from '../task-data.js';
+import { type MessageColumns, messageOf } from '../task-data.js';
 import type { TransitionDeps } from './deps.js';
 
 /**
@@ -139,8 +139,7 @@ export async function claimPending(
 /** A lane's oldest pending tasks (after task `after`), with the columns of their messages. */
 function laneRead(lane: Lane, n: number, lock: boolean, after = 0): CountedStatement {
   return {
-    sql: `SELECT ${MESSAGE_COLUMNS}, run, group_key FROM tasks
-      WHERE claim_group = ? AND claim_rank = ? AND id > ? ORDER BY id LIMIT ?${lock ? ' FOR UPDATE SKIP LOCKED' : ''}`,
+    sql: `${CLAIM_READS.laneRows}${lock ? ' FOR UPDATE SKIP LOCKED' : ''}`,
     values: [lane.group, lane.rank, after, n],
   };
 }
@@ -156,7 +155,7 @@ function limitReads(groups: string[]): CountedStatement[] {
     { sql: 'INSERT IGNORE INTO task_groups (group_key) VALUES ?', values: [groups.map((g) => [g])] },
     { sql: 'SELECT group_key AS g FROM task_groups WHERE group_key IN (?) FOR UPDATE SKIP LOCKED', values: [groups] },
     {
-      sql: 'SELECT running_group AS g, COUNT(*) AS n FROM tasks WHERE running_group IN (?) GROUP BY running_group',
+      sql: CLAIM_READS.runningInGroups,
       values: [groups],
     },
   ];
