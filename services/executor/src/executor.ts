@@ -1,4 +1,3 @@
-import { setMaxListeners } from 'node:events';
 import { availableParallelism } from 'node:os';
 import {
   Batcher,
@@ -115,9 +114,6 @@ export class Executor {
     private readonly deps: ExecutorDeps,
     private readonly options: ExecutorOptions,
   ) {
-    // Every running try listens on giveUp (and removes its listener when it ends), beside the
-    // executor's own few: a bound that still names a leak, not Node's default of 10.
-    setMaxListeners(options.concurrency + 8, this.giveUp.signal);
     const batching = { split: splitOutcomes, stalledAfterMs: OUTCOME_STALLED_MS };
     this.completions = new Batcher(
       async (items) => {
@@ -187,6 +183,7 @@ export class Executor {
     if (this.running.size > 0) {
       const tokens = [...this.running.keys()];
       this.giveUp.abort();
+      for (const state of this.running.values()) state.control?.giveUp();
       const handedBack = await this.deps.store.release(tokens).catch((err: unknown) => {
         this.deps.logger.error({ err }, 'could not hand back unfinished tasks; their leases will expire');
         return 0;
@@ -381,7 +378,9 @@ export class Executor {
     const handler = message.type === undefined ? null : (this.handlers.get(message.type) ?? null);
     const started = clock.now();
     let end: TryEnd;
-    if (message.type !== undefined && handler === null) {
+    if (this.giveUp.signal.aborted) {
+      end = { kind: 'given-up' }; // handed back by stop() with the running ones
+    } else if (message.type !== undefined && handler === null) {
       end = {
         kind: 'failed',
         error: `no handler for type ${message.type} in this executor (it knows ${this.handlers.types.join(', ')})`,
@@ -399,7 +398,6 @@ export class Executor {
           attempt,
         },
         timeoutMs,
-        giveUp: this.giveUp.signal,
         logger,
         now: () => clock.now(),
         modulePath: this.handlers.modulePath,

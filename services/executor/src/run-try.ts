@@ -19,6 +19,8 @@ export type TryEnd =
 export interface TryControl {
   /** Ends the try as cancelled (its task was cancelled). */
   cancel(): void;
+  /** Ends the try as given up (the executor stops without waiting for it). */
+  giveUp(): void;
   /** Settles with how the try ended. */
   ended: Promise<TryEnd>;
 }
@@ -65,8 +67,6 @@ export interface TryOptions {
   task: HandlerTask;
   /** The try's deadline (ms after it starts); none when null. */
   timeoutMs: number | null;
-  /** Aborts when the executor gives up on its running tries (shutdown). */
-  giveUp: AbortSignal;
   logger: Logger;
   now: () => number;
   /** The handlers module, for a try in a worker thread; null when the handlers were given in code. */
@@ -75,38 +75,35 @@ export interface TryOptions {
 }
 
 export function startTry(options: TryOptions): TryControl {
-  const { handler, task, timeoutMs, giveUp } = options;
+  const { handler, task, timeoutMs } = options;
   const abort = new AbortController();
   let end: (how: TryEnd) => void = () => undefined;
   const ended = new Promise<TryEnd>((resolve) => {
     end = (how) => {
       clearTimeout(timer);
-      giveUp.removeEventListener('abort', onGiveUp);
       if (how.kind !== 'completed' && how.kind !== 'failed') abort.abort();
       resolve(how);
       end = () => undefined;
     };
   });
   const timer = timeoutMs === null ? undefined : setTimeout(() => end({ kind: 'timed-out', timeoutMs }), timeoutMs);
-  const onGiveUp = () => end({ kind: 'given-up' });
-  if (giveUp.aborted) onGiveUp();
-  else giveUp.addEventListener('abort', onGiveUp, { once: true });
-
   const deadline = timeoutMs === null ? null : options.now() + timeoutMs;
-  const ctx: HandlerContext = {
-    signal: abort.signal,
-    taskId: task.id,
-    run: task.run,
-    attempt: task.attempt,
-    deadline,
-    logger: options.logger.child({ taskId: task.id, run: task.run, attempt: task.attempt }),
-  };
   let work: Promise<unknown>;
   try {
     if (handler === null) work = options.simulated(abort.signal);
     else if (handler.isolation === 'thread' && options.modulePath !== null) {
       work = options.threads.run({ modulePath: options.modulePath, task, deadline }, abort.signal);
-    } else work = Promise.resolve(handler.run(task, ctx));
+    } else {
+      const ctx: HandlerContext = {
+        signal: abort.signal,
+        taskId: task.id,
+        run: task.run,
+        attempt: task.attempt,
+        deadline,
+        logger: options.logger.child({ taskId: task.id, run: task.run, attempt: task.attempt }),
+      };
+      work = Promise.resolve(handler.run(task, ctx));
+    }
   } catch (err) {
     work = Promise.reject(err);
   }
@@ -114,5 +111,5 @@ export function startTry(options: TryOptions): TryControl {
     (result) => end({ kind: 'completed', result }),
     (err: unknown) => end({ kind: 'failed', error: errorText(err) }),
   );
-  return { cancel: () => end({ kind: 'cancelled' }), ended };
+  return { cancel: () => end({ kind: 'cancelled' }), giveUp: () => end({ kind: 'given-up' }), ended };
 }
