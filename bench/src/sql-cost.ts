@@ -160,19 +160,23 @@ async function plans(settings: BenchSettings, server: DatabaseServer): Promise<s
   await server.pool.query('ANALYZE TABLE tasks');
   const range = `(id BETWEEN ${firstId + 1000} AND ${firstId + 1999})`;
   const lines: string[] = [];
-  for (const [name, sql] of [
+  for (const [name, statement] of [
     ['claim, read', CLAIM_SELECT],
     [
       'claim, mark',
-      `UPDATE tasks SET status = 'processing', run = run + 1, dispatched_at = NOW(3) WHERE ${range} AND status = 'pending'`,
+      {
+        sql: `UPDATE tasks SET status = 'processing', run = run + 1, dispatched_at = NOW(3) WHERE ${range} AND status = 'pending'`,
+      },
     ],
     [
       'completion',
-      `UPDATE tasks SET status = 'completed', attempts = GREATEST(attempts, 1), finished_at = NOW(3)
+      {
+        sql: `UPDATE tasks SET status = 'completed', attempts = GREATEST(attempts, 1), finished_at = NOW(3)
         WHERE (id BETWEEN ${firstId} AND ${firstId + 999}) AND status = 'processing' AND run = 1`,
+      },
     ],
   ] as const) {
-    for (const plan of await explain(server, sql)) lines.push(`${name}: ${plan}`);
+    for (const plan of await explain(server, statement)) lines.push(`${name}: ${plan}`);
   }
   return lines;
 }

@@ -8,6 +8,7 @@ export { createDatabase, type Database, ensureDatabase } from './mysql/database.
 export { migrate } from './mysql/migrate.js';
 export type { TaskQueue } from './redis/task-queue.js';
 export { TaskStore } from './store/task-store.js';
+export { CLAIM_READS } from './tasks/claim-plan.js';
 export { countByStatus, countedTransaction, recountStatuses } from './tasks/status-counts.js';
 export { claimPending } from './tasks/transitions/claim-and-dispatch.js';
 export { completeRuns } from './tasks/transitions/complete.js';

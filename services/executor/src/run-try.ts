@@ -62,8 +62,8 @@ export class ThreadPool {
 
 export interface TryOptions {
   handler: TypeHandler | null;
-  /** Runs the original's work when `handler` is null. */
-  simulated: (signal: AbortSignal) => Promise<unknown>;
+  /** Runs the original's work when `handler` is null (the try's signal made when asked for). */
+  simulated: (signal: () => AbortSignal) => Promise<unknown>;
   task: HandlerTask;
   /** The try's deadline (ms after it starts); none when null. */
   timeoutMs: number | null;
@@ -76,12 +76,24 @@ export interface TryOptions {
 
 export function startTry(options: TryOptions): TryControl {
   const { handler, task, timeoutMs } = options;
-  const abort = new AbortController();
+  // The try's abort signal, made on first use (a simulated task that never waits asks for none).
+  let abort: AbortController | null = null;
+  let stopped = false;
+  const signal = (): AbortSignal => {
+    if (abort === null) {
+      abort = new AbortController();
+      if (stopped) abort.abort();
+    }
+    return abort.signal;
+  };
   let end: (how: TryEnd) => void = () => undefined;
   const ended = new Promise<TryEnd>((resolve) => {
     end = (how) => {
       clearTimeout(timer);
-      if (how.kind !== 'completed' && how.kind !== 'failed') abort.abort();
+      if (how.kind !== 'completed' && how.kind !== 'failed') {
+        stopped = true;
+        abort?.abort();
+      }
       resolve(how);
       end = () => undefined;
     };
@@ -90,12 +102,12 @@ export function startTry(options: TryOptions): TryControl {
   const deadline = timeoutMs === null ? null : options.now() + timeoutMs;
   let work: Promise<unknown>;
   try {
-    if (handler === null) work = options.simulated(abort.signal);
+    if (handler === null) work = options.simulated(signal);
     else if (handler.isolation === 'thread' && options.modulePath !== null) {
-      work = options.threads.run({ modulePath: options.modulePath, task, deadline }, abort.signal);
+      work = options.threads.run({ modulePath: options.modulePath, task, deadline }, signal());
     } else {
       const ctx: HandlerContext = {
-        signal: abort.signal,
+        signal: signal(),
         taskId: task.id,
         run: task.run,
         attempt: task.attempt,

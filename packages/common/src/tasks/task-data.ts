@@ -51,16 +51,24 @@ export const MESSAGE_COLUMNS = 'id, type, data, attempts, timeout_ms, max_attemp
  * type, its data staying in MySQL.
  */
 export function messageOf(row: MessageColumns, run: number): Decoded<QueueMessage> {
-  const own = {
-    ...(row.timeout_ms === null ? {} : { timeout_ms: Number(row.timeout_ms) }),
-    ...(row.max_attempts === null ? {} : { max_attempts: Number(row.max_attempts) }),
-  };
-  const base = { id: Number(row.id), tries: Number(row.attempts), run, ...own };
-  if (row.type !== SIMULATED) {
+  // Built field by field (a message per claimed task: no intermediate objects).
+  let message: QueueMessage;
+  if (row.type === SIMULATED) {
+    const data = decodeTaskData(row.data);
+    if (!data.ok) return data;
+    message = {
+      id: Number(row.id),
+      message: data.value.message,
+      time: data.value.time,
+      tries: Number(row.attempts),
+      run,
+    };
+  } else {
     if (!TYPE_NAME.test(row.type))
       return { ok: false, reason: `invalid task data: ${JSON.stringify(row.type)} is not a type name` };
-    return { ok: true, value: { ...base, type: row.type } };
+    message = { id: Number(row.id), type: row.type, tries: Number(row.attempts), run };
   }
-  const data = decodeTaskData(row.data);
-  return data.ok ? { ok: true, value: { ...base, ...data.value } } : data;
+  if (row.timeout_ms !== null) message.timeout_ms = Number(row.timeout_ms);
+  if (row.max_attempts !== null) message.max_attempts = Number(row.max_attempts);
+  return { ok: true, value: message };
 }
