@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { insertTask } from '../../../test/support/runs.js';
 import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
 import { until } from '../../../test/support/wait.js';
-import { Scheduler, type SchedulerOptions } from '../src/scheduler.js';
+import { PROMOTE_EVERY_MS, Scheduler, type SchedulerOptions } from '../src/scheduler.js';
 
 const options: SchedulerOptions = { batchSize: 100, pollIntervalMs: 50, maxQueueDepth: 10_000 };
 
@@ -184,6 +184,34 @@ describe('Scheduler.start', () => {
     expect(Date.now() - woken).toBeLessThan(5_000);
     expect((await t.store.getTask(second!))?.status).toBe('processing');
     expect((await readyInTakeOrder()).map((m) => JSON.parse(m).id)).toEqual([first, second]);
+  });
+
+  it('makes the due tasks pending before the first of a run of full batches, then at most every PROMOTE_EVERY_MS', async () => {
+    await insert(250);
+    let promotions = 0;
+    const counting = Object.assign(Object.create(t.store) as TaskStore, {
+      promoteDue: (limit: number) => {
+        promotions++;
+        return t.store.promoteDue(limit);
+      },
+    });
+    let clock = 0;
+    const s = new Scheduler(
+      { store: counting, logger: t.logger },
+      { ...options, batchSize: 10, pollIntervalMs: 60_000 },
+      () => clock,
+    );
+    started.push(s);
+    await s.start();
+    await until(async () => (await countByStatus()).processing === 250, 5_000);
+    // 25 batches, one after another, within the same instant of the scheduler's clock.
+    expect(promotions).toBe(1);
+
+    clock = PROMOTE_EVERY_MS;
+    await insert(30);
+    await t.store.announceInserted();
+    await until(async () => (await countByStatus()).processing === 280, 5_000);
+    expect(promotions).toBe(2);
   });
 
   it('follows a full batch with another at once', async () => {
