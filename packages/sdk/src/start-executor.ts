@@ -11,7 +11,7 @@ import {
   loadHandlers,
   prepareDatabase,
 } from '@tasks/common';
-import { Executor, simulatedWork } from '@tasks/executor';
+import { Executor, executorOptions, simulatedWork } from '@tasks/executor';
 
 export interface StartExecutorOptions {
   /** The handlers of your task types, given in code. */
@@ -50,14 +50,7 @@ export async function startExecutor(options: StartExecutorOptions = {}): Promise
   const ctx = createContext(config, 'executor', { logger });
   const executor = new Executor(
     { store: ctx.store, logger, clock: ctx.clock, work: simulatedWork(config.FAILURE_RATE), handlers },
-    {
-      concurrency: config.CONCURRENCY,
-      fetchBatchSize: config.FETCH_BATCH_SIZE,
-      leaseMs: config.LEASE_MS,
-      pollIntervalMs: config.POLL_INTERVAL_MS,
-      shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS,
-      maxResultBytes: config.MAX_RESULT_BYTES,
-    },
+    executorOptions(config),
   );
   executor.start();
   logger.info({ event: EVENTS.started, types: handlers.types }, 'executor started');

@@ -3,6 +3,7 @@ import {
   Batcher,
   type Clock,
   type Completion,
+  type Config,
   EVENTS,
   type FailedTry,
   type FailOutcome,
@@ -36,6 +37,18 @@ export interface ExecutorOptions {
   maxResultBytes?: number;
   /** How often running tasks are looked up in MySQL for a cancel the executor was not told of (ms). */
   cancelCheckMs?: number;
+}
+
+/** The executor's options as the settings give them (the service's and startExecutor's). */
+export function executorOptions(config: Config): ExecutorOptions {
+  return {
+    concurrency: config.CONCURRENCY,
+    fetchBatchSize: config.FETCH_BATCH_SIZE,
+    leaseMs: config.LEASE_MS,
+    pollIntervalMs: config.POLL_INTERVAL_MS,
+    shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS,
+    maxResultBytes: config.MAX_RESULT_BYTES,
+  };
 }
 
 export interface ExecutorDeps {
