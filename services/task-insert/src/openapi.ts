@@ -54,6 +54,20 @@ function operation(fields: Json & { operationId: string; security: unknown[]; re
 }
 
 /**
+ * An operation's first name, kept for the clients that use it: the operation as it is, under
+ * its old operationId, marked deprecated.
+ */
+function firstName(operation: Json, operationId: string, current: string): Json {
+  return {
+    ...operation,
+    operationId,
+    summary: `The first name of ${current}`,
+    description: `The same as ${current}, kept for the clients that use this name.`,
+    deprecated: true,
+  };
+}
+
+/**
  * The OpenAPI 3.1 description of the API, served at /openapi.json; `redocly lint` passes it
  * with its recommended rules. The body of `POST /tasks` is generated from the zod schema that
  * validates the original's body (what a client may send), with this configuration's limits,
@@ -67,6 +81,41 @@ export function openApiDocument(
   const taskInput = originalInput({ maxMessageLength: config.MAX_MESSAGE_LENGTH, maxTimeS: config.MAX_TASK_TIME_S });
   const typedInput = typedInputs(handlers);
 
+  const redriveTask = operation({
+    operationId: 'redriveTask',
+    summary: 'Redrive a failed task: run it again from its first attempt',
+    description:
+      'The task goes back to pending with its attempts reset, and its entries leave dead-letter-queue. ' +
+      'Only a failed task can be redriven. There is no body: no Content-Type is needed.',
+    security: tokenWhenSet,
+    parameters: [idParameter],
+    responses: {
+      '200': response('The task, now pending.', jsonContent(ref('Retried'))),
+      '400': badId,
+      '401': unauthorized,
+      '404': errorResponse('No such task.'),
+      '409': errorResponse('The task is not failed.'),
+      '403': crossOrigin,
+      '415': errorResponse('A body was sent with neither the bearer token nor Content-Type: application/json.'),
+      '503': unavailable,
+    },
+  });
+  const redriveAll = operation({
+    operationId: 'redriveAllDeadLetters',
+    summary: 'Redrive every failed task of the dead letters',
+    description:
+      'Every task named in dead-letter-queue that is failed in MySQL goes back to pending with its attempts ' +
+      'reset, and its entries leave the list; the other entries stay. The list is read first: when Redis ' +
+      'cannot be reached, nothing changes. There is no body: no Content-Type is needed.',
+    security: tokenWhenSet,
+    responses: {
+      '200': response('What was redriven and what stays.', jsonContent(ref('RetriedAll'))),
+      '401': unauthorized,
+      '403': crossOrigin,
+      '415': errorResponse('A body was sent with neither the bearer token nor Content-Type: application/json.'),
+      '503': unavailable,
+    },
+  });
   return {
     openapi: '3.1.0',
     info: {
@@ -235,47 +284,8 @@ export function openApiDocument(
           },
         }),
       },
-      '/tasks/{id}/redrive': {
-        post: operation({
-          operationId: 'redriveTask',
-          summary: 'Redrive a failed task: run it again from its first attempt',
-          description:
-            'The task goes back to pending with its attempts reset, and its entries leave dead-letter-queue. ' +
-            'Only a failed task can be redriven. There is no body: no Content-Type is needed.',
-          security: tokenWhenSet,
-          parameters: [idParameter],
-          responses: {
-            '200': response('The task, now pending.', jsonContent(ref('Retried'))),
-            '400': badId,
-            '401': unauthorized,
-            '404': errorResponse('No such task.'),
-            '409': errorResponse('The task is not failed.'),
-            '403': crossOrigin,
-            '415': errorResponse('A body was sent with neither the bearer token nor Content-Type: application/json.'),
-            '503': unavailable,
-          },
-        }),
-      },
-      '/tasks/{id}/retry': {
-        post: operation({
-          operationId: 'retryTask',
-          summary: 'The first name of POST /tasks/{id}/redrive',
-          description: 'The same as POST /tasks/{id}/redrive, kept for the clients that use this name.',
-          deprecated: true,
-          security: tokenWhenSet,
-          parameters: [idParameter],
-          responses: {
-            '200': response('The task, now pending.', jsonContent(ref('Retried'))),
-            '400': badId,
-            '401': unauthorized,
-            '403': crossOrigin,
-            '404': errorResponse('No such task.'),
-            '409': errorResponse('The task is not failed.'),
-            '415': errorResponse('A body was sent with neither the bearer token nor Content-Type: application/json.'),
-            '503': unavailable,
-          },
-        }),
-      },
+      '/tasks/{id}/redrive': { post: redriveTask },
+      '/tasks/{id}/retry': { post: firstName(redriveTask, 'retryTask', 'POST /tasks/{id}/redrive') },
       '/dead-letters': {
         get: operation({
           operationId: 'listDeadLetters',
@@ -316,40 +326,8 @@ export function openApiDocument(
           },
         }),
       },
-      '/dead-letters/redrive': {
-        post: operation({
-          operationId: 'redriveAllDeadLetters',
-          summary: 'Redrive every failed task of the dead letters',
-          description:
-            'Every task named in dead-letter-queue that is failed in MySQL goes back to pending with its attempts ' +
-            'reset, and its entries leave the list; the other entries stay. The list is read first: when Redis ' +
-            'cannot be reached, nothing changes. There is no body: no Content-Type is needed.',
-          security: tokenWhenSet,
-          responses: {
-            '200': response('What was redriven and what stays.', jsonContent(ref('RetriedAll'))),
-            '401': unauthorized,
-            '403': crossOrigin,
-            '415': errorResponse('A body was sent with neither the bearer token nor Content-Type: application/json.'),
-            '503': unavailable,
-          },
-        }),
-      },
-      '/dead-letters/retry': {
-        post: operation({
-          operationId: 'retryAllDeadLetters',
-          summary: 'The first name of POST /dead-letters/redrive',
-          description: 'The same as POST /dead-letters/redrive, kept for the clients that use this name.',
-          deprecated: true,
-          security: tokenWhenSet,
-          responses: {
-            '200': response('What was redriven and what stays.', jsonContent(ref('RetriedAll'))),
-            '401': unauthorized,
-            '403': crossOrigin,
-            '415': errorResponse('A body was sent with neither the bearer token nor Content-Type: application/json.'),
-            '503': unavailable,
-          },
-        }),
-      },
+      '/dead-letters/redrive': { post: redriveAll },
+      '/dead-letters/retry': { post: firstName(redriveAll, 'retryAllDeadLetters', 'POST /dead-letters/redrive') },
       '/stats': {
         get: operation({
           operationId: 'getStats',
