@@ -1,11 +1,9 @@
-import { fileURLToPath } from 'node:url';
-import { loadHandlers } from '@tasks/common';
 import type { Express } from 'express';
 import type { RowDataPacket } from 'mysql2/promise';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
-import { createApp } from '../src/app.js';
+import type { TestEnv } from '../../../test/support/test-env.js';
+import { postTask, problemFields, typedApp } from './support/typed-app.js';
 
 /**
  * POST /tasks with run_at, delay_ms, priority and group, against MySQL and Redis: what is
@@ -13,25 +11,18 @@ import { createApp } from '../src/app.js';
  * message stay what they were.
  */
 
-const HANDLERS = fileURLToPath(new URL('../../../test/support/fixtures/typed-handlers.js', import.meta.url));
-
 let t: TestEnv;
 let app: Express;
 
 beforeAll(async () => {
-  t = await createTestEnv();
-  app = createApp({ ...t.ctx, handlers: await loadHandlers(HANDLERS) });
+  ({ t, app } = await typedApp());
 });
 afterAll(async () => {
   await t.cleanup();
 });
 
-const post = (body: unknown, key?: string) => {
-  const req = request(app).post('/tasks').set('Content-Type', 'application/json');
-  return (key ? req.set('Idempotency-Key', key) : req).send(JSON.stringify(body));
-};
-
-const fields = (res: request.Response) => (res.body.details as { field: string }[]).map((d) => d.field);
+const post = (body: unknown, key?: string) => postTask(app, body, key);
+const fields = problemFields;
 
 describe('POST /tasks: when, in what order, in which group', () => {
   it('delay_ms: stored delayed, due that long after by MySQL’s clock, shown with run_at and counted', async () => {

@@ -1,11 +1,9 @@
-import { fileURLToPath } from 'node:url';
-import { loadHandlers } from '@tasks/common';
 import type { Express } from 'express';
 import type { RowDataPacket } from 'mysql2/promise';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestEnv, type TestEnv } from '../../../test/support/test-env.js';
-import { createApp } from '../src/app.js';
+import type { TestEnv } from '../../../test/support/test-env.js';
+import { postTask, problemFields, typedApp } from './support/typed-app.js';
 
 /**
  * POST /tasks with a `type`: the types of the HANDLERS module (here the examples' webhook and
@@ -13,25 +11,18 @@ import { createApp } from '../src/app.js';
  * with the type's defaults; and the original's bodies read exactly as before beside them.
  */
 
-const HANDLERS = fileURLToPath(new URL('../../../test/support/fixtures/typed-handlers.js', import.meta.url));
-
 let t: TestEnv;
 let app: Express;
 
 beforeAll(async () => {
-  t = await createTestEnv();
-  app = createApp({ ...t.ctx, handlers: await loadHandlers(HANDLERS) });
+  ({ t, app } = await typedApp());
 });
 afterAll(async () => {
   await t.cleanup();
 });
 
-const post = (body: unknown, key?: string) => {
-  const req = request(app).post('/tasks').set('Content-Type', 'application/json');
-  return (key ? req.set('Idempotency-Key', key) : req).send(JSON.stringify(body));
-};
-
-const fields = (res: request.Response) => (res.body.details as { field: string }[]).map((d) => d.field);
+const post = (body: unknown, key?: string) => postTask(app, body, key);
+const fields = problemFields;
 
 /** The row as stored, read around the store: its type columns and its data as JSON text. */
 async function storedRow(id: number) {
