@@ -1,7 +1,8 @@
 import type { AddressInfo } from 'node:net';
-import mysql, { type RowDataPacket } from 'mysql2/promise';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { RowDataPacket } from 'mysql2/promise';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../services/task-insert/src/app.js';
+import { GLOBAL_SQL_MODES, globalSqlMode } from '../support/global-sql-mode.js';
 import { createTestEnv, type TestEnv } from '../support/test-env.js';
 
 /**
@@ -25,41 +26,20 @@ const CRAFTED_MESSAGES = [
 
 const CRAFTED_KEYS = ["k' OR '1'='1", "\\'; DROP TABLE canary; #", '"); DROP TABLE canary; --'];
 
-async function adminConnection(): Promise<mysql.Connection> {
-  const url = new URL(inject('mysqlUrl'));
-  url.pathname = '/';
-  return mysql.createConnection({ uri: url.toString() });
-}
+const globalMode = globalSqlMode();
 
-let admin: mysql.Connection;
-let originalMode: string;
-
-beforeAll(async () => {
-  admin = await adminConnection();
-  const [[row]] = await admin.query<RowDataPacket[]>('SELECT @@GLOBAL.sql_mode AS mode');
-  originalMode = String(row?.mode);
-});
-afterAll(async () => {
-  await admin.query('SET GLOBAL sql_mode = ?', [originalMode]);
-  await admin.end();
-});
-
-describe.each([
-  ['NO_BACKSLASH_ESCAPES', (mode: string) => [mode, 'NO_BACKSLASH_ESCAPES'].filter(Boolean).join(',')],
-  ['ANSI_QUOTES', (mode: string) => [mode, 'ANSI_QUOTES'].filter(Boolean).join(',')],
-  ["''", () => ''],
-])('with the global sql_mode %s', (_name, globalMode) => {
+describe.each(GLOBAL_SQL_MODES)('with the global sql_mode %s', (_name, mode) => {
   let t: TestEnv;
 
   beforeAll(async () => {
-    await admin.query('SET GLOBAL sql_mode = ?', [globalMode(originalMode)]);
+    await globalMode.set(mode);
     // New sessions from here on start in that mode.
     t = await createTestEnv();
     await t.sql.query('CREATE TABLE canary (id INT PRIMARY KEY)');
   });
   afterAll(async () => {
     await t.cleanup();
-    await admin.query('SET GLOBAL sql_mode = ?', [originalMode]);
+    await globalMode.restore();
   });
 
   it('stores plain tasks and crafted ones verbatim, and runs nothing else', async () => {

@@ -1,5 +1,6 @@
-import mysql, { type RowDataPacket } from 'mysql2/promise';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { RowDataPacket } from 'mysql2/promise';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GLOBAL_SQL_MODES, globalSqlMode } from '../../../../test/support/global-sql-mode.js';
 import { createTestEnv, type TestEnv } from '../support/store-env.js';
 
 /**
@@ -10,40 +11,19 @@ import { createTestEnv, type TestEnv } from '../support/store-env.js';
  * these tests run among the fault tests, one file at a time, and set it back.
  */
 
-async function adminConnection(): Promise<mysql.Connection> {
-  const url = new URL(inject('mysqlUrl'));
-  url.pathname = '/';
-  return mysql.createConnection({ uri: url.toString() });
-}
+const globalMode = globalSqlMode();
 
-let admin: mysql.Connection;
-let originalMode: string;
-
-beforeAll(async () => {
-  admin = await adminConnection();
-  const [[row]] = await admin.query<RowDataPacket[]>('SELECT @@GLOBAL.sql_mode AS mode');
-  originalMode = String(row?.mode);
-});
-afterAll(async () => {
-  await admin.query('SET GLOBAL sql_mode = ?', [originalMode]);
-  await admin.end();
-});
-
-describe.each([
-  ['NO_BACKSLASH_ESCAPES', (mode: string) => [mode, 'NO_BACKSLASH_ESCAPES'].filter(Boolean).join(',')],
-  ['ANSI_QUOTES', (mode: string) => [mode, 'ANSI_QUOTES'].filter(Boolean).join(',')],
-  ["''", () => ''],
-])('with the global sql_mode %s', (_name, globalMode) => {
+describe.each(GLOBAL_SQL_MODES)('with the global sql_mode %s', (_name, mode) => {
   let t: TestEnv;
 
   beforeAll(async () => {
-    await admin.query('SET GLOBAL sql_mode = ?', [globalMode(originalMode)]);
+    await globalMode.set(mode);
     // New sessions from here on start in that mode.
     t = await createTestEnv();
   });
   afterAll(async () => {
     await t.cleanup();
-    await admin.query('SET GLOBAL sql_mode = ?', [originalMode]);
+    await globalMode.restore();
   });
 
   it('runs every session of the store in the pinned mode', async () => {
