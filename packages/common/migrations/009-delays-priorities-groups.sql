@@ -9,11 +9,8 @@
 -- The claim reads the virtual columns below through their indexes: a row is in them only while
 -- it is `pending` (respectively `delayed`, `processing` in a group), so a claim moves one index
 -- entry of a task, and finishing an ungrouped task moves none there. Each statement is done once
--- or finds itself done. Runs on MySQL 8.4+ and MariaDB 10.6+.
-ALTER TABLE tasks
-  MODIFY status ENUM('pending', 'processing', 'completed', 'failed', 'cancelled', 'delayed') NOT NULL DEFAULT 'pending';
-ALTER TABLE task_counts
-  MODIFY status ENUM('pending', 'processing', 'completed', 'failed', 'cancelled', 'delayed') NOT NULL;
+-- or finds itself done. Runs on MySQL 8.4+ and MariaDB 10.6+. The status `delayed` is in the
+-- status ENUMs since migration 008, which writes them in full once.
 INSERT INTO task_counts (status, shard, n) VALUES
   ('delayed', 0, 0), ('delayed', 1, 0), ('delayed', 2, 0), ('delayed', 3, 0),
   ('delayed', 4, 0), ('delayed', 5, 0), ('delayed', 6, 0), ('delayed', 7, 0),
