@@ -7,8 +7,9 @@
 -- locks so that two schedulers never both fill its limit.
 --
 -- The claim reads the virtual columns below through their indexes: a row is in them only while
--- it is `pending` (respectively `delayed`, `processing` in a group), so a claim moves one index
--- entry of a task, and finishing an ungrouped task moves none there. Each statement is done once
+-- it is `pending` (respectively `delayed`, `processing` in a group), so a claim moves a task's
+-- entry there (besides its `(status, id)` one), and finishing an ungrouped task moves none
+-- there. Each statement is done once
 -- or finds itself done. Runs on MySQL 8.4+ and MariaDB 10.6+. The status `delayed` is in the
 -- status ENUMs since migration 008, which writes them in full once.
 INSERT INTO task_counts (status, shard, n) VALUES
