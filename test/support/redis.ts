@@ -36,7 +36,10 @@ export function openPlainRedis(
       sentinels: config.REDIS_SENTINELS.map(({ host, port }) => ({ host, port })),
       name: config.REDIS_SENTINEL_NAME,
       role: 'master',
-      failoverDetector: true,
+      // It follows a failover when its connection drops or is told READONLY. (With ioredis's
+      // failover detector, an announcement that arrives while it reconnects would end it for
+      // good: the services' client connects again after that, packages/common/src/redis/client.ts.)
+      failoverDetector: false,
       ...(config.REDIS_SENTINEL_PASSWORD ? { sentinelPassword: config.REDIS_SENTINEL_PASSWORD } : {}),
     });
   } else {

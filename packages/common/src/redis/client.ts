@@ -1,5 +1,5 @@
 import type { ConnectionOptions } from 'node:tls';
-import { Cluster, type ClusterNode, type RedisOptions, Redis as StandaloneRedis } from 'ioredis';
+import { type Callback, Cluster, type ClusterNode, type RedisOptions, Redis as StandaloneRedis } from 'ioredis';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { ErrorLogLimiter } from './error-log.js';
@@ -76,7 +76,7 @@ function connect(config: RedisConfig, name: string, options: RedisClientOptions)
   }
   if (config.REDIS_SENTINELS) {
     const { tls, ...auth } = urlSettings(config.REDIS_URL);
-    return new StandaloneRedis({
+    return new SentinelRedis({
       ...common,
       ...auth,
       sentinels: config.REDIS_SENTINELS.map(({ host, port }) => ({ host, port })),
@@ -91,6 +91,45 @@ function connect(config: RedisConfig, name: string, options: RedisClientOptions)
     });
   }
   return new StandaloneRedis(config.REDIS_URL, { ...common, retryStrategy, reconnectOnError: reconnectOnReadonly });
+}
+
+/**
+ * A client of the primary the sentinels name. ioredis ends such a client for good when a
+ * failover announcement drops a connection attempt that is still asking the sentinels where
+ * the primary is (the attempt's failure is taken as final): every later command would answer
+ * "Connection is closed". This one connects again, with the usual backoff, unless it was
+ * closed on purpose (disconnect() or QUIT).
+ */
+class SentinelRedis extends StandaloneRedis {
+  private closedOnPurpose = false;
+  private revivals = 0;
+
+  constructor(options: RedisOptions) {
+    super(options);
+    this.on('ready', () => {
+      this.revivals = 0;
+    });
+    this.on('end', () => {
+      if (this.closedOnPurpose) return;
+      this.emit('error', new Error('the connection attempt was dropped by a failover; connecting again'));
+      setTimeout(
+        () => {
+          if (!this.closedOnPurpose && this.status === 'end') this.connect().catch(() => undefined);
+        },
+        retryStrategy(++this.revivals),
+      ).unref();
+    });
+  }
+
+  override disconnect(reconnect = false): void {
+    if (!reconnect) this.closedOnPurpose = true;
+    super.disconnect(reconnect);
+  }
+
+  override quit(callback?: Callback<'OK'>): Promise<'OK'> {
+    this.closedOnPurpose = true;
+    return super.quit(callback);
+  }
 }
 
 /**
