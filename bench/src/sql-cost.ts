@@ -60,9 +60,6 @@ const VARIANTS: Variant[] = [
   },
   { name: 'ROW_FORMAT=DYNAMIC', table: ['ALTER TABLE tasks ROW_FORMAT = DYNAMIC'] },
   { name: 'batches of 5,000', batch: 5_000 },
-  // Not a setting to deploy (the claim needs the index once the table holds a history): what
-  // the one index with the status in it costs, changed by every claim and completion.
-  { name: 'diagnostic: without the (status, id) index', table: ['ALTER TABLE tasks DROP INDEX tasks_status_id'] },
 ];
 
 /** How long a fetched batch stays leased: far longer than a batch takes to complete. */

@@ -2,10 +2,13 @@ import mysql, { type Connection, type RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLAIM_READS } from '../src/tasks/claim-plan.js';
 import { DELAY_READS } from '../src/tasks/delays.js';
+import { recountStatuses } from '../src/tasks/status-counts.js';
+import { listingIndex, listTasks } from '../src/tasks/task-reads.js';
+import { SWEEP_READS } from '../src/tasks/transitions/recover.js';
 import { createTestEnv, type TestEnv } from './support/store-env.js';
 
 /**
- * The claim's and the delays' reads cost what they return, on a table shaped like a drain's:
+ * The claim's, the delays', the sweep's and the listings' reads cost what they return, on a table shaped like a drain's:
  * many finished rows below a few pending, delayed and running ones. Each names its index, so
  * that no statistics make the server walk the finished rows instead (as MySQL does, through
  * the primary key, for a lane read `ORDER BY id` that names none).
@@ -34,7 +37,12 @@ beforeAll(async () => {
   // A drain's table: what earlier drains finished, then a batch of pending tasks in one lane.
   await add('completed', 25_000);
   await add('processing', 200, { group_key: "CONCAT('g', n % 5)" });
-  await add('delayed', 500, { run_at: 'UTC_TIMESTAMP(3) + INTERVAL 1 HOUR' });
+  await add('delayed', 500, {
+    run_at: 'UTC_TIMESTAMP(3) + INTERVAL 1 HOUR',
+    due_at: 'UTC_TIMESTAMP(3) + INTERVAL 1 HOUR',
+  });
+  await add('failed', 20);
+  await recountStatuses(t.ctx.pool);
   await t.sql.query('ANALYZE TABLE tasks');
   await add('pending', 20_000);
   await add('pending', 500, { priority: '1 + n % 3', group_key: "CONCAT('g', n % 5)" });
@@ -62,16 +70,20 @@ async function entriesRead(sql: string, values: unknown[]): Promise<number> {
   return Number(status?.Value);
 }
 
-describe('the claim’s and the delays’ reads on 25,000 finished rows below 20,000 pending', () => {
+describe('the claim’s, the delays’ and the sweep’s reads on 25,000 finished rows below 20,000 pending', () => {
   const reads: [string, string, unknown[], string][] = [
-    ['the first group', CLAIM_READS.firstGroup, [], 'tasks_claim'],
-    ['the group after another', CLAIM_READS.groupAfter, ['g1'], 'tasks_claim'],
-    ['a group’s first level', CLAIM_READS.firstLevel, [''], 'tasks_claim'],
-    ['a group’s level after another', CLAIM_READS.levelAfter, ['g1', -3], 'tasks_claim'],
-    ['a lane’s oldest tasks', CLAIM_READS.laneRows, ['', 0, 0, 1000], 'tasks_claim'],
-    ['the running tasks of groups', CLAIM_READS.runningInGroups, [['g1', 'g2']], 'tasks_running_group'],
-    ['the delayed tasks due', DELAY_READS.promoteDue, [100], 'tasks_delayed'],
-    ['the next due time', DELAY_READS.nextDue, [], 'tasks_delayed'],
+    ['the first group', CLAIM_READS.firstGroup, [], 'tasks_lanes'],
+    ['the group after another', CLAIM_READS.groupAfter, ['g1'], 'tasks_lanes'],
+    ['a group’s first level', CLAIM_READS.firstLevel, [''], 'tasks_lanes'],
+    ['a group’s level after another', CLAIM_READS.levelAfter, ['g1', -3], 'tasks_lanes'],
+    ['a lane’s oldest tasks', CLAIM_READS.laneRows, ['', 0, 0, 1000], 'tasks_lanes'],
+    ['the running tasks of groups', CLAIM_READS.runningInGroups, [['g1', 'g2']], 'tasks_lanes'],
+    ['the delayed tasks due', DELAY_READS.promoteDue, [100], 'tasks_due'],
+    ['the next due time', DELAY_READS.nextDue, [], 'tasks_due'],
+    ['the first lane of running tasks', SWEEP_READS.firstLane, [], 'tasks_lanes'],
+    ['a running lane’s next level', SWEEP_READS.levelAfter, ['g1', 0], 'tasks_lanes'],
+    ['the running lane of the next group', SWEEP_READS.groupAfter, ['g1'], 'tasks_lanes'],
+    ['a page of a running lane', SWEEP_READS.page, [0, 'g1', 0, 0, 1000], 'tasks_lanes'],
   ];
 
   it.each(reads)('%s reads its index', async (_name, sql, values, index) => {
@@ -85,5 +97,25 @@ describe('the claim’s and the delays’ reads on 25,000 finished rows below 20
     const [rows] = await session.query<RowDataPacket[]>(CLAIM_READS.laneRows, ['', 0, 0, 1000]);
     expect(rows).toHaveLength(1000);
     expect(await entriesRead(CLAIM_READS.laneRows, ['', 0, 0, 1000])).toBeLessThan(1100);
+  });
+
+  it('a page of a running lane reads that lane’s entries, not the other lanes’ nor the finished rows', async () => {
+    const [rows] = await session.query<RowDataPacket[]>(SWEEP_READS.page, [0, 'g1', 0, 0, 1000]);
+    expect(rows).toHaveLength(40);
+    expect(await entriesRead(SWEEP_READS.page, [0, 'g1', 0, 0, 1000])).toBeLessThan(50);
+  });
+});
+
+describe('a listing of one status, newest first', () => {
+  it('of a rare status goes through its index, of a common one along the primary key, and both are right', async () => {
+    expect(await listingIndex(t.ctx.pool, 'failed', 50)).toBe('tasks_lanes');
+    expect(await listingIndex(t.ctx.pool, 'completed', 50)).toBe('PRIMARY');
+    const failed = await listTasks(t.ctx.pool, { status: 'failed', limit: 50 });
+    expect(failed.map((task) => task.status)).toEqual(Array(20).fill('failed'));
+    const completed = await listTasks(t.ctx.pool, { status: 'completed', limit: 50 });
+    expect(completed).toHaveLength(50);
+    expect(completed.every((task) => task.status === 'completed')).toBe(true);
+    const ids = completed.map((task) => task.id);
+    expect(ids).toEqual([...ids].sort((a, b) => b - a));
   });
 });

@@ -196,6 +196,31 @@ describe('Sweeper.sweep', () => {
     expect(await sweep({ pageSize: 4 })).toEqual(NOTHING);
   });
 
+  it('covers the processing tasks of every group and priority in one pass, each lane a page at a time', async () => {
+    const lanes = [
+      { group: null, priority: 0 },
+      { group: null, priority: 5 },
+      { group: null, priority: -2 },
+      { group: 'a', priority: 0 },
+      { group: 'a', priority: 3 },
+      { group: 'b', priority: -1 },
+    ];
+    for (const [i, lane] of lanes.entries()) {
+      const tasks = Array.from({ length: 5 }, (_, n) => ({
+        data: { message: `lane ${i} task ${n}`, time: 0 },
+        idempotencyKey: null,
+        ...lane,
+      }));
+      await t.store.insert(tasks);
+    }
+    const messages = await claimedWithoutPush(t, 30);
+    await t.sql.query('UPDATE tasks SET dispatched_at = dispatched_at - INTERVAL 1 SECOND');
+    const result = await newSweeper({ pageSize: 2 }).sweep();
+    expect(result.checked).toBe(30);
+    expect(result.repushed.sort((a, b) => a - b)).toEqual(messages.map((m) => m.id).sort((a, b) => a - b));
+    expect(await sweep({ pageSize: 2 })).toEqual(NOTHING);
+  });
+
   it('does not push again a task whose message is ready, leased, delayed or on its way to the DLQ processor', async () => {
     const [inFlight, inDelayed, inInboxFlight, inInbox, inReady] = await claimOneByOne(5);
 

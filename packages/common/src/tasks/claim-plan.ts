@@ -5,7 +5,8 @@ import { MESSAGE_COLUMNS } from './task-data.js';
 /**
  * What a claim takes, and in what order: pending tasks are read in lanes, a lane being a group
  * (a tenant; '' for the tasks without one) and a priority level within it, each read oldest
- * first through the `tasks_claim` index (migration 009). The rules:
+ * first through the `tasks_lanes` index (status, group_key, priority, id; migration 010).
+ * A group of '' is the tasks without one (group_key NULL). The rules:
  *
  * - Groups take turns: a claim serves the groups that have pending tasks one after another from
  *   where the previous claim stopped, each at most an equal share of the batch, so a group with
@@ -35,20 +36,21 @@ export interface Lane {
  * claim must cost its batch, never the table.
  */
 export const CLAIM_READS = {
-  firstGroup:
-    'SELECT claim_group AS g FROM tasks FORCE INDEX (tasks_claim) WHERE claim_group IS NOT NULL ORDER BY claim_group LIMIT 1',
-  groupAfter:
-    'SELECT claim_group AS g FROM tasks FORCE INDEX (tasks_claim) WHERE claim_group > ? ORDER BY claim_group LIMIT 1',
-  firstLevel:
-    'SELECT claim_rank AS r FROM tasks FORCE INDEX (tasks_claim) WHERE claim_group = ? ORDER BY claim_rank LIMIT 1',
-  levelAfter:
-    'SELECT claim_rank AS r FROM tasks FORCE INDEX (tasks_claim) WHERE claim_group = ? AND claim_rank > ? ORDER BY claim_rank LIMIT 1',
+  firstGroup: `SELECT COALESCE(group_key, '') AS g FROM tasks FORCE INDEX (tasks_lanes)
+      WHERE status = 'pending' ORDER BY group_key LIMIT 1`,
+  /** (No group is named '', and NULL is greater than nothing: after '' come the named groups.) */
+  groupAfter: `SELECT group_key AS g FROM tasks FORCE INDEX (tasks_lanes)
+      WHERE status = 'pending' AND group_key > ? ORDER BY group_key LIMIT 1`,
+  firstLevel: `SELECT -priority AS r FROM tasks FORCE INDEX (tasks_lanes)
+      WHERE status = 'pending' AND group_key <=> NULLIF(?, '') ORDER BY priority DESC LIMIT 1`,
+  levelAfter: `SELECT -priority AS r FROM tasks FORCE INDEX (tasks_lanes)
+      WHERE status = 'pending' AND group_key <=> NULLIF(?, '') AND priority < -(?) ORDER BY priority DESC LIMIT 1`,
   /** A lane's oldest pending tasks after a task id, with the columns of their messages. */
-  laneRows: `SELECT ${MESSAGE_COLUMNS}, run, group_key FROM tasks FORCE INDEX (tasks_claim)
-      WHERE claim_group = ? AND claim_rank = ? AND id > ? ORDER BY id LIMIT ?`,
+  laneRows: `SELECT ${MESSAGE_COLUMNS}, run, group_key FROM tasks FORCE INDEX (tasks_lanes)
+      WHERE status = 'pending' AND group_key <=> NULLIF(?, '') AND priority = -(?) AND id > ? ORDER BY id LIMIT ?`,
   /** How many tasks of each of some groups run. */
-  runningInGroups:
-    'SELECT running_group AS g, COUNT(*) AS n FROM tasks FORCE INDEX (tasks_running_group) WHERE running_group IN (?) GROUP BY running_group',
+  runningInGroups: `SELECT group_key AS g, COUNT(*) AS n FROM tasks FORCE INDEX (tasks_lanes)
+      WHERE status = 'processing' AND group_key IN (?) GROUP BY group_key`,
 } as const;
 
 /** The most groups, and levels within a group, one claim serves. */

@@ -4,16 +4,19 @@ import { countedOneTrip } from './status-counts.js';
 
 /**
  * Delayed tasks: a task due later than its insert is `delayed` until its `run_at`, then
- * `pending` like any other. MySQL's clock decides, in the statements themselves (`NOW(3)`), so
+ * `pending` like any other. While it is delayed, its due time is also in `due_at`, which the
+ * promotion clears (migration 010): the `tasks_due` index holds the delayed tasks' due times
+ * and nothing else worth reading. MySQL's clock decides, in the statements themselves (`NOW(3)`), so
  * no host's clock, however far off, makes a task run early; and the wait until the next one is
  * a length MySQL computes, not an instant a host compares with its own.
  */
 
 /** The reads of the delays, naming their index (see CLAIM_READS). */
 export const DELAY_READS = {
-  promoteDue: `UPDATE tasks FORCE INDEX (tasks_delayed) SET status = 'pending' WHERE delayed_until <= NOW(3) ORDER BY delayed_until LIMIT ?`,
+  promoteDue: `UPDATE tasks FORCE INDEX (tasks_due) SET status = 'pending', due_at = NULL
+    WHERE due_at <= NOW(3) AND status = 'delayed' ORDER BY due_at LIMIT ?`,
   nextDue:
-    'SELECT GREATEST(0, TIMESTAMPDIFF(MICROSECOND, NOW(3), MIN(delayed_until))) DIV 1000 AS ms FROM tasks FORCE INDEX (tasks_delayed)',
+    'SELECT GREATEST(0, TIMESTAMPDIFF(MICROSECOND, NOW(3), MIN(due_at))) DIV 1000 AS ms FROM tasks FORCE INDEX (tasks_due)',
 } as const;
 
 /** Makes pending, counted, the delayed tasks due now, up to `limit`, oldest due first. */

@@ -106,10 +106,11 @@ function utcDatetime(at: Date): string {
  * connection, see enqueueStatements) writes the same instants as the store's UTC sessions.
  */
 const INSERT_COLUMNS =
-  'data, idempotency_key, insert_batch, type, timeout_ms, max_attempts, priority, group_key, status, run_at, created_at, updated_at';
-const PENDING_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, 'pending', NULL, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))";
+  'data, idempotency_key, insert_batch, type, timeout_ms, max_attempts, priority, group_key, status, run_at, due_at, created_at, updated_at';
+const PENDING_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, 'pending', NULL, NULL, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))";
+/** A delayed task is due at its run_at (`due_at`, the column set before it in the row: see delays.ts). */
 const DELAYED_ROW =
-  "(?, ?, ?, ?, ?, ?, ?, ?, 'delayed', COALESCE(?, UTC_TIMESTAMP(3) + INTERVAL ? MICROSECOND), UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))";
+  "(?, ?, ?, ?, ?, ?, ?, ?, 'delayed', COALESCE(?, UTC_TIMESTAMP(3) + INTERVAL ? MICROSECOND), run_at, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))";
 
 function rowValues(task: NewTask, marker: number | null): unknown[] {
   const values = [

@@ -23,7 +23,7 @@ interface StatusRow extends RowDataPacket {
 
 export async function cancelTask(deps: TransitionDeps, id: number): Promise<CancelOutcome> {
   const cancel = (from: 'delayed' | 'pending' | 'processing') => ({
-    sql: `UPDATE tasks SET status = 'cancelled', finished_at = NOW(3) WHERE id = ? AND status = ?`,
+    sql: `UPDATE tasks SET status = 'cancelled', finished_at = NOW(3), due_at = NULL WHERE id = ? AND status = ?`,
     values: [id, from],
     move: { from, to: 'cancelled' } as const,
   });

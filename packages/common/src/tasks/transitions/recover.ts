@@ -10,7 +10,7 @@ import type { TransitionDeps } from './deps.js';
 /**
  * Recover. MySQL is the source of truth: a task it holds as `processing` must have a message
  * somewhere in Redis. Expired leases are returned (their executor died); then every
- * `processing` task is looked up, a page at a time in id order, in the set of tasks present in
+ * `processing` task is looked up, a page at a time (lane by lane, each in id order), in the set of tasks present in
  * Redis, and those missing (the scheduler died between commit and push, or Redis lost its
  * data) are pushed again in the same run, or dead-lettered if they are out of attempts.
  *
@@ -55,13 +55,56 @@ interface LostRow extends RowDataPacket, MessageColumns {
   last_error: string | null;
 }
 
-/** One page of `processing` tasks after `afterId`, each with whether its grace has passed. */
-async function processingPage(pool: Database, afterId: number, options: RecoverLostOptions): Promise<ProcessingRow[]> {
-  const [rows] = await pool.query<ProcessingRow[]>(
-    `SELECT id, dispatched_at < NOW(3) - INTERVAL ? MICROSECOND AS due FROM tasks
-      WHERE status = 'processing' AND id > ? ORDER BY id LIMIT ?`,
-    [options.graceMs * 1000, afterId, options.pageSize],
+/** A group ('' for none) and a priority: the `processing` tasks of one run of the `tasks_lanes` index. */
+interface ProcessingLane {
+  group: string;
+  priority: number;
+}
+
+/**
+ * The sweep's reads, each naming its index (see CLAIM_READS): the `processing` tasks are read
+ * lane by lane, each lane in id order, so that a page costs its own rows, never all the tasks
+ * `processing` nor the table.
+ */
+export const SWEEP_READS = {
+  firstLane: `SELECT COALESCE(group_key, '') AS g, priority AS p FROM tasks FORCE INDEX (tasks_lanes)
+      WHERE status = 'processing' ORDER BY group_key, priority LIMIT 1`,
+  levelAfter: `SELECT COALESCE(group_key, '') AS g, priority AS p FROM tasks FORCE INDEX (tasks_lanes)
+      WHERE status = 'processing' AND group_key <=> NULLIF(?, '') AND priority > ? ORDER BY priority LIMIT 1`,
+  groupAfter: `SELECT group_key AS g, priority AS p FROM tasks FORCE INDEX (tasks_lanes)
+      WHERE status = 'processing' AND group_key > ? ORDER BY group_key, priority LIMIT 1`,
+  /** A page of a lane's tasks after a task id, each with whether its grace has passed. */
+  page: `SELECT id, dispatched_at < NOW(3) - INTERVAL ? MICROSECOND AS due FROM tasks FORCE INDEX (tasks_lanes)
+      WHERE status = 'processing' AND group_key <=> NULLIF(?, '') AND priority = ? AND id > ? ORDER BY id LIMIT ?`,
+} as const;
+
+/** The lane of `processing` tasks after `after` (the first one when null); null after the last. */
+async function laneAfter(pool: Database, after: ProcessingLane | null): Promise<ProcessingLane | null> {
+  const read = async (sql: string, values: unknown[]) => {
+    const [[row]] = await pool.query<RowDataPacket[]>(sql, values);
+    return row === undefined ? null : { group: String(row.g), priority: Number(row.p) };
+  };
+  if (after === null) return read(SWEEP_READS.firstLane, []);
+  return (
+    (await read(SWEEP_READS.levelAfter, [after.group, after.priority])) ??
+    (await read(SWEEP_READS.groupAfter, [after.group]))
   );
+}
+
+/** One page of a lane's `processing` tasks after `afterId`, each with whether its grace has passed. */
+async function processingPage(
+  pool: Database,
+  lane: ProcessingLane,
+  afterId: number,
+  options: RecoverLostOptions,
+): Promise<ProcessingRow[]> {
+  const [rows] = await pool.query<ProcessingRow[]>(SWEEP_READS.page, [
+    options.graceMs * 1000,
+    lane.group,
+    lane.priority,
+    afterId,
+    options.pageSize,
+  ]);
   return rows;
 }
 
@@ -141,24 +184,26 @@ export async function recoverLost(
     restored,
   };
 
-  for (let afterId = 0; ; ) {
-    const page = await processingPage(pool, afterId, options);
-    result.checked += page.length;
-    const due = page.filter((r) => Number(r.due) === 1).map((r) => Number(r.id));
-    const present = await queue.present(due);
-    const missing = due.filter((_, i) => !present[i]);
-    if (missing.length > 0) {
-      const failedAt = new Date(now()).toISOString();
-      const lost = await redispatch(pool, missing, options, failedAt);
-      // Committed: should these pushes fail, the tasks are still missing at the next pass.
-      await queue.dispatch(lost.messages);
-      await queue.deadLetter(lost.letters.map((letter) => ({ token: null, letter })));
-      result.repushed.push(...lost.messages.map((m) => m.id));
-      result.deadLettered.push(...lost.letters.map((l) => l.id));
-      result.invalid.push(...lost.invalid);
+  for (let lane = await laneAfter(pool, null); lane !== null; lane = await laneAfter(pool, lane)) {
+    for (let afterId = 0; ; ) {
+      const page = await processingPage(pool, lane, afterId, options);
+      result.checked += page.length;
+      const due = page.filter((r) => Number(r.due) === 1).map((r) => Number(r.id));
+      const present = await queue.present(due);
+      const missing = due.filter((_, i) => !present[i]);
+      if (missing.length > 0) {
+        const failedAt = new Date(now()).toISOString();
+        const lost = await redispatch(pool, missing, options, failedAt);
+        // Committed: should these pushes fail, the tasks are still missing at the next pass.
+        await queue.dispatch(lost.messages);
+        await queue.deadLetter(lost.letters.map((letter) => ({ token: null, letter })));
+        result.repushed.push(...lost.messages.map((m) => m.id));
+        result.deadLettered.push(...lost.letters.map((l) => l.id));
+        result.invalid.push(...lost.invalid);
+      }
+      if (page.length < options.pageSize) break;
+      afterId = Number(page[page.length - 1]?.id);
     }
-    if (page.length < options.pageSize) break;
-    afterId = Number(page[page.length - 1]?.id);
   }
   return result;
 }
