@@ -73,11 +73,11 @@ export async function fillDelayed(
     const started = performance.now();
     await createSequence(connection, rows);
     await connection.query(
-      `INSERT INTO tasks (data, status, run_at, created_at, updated_at)
-       SELECT CONCAT('{"message":"later ', n, '","time":0}'), 'delayed',
-              UTC_TIMESTAMP(3) + INTERVAL ? HOUR + INTERVAL (n * 3600000000 DIV ?) MICROSECOND,
-              UTC_TIMESTAMP(3), UTC_TIMESTAMP(3)
-         FROM bench_seq WHERE n < ?`,
+      // A delayed task's due time is in due_at too, as the inserts write it (tasks/delays.ts).
+      `INSERT INTO tasks (data, status, run_at, due_at, created_at, updated_at)
+       SELECT CONCAT('{"message":"later ', n, '","time":0}'), 'delayed', due, due, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3)
+         FROM (SELECT n, UTC_TIMESTAMP(3) + INTERVAL ? HOUR + INTERVAL (n * 3600000000 DIV ?) MICROSECOND AS due
+                 FROM bench_seq WHERE n < ?) AS s`,
       [aheadHours, rows, rows],
     );
     await connection.query('DROP TABLE bench_seq');

@@ -116,6 +116,8 @@ describe('delayed tasks', () => {
     t = await createTestEnv();
     const [id] = (await insert({ delayMs: 300 })) as [number];
     expect(await t.store.cancel(id)).toEqual({ cancelled: true, id, was: 'delayed' });
+    // Nothing waits any more: the scheduler does not wake for it.
+    expect(await t.store.nextDueInMs()).toBeNull();
     await new Promise((r) => setTimeout(r, 400));
     expect(await t.store.promoteDue(100)).toBe(0);
     expect(await claim(100)).toEqual([]);
