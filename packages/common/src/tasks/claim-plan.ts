@@ -122,6 +122,9 @@ export interface LaneRows<Row> {
  * priority first; within a priority, the groups' oldest in turn, then their next, and so on.
  */
 export function choose<Row>(lanes: LaneRows<Row>[], limit: number, capacity: (group: string) => number): Row[] {
+  // One lane (the tasks without a group or a priority, as most claims find them): its oldest.
+  const [only] = lanes;
+  if (lanes.length === 1 && only) return only.rows.slice(0, Math.max(0, Math.min(limit, capacity(only.lane.group))));
   const groups = [...new Set(lanes.map((l) => l.lane.group))];
   const taken = new Map<string, Row[]>(groups.map((g) => [g, []]));
   /** Where a row sits: its lane's level, and how many older rows of its lane precede it. */
