@@ -4,7 +4,7 @@ import { CLAIM_READS } from '../src/tasks/claim-plan.js';
 import { DELAY_READS } from '../src/tasks/delays.js';
 import { recountStatuses } from '../src/tasks/status-counts.js';
 import { listingIndex, listTasks } from '../src/tasks/task-reads.js';
-import { SWEEP_READS } from '../src/tasks/transitions/recover.js';
+import { SWEEP_PAGE } from '../src/tasks/transitions/recover.js';
 import { createTestEnv, type TestEnv } from './support/store-env.js';
 
 /**
@@ -72,18 +72,18 @@ async function entriesRead(sql: string, values: unknown[]): Promise<number> {
 
 describe('the claim’s, the delays’ and the sweep’s reads on 25,000 finished rows below 20,000 pending', () => {
   const reads: [string, string, unknown[], string][] = [
-    ['the first group', CLAIM_READS.firstGroup, [], 'tasks_lanes'],
-    ['the group after another', CLAIM_READS.groupAfter, ['g1'], 'tasks_lanes'],
-    ['a group’s first level', CLAIM_READS.firstLevel, [''], 'tasks_lanes'],
-    ['a group’s level after another', CLAIM_READS.levelAfter, ['g1', -3], 'tasks_lanes'],
+    ['the first group', CLAIM_READS.firstGroup, ['pending'], 'tasks_lanes'],
+    ['the group after another', CLAIM_READS.groupAfter, ['pending', 'g1'], 'tasks_lanes'],
+    ['a group’s first level', CLAIM_READS.firstLevel, ['pending', ''], 'tasks_lanes'],
+    ['a group’s level after another', CLAIM_READS.levelAfter, ['pending', 'g1', -3], 'tasks_lanes'],
     ['a lane’s oldest tasks', CLAIM_READS.laneRows, ['', 0, 0, 1000], 'tasks_lanes'],
     ['the running tasks of groups', CLAIM_READS.runningInGroups, [['g1', 'g2']], 'tasks_lanes'],
     ['the delayed tasks due', DELAY_READS.promoteDue, [100], 'tasks_due'],
     ['the next due time', DELAY_READS.nextDue, [], 'tasks_due'],
-    ['the first lane of running tasks', SWEEP_READS.firstLane, [], 'tasks_lanes'],
-    ['a running lane’s next level', SWEEP_READS.levelAfter, ['g1', 0], 'tasks_lanes'],
-    ['the running lane of the next group', SWEEP_READS.groupAfter, ['g1'], 'tasks_lanes'],
-    ['a page of a running lane', SWEEP_READS.page, [0, 'g1', 0, 0, 1000], 'tasks_lanes'],
+    ['the first group of running tasks', CLAIM_READS.firstGroup, ['processing'], 'tasks_lanes'],
+    ['a running group’s level after another', CLAIM_READS.levelAfter, ['processing', 'g1', 0], 'tasks_lanes'],
+    ['the running group after another', CLAIM_READS.groupAfter, ['processing', 'g1'], 'tasks_lanes'],
+    ['a page of a running lane', SWEEP_PAGE, [0, 'g1', 0, 0, 1000], 'tasks_lanes'],
   ];
 
   it.each(reads)('%s reads its index', async (_name, sql, values, index) => {
@@ -100,9 +100,9 @@ describe('the claim’s, the delays’ and the sweep’s reads on 25,000 finishe
   });
 
   it('a page of a running lane reads that lane’s entries, not the other lanes’ nor the finished rows', async () => {
-    const [rows] = await session.query<RowDataPacket[]>(SWEEP_READS.page, [0, 'g1', 0, 0, 1000]);
+    const [rows] = await session.query<RowDataPacket[]>(SWEEP_PAGE, [0, 'g1', 0, 0, 1000]);
     expect(rows).toHaveLength(40);
-    expect(await entriesRead(SWEEP_READS.page, [0, 'g1', 0, 0, 1000])).toBeLessThan(50);
+    expect(await entriesRead(SWEEP_PAGE, [0, 'g1', 0, 0, 1000])).toBeLessThan(50);
   });
 });
 

@@ -36,15 +36,17 @@ export interface Lane {
  * claim must cost its batch, never the table.
  */
 export const CLAIM_READS = {
+  // The lanes of a status (the claim's `pending`, the sweep's `processing`): the first of each
+  // read given the status first.
   firstGroup: `SELECT COALESCE(group_key, '') AS g FROM tasks FORCE INDEX (tasks_lanes)
-      WHERE status = 'pending' ORDER BY group_key LIMIT 1`,
+      WHERE status = ? ORDER BY group_key LIMIT 1`,
   /** (No group is named '', and NULL is greater than nothing: after '' come the named groups.) */
   groupAfter: `SELECT group_key AS g FROM tasks FORCE INDEX (tasks_lanes)
-      WHERE status = 'pending' AND group_key > ? ORDER BY group_key LIMIT 1`,
+      WHERE status = ? AND group_key > ? ORDER BY group_key LIMIT 1`,
   firstLevel: `SELECT -priority AS r FROM tasks FORCE INDEX (tasks_lanes)
-      WHERE status = 'pending' AND group_key <=> NULLIF(?, '') ORDER BY priority DESC LIMIT 1`,
+      WHERE status = ? AND group_key <=> NULLIF(?, '') ORDER BY priority DESC LIMIT 1`,
   levelAfter: `SELECT -priority AS r FROM tasks FORCE INDEX (tasks_lanes)
-      WHERE status = 'pending' AND group_key <=> NULLIF(?, '') AND priority < -(?) ORDER BY priority DESC LIMIT 1`,
+      WHERE status = ? AND group_key <=> NULLIF(?, '') AND priority < -(?) ORDER BY priority DESC LIMIT 1`,
   /** A lane's oldest pending tasks after a task id, with the columns of their messages. */
   laneRows: `SELECT ${MESSAGE_COLUMNS}, run, group_key FROM tasks FORCE INDEX (tasks_lanes)
       WHERE status = 'pending' AND group_key <=> NULLIF(?, '') AND priority = -(?) AND id > ? ORDER BY id LIMIT ?`,
@@ -58,17 +60,38 @@ export const MAX_GROUPS_PER_CLAIM = 32;
 export const MAX_LEVELS_PER_GROUP = 16;
 export const LANES_TTL_MS = 200;
 
+/** The statuses whose tasks are walked lane by lane: the claim's and the sweep's. */
+export type LaneStatus = 'pending' | 'processing';
+
+/** The first group with tasks of `status` after `after` (from the first when null); null after the last. */
+export async function groupAfter(db: Database, status: LaneStatus, after: string | null): Promise<string | null> {
+  const [[row]] = await db.query<RowDataPacket[]>(
+    after === null ? CLAIM_READS.firstGroup : CLAIM_READS.groupAfter,
+    after === null ? [status] : [status, after],
+  );
+  return row === undefined ? null : String(row.g);
+}
+
+/** The next lower level of `group` with tasks of `status` after rank `after` (the highest when undefined). */
+export async function levelAfter(
+  db: Database,
+  status: LaneStatus,
+  group: string,
+  after: number | undefined,
+): Promise<number | undefined> {
+  const [[row]] = await db.query<RowDataPacket[]>(
+    after === undefined ? CLAIM_READS.firstLevel : CLAIM_READS.levelAfter,
+    after === undefined ? [status, group] : [status, group, after],
+  );
+  return row === undefined ? undefined : Number(row.r);
+}
+
 /** The groups with pending tasks, from the first after `after` round to the one before it. */
 async function groupsFrom(db: Database, after: string): Promise<string[]> {
   const found: string[] = [];
   const seek = async (from: string | null, upTo: string | null) => {
-    let cursor = from;
-    while (found.length < MAX_GROUPS_PER_CLAIM) {
-      const [[row]] = await db.query<RowDataPacket[]>(
-        cursor === null ? CLAIM_READS.firstGroup : CLAIM_READS.groupAfter,
-        cursor === null ? [] : [cursor],
-      );
-      const group = row === undefined ? null : String(row.g);
+    for (let cursor = from; found.length < MAX_GROUPS_PER_CLAIM; ) {
+      const group = await groupAfter(db, 'pending', cursor);
       if (group === null || (upTo !== null && group > upTo)) return;
       found.push(group);
       cursor = group;
@@ -83,16 +106,10 @@ async function groupsFrom(db: Database, after: string): Promise<string[]> {
 /** The priority levels with pending tasks in `group`, highest first. */
 async function levelsOf(db: Database, group: string): Promise<number[]> {
   const ranks: number[] = [];
-  const next = async (after: number | undefined): Promise<number | undefined> => {
-    const [found] = await db.query<RowDataPacket[]>(
-      after === undefined ? CLAIM_READS.firstLevel : CLAIM_READS.levelAfter,
-      after === undefined ? [group] : [group, after],
-    );
-    return found[0] === undefined ? undefined : Number(found[0].r);
-  };
-  for (let rank = await next(undefined); rank !== undefined && ranks.length < MAX_LEVELS_PER_GROUP; ) {
+  for (let rank = await levelAfter(db, 'pending', group, undefined); rank !== undefined; ) {
     ranks.push(rank);
-    rank = await next(rank);
+    if (ranks.length >= MAX_LEVELS_PER_GROUP) break;
+    rank = await levelAfter(db, 'pending', group, rank);
   }
   return ranks;
 }

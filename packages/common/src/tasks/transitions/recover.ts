@@ -2,6 +2,7 @@ import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { Database } from '../../mysql/database.js';
 import { oneTrip } from '../../mysql/transaction.js';
 import { type DeadLetter, errorText, type QueueMessage } from '../../wire/message-codec.js';
+import { groupAfter, type Lane, levelAfter } from '../claim-plan.js';
 import { isLastAttempt } from '../retry-policy.js';
 import { countedOneTrip } from '../status-counts.js';
 import { MESSAGE_COLUMNS, type MessageColumns, messageOf } from '../task-data.js';
@@ -10,8 +11,8 @@ import type { TransitionDeps } from './deps.js';
 /**
  * Recover. MySQL is the source of truth: a task it holds as `processing` must have a message
  * somewhere in Redis. Expired leases are returned (their executor died); then every
- * `processing` task is looked up, a page at a time (lane by lane, each in id order), in the set of tasks present in
- * Redis, and those missing (the scheduler died between commit and push, or Redis lost its
+ * `processing` task is looked up, a page at a time (lane by lane, each in id order), in the
+ * set of tasks present in Redis, and those missing (the scheduler died between commit and push, or Redis lost its
  * data) are pushed again in the same run, or dead-lettered if they are out of attempts.
  *
  * Each page costs Redis one SMISMEMBER of at most `pageSize` ids, whatever the queue's
@@ -55,53 +56,36 @@ interface LostRow extends RowDataPacket, MessageColumns {
   last_error: string | null;
 }
 
-/** A group ('' for none) and a priority: the `processing` tasks of one run of the `tasks_lanes` index. */
-interface ProcessingLane {
-  group: string;
-  priority: number;
-}
-
 /**
- * The sweep's reads, each naming its index (see CLAIM_READS): the `processing` tasks are read
- * lane by lane, each lane in id order, so that a page costs its own rows, never all the tasks
- * `processing` nor the table.
+ * A page of a lane's `processing` tasks after a task id, each with whether its grace has passed:
+ * read through `tasks_lanes`, so that a page costs its own rows, never all the tasks
+ * `processing` nor the table (the lanes are found as the claim finds its own: see claim-plan.ts).
  */
-export const SWEEP_READS = {
-  firstLane: `SELECT COALESCE(group_key, '') AS g, priority AS p FROM tasks FORCE INDEX (tasks_lanes)
-      WHERE status = 'processing' ORDER BY group_key, priority LIMIT 1`,
-  levelAfter: `SELECT COALESCE(group_key, '') AS g, priority AS p FROM tasks FORCE INDEX (tasks_lanes)
-      WHERE status = 'processing' AND group_key <=> NULLIF(?, '') AND priority > ? ORDER BY priority LIMIT 1`,
-  groupAfter: `SELECT group_key AS g, priority AS p FROM tasks FORCE INDEX (tasks_lanes)
-      WHERE status = 'processing' AND group_key > ? ORDER BY group_key, priority LIMIT 1`,
-  /** A page of a lane's tasks after a task id, each with whether its grace has passed. */
-  page: `SELECT id, dispatched_at < NOW(3) - INTERVAL ? MICROSECOND AS due FROM tasks FORCE INDEX (tasks_lanes)
-      WHERE status = 'processing' AND group_key <=> NULLIF(?, '') AND priority = ? AND id > ? ORDER BY id LIMIT ?`,
-} as const;
+export const SWEEP_PAGE = `SELECT id, dispatched_at < NOW(3) - INTERVAL ? MICROSECOND AS due FROM tasks FORCE INDEX (tasks_lanes)
+    WHERE status = 'processing' AND group_key <=> NULLIF(?, '') AND priority = -(?) AND id > ? ORDER BY id LIMIT ?`;
 
-/** The lane of `processing` tasks after `after` (the first one when null); null after the last. */
-async function laneAfter(pool: Database, after: ProcessingLane | null): Promise<ProcessingLane | null> {
-  const read = async (sql: string, values: unknown[]) => {
-    const [[row]] = await pool.query<RowDataPacket[]>(sql, values);
-    return row === undefined ? null : { group: String(row.g), priority: Number(row.p) };
-  };
-  if (after === null) return read(SWEEP_READS.firstLane, []);
-  return (
-    (await read(SWEEP_READS.levelAfter, [after.group, after.priority])) ??
-    (await read(SWEEP_READS.groupAfter, [after.group]))
-  );
+/** The lanes of `processing` tasks, one after another, every one of them. */
+async function* processingLanes(pool: Database): AsyncGenerator<Lane> {
+  for (let group = await groupAfter(pool, 'processing', null); group !== null; ) {
+    for (let rank = await levelAfter(pool, 'processing', group, undefined); rank !== undefined; ) {
+      yield { group, rank };
+      rank = await levelAfter(pool, 'processing', group, rank);
+    }
+    group = await groupAfter(pool, 'processing', group);
+  }
 }
 
 /** One page of a lane's `processing` tasks after `afterId`, each with whether its grace has passed. */
 async function processingPage(
   pool: Database,
-  lane: ProcessingLane,
+  lane: Lane,
   afterId: number,
   options: RecoverLostOptions,
 ): Promise<ProcessingRow[]> {
-  const [rows] = await pool.query<ProcessingRow[]>(SWEEP_READS.page, [
+  const [rows] = await pool.query<ProcessingRow[]>(SWEEP_PAGE, [
     options.graceMs * 1000,
     lane.group,
-    lane.priority,
+    lane.rank,
     afterId,
     options.pageSize,
   ]);
@@ -165,6 +149,27 @@ async function redispatch(
   return out;
 }
 
+/** Of a page's tasks past their grace, those Redis does not hold: pushed again (or dead-lettered), noted in `result`. */
+async function putBackMissing(
+  { pool, queue }: TransitionDeps,
+  page: ProcessingRow[],
+  options: RecoverLostOptions,
+  now: () => number,
+  result: RecoverResult,
+): Promise<void> {
+  const due = page.filter((r) => Number(r.due) === 1).map((r) => Number(r.id));
+  const present = await queue.present(due);
+  const missing = due.filter((_, i) => !present[i]);
+  if (missing.length === 0) return;
+  const lost = await redispatch(pool, missing, options, new Date(now()).toISOString());
+  // Committed: should these pushes fail, the tasks are still missing at the next pass.
+  await queue.dispatch(lost.messages);
+  await queue.deadLetter(lost.letters.map((letter) => ({ token: null, letter })));
+  result.repushed.push(...lost.messages.map((m) => m.id));
+  result.deadLettered.push(...lost.letters.map((l) => l.id));
+  result.invalid.push(...lost.invalid);
+}
+
 export async function recoverLost(
   deps: TransitionDeps,
   options: RecoverLostOptions,
@@ -184,23 +189,11 @@ export async function recoverLost(
     restored,
   };
 
-  for (let lane = await laneAfter(pool, null); lane !== null; lane = await laneAfter(pool, lane)) {
+  for await (const lane of processingLanes(pool)) {
     for (let afterId = 0; ; ) {
       const page = await processingPage(pool, lane, afterId, options);
       result.checked += page.length;
-      const due = page.filter((r) => Number(r.due) === 1).map((r) => Number(r.id));
-      const present = await queue.present(due);
-      const missing = due.filter((_, i) => !present[i]);
-      if (missing.length > 0) {
-        const failedAt = new Date(now()).toISOString();
-        const lost = await redispatch(pool, missing, options, failedAt);
-        // Committed: should these pushes fail, the tasks are still missing at the next pass.
-        await queue.dispatch(lost.messages);
-        await queue.deadLetter(lost.letters.map((letter) => ({ token: null, letter })));
-        result.repushed.push(...lost.messages.map((m) => m.id));
-        result.deadLettered.push(...lost.letters.map((l) => l.id));
-        result.invalid.push(...lost.invalid);
-      }
+      await putBackMissing(deps, page, options, now, result);
       if (page.length < options.pageSize) break;
       afterId = Number(page[page.length - 1]?.id);
     }
