@@ -154,6 +154,53 @@ describe('insertTasks', () => {
     expect(outcome).toEqual({ error: expect.any(TaskRejectedError) });
   });
 
+  it('inserts a batch larger than the server takes in one packet, in statements that each fit', async () => {
+    const [[server]] = await t.ctx.pool.query<RowDataPacket[]>('SELECT @@max_allowed_packet AS packet');
+    const packet = Number(server!.packet);
+    // Tasks of a MiB each, together a packet and a quarter: one INSERT of them all is too large.
+    const message = 'é'.repeat(512 * 1024);
+    const count = Math.ceil((1.25 * packet) / (1024 * 1024));
+    const before = await countRows();
+    const outcomes = await insertTasks(
+      t.ctx.pool,
+      Array.from({ length: count }, (_, i) => ({ data: { message, time: i }, idempotencyKey: null })),
+    );
+    const ids = outcomes.map(idOf);
+    expect(new Set(ids).size).toBe(count);
+    expect(await countRows()).toBe(before + count);
+    const [rows] = await t.ctx.pool.query<RowDataPacket[]>(
+      'SELECT id, JSON_EXTRACT(data, "$.time") AS time, CHAR_LENGTH(JSON_UNQUOTE(JSON_EXTRACT(data, "$.message"))) AS length FROM tasks WHERE id IN (?)',
+      [ids],
+    );
+    const byId = new Map(rows.map((r) => [Number(r.id), r]));
+    for (const [i, id] of ids.entries()) {
+      expect(Number(byId.get(id)?.time)).toBe(i);
+      expect(Number(byId.get(id)?.length)).toBe(message.length);
+    }
+  });
+
+  it('refuses a task larger than the server takes in one packet, naming its data, and inserts the rest', async () => {
+    const [[server]] = await t.ctx.pool.query<RowDataPacket[]>('SELECT @@max_allowed_packet AS packet');
+    const packet = Number(server!.packet);
+    const before = await countRows();
+    const outcomes = await insertTasks(t.ctx.pool, [
+      { data: { message: 'before', time: 0 }, idempotencyKey: null },
+      { data: { message: 'x'.repeat(packet), time: 0 }, idempotencyKey: null },
+      { data: { message: 'after', time: 0 }, idempotencyKey: null },
+    ]);
+    expect(outcomes[1]).toEqual({ error: expect.any(TaskRejectedError) });
+    const refusal = (outcomes[1] as { error: TaskRejectedError }).error;
+    expect(refusal.column).toBe('data');
+    expect(refusal.message).toContain('max_allowed_packet');
+    expect((await getTask(t.ctx.pool, idOf(outcomes[0])))?.data).toEqual({ message: 'before', time: 0 });
+    expect((await getTask(t.ctx.pool, idOf(outcomes[2])))?.data).toEqual({ message: 'after', time: 0 });
+    expect(await countRows()).toBe(before + 2);
+    const [alone] = await insertTasks(t.ctx.pool, [
+      { data: { message: 'y'.repeat(packet), time: 0 }, idempotencyKey: null },
+    ]);
+    expect(alone).toEqual({ error: expect.any(TaskRejectedError) });
+  });
+
   it('leaves the table in the REDUNDANT row format', async () => {
     const [[table]] = await t.ctx.pool.query<RowDataPacket[]>(
       "SELECT row_format AS format FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'tasks'",

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { format } from 'mysql2';
 import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { Database } from '../mysql/database.js';
 import { isConnectionError, isReadOnlyError } from '../mysql/errors.js';
@@ -176,26 +177,82 @@ async function insertOne(pool: Database, task: NewTask, options: InsertOptions):
   }
 }
 
-interface AutoIncrement {
+interface ServerSettings {
   /** Whether the ids of one multi-row INSERT are consecutive (innodb_autoinc_lock_mode 0 or 1). */
   consecutive: boolean;
   /** auto_increment_increment: the distance between consecutive ids. */
   step: number;
+  /** max_allowed_packet: the most bytes one trip's text may take; the server drops the connection of a larger one. */
+  maxPacket: number;
 }
 
-const autoIncrementByPool = new WeakMap<Database, Promise<AutoIncrement>>();
+const settingsByPool = new WeakMap<Database, Promise<ServerSettings>>();
 
-/** The server's auto-increment settings, read once per pool. */
-function autoIncrementOf(pool: Database): Promise<AutoIncrement> {
-  let known = autoIncrementByPool.get(pool);
+/** The server's settings an insert depends on, read once per pool. */
+function serverSettingsOf(pool: Database): Promise<ServerSettings> {
+  let known = settingsByPool.get(pool);
   if (!known) {
     known = pool
-      .query<RowDataPacket[]>('SELECT @@innodb_autoinc_lock_mode AS mode, @@auto_increment_increment AS step')
-      .then(([[row]]) => ({ consecutive: Number(row?.mode) <= 1, step: Number(row?.step ?? 1) }));
-    known.catch(() => autoIncrementByPool.delete(pool));
-    autoIncrementByPool.set(pool, known);
+      .query<RowDataPacket[]>(
+        'SELECT @@innodb_autoinc_lock_mode AS mode, @@auto_increment_increment AS step, @@max_allowed_packet AS packet',
+      )
+      .then(([[row]]) => ({
+        consecutive: Number(row?.mode) <= 1,
+        step: Number(row?.step ?? 1),
+        maxPacket: Number(row?.packet),
+      }));
+    known.catch(() => settingsByPool.delete(pool));
+    settingsByPool.set(pool, known);
   }
   return known;
+}
+
+/** What a trip's text holds besides its rows: the transaction's other statements, the read-back. */
+const TRIP_TEXT_BYTES = 4 * 1024;
+/** What a row's text holds besides its strings: its SQL, numbers and instants. */
+const ROW_TEXT_BYTES = 256;
+
+/** The most bytes a task's row takes in the INSERT's text: escaping at most doubles a string's bytes. */
+function rowBytesAtMost(task: NewTask): number {
+  let bytes = ROW_TEXT_BYTES;
+  for (const text of [JSON.stringify(task.data), task.idempotencyKey, task.type, task.group]) {
+    if (text) bytes += 2 * Buffer.byteLength(text);
+  }
+  return bytes;
+}
+
+/**
+ * The tasks in runs, in order, whose INSERT fits in `room` bytes of text by rowBytesAtMost; a
+ * task that does not fit with others is a run of its own.
+ */
+function packetRuns(tasks: NewTask[], room: number): NewTask[][] {
+  const runs: NewTask[][] = [];
+  let run: NewTask[] = [];
+  let bytes = 0;
+  for (const task of tasks) {
+    const size = rowBytesAtMost(task);
+    if (run.length > 0 && bytes + size > room) {
+      runs.push(run);
+      run = [];
+      bytes = 0;
+    }
+    run.push(task);
+    bytes += size;
+  }
+  if (run.length > 0) runs.push(run);
+  return runs;
+}
+
+/** Why a task alone cannot be sent in `room` bytes of text, or null when it can (its exact text is measured). */
+function tooLarge(task: NewTask, room: number, maxPacket: number): TaskRejectedError | null {
+  if (rowBytesAtMost(task) <= room) return null;
+  const { sql, values } = insertStatement([task], null);
+  const bytes = Buffer.byteLength(format(sql, values as Parameters<typeof format>[1]));
+  if (bytes <= room) return null;
+  return new TaskRejectedError(
+    'data',
+    `the task takes ${bytes} bytes to send, more than the server accepts in one statement (max_allowed_packet, ${maxPacket} bytes)`,
+  );
 }
 
 /** A number of 53 random bits: exact as a JavaScript number and as a double on the server. */
@@ -216,7 +273,7 @@ function batchMarker(): number {
  * name the column at fault.
  */
 async function insertBatch(pool: Database, tasks: NewTask[], options: InsertOptions): Promise<number[]> {
-  const { consecutive, step } = await untilStopped(autoIncrementOf(pool), options.signal);
+  const { consecutive, step } = await untilStopped(serverSettingsOf(pool), options.signal);
   const marker = tasks.length === 1 ? null : batchMarker();
   // The tasks due at once, then the delayed ones: an INSERT each (each counted in its status).
   const entries = tasks.map((task, i) => ({ task, i }));
@@ -273,12 +330,7 @@ async function insertBatch(pool: Database, tasks: NewTask[], options: InsertOpti
  * stored: a batch is never inserted again after an unknown outcome, so no request is stored twice. A stop (`options.signal`) likewise:
  * none of the batch was inserted.
  */
-export async function insertTasks(
-  pool: Database,
-  tasks: NewTask[],
-  options: InsertOptions = {},
-): Promise<InsertOutcome[]> {
-  if (tasks.length === 0) return [];
+async function insertRun(pool: Database, tasks: NewTask[], options: InsertOptions): Promise<InsertOutcome[]> {
   if (tasks.length === 1) return [await insertOne(pool, tasks[0] as NewTask, options)];
   try {
     return (await insertBatch(pool, tasks, options)).map((id) => ({ id }));
@@ -288,8 +340,35 @@ export async function insertTasks(
     }
     const half = Math.ceil(tasks.length / 2);
     return [
-      ...(await insertTasks(pool, tasks.slice(0, half), options)),
-      ...(await insertTasks(pool, tasks.slice(half), options)),
+      ...(await insertRun(pool, tasks.slice(0, half), options)),
+      ...(await insertRun(pool, tasks.slice(half), options)),
     ];
   }
+}
+
+/**
+ * Inserts the tasks, each told its own id or its own error, in batches (see insertRun) whose
+ * text the server takes in one packet: the server drops the connection of a larger one, which
+ * would fail every task of the batch. A task too large to send even alone is refused
+ * (TaskRejectedError naming `data`) without being sent, and the others are inserted.
+ */
+export async function insertTasks(
+  pool: Database,
+  tasks: NewTask[],
+  options: InsertOptions = {},
+): Promise<InsertOutcome[]> {
+  if (tasks.length === 0) return [];
+  let maxPacket: number;
+  try {
+    ({ maxPacket } = await untilStopped(serverSettingsOf(pool), options.signal));
+  } catch (err) {
+    return failAll(tasks, err);
+  }
+  const room = maxPacket - TRIP_TEXT_BYTES;
+  const outcomes: InsertOutcome[] = [];
+  for (const run of packetRuns(tasks, room)) {
+    const refusal = run.length === 1 ? tooLarge(run[0] as NewTask, room, maxPacket) : null;
+    outcomes.push(...(refusal ? [{ error: refusal }] : await insertRun(pool, run, options)));
+  }
+  return outcomes;
 }
