@@ -179,6 +179,22 @@ describe('insertTasks', () => {
     }
   });
 
+  it('inserts 200,000 tasks given at once, each told its own id', async () => {
+    const count = 200_000;
+    const before = await countRows();
+    const outcomes = await insertTasks(
+      t.ctx.pool,
+      Array.from({ length: count }, (_, i) => ({ data: { message: '', time: i }, idempotencyKey: null })),
+    );
+    expect(outcomes).toHaveLength(count);
+    const ids = outcomes.map(idOf);
+    expect(new Set(ids).size).toBe(count);
+    expect(await countRows()).toBe(before + count);
+    for (const i of [0, 99_999, count - 1]) {
+      expect((await getTask(t.ctx.pool, ids[i] as number))?.data).toEqual({ message: '', time: i });
+    }
+  }, 60_000);
+
   it('refuses a task larger than the server takes in one packet, naming its data, and inserts the rest', async () => {
     const [[server]] = await t.ctx.pool.query<RowDataPacket[]>('SELECT @@max_allowed_packet AS packet');
     const packet = Number(server!.packet);

@@ -365,10 +365,10 @@ export async function insertTasks(
     return failAll(tasks, err);
   }
   const room = maxPacket - TRIP_TEXT_BYTES;
-  const outcomes: InsertOutcome[] = [];
+  const outcomes: InsertOutcome[][] = [];
   for (const run of packetRuns(tasks, room)) {
     const refusal = run.length === 1 ? tooLarge(run[0] as NewTask, room, maxPacket) : null;
-    outcomes.push(...(refusal ? [{ error: refusal }] : await insertRun(pool, run, options)));
+    outcomes.push(refusal ? [{ error: refusal }] : await insertRun(pool, run, options));
   }
-  return outcomes;
+  return outcomes.flat();
 }
