@@ -92,6 +92,8 @@ export interface RangeSummary {
   runNotOne: number;
   /** The database clock when the last task of the range finished (ms since the epoch). */
   lastFinishedAt: number;
+  /** The database clock when the first task of the range was first claimed, by its run (ms since the epoch). */
+  firstDispatchedAt: number;
 }
 
 /** Outcome of the tasks with ids in [firstId, lastId]. */
@@ -99,7 +101,8 @@ export async function summarizeRange(pool: Pool, firstId: number, lastId: number
   const [[row]] = await pool.query<RowDataPacket[]>(
     `SELECT SUM(status = 'completed') AS completed, SUM(status = 'failed') AS failed,
             SUM(status IN ('pending', 'processing')) AS unfinished, SUM(attempts) AS attempts,
-            SUM(run <> 1) AS run_not_one, MAX(finished_at) AS last_finished_at
+            SUM(run <> 1) AS run_not_one, MAX(finished_at) AS last_finished_at,
+            MIN(dispatched_at) AS first_dispatched_at
        FROM tasks WHERE id BETWEEN ? AND ?`,
     [firstId, lastId],
   );
@@ -110,6 +113,7 @@ export async function summarizeRange(pool: Pool, firstId: number, lastId: number
     attempts: Number(row?.attempts ?? 0),
     runNotOne: Number(row?.run_not_one ?? 0),
     lastFinishedAt: row?.last_finished_at instanceof Date ? row.last_finished_at.getTime() : Number.NaN,
+    firstDispatchedAt: row?.first_dispatched_at instanceof Date ? row.first_dispatched_at.getTime() : Number.NaN,
   };
 }
 

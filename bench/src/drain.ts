@@ -209,6 +209,14 @@ export async function runDrain(
       Object.entries(cpuAfter).map(([name, after]) => [name, ((after - (cpuBefore[name] ?? 0)) * 1e6) / rows]),
     );
     const summary = await summarizeRange(pool, seeded.firstId, seeded.lastId);
+    // The store inserts a seed larger than one packet (max_allowed_packet) in several
+    // transactions, and the schedulers claim the first before the last commits: such a drain
+    // would be timed from a later start than its own.
+    if (summary.firstDispatchedAt < seeded.committedAt) {
+      throw new Error(
+        `${label}: tasks were claimed before the last of the ${rows} seeded tasks was committed (the store inserted them in several transactions, each within max_allowed_packet); seed fewer rows (BENCH_DRAIN_ROWS) or raise the server's max_allowed_packet`,
+      );
+    }
     const delayedLeft = options.delayedRows ? (await store.stats()).tasks.delayed : 0;
     const claimsAudit = options.auditClaims ? await countClaims(pool, seeded.firstId, seeded.lastId) : null;
     const seconds = (summary.lastFinishedAt - seeded.committedAt) / 1000;
